@@ -1,0 +1,415 @@
+package runner
+
+import (
+	"context"
+
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// cleanupTimeout bounds the Docker calls made after an attempt's context is
+// gone (killing and removing an abandoned container).
+const cleanupTimeout = 30 * time.Second
+
+// logDrainTimeout is how long, after a container ends, the runner waits for
+// the rest of its output before reporting.
+const logDrainTimeout = 10 * time.Second
+
+// attempt is one live attempt: the goroutine that runs or follows it.
+type attempt struct {
+	spec Spec
+
+	// ctx ends when the runner closes or the attempt is abandoned.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	cancelOnce  sync.Once
+	cancelCh    chan struct{} // closed when cancellation is requested
+	abandonOnce sync.Once
+	abandonCh   chan struct{} // closed when the attempt is no longer wanted here
+}
+
+func newAttempt(parent context.Context, spec Spec) *attempt {
+	ctx, cancel := context.WithCancel(parent)
+	return &attempt{spec: spec, ctx: ctx, cancel: cancel, cancelCh: make(chan struct{}), abandonCh: make(chan struct{})}
+}
+
+func (a *attempt) cancelNow() { a.cancelOnce.Do(func() { close(a.cancelCh) }) }
+
+func (a *attempt) abandonNow() {
+	a.abandonOnce.Do(func() { close(a.abandonCh) })
+	a.cancel()
+}
+
+func (a *attempt) stop() { a.cancel() }
+
+func (a *attempt) cancelled() bool {
+	select {
+	case <-a.cancelCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *attempt) abandoned() bool {
+	select {
+	case <-a.abandonCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Runner) attemptLog(a *attempt) *slog.Logger {
+	return r.log.With("attempt", a.spec.Key.String())
+}
+
+// launch pulls, creates and starts a new container for the attempt, then
+// follows it.
+func (r *Runner) launch(a *attempt) {
+	log := r.attemptLog(a)
+	spec := a.spec
+	if _, err := r.ensureImage(a.ctx, spec.Image); err != nil {
+		if a.ctx.Err() != nil {
+			r.done(a, false)
+			return
+		}
+		if a.cancelled() {
+			r.finishWithout(a, ReasonCancelled, "cancelled before it started")
+			return
+		}
+		log.Warn("image pull failed", "image", spec.Image, "err", err)
+		r.finish(a, Result{
+			Key:      spec.Key,
+			ExitCode: -1,
+			Reason:   ReasonImagePullFailed,
+			Message:  truncate(err.Error()),
+			EndedAt:  time.Now(),
+		}, "")
+		return
+	}
+	if a.cancelled() {
+		r.finishWithout(a, ReasonCancelled, "cancelled before it started")
+		return
+	}
+	id, err := r.createContainer(a.ctx, spec)
+	switch {
+	case err == nil:
+		log.Info("container created", "container", shortID(id), "image", spec.Image)
+	case cerrdefs.IsConflict(err):
+		// Created earlier (by us before a restart, or a racing Sync): follow
+		// that one, never a second.
+		info, ierr := r.docker.ContainerInspect(a.ctx, ContainerName(r.cfg.Cluster, spec.Key))
+		if ierr != nil {
+			log.Warn("container name taken but not inspectable; retrying on next sync", "err", ierr)
+			r.done(a, false)
+			return
+		}
+		id = info.ID
+	case cerrdefs.IsInvalidArgument(err):
+		log.Warn("docker rejected the container spec", "err", err)
+		r.finish(a, Result{Key: spec.Key, ExitCode: -1, Reason: ReasonExited, Message: truncate(err.Error()), EndedAt: time.Now()}, "")
+		return
+	default:
+		if a.ctx.Err() == nil {
+			log.Warn("create container failed; retrying on next sync", "err", err)
+		}
+		r.done(a, false)
+		return
+	}
+	r.follow(a, id)
+}
+
+// follow runs an existing container to its end: starts it if it was only
+// created, reports the start, copies its logs, enforces the timeout and
+// cancellation, then reports the result and removes the container.
+func (r *Runner) follow(a *attempt, id string) {
+	log := r.attemptLog(a).With("container", shortID(id))
+	spec := a.spec
+
+	info, err := r.docker.ContainerInspect(a.ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) && a.ctx.Err() == nil {
+			r.finishWithout(a, ReasonNodeLost, "the attempt's container disappeared")
+			return
+		}
+		if a.ctx.Err() == nil {
+			log.Warn("inspect container failed; retrying on next sync", "err", err)
+		}
+		r.done(a, false)
+		return
+	}
+	if k, ok := keyFromLabels(info.Config.Labels); !ok || k != spec.Key ||
+		info.Config.Labels[LabelCluster] != r.cfg.Cluster || info.Config.Labels[LabelNode] != r.cfg.Node {
+		log.Error("container with this attempt's name belongs to someone else; not touching it",
+			"node", info.Config.Labels[LabelNode], "cluster", info.Config.Labels[LabelCluster])
+		r.done(a, false)
+		return
+	}
+
+	if info.State != nil && info.State.Status == container.StateCreated {
+		if a.cancelled() {
+			r.finish(a, Result{Key: spec.Key, ContainerID: id, ExitCode: -1, Reason: ReasonCancelled, EndedAt: time.Now(), ImageDigest: info.Image}, id)
+			return
+		}
+		if err := r.docker.ContainerStart(a.ctx, id, container.StartOptions{}); err != nil {
+			if a.ctx.Err() != nil {
+				r.done(a, false)
+				return
+			}
+			log.Warn("start container failed", "err", err)
+			code := -1
+			if after, ierr := r.docker.ContainerInspect(a.ctx, id); ierr == nil && after.State != nil && after.State.ExitCode != 0 {
+				code = after.State.ExitCode
+			}
+			r.finish(a, Result{Key: spec.Key, ContainerID: id, ExitCode: code, Reason: ReasonExited, Message: truncate(err.Error()), EndedAt: time.Now(), ImageDigest: info.Image}, id)
+			return
+		}
+		if info, err = r.docker.ContainerInspect(a.ctx, id); err != nil {
+			if a.ctx.Err() == nil {
+				log.Warn("inspect started container failed; retrying on next sync", "err", err)
+			}
+			r.done(a, false)
+			return
+		}
+		log.Info("container started")
+	}
+	startedAt := parseDockerTime(info.State.StartedAt)
+	if !spec.Started {
+		r.reportStarted(a, id, startedAt)
+	}
+
+	logCtx, stopLogs := context.WithCancel(a.ctx)
+	defer stopLogs()
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		if err := r.copyLogs(logCtx, spec.Key, id); err != nil && logCtx.Err() == nil {
+			log.Warn("copy container logs", "err", err)
+		}
+	}()
+	defer func() { <-logsDone }()
+
+	killReason, ok := r.waitExit(a, id, startedAt, log)
+	if !ok {
+		if a.abandoned() {
+			r.discard(id, log)
+		}
+		r.done(a, false)
+		return
+	}
+
+	select {
+	case <-logsDone:
+	case <-time.After(logDrainTimeout):
+		log.Warn("container output still streaming after exit; reporting anyway")
+		stopLogs()
+	}
+
+	end, err := r.docker.ContainerInspect(a.ctx, id)
+	if err != nil {
+		if a.ctx.Err() == nil {
+			log.Warn("inspect exited container failed; retrying on next sync", "err", err)
+		}
+		r.done(a, false)
+		return
+	}
+	res := Result{
+		Key:         spec.Key,
+		ContainerID: id,
+		ExitCode:    end.State.ExitCode,
+		Reason:      ReasonExited,
+		StartedAt:   parseDockerTime(end.State.StartedAt),
+		EndedAt:     parseDockerTime(end.State.FinishedAt),
+		ImageDigest: end.Image,
+	}
+	killedBySignal := end.State.ExitCode == 128+9
+	switch {
+	case end.State.OOMKilled:
+		res.Reason = ReasonOOMKilled
+		res.Message = "killed for exceeding its memory limit"
+	case killReason != "":
+		res.Reason = killReason
+	case spec.Timeout > 0 && killedBySignal && res.EndedAt.Sub(res.StartedAt) >= spec.Timeout:
+		// Killed for its timeout by a runner that stopped before reporting.
+		res.Reason = ReasonTimedOut
+	case a.cancelled() && killedBySignal:
+		res.Reason = ReasonCancelled
+	}
+	if res.Reason == ReasonTimedOut && res.Message == "" {
+		res.Message = fmt.Sprintf("exceeded its timeout of %s", spec.Timeout)
+	}
+	if end.State.Error != "" && res.Message == "" {
+		res.Message = truncate(end.State.Error)
+	}
+	r.finish(a, res, id)
+}
+
+// waitExit waits for the container to stop, killing it on timeout or
+// cancellation. It returns the reason the runner killed it ("" if it ended
+// by itself) and false if the attempt's context ended first.
+func (r *Runner) waitExit(a *attempt, id string, startedAt time.Time, log *slog.Logger) (string, bool) {
+	var timeoutC <-chan time.Time
+	if a.spec.Timeout > 0 {
+		start := startedAt
+		if start.IsZero() {
+			start = time.Now()
+		}
+		t := time.NewTimer(time.Until(start.Add(a.spec.Timeout)))
+		defer t.Stop()
+		timeoutC = t.C
+	}
+	cancelC := a.cancelCh
+	killReason := ""
+	killNow := func(reason string) {
+		if killReason == "" {
+			killReason = reason
+		}
+		log.Info("killing container", "reason", reason)
+		if err := r.kill(a.ctx, id); err != nil && a.ctx.Err() == nil {
+			log.Warn("kill container", "err", err)
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		waitC, errC := r.docker.ContainerWait(a.ctx, id, container.WaitConditionNotRunning)
+	inner:
+		for {
+			select {
+			case <-waitC:
+				return killReason, true
+			case err := <-errC:
+				if a.ctx.Err() != nil {
+					return "", false
+				}
+				if cerrdefs.IsNotFound(err) {
+					// Removed behind our back; inspect will tell.
+					return killReason, true
+				}
+				log.Warn("wait for container", "err", err)
+				break inner
+			case <-timeoutC:
+				timeoutC = nil
+				killNow(ReasonTimedOut)
+			case <-cancelC:
+				cancelC = nil
+				killNow(ReasonCancelled)
+			case <-a.ctx.Done():
+				return "", false
+			}
+		}
+		select {
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		case <-a.ctx.Done():
+			return "", false
+		}
+	}
+}
+
+// copyLogs writes the container's whole output, stdout and stderr
+// demultiplexed into one file, following it until the container stops. The
+// file is rewritten from the start, so re-attaching after a restart yields
+// the complete log.
+func (r *Runner) copyLogs(ctx context.Context, k Key, id string) error {
+	path := r.LogPath(k)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("create log dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer f.Close()
+	rc, err := r.docker.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		return fmt.Errorf("container logs: %w", err)
+	}
+	defer rc.Close()
+	if _, err := stdcopy.StdCopy(f, f, rc); err != nil {
+		return fmt.Errorf("copy container logs: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close log file: %w", err)
+	}
+	return nil
+}
+
+// reportStarted tells the Reporter the attempt runs. It retries a few times;
+// a start that never gets recorded is implied by the later Finished.
+func (r *Runner) reportStarted(a *attempt, id string, at time.Time) {
+	backoff := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		err := r.cfg.Reporter.Started(a.ctx, a.spec.Key, id, at)
+		if err == nil {
+			return
+		}
+		if i == 4 || a.ctx.Err() != nil {
+			r.attemptLog(a).Warn("report start failed", "err", err)
+			return
+		}
+		select {
+		case <-time.After(backoff):
+			backoff *= 2
+		case <-a.ctx.Done():
+			return
+		}
+	}
+}
+
+// finishWithout reports an attempt that has no container.
+func (r *Runner) finishWithout(a *attempt, reason, msg string) {
+	r.attemptLog(a).Info("attempt ended without a container", "reason", reason)
+	r.finish(a, Result{Key: a.spec.Key, ExitCode: -1, Reason: reason, Message: msg, EndedAt: time.Now()}, "")
+}
+
+// finish reports res until the Reporter accepts it, then removes the
+// container (if id is set): the container stays until its result is
+// recorded, so a restart can always recover the result.
+func (r *Runner) finish(a *attempt, res Result, id string) {
+	log := r.attemptLog(a)
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.cfg.Reporter.Finished(a.ctx, res)
+		if err == nil {
+			break
+		}
+		if a.ctx.Err() != nil {
+			if a.abandoned() && id != "" {
+				r.discard(id, log)
+			}
+			r.done(a, false)
+			return
+		}
+		log.Warn("report result failed; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 10*time.Second)
+		case <-a.ctx.Done():
+		}
+	}
+	log.Info("attempt finished", "reason", res.Reason, "exit_code", res.ExitCode)
+	if id != "" {
+		r.discard(id, log)
+	}
+	r.done(a, true)
+}
+
+// discard kills and removes a container even when the attempt's context is
+// gone (abandoned or closing).
+func (r *Runner) discard(id string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := r.removeContainer(ctx, id); err != nil {
+		log.Warn("remove container", "err", err)
+	}
+}

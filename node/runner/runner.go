@@ -1,0 +1,412 @@
+// Package runner runs task attempts on this node through the Docker Engine
+// API: it pulls images, creates and starts one labelled container per
+// attempt, copies its output into a per-attempt log file, enforces timeouts
+// and cancellation, reports start and end through a Reporter, and reconciles
+// with whatever containers it finds after a restart.
+//
+// The runner owns the truth about containers, not about attempts: which
+// attempts should run here is decided elsewhere (the store and scheduler) and
+// handed to Sync. It is the only package that imports the Docker client. It
+// only ever touches containers labelled with its own cluster and node, so
+// several nodes may share one Docker daemon.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// Key names one attempt of one task of a job.
+type Key struct {
+	JobID   string
+	Task    int
+	Attempt int
+}
+
+// String formats the key as "job/task.attempt", for logs.
+func (k Key) String() string { return fmt.Sprintf("%s/%d.%d", k.JobID, k.Task, k.Attempt) }
+
+// Spec is an attempt the store has placed on this node and not yet finished.
+type Spec struct {
+	Key
+	Owner       string
+	Image       string            // reference Docker can use (local image name or a registry ref)
+	Command     []string          // nil/empty: image default
+	Env         map[string]string // user env; the runner adds GANTRY_JOB_ID, GANTRY_TASK_INDEX, GANTRY_TASK_COUNT, GANTRY_ATTEMPT
+	WorkDir     string
+	CPUMillis   int64         // 1000 = one CPU; 0 = no limit
+	MemoryBytes int64         // 0 = no limit
+	Timeout     time.Duration // per attempt; 0 = none
+	TaskCount   int
+	Started     bool // the store already recorded this attempt as running
+	Cancel      bool // cancellation requested: stop it, report reason "cancelled"
+}
+
+// Reasons an attempt ended, as reported in Result.Reason.
+const (
+	ReasonExited          = "exited"
+	ReasonOOMKilled       = "oom_killed"
+	ReasonTimedOut        = "timed_out"
+	ReasonCancelled       = "cancelled"
+	ReasonImagePullFailed = "image_pull_failed"
+	ReasonNodeLost        = "node_lost"
+)
+
+// Result is how an attempt ended.
+type Result struct {
+	Key
+	ContainerID string
+	ExitCode    int
+	Reason      string // "exited", "oom_killed", "timed_out", "cancelled", "image_pull_failed", "node_lost"
+	Message     string // short human text for failures (pull error etc.)
+	StartedAt   time.Time
+	EndedAt     time.Time
+	ImageDigest string // image ID / repo digest that actually ran, when known
+}
+
+// Reporter records attempt state changes; the store implements it. A nil
+// error means the change is durably recorded. Finished is retried with
+// backoff until it returns nil, so it must tolerate repeats.
+type Reporter interface {
+	Started(ctx context.Context, k Key, containerID string, at time.Time) error
+	Finished(ctx context.Context, r Result) error
+}
+
+// Config configures a Runner.
+type Config struct {
+	Node         string // node name, put in labels
+	Cluster      string // cluster id, put in labels: a runner only ever touches containers with its own cluster+node labels
+	LogDir       string // per-attempt log files live here
+	Reporter     Reporter
+	Logger       *slog.Logger
+	RegistryAuth func(image string) string // optional: base64 X-Registry-Auth for pulls; nil = none
+
+	// DockerHost overrides the Docker endpoint (e.g. "unix:///var/run/docker.sock");
+	// empty means the DOCKER_HOST environment or the default socket.
+	DockerHost string
+	// PidsLimit caps the processes in one container; 0 means 4096.
+	PidsLimit int64
+}
+
+// Runner runs the attempts placed on this node. Create it with New; it is
+// safe for concurrent use.
+type Runner struct {
+	cfg    Config
+	log    *slog.Logger
+	docker *client.Client
+
+	// ctx lives until Close; every attempt goroutine derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	syncMu sync.Mutex // one Sync at a time
+
+	// The Docker client negotiates its API version lazily and without a
+	// lock, so concurrent first calls race; the runner negotiates once,
+	// before any concurrent use.
+	negMu      sync.Mutex
+	negotiated bool
+
+	mu       sync.Mutex
+	live     map[Key]*attempt // attempts with a goroutine
+	finished map[Key]struct{} // reported and no longer needing work; pruned to the wanted set
+	closed   bool
+}
+
+// New connects to Docker and returns a Runner. It does not contact the
+// daemon; call Ping to check it. Errors: missing Node, Cluster, LogDir or
+// Reporter, an unusable LogDir, or a bad Docker endpoint.
+func New(cfg Config) (*Runner, error) {
+	switch {
+	case cfg.Node == "":
+		return nil, errors.New("runner: Config.Node is required")
+	case cfg.Cluster == "":
+		return nil, errors.New("runner: Config.Cluster is required")
+	case cfg.LogDir == "":
+		return nil, errors.New("runner: Config.LogDir is required")
+	case cfg.Reporter == nil:
+		return nil, errors.New("runner: Config.Reporter is required")
+	}
+	if cfg.PidsLimit == 0 {
+		cfg.PidsLimit = 4096
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
+		return nil, fmt.Errorf("runner: create log dir: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.DockerHost != "" {
+		opts = append(opts, client.WithHost(cfg.DockerHost))
+	}
+	dc, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("runner: docker client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{
+		cfg:      cfg,
+		log:      logger.With("component", "runner", "node", cfg.Node),
+		docker:   dc,
+		ctx:      ctx,
+		cancel:   cancel,
+		live:     map[Key]*attempt{},
+		finished: map[Key]struct{}{},
+	}
+	// Docker may be down at start-up; the first call that needs it retries.
+	nctx, ncancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ncancel()
+	if err := r.negotiate(nctx); err != nil {
+		r.log.Warn("docker not reachable yet", "err", err)
+	}
+	return r, nil
+}
+
+// negotiate settles the Docker API version once; until it succeeds, nothing
+// else talks to Docker.
+func (r *Runner) negotiate(ctx context.Context) error {
+	r.negMu.Lock()
+	defer r.negMu.Unlock()
+	if r.negotiated {
+		return nil
+	}
+	ping, err := r.docker.Ping(ctx)
+	if err != nil {
+		return fmt.Errorf("ping docker: %w", err)
+	}
+	r.docker.NegotiateAPIVersionPing(ping)
+	r.negotiated = true
+	return nil
+}
+
+// Ping checks that the Docker daemon answers.
+func (r *Runner) Ping(ctx context.Context) error {
+	if err := r.negotiate(ctx); err != nil {
+		return err
+	}
+	if _, err := r.docker.Ping(ctx); err != nil {
+		return fmt.Errorf("ping docker: %w", err)
+	}
+	return nil
+}
+
+// Capacity returns what the Docker host offers: its CPUs in millicores and
+// its memory in bytes.
+func (r *Runner) Capacity(ctx context.Context) (cpuMillis, memBytes int64, err error) {
+	if err := r.negotiate(ctx); err != nil {
+		return 0, 0, err
+	}
+	info, err := r.docker.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("docker info: %w", err)
+	}
+	return int64(info.NCPU) * 1000, info.MemTotal, nil
+}
+
+// LogPath returns the file holding the attempt's stdout and stderr:
+// LogDir/<job>/<task>.<attempt>.log. The file may not exist yet.
+func (r *Runner) LogPath(k Key) string {
+	return filepath.Join(r.cfg.LogDir, safeName(k.JobID), strconv.Itoa(k.Task)+"."+strconv.Itoa(k.Attempt)+".log")
+}
+
+// Close stops following containers and waits for the attempt goroutines to
+// return. It does not stop or remove containers: a new Runner re-attaches to
+// them. Close is idempotent.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	already := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if already {
+		return nil
+	}
+	r.cancel()
+	r.wg.Wait()
+	if err := r.docker.Close(); err != nil {
+		return fmt.Errorf("close docker client: %w", err)
+	}
+	return nil
+}
+
+// Sync makes this node's containers match want, the full set of attempts the
+// store has placed on this node and not yet seen finish. It starts what is
+// missing, re-attaches to containers it is not yet following, passes on
+// cancellations, reports attempts lost with a vanished container, and kills
+// and removes containers of attempts no longer wanted. It returns without
+// waiting for containers to run; results arrive through the Reporter.
+// Sync is idempotent and may be called often and concurrently.
+func (r *Runner) Sync(ctx context.Context, want []Spec) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return
+	}
+
+	if err := r.negotiate(ctx); err != nil {
+		r.log.Warn("sync: docker unavailable", "err", err)
+		return
+	}
+	existing, err := r.listContainers(ctx)
+	if err != nil {
+		// Without the list, creating could run an attempt twice (the name
+		// would stop that, but reporting node_lost would be wrong): wait for
+		// the next Sync.
+		r.log.Warn("sync: list containers", "err", err)
+		return
+	}
+
+	wanted := make(map[Key]bool, len(want))
+	for _, spec := range want {
+		if wanted[spec.Key] {
+			continue
+		}
+		wanted[spec.Key] = true
+		r.syncOne(spec, existing.byKey[spec.Key])
+	}
+
+	r.mu.Lock()
+	for k := range r.finished {
+		if !wanted[k] {
+			delete(r.finished, k)
+		}
+	}
+	var abandon []*attempt
+	for k, a := range r.live {
+		if !wanted[k] {
+			abandon = append(abandon, a)
+		}
+	}
+	r.mu.Unlock()
+	for _, a := range abandon {
+		a.abandonNow()
+	}
+
+	for k, c := range existing.byKey {
+		if wanted[k] {
+			continue
+		}
+		r.mu.Lock()
+		_, isLive := r.live[k]
+		r.mu.Unlock()
+		if isLive {
+			continue // its goroutine removes it
+		}
+		r.log.Info("removing container of an attempt not placed here", "attempt", k.String(), "container", shortID(c.ID))
+		if err := r.removeContainer(ctx, c.ID); err != nil {
+			r.log.Warn("remove unwanted container", "container", shortID(c.ID), "err", err)
+		}
+	}
+	for _, id := range existing.unparsable {
+		r.log.Info("removing container with unreadable labels", "container", shortID(id))
+		if err := r.removeContainer(ctx, id); err != nil {
+			r.log.Warn("remove unreadable container", "container", shortID(id), "err", err)
+		}
+	}
+}
+
+// syncOne handles one wanted attempt; c is its container, if any.
+func (r *Runner) syncOne(spec Spec, c *containerRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, done := r.finished[spec.Key]; done {
+		return
+	}
+	if a, ok := r.live[spec.Key]; ok {
+		if spec.Cancel {
+			a.cancelNow()
+		}
+		return
+	}
+	a := newAttempt(r.ctx, spec)
+	if spec.Cancel {
+		a.cancelNow()
+	}
+	var run func()
+	switch {
+	case c != nil:
+		run = func() { r.follow(a, c.ID) }
+	case spec.Cancel:
+		run = func() { r.finishWithout(a, ReasonCancelled, "cancelled before it started") }
+	case spec.Started:
+		run = func() { r.finishWithout(a, ReasonNodeLost, "the attempt's container is gone") }
+	default:
+		run = func() { r.launch(a) }
+	}
+	r.live[spec.Key] = a
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer a.stop()
+		run()
+	}()
+}
+
+// done forgets a live attempt; reported says whether its result is recorded.
+func (r *Runner) done(a *attempt, reported bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live[a.spec.Key] == a {
+		delete(r.live, a.spec.Key)
+	}
+	if reported {
+		r.finished[a.spec.Key] = struct{}{}
+	}
+}
+
+// LoadImage loads a `docker save` archive into Docker (Engine API ImageLoad).
+func (r *Runner) LoadImage(ctx context.Context, archive io.Reader) error {
+	if err := r.negotiate(ctx); err != nil {
+		return err
+	}
+	resp, err := r.docker.ImageLoad(ctx, archive, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("docker image load: %w", err)
+	}
+	defer resp.Body.Close()
+	if err := readJSONStream(resp.Body); err != nil {
+		return fmt.Errorf("docker image load: %w", err)
+	}
+	return nil
+}
+
+// safeName keeps a job id usable as a file and container name component.
+func safeName(s string) string {
+	if s == "" {
+		return "_"
+	}
+	var b strings.Builder
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
