@@ -78,7 +78,18 @@ func (r *Runner) attemptLog(a *attempt) *slog.Logger {
 func (r *Runner) launch(a *attempt) {
 	log := r.attemptLog(a)
 	spec := a.spec
-	if _, err := r.ensureImage(a.ctx, spec.Image); err != nil {
+	// A cancellation must not wait for a slow pull to finish.
+	pullCtx, stopPull := context.WithCancel(a.ctx)
+	go func() {
+		select {
+		case <-a.cancelCh:
+			stopPull()
+		case <-pullCtx.Done():
+		}
+	}()
+	_, err := r.ensureImage(pullCtx, spec.Image)
+	stopPull()
+	if err != nil {
 		if a.ctx.Err() != nil {
 			r.done(a, false)
 			return

@@ -326,6 +326,9 @@ func (r *Runner) Sync(ctx context.Context, want []Spec) {
 func (r *Runner) syncOne(spec Spec, c *containerRef) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return // Close is waiting for the goroutines; start no more
+	}
 	if _, done := r.finished[spec.Key]; done {
 		return
 	}

@@ -5,18 +5,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -146,6 +150,8 @@ type startCall struct {
 	ContainerID string
 	At          time.Time
 }
+
+var _ Reporter = (*fakeReporter)(nil)
 
 func newFakeReporter() *fakeReporter { return &fakeReporter{want: map[Key]Spec{}} }
 
@@ -348,6 +354,36 @@ func containers(t *testing.T, r *Runner, k Key) []container.Summary {
 	return list
 }
 
+// containersCreated counts Docker's "create" events for the attempt since
+// a time: every container that ever existed for it, even removed ones.
+func containersCreated(t *testing.T, r *Runner, k Key, since time.Time) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs, errs := r.docker.Events(ctx, events.ListOptions{
+		Since: strconv.FormatInt(since.Add(-time.Second).Unix(), 10),
+		Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		Filters: filters.NewArgs(
+			filters.Arg("type", "container"),
+			filters.Arg("event", "create"),
+			filters.Arg("label", LabelCluster+"="+testCluster),
+			filters.Arg("label", LabelJob+"="+k.JobID),
+		),
+	})
+	n := 0
+	for {
+		select {
+		case <-msgs:
+			n++
+		case err := <-errs:
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("docker events: %v", err)
+			}
+			return n
+		}
+	}
+}
+
 // waitGone polls until the attempt has no container.
 func waitGone(t *testing.T, r *Runner, k Key, within time.Duration) {
 	t.Helper()
@@ -548,6 +584,7 @@ func TestMissingImageIsImagePullFailed(t *testing.T) {
 
 func TestRestartReattachesWithoutRunningTwice(t *testing.T) {
 	t.Parallel()
+	testStart := time.Now()
 	n := newTestNode(t)
 	s := n.spec("restart", "tick", "200ms", "2s")
 	n.rep.place(s)
@@ -555,7 +592,7 @@ func TestRestartReattachesWithoutRunningTwice(t *testing.T) {
 
 	// The node process stops; the container keeps running.
 	n.close()
-	if got := containers(t, nil2(t, n), s.Key); len(got) != 1 || got[0].ID != st.ContainerID {
+	if got := containers(t, queryRunner(t), s.Key); len(got) != 1 || got[0].ID != st.ContainerID {
 		t.Fatalf("after Close: containers = %d, want the one running container", len(got))
 	}
 	if len(n.rep.results(s.Key)) != 0 {
@@ -575,6 +612,9 @@ func TestRestartReattachesWithoutRunningTwice(t *testing.T) {
 	if rs := n.rep.results(s.Key); len(rs) != 1 {
 		t.Errorf("Finished called %d times, want once", len(rs))
 	}
+	if c := containersCreated(t, n.r, s.Key, testStart); c != 1 {
+		t.Errorf("Docker created %d containers for the attempt, want exactly 1", c)
+	}
 	if ss := n.rep.starts(s.Key); len(ss) != 1 {
 		t.Errorf("Started called %d times (%+v), want once: one container ever ran", len(ss), ss)
 	}
@@ -587,8 +627,9 @@ func TestRestartReattachesWithoutRunningTwice(t *testing.T) {
 	}
 }
 
-// nil2 returns a throwaway runner for Docker queries while the node is down.
-func nil2(t *testing.T, n *testNode) *Runner {
+// queryRunner returns a throwaway runner for Docker queries while the node
+// under test is down.
+func queryRunner(t *testing.T) *Runner {
 	t.Helper()
 	r, err := New(Config{Node: "query", Cluster: testCluster, LogDir: t.TempDir(), Reporter: newFakeReporter()})
 	if err != nil {
