@@ -1,0 +1,231 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// blobStore keeps verified blobs as files named by digest:
+// <root>/<algorithm>/<first two hex>/<hex>. Files appear only by rename of a
+// fully written, fsynced, verified temporary file from the uploads
+// directory (same file system), so a reader never sees a partial blob.
+type blobStore struct {
+	root string
+	tmp  string
+
+	// mu orders commits and touches against garbage collection's deletes.
+	mu      sync.Mutex
+	touched map[digest.Digest]time.Time
+}
+
+func newBlobStore(root, tmp string) (*blobStore, error) {
+	for _, d := range []string{root, tmp} {
+		if err := ensureDir(d); err != nil {
+			return nil, err
+		}
+	}
+	return &blobStore{root: root, tmp: tmp, touched: map[digest.Digest]time.Time{}}, nil
+}
+
+func (b *blobStore) path(d digest.Digest) string {
+	hex := d.Encoded()
+	return filepath.Join(b.root, string(d.Algorithm()), hex[:2], hex)
+}
+
+// touch records that d was just used (committed, checked by a client about to
+// reference it, or mounted), protecting it from collection for a while.
+func (b *blobStore) touch(d digest.Digest, now time.Time) {
+	b.mu.Lock()
+	b.touched[d] = now
+	b.mu.Unlock()
+}
+
+// stat returns the size of a stored blob and touches it; ok is false when
+// this node does not hold it.
+func (b *blobStore) stat(d digest.Digest, now time.Time) (size int64, ok bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fi, err := os.Stat(b.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	b.touched[d] = now
+	return fi.Size(), true, nil
+}
+
+// open opens a stored blob for reading; it returns fs.ErrNotExist (wrapped)
+// when this node does not hold it.
+func (b *blobStore) open(d digest.Digest) (*os.File, error) {
+	f, err := os.Open(b.path(d))
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
+// commit moves a verified temporary file into place as blob d. The caller
+// has fsynced and closed it. If the blob already exists the temporary file
+// is removed instead.
+func (b *blobStore) commit(tmpPath string, d digest.Digest, now time.Time) error {
+	dst := b.path(d)
+	if err := ensureDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.touched[d] = now
+	if _, err := os.Stat(dst); err == nil {
+		return os.Remove(tmpPath)
+	}
+	if err := os.Rename(tmpPath, dst); err != nil {
+		return fmt.Errorf("commit blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// removeIfIdle deletes blob d unless it was touched at or after since.
+func (b *blobStore) removeIfIdle(d digest.Digest, since time.Time) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.touched[d]; ok && !t.Before(since) {
+		return false, nil
+	}
+	if err := os.Remove(b.path(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("remove blob %s: %w", d, err)
+	}
+	delete(b.touched, d)
+	return true, nil
+}
+
+// forgetTouches drops touch records older than before.
+func (b *blobStore) forgetTouches(before time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for d, t := range b.touched {
+		if t.Before(before) {
+			delete(b.touched, d)
+		}
+	}
+}
+
+// walk calls fn for every stored blob.
+func (b *blobStore) walk(fn func(d digest.Digest, size int64) error) error {
+	return filepath.WalkDir(b.root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(b.root, p)
+		if err != nil {
+			return err
+		}
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
+		if d.Validate() != nil {
+			return nil
+		}
+		info, err := de.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		return fn(d, info.Size())
+	})
+}
+
+// chunkSize is the unit the upload pipeline reads, hashes and writes.
+const chunkSize = 1 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// copyHashed appends src to f (at its current offset off) while feeding h.
+// Reading from the network runs in its own goroutine so that it overlaps
+// with hashing and writing; written ranges are handed to the kernel for
+// write-back as they complete so the final fsync has little left to do.
+// It returns the number of bytes written.
+func copyHashed(f *os.File, off int64, h hash.Hash, src io.Reader, limit int64) (int64, error) {
+	type chunk struct {
+		buf *[]byte
+		n   int
+		err error
+	}
+	full := make(chan chunk, 3)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(full)
+		var read int64
+		for {
+			bp := chunkPool.Get().(*[]byte)
+			buf := *bp
+			if limit >= 0 && limit-read < int64(len(buf)) {
+				buf = buf[:limit-read]
+			}
+			n, err := io.ReadFull(src, buf)
+			read += int64(n)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF
+			}
+			if err == nil && limit >= 0 && read == limit {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{bp, n, err}:
+			case <-done:
+				chunkPool.Put(bp)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var written int64
+	var synced int64
+	for c := range full {
+		if c.n > 0 {
+			buf := (*c.buf)[:c.n]
+			h.Write(buf)
+			if _, err := f.Write(buf); err != nil {
+				chunkPool.Put(c.buf)
+				return written, fmt.Errorf("write upload: %w", err)
+			}
+			written += int64(c.n)
+			if written-synced >= 8<<20 {
+				startWriteback(f, off+synced, written-synced)
+				synced = written
+			}
+		}
+		chunkPool.Put(c.buf)
+		if c.err == io.EOF {
+			return written, nil
+		}
+		if c.err != nil {
+			return written, fmt.Errorf("read upload body: %w", c.err)
+		}
+	}
+	return written, nil
+}

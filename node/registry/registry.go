@@ -1,0 +1,320 @@
+// Package registry is Gantry's built-in OCI image registry: the
+// distribution-spec v1.1 HTTP API under /v2/, the Docker token endpoint
+// (/v2/token), content-addressed blob files on this node's disk, upload
+// sessions, image import and garbage collection.
+//
+// It owns blob bytes and upload sessions. It does not own metadata:
+// repositories, manifests, tags, blob links and referrers are records in the
+// replicated store, changed only through the Proposer. It does not route
+// (the node mounts it at /v2/) and it does not know users' passwords (the
+// Authenticator does).
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gantry/store"
+)
+
+// Proposer commits a command through Raft and returns Apply's result, or
+// the *store.Error Apply returned.
+type Proposer interface {
+	Propose(ctx context.Context, typ string, payload any) (any, error)
+}
+
+// Authenticator checks a user's password or API token. It returns an
+// *store.Error with code EUnauthorized for bad credentials.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, secret string) (user string, admin bool, err error)
+}
+
+// NodeUser is the user name the node's runner pulls with (with
+// Config.NodeSecret); it may read every repository.
+const NodeUser = "gantry-node"
+
+// SystemOwner owns the repositories seeded by Gantry; every authenticated
+// user may read them.
+const SystemOwner = "gantry"
+
+// Defaults for the optional Config fields.
+const (
+	DefaultMaxManifestSize = 4 << 20
+	DefaultUploadTTL       = 24 * time.Hour
+	DefaultGCGrace         = time.Hour
+	DefaultTokenTTL        = 5 * time.Minute
+)
+
+// Config configures a Registry.
+type Config struct {
+	Dir        string        // blob files, upload sessions and the token key live here
+	Store      *store.Store  // read side of the replicated metadata
+	Proposer   Proposer      // write side of the replicated metadata
+	Auth       Authenticator // checks passwords and API tokens
+	Logger     *slog.Logger  // nil: slog.Default()
+	NodeSecret string        // the runner's secret for user NodeUser; empty disables it
+	Realm      string        // external base URL for WWW-Authenticate; empty: from the request
+
+	MaxManifestSize int64         // 0: DefaultMaxManifestSize
+	UploadTTL       time.Duration // idle upload sessions older than this are removed; 0: DefaultUploadTTL
+	GCGrace         time.Duration // blobs linked or touched more recently are never collected; 0: DefaultGCGrace
+	TokenTTL        time.Duration // bearer token lifetime; 0: DefaultTokenTTL
+	Now             func() time.Time
+}
+
+// Registry serves the OCI distribution API. Create it with New.
+type Registry struct {
+	cfg   Config
+	st    *store.Store
+	prop  Proposer
+	log   *slog.Logger
+	blobs *blobStore
+	now   func() time.Time
+
+	tokenKey []byte
+
+	authMu    sync.Mutex
+	authCache map[[32]byte]authCacheEntry
+
+	upMu    sync.Mutex
+	uploads map[string]*upload
+
+	gcMu sync.Mutex // one collection at a time
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+var _ http.Handler = (*Registry)(nil)
+
+// New creates the registry's directories and token key under cfg.Dir and
+// starts the janitor that expires upload sessions.
+func New(cfg Config) (*Registry, error) {
+	if cfg.Dir == "" || cfg.Store == nil || cfg.Proposer == nil || cfg.Auth == nil {
+		return nil, errors.New("registry: Dir, Store, Proposer and Auth are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxManifestSize <= 0 {
+		cfg.MaxManifestSize = DefaultMaxManifestSize
+	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = DefaultUploadTTL
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = DefaultGCGrace
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Realm = strings.TrimSuffix(cfg.Realm, "/")
+	bs, err := newBlobStore(filepath.Join(cfg.Dir, "blobs"), filepath.Join(cfg.Dir, "uploads"))
+	if err != nil {
+		return nil, err
+	}
+	key, err := loadOrCreateKey(filepath.Join(cfg.Dir, "token.key"))
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{
+		cfg: cfg, st: cfg.Store, prop: cfg.Proposer, log: cfg.Logger.With("component", "registry"),
+		blobs: bs, now: cfg.Now, tokenKey: key,
+		authCache: map[[32]byte]authCacheEntry{}, uploads: map[string]*upload{},
+		stop: make(chan struct{}),
+	}
+	r.wg.Add(1)
+	go r.janitor()
+	return r, nil
+}
+
+// Close stops the janitor and closes open upload files. Uploads stay on disk
+// and can be resumed after a restart until they expire.
+func (r *Registry) Close() error {
+	r.once.Do(func() { close(r.stop) })
+	r.wg.Wait()
+	r.upMu.Lock()
+	defer r.upMu.Unlock()
+	for id, u := range r.uploads {
+		u.mu.Lock()
+		u.closeFile()
+		u.mu.Unlock()
+		delete(r.uploads, id)
+	}
+	return nil
+}
+
+func (r *Registry) janitor() {
+	defer r.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			if _, err := r.expireUploads(false); err != nil {
+				r.log.Warn("expire uploads", "err", err)
+			}
+		}
+	}
+}
+
+// ServeHTTP serves /v2/ (the distribution API) and /v2/token.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	p, ok := strings.CutPrefix(req.URL.Path, "/v2/")
+	if !ok {
+		if req.URL.Path != "/v2" {
+			r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "not found"))
+			return
+		}
+		p = ""
+	}
+	rt, err := parseRoute(p)
+	if rt != nil && rt.kind == routeToken {
+		r.serveToken(w, req)
+		return
+	}
+	pr, aerr := r.authenticate(req)
+	if aerr != nil {
+		r.writeError(w, req, aerr)
+		return
+	}
+	if pr == nil {
+		scope := ""
+		if rt != nil && rt.name != "" {
+			scope = scopeFor(rt, req.Method)
+		}
+		r.challenge(w, req, scope)
+		r.writeError(w, req, ociErr(http.StatusUnauthorized, codeUnauthorized, "authentication required"))
+		return
+	}
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	if rt == nil {
+		r.writeError(w, req, ociErr(http.StatusNotFound, codeNameUnknown, "not found"))
+		return
+	}
+	ctx := req.Context()
+	switch rt.kind {
+	case routeBase:
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			methodNotAllowed(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		w.WriteHeader(http.StatusOK)
+		if req.Method == http.MethodGet {
+			w.Write([]byte("{}"))
+		}
+		return
+	case routeCatalog:
+		if req.Method != http.MethodGet {
+			methodNotAllowed(w)
+			return
+		}
+		err = r.serveCatalog(w, req, pr)
+	default:
+		action := actionFor(rt, req.Method)
+		if action == "" {
+			methodNotAllowed(w)
+			return
+		}
+		if err = r.authorize(w, req, pr, rt.name, action); err != nil {
+			break
+		}
+		switch rt.kind {
+		case routeBlob:
+			err = r.serveBlob(ctx, w, req, rt, pr)
+		case routeUploadStart:
+			err = r.startUpload(ctx, w, req, rt, pr)
+		case routeUpload:
+			err = r.serveUpload(ctx, w, req, rt, pr)
+		case routeManifest:
+			err = r.serveManifest(ctx, w, req, rt, pr)
+		case routeTags:
+			err = r.serveTags(w, req, rt)
+		case routeReferrers:
+			err = r.serveReferrers(w, req, rt)
+		}
+	}
+	if err != nil {
+		r.writeError(w, req, err)
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	w.Write([]byte(`{"errors":[{"code":"UNSUPPORTED","message":"method not allowed"}]}`))
+}
+
+// actionFor returns the scope action a request needs: pull, push or delete.
+func actionFor(rt *route, method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return "pull"
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		if rt.kind == routeUploadStart || rt.kind == routeUpload || rt.kind == routeManifest {
+			return "push"
+		}
+	case http.MethodDelete:
+		switch rt.kind {
+		case routeUpload:
+			return "push"
+		case routeBlob, routeManifest:
+			return "delete"
+		}
+	}
+	return ""
+}
+
+func scopeFor(rt *route, method string) string {
+	a := actionFor(rt, method)
+	switch a {
+	case "":
+		return ""
+	case "pull":
+		return "repository:" + rt.name + ":pull"
+	case "delete":
+		return "repository:" + rt.name + ":delete"
+	default:
+		return "repository:" + rt.name + ":pull,push"
+	}
+}
+
+// propose commits a command and wraps a failure with what was attempted.
+func (r *Registry) propose(ctx context.Context, typ string, payload any) (any, error) {
+	res, err := r.prop.Propose(ctx, typ, payload)
+	if err != nil {
+		var se *store.Error
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, fmt.Errorf("propose %s: %w", typ, err)
+	}
+	return res, nil
+}
+
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}
