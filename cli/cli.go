@@ -1,0 +1,217 @@
+// Package cli is the gantry command line: it parses arguments with cobra and
+// either runs a node (server) or calls the REST API through package client.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"gantry/client"
+	"gantry/node"
+	"gantry/node/toolbox"
+)
+
+// exitError carries a process exit code through cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string) int {
+	if len(args) > 0 && args[0] == "toolbox" {
+		return toolbox.Main(args[1:])
+	}
+	root := newRoot()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(os.Stderr, "gantry: "+oneLine(err.Error()))
+		return 1
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+type globals struct {
+	output string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "gantry",
+		Short:         "Gantry: a self-hosted batch-compute platform in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(serverCmd(), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g))
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serverCmd() *cobra.Command {
+	var cfg node.Config
+	var debug bool
+	c := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Gantry node (a single-node cluster unless --join is given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.AdminPassword = os.Getenv("GANTRY_ADMIN_PASSWORD")
+			return node.New(cfg).Run(cmd.Context())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.DataDir, "data", envOr("GANTRY_DATA", "./gantry-data"), "directory for everything the node keeps")
+	f.StringVar(&cfg.HTTPAddr, "http", envOr("GANTRY_HTTP", ":7070"), "address for the console, REST API and registry")
+	f.StringVar(&cfg.ClusterAddr, "cluster", envOr("GANTRY_CLUSTER", ":7071"), "address for Raft and node-to-node calls (mutual TLS)")
+	f.StringVar(&cfg.Advertise, "advertise", envOr("GANTRY_ADVERTISE", ""), "host other nodes and clients use to reach this node")
+	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
+	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")
+	f.StringVar(&cfg.Name, "name", envOr("GANTRY_NAME", ""), "node name (default: host name)")
+	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
+	return c
+}
+
+// clientConfig is what `gantry login` stores.
+type clientConfig struct {
+	Addr  string `json:"addr"`
+	Token string `json:"token"`
+}
+
+func configPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "gantry", "config.json")
+}
+
+// newClient builds an API client from GANTRY_ADDR/GANTRY_TOKEN, the saved
+// login, or the local admin token of a node started in this directory.
+func newClient() (*client.Client, error) {
+	var cfg clientConfig
+	if b, err := os.ReadFile(configPath()); err == nil {
+		_ = json.Unmarshal(b, &cfg)
+	}
+	addr := envOr("GANTRY_ADDR", cfg.Addr)
+	if addr == "" {
+		addr = "http://127.0.0.1:7070"
+	}
+	token := envOr("GANTRY_TOKEN", cfg.Token)
+	if token == "" {
+		p := filepath.Join(envOr("GANTRY_DATA", "./gantry-data"), "admin-token")
+		if b, err := os.ReadFile(p); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	if token == "" {
+		return nil, errors.New("not logged in: run 'gantry login' or set GANTRY_TOKEN")
+	}
+	return client.New(addr, token), nil
+}
+
+func loginCmd() *cobra.Command {
+	var user, password, addr string
+	c := &cobra.Command{
+		Use:   "login",
+		Short: "Sign in and save an API token for later commands",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr == "" {
+				addr = envOr("GANTRY_ADDR", "http://127.0.0.1:7070")
+			}
+			if user == "" {
+				return errors.New("--user is required")
+			}
+			if password == "" {
+				password = os.Getenv("GANTRY_PASSWORD")
+			}
+			if password == "" {
+				fmt.Fprint(os.Stderr, "Password: ")
+				b, err := readLine(os.Stdin)
+				if err != nil {
+					return err
+				}
+				password = b
+			}
+			host, _ := os.Hostname()
+			tok, err := client.New(addr, "").Login(cmd.Context(), user, password, "cli@"+host)
+			if err != nil {
+				return fmt.Errorf("login: %w", err)
+			}
+			b, _ := json.MarshalIndent(clientConfig{Addr: addr, Token: tok}, "", "  ")
+			p := configPath()
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				return fmt.Errorf("save login: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (saved in %s)\n", addr, user, p)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&user, "user", "u", "", "user name")
+	c.Flags().StringVarP(&password, "password", "p", "", "password (default: $GANTRY_PASSWORD or prompt)")
+	c.Flags().StringVar(&addr, "addr", "", "Gantry address (default $GANTRY_ADDR or http://127.0.0.1:7070)")
+	return c
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if buf[0] == '\n' {
+				break
+			}
+			b.WriteByte(buf[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return "", err
+		}
+	}
+	return strings.TrimRight(b.String(), "\r"), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,482 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"gantry/client"
+	"gantry/store"
+)
+
+type runFlags struct {
+	name, cpu, memory, timeout, after string
+	gpus, array, retries, priority    int
+	retryOn                           []int
+	env, labels                       []string
+	detach                            bool
+	workdir                           string
+}
+
+func runCmd(g *globals) *cobra.Command {
+	var f runFlags
+	c := &cobra.Command{
+		Use:   "run [flags] IMAGE [-- CMD ARG...]",
+		Short: "Submit a job, stream its output and exit with its exit code",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args)
+			if err != nil {
+				return err
+			}
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			j, err := cl.Submit(ctx, spec)
+			if err != nil {
+				return err
+			}
+			if f.detach {
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), j)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), j.ID)
+				return nil
+			}
+			return follow(ctx, cl, j, cmd.OutOrStdout(), os.Stderr)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	fl := c.Flags()
+	fl.StringVar(&f.name, "name", "", "job name")
+	fl.StringVar(&f.cpu, "cpu", "", "CPU per task: cores (\"0.5\") or millicores (\"500m\"); default 1")
+	fl.StringVar(&f.memory, "memory", "", "memory per task, e.g. 512M, 2G; default 256M")
+	fl.IntVar(&f.gpus, "gpus", 0, "GPUs per task")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable K=V (repeatable)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container")
+	fl.IntVar(&f.array, "array", 1, "number of tasks (each sees GANTRY_TASK_INDEX)")
+	fl.IntVar(&f.retries, "retries", 0, "extra attempts for a failed task")
+	fl.IntSliceVar(&f.retryOn, "retry-on", nil, "only retry these exit codes")
+	fl.StringVar(&f.timeout, "timeout", "", "time limit per attempt, e.g. 10m")
+	fl.IntVar(&f.priority, "priority", 0, "priority (-1000..1000, higher runs first)")
+	fl.StringVar(&f.after, "after", "", "start after this job succeeded (comma-separated ids)")
+	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
+	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
+	return c
+}
+
+func (f *runFlags) spec(args []string) (store.JobSpec, error) {
+	s := store.JobSpec{Name: f.name, Image: args[0], GPUs: f.gpus, Array: f.array, Retries: f.retries,
+		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir}
+	rest := args[1:]
+	if len(rest) > 0 && rest[0] == "--" {
+		rest = rest[1:]
+	}
+	s.Command = rest
+	var err error
+	if f.cpu != "" {
+		if s.CPU, err = parseCPU(f.cpu); err != nil {
+			return s, err
+		}
+	}
+	if f.memory != "" {
+		if s.Memory, err = parseBytes(f.memory); err != nil {
+			return s, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if f.timeout != "" {
+		d, err := time.ParseDuration(f.timeout)
+		if err != nil {
+			return s, fmt.Errorf("--timeout: %q is not a duration such as 90s or 10m", f.timeout)
+		}
+		s.Timeout = store.Duration(d)
+	}
+	if f.after != "" {
+		s.After = strings.Split(f.after, ",")
+	}
+	if s.Env, err = parseKV("--env", f.env); err != nil {
+		return s, err
+	}
+	if s.Labels, err = parseKV("--label", f.labels); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func parseKV(flag string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s: %q is not K=V", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func parseCPU(s string) (int64, error) {
+	if m, ok := strings.CutSuffix(s, "m"); ok {
+		n, err := strconv.ParseInt(m, 10, 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("--cpu: %q is not a number of millicores", s)
+		}
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("--cpu: %q is not a number of cores", s)
+	}
+	return int64(f * 1000), nil
+}
+
+func parseBytes(s string) (int64, error) {
+	units := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KI": 1 << 10, "KIB": 1 << 10,
+		"M": 1 << 20, "MB": 1 << 20, "MI": 1 << 20, "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GI": 1 << 30, "GIB": 1 << 30,
+		"T": 1 << 40, "TB": 1 << 40, "TI": 1 << 40, "TIB": 1 << 40}
+	u := strings.ToUpper(strings.TrimSpace(s))
+	i := strings.IndexFunc(u, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := u, ""
+	if i >= 0 {
+		num, unit = u[:i], u[i:]
+	}
+	mult, ok := units[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// follow streams a single-task job's output, or shows progress of an array
+// job, until the job ends; it returns an exitError with the job's code.
+func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr io.Writer) error {
+	if j.Total == 1 {
+		attempt := 1
+		for {
+			rc, n, err := cl.Logs(ctx, j.ID, 0, attempt, true)
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Status == 404 {
+				break // no such attempt: the task ended without it
+			}
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(stdout, rc)
+			rc.Close()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("read log: %w", err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			t, err := cl.Task(ctx, j.ID, 0)
+			if err != nil {
+				return err
+			}
+			if store.Terminal(t.State) || n == 0 {
+				break
+			}
+			if t.Attempts > n {
+				attempt = n + 1
+			}
+		}
+	}
+	progress := newProgress(stderr, j.Total > 1)
+	for {
+		cur, err := cl.Wait(ctx, j.ID, time.Second)
+		if err != nil {
+			return err
+		}
+		progress.show(cur)
+		if store.Terminal(cur.State) {
+			progress.done()
+			return jobExit(ctx, cl, cur, stderr)
+		}
+	}
+}
+
+func jobExit(ctx context.Context, cl *client.Client, j *store.Job, stderr io.Writer) error {
+	if j.State == store.StateSucceeded {
+		return nil
+	}
+	if j.Total > 1 {
+		fmt.Fprintf(stderr, "gantry: job %s %s: %d succeeded, %d failed, %d cancelled\n", j.ID, j.State,
+			j.Counts[store.StateSucceeded], j.Counts[store.StateFailed], j.Counts[store.StateCancelled])
+		return exitError{1}
+	}
+	t, err := cl.Task(ctx, j.ID, 0)
+	if err != nil {
+		return err
+	}
+	code := 1
+	switch t.Reason {
+	case store.ReasonExited:
+		if t.ExitCode != nil && *t.ExitCode > 0 {
+			code = *t.ExitCode
+		}
+		return exitError{code}
+	case store.ReasonOOMKilled:
+		code = 137
+	case store.ReasonTimedOut:
+		code = 124
+	case store.ReasonCancelled:
+		code = 130
+	}
+	msg := t.Reason
+	if n := len(t.AttemptList); n > 0 && t.AttemptList[n-1].Message != "" {
+		msg += ": " + t.AttemptList[n-1].Message
+	}
+	if msg == "" {
+		msg = j.Message
+	}
+	fmt.Fprintf(stderr, "gantry: job %s %s (%s)\n", j.ID, j.State, msg)
+	return exitError{code}
+}
+
+type progress struct {
+	w       io.Writer
+	enabled bool
+	tty     bool
+	last    string
+}
+
+func newProgress(w io.Writer, enabled bool) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, enabled: enabled, tty: tty}
+}
+
+func (p *progress) show(j *store.Job) {
+	if !p.enabled {
+		return
+	}
+	c := j.Counts
+	done := c[store.StateSucceeded] + c[store.StateFailed] + c[store.StateCancelled]
+	width := 30
+	fill := 0
+	if j.Total > 0 {
+		fill = done * width / j.Total
+	}
+	line := fmt.Sprintf("[%s%s] %d/%d done  %d running  %d queued  %d failed",
+		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, j.Total,
+		c[store.StateRunning]+c[store.StateScheduled], c[store.StateQueued], c[store.StateFailed])
+	if line == p.last {
+		return
+	}
+	p.last = line
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) done() {
+	if p.enabled && p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func jobCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "job", Short: "List, inspect, follow and cancel jobs"}
+	var state, owner, query string
+	var limit int
+	ls := &cobra.Command{
+		Use: "ls", Short: "List jobs, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"state": state, "owner": owner, "q": query, "limit": strconv.Itoa(limit)} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			jobs, _, err := cl.Jobs(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), jobs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tTASKS\tIMAGE\tAGE")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, dash(j.Spec.Name), j.Owner, j.State,
+					j.Counts[store.StateSucceeded], j.Total, j.Spec.Image, age(j.Submitted))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVar(&state, "state", "", "only jobs in this state")
+	ls.Flags().StringVar(&owner, "owner", "", "only jobs of this owner (admin)")
+	ls.Flags().StringVarP(&query, "query", "q", "", "text to look for in id, name, image, owner")
+	ls.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
+
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show a job and its tasks", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			j, err := cl.Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			tasks, err := cl.Tasks(cmd.Context(), j.ID)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"job": j, "tasks": tasks})
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Job %s  %s\n  owner %s  image %s  command %q\n  submitted %s", j.ID, strings.ToUpper(j.State), j.Owner, j.Spec.Image, j.Spec.Command, j.Submitted.Local().Format(time.DateTime))
+			if !j.Ended.IsZero() {
+				fmt.Fprintf(w, "  ended %s (%s)", j.Ended.Local().Format(time.DateTime), j.Ended.Sub(j.Submitted).Round(time.Millisecond))
+			}
+			fmt.Fprintln(w)
+			keys := make([]string, 0, len(j.Counts))
+			for k := range j.Counts {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			parts := []string{}
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s %d", k, j.Counts[k]))
+			}
+			fmt.Fprintf(w, "  tasks %d: %s\n", j.Total, strings.Join(parts, ", "))
+			if j.Message != "" {
+				fmt.Fprintf(w, "  %s\n", j.Message)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tNODE\tEXIT\tREASON")
+			for i, t := range tasks {
+				if i == 100 {
+					fmt.Fprintf(tw, "...\t(%d more; use --output json)\n", len(tasks)-100)
+					break
+				}
+				exit := "-"
+				if t.ExitCode != nil {
+					exit = strconv.Itoa(*t.ExitCode)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", t.Index, t.State, t.Attempts, dash(t.Node), exit, dash(t.Reason))
+			}
+			return tw.Flush()
+		},
+	}
+
+	var task, attempt int
+	var followLog bool
+	logs := &cobra.Command{
+		Use: "logs ID", Short: "Print a task's log (-f to follow)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			rc, _, err := cl.Logs(cmd.Context(), args[0], task, attempt, followLog)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), rc)
+			if cmd.Context().Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	logs.Flags().IntVar(&task, "task", 0, "task index")
+	logs.Flags().IntVar(&attempt, "attempt", 0, "attempt number (default: latest)")
+	logs.Flags().BoolVarP(&followLog, "follow", "f", false, "stream new output until the attempt ends")
+
+	wait := &cobra.Command{
+		Use: "wait ID", Short: "Wait for a job to end; exit 0 only if it succeeded", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			for {
+				j, err := cl.Wait(cmd.Context(), args[0], 30*time.Second)
+				if err != nil {
+					return err
+				}
+				if store.Terminal(j.State) {
+					if g.output == "json" {
+						_ = printJSON(cmd.OutOrStdout(), j)
+					} else {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", j.ID, j.State)
+					}
+					if j.State != store.StateSucceeded {
+						return exitError{1}
+					}
+					return nil
+				}
+			}
+		},
+	}
+	cancel := &cobra.Command{
+		Use: "cancel ID...", Short: "Cancel jobs", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			for _, id := range args {
+				j, err := cl.Cancel(cmd.Context(), id)
+				if err != nil {
+					return fmt.Errorf("cancel %s: %w", id, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", j.ID, map[bool]string{true: "cancelled", false: "cancelling"}[store.Terminal(j.State)])
+			}
+			return nil
+		},
+	}
+	c.AddCommand(ls, show, logs, wait, cancel)
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

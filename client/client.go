@@ -1,0 +1,234 @@
+// Package client is a small Go client for Gantry's REST API, used by the
+// CLI and by tests. It speaks in the store's record types.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"gantry/store"
+)
+
+// Client calls one Gantry node.
+type Client struct {
+	Addr  string // e.g. http://127.0.0.1:7070
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client for addr with token.
+func New(addr, token string) *Client {
+	addr = strings.TrimRight(addr, "/")
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &Client{Addr: addr, Token: token, HTTP: &http.Client{}}
+}
+
+// Error is an error answer from the API.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.raw(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// raw sends a request and returns the response when its status is 2xx.
+func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Gantry at %s: %w", c.Addr, unwrapURLError(err))
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+			if e.Error == "" {
+				e.Error = resp.Status
+			}
+		}
+		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// Login exchanges a username and password for an API token.
+func (c *Client) Login(ctx context.Context, user, password, clientName string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := c.do(ctx, "POST", "/api/v1/login", map[string]string{"username": user, "password": password, "client": clientName}, &out)
+	return out.Token, err
+}
+
+// Submit submits a job.
+func (c *Client) Submit(ctx context.Context, spec store.JobSpec) (*store.Job, error) {
+	var j store.Job
+	return &j, c.do(ctx, "POST", "/api/v1/jobs", spec, &j)
+}
+
+// Job fetches a job.
+func (c *Client) Job(ctx context.Context, id string) (*store.Job, error) {
+	var j store.Job
+	return &j, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, &j)
+}
+
+// Jobs lists jobs.
+func (c *Client) Jobs(ctx context.Context, q url.Values) ([]store.Job, string, error) {
+	var out struct {
+		Jobs []store.Job `json:"jobs"`
+		Next string      `json:"next"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/jobs?"+q.Encode(), nil, &out)
+	return out.Jobs, out.Next, err
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*store.Job, error) {
+	var j store.Job
+	return &j, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+}
+
+// Wait blocks until the job ends or timeout passes (server side).
+func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (*store.Job, error) {
+	var j store.Job
+	return &j, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/wait?timeout="+timeout.String(), nil, &j)
+}
+
+// Tasks lists all tasks of a job, following the cursor.
+func (c *Client) Tasks(ctx context.Context, id string) ([]store.Task, error) {
+	var all []store.Task
+	cursor := ""
+	for {
+		var out struct {
+			Tasks []store.Task `json:"tasks"`
+			Next  string       `json:"next"`
+		}
+		p := "/api/v1/jobs/" + url.PathEscape(id) + "/tasks?limit=10000"
+		if cursor != "" {
+			p += "&cursor=" + cursor
+		}
+		if err := c.do(ctx, "GET", p, nil, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Tasks...)
+		if out.Next == "" {
+			return all, nil
+		}
+		cursor = out.Next
+	}
+}
+
+// TaskDetail is a task with its attempts.
+type TaskDetail struct {
+	store.Task
+	AttemptList []store.Attempt `json:"attempt_list"`
+}
+
+// Task fetches a task and its attempts.
+func (c *Client) Task(ctx context.Context, id string, index int) (*TaskDetail, error) {
+	var t TaskDetail
+	return &t, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/tasks/"+strconv.Itoa(index), nil, &t)
+}
+
+// Logs opens an attempt's log (attempt 0: the latest); with follow it
+// streams until the attempt ends. The attempt number is returned too.
+func (c *Client) Logs(ctx context.Context, id string, index, attempt int, follow bool) (io.ReadCloser, int, error) {
+	p := fmt.Sprintf("/api/v1/jobs/%s/tasks/%d/logs?", url.PathEscape(id), index)
+	if attempt > 0 {
+		p += "attempt=" + strconv.Itoa(attempt) + "&"
+	}
+	if follow {
+		p += "follow=1"
+	}
+	resp, err := c.raw(ctx, "GET", p, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, _ := strconv.Atoi(resp.Header.Get("X-Gantry-Attempt"))
+	return resp.Body, n, nil
+}
+
+// Nodes lists the cluster's nodes.
+func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	var out struct {
+		Nodes []NodeInfo `json:"nodes"`
+	}
+	return out.Nodes, c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
+}
+
+// NodeInfo is a node as the API shows it.
+type NodeInfo struct {
+	store.Node
+	Leader bool `json:"leader"`
+}
+
+// SetNodeState drains or readies a node (admin).
+func (c *Client) SetNodeState(ctx context.Context, name, action string) (*store.Node, error) {
+	var n store.Node
+	return &n, c.do(ctx, "POST", "/api/v1/nodes/"+url.PathEscape(name)+"/"+action, nil, &n)
+}
+
+// CreateUser creates an account (admin).
+func (c *Client) CreateUser(ctx context.Context, name, password string, admin bool) error {
+	return c.do(ctx, "POST", "/api/v1/users", map[string]any{"username": name, "password": password, "admin": admin}, nil)
+}
+
+// Do sends a JSON request and decodes the answer; for calls the typed
+// methods do not cover.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
+}

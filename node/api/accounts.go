@@ -1,0 +1,329 @@
+package api
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/oklog/ulid/v2"
+
+	"gantry/node/auth"
+	"gantry/store"
+)
+
+const (
+	sessionCookie = "gantry_session"
+	csrfCookie    = "gantry_csrf"
+	csrfHeader    = "X-Gantry-CSRF"
+	sessionTTL    = 7 * 24 * time.Hour
+	identityKey   = "gantry.identity"
+)
+
+func identity(c *gin.Context) auth.Identity {
+	v, _ := c.Get(identityKey)
+	id, _ := v.(auth.Identity)
+	return id
+}
+
+// authenticate accepts a bearer token, the session cookie (with the CSRF
+// header on state-changing requests) or basic auth.
+func (a *API) authenticate(c *gin.Context) {
+	ctx := c.Request.Context()
+	var (
+		id  auth.Identity
+		err error
+	)
+	h := c.GetHeader("Authorization")
+	switch {
+	case strings.HasPrefix(h, "Bearer "):
+		id, err = a.cfg.Auth.Token(ctx, strings.TrimPrefix(h, "Bearer "))
+	case strings.HasPrefix(h, "Basic "):
+		user, pw, ok := c.Request.BasicAuth()
+		if !ok {
+			err = store.Errorf(store.EUnauthorized, "malformed basic auth")
+			break
+		}
+		var name string
+		var admin bool
+		name, admin, err = a.cfg.Auth.Authenticate(ctx, user, pw)
+		id = auth.Identity{User: name, Admin: admin}
+	default:
+		ck, cerr := c.Cookie(sessionCookie)
+		if cerr != nil || ck == "" {
+			// WebSocket clients that cannot set headers may pass ?token=.
+			if t := c.Query("token"); t != "" && strings.HasSuffix(c.Request.URL.Path, "/events") {
+				id, err = a.cfg.Auth.Token(ctx, t)
+				break
+			}
+			fail(c, store.Errorf(store.EUnauthorized, "authentication required: send a bearer token (gantry login) or sign in"))
+			return
+		}
+		id, err = a.cfg.Auth.Token(ctx, ck)
+		if err == nil && !safeMethod(c.Request.Method) {
+			want, _ := c.Cookie(csrfCookie)
+			got := c.GetHeader(csrfHeader)
+			if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+				fail(c, store.Errorf(store.EForbidden, "missing or wrong %s header", csrfHeader))
+				return
+			}
+		}
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if id.User == auth.NodeUser {
+		fail(c, store.Errorf(store.EForbidden, "node credentials are for the registry only"))
+		return
+	}
+	c.Set(identityKey, id)
+	c.Next()
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+func (a *API) adminOnly(c *gin.Context) {
+	if !identity(c).Admin {
+		fail(c, store.Errorf(store.EForbidden, "admin only"))
+		return
+	}
+	c.Next()
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Client names a long-lived API token to create instead of a browser
+	// session (the CLI sends "cli").
+	Client string `json:"client,omitempty"`
+}
+
+func (a *API) login(c *gin.Context) {
+	var req loginRequest
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	id, err := a.cfg.Auth.Password(c.Request.Context(), req.Username, req.Password)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if id.User == auth.NodeUser {
+		fail(c, store.Errorf(store.EUnauthorized, "invalid credentials"))
+		return
+	}
+	secret := auth.NewSecret()
+	tok := store.Token{ID: ulid.Make().String(), User: id.User, Name: "session", Session: true, Expires: time.Now().Add(sessionTTL)}
+	if req.Client != "" {
+		tok.Name, tok.Session, tok.Expires = req.Client, false, time.Time{}
+	}
+	if _, ok := a.propose(c, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)}); !ok {
+		return
+	}
+	if tok.Session {
+		a.setCookie(c, sessionCookie, secret, true, int(sessionTTL.Seconds()))
+		a.setCookie(c, csrfCookie, strings.TrimPrefix(auth.NewSecret(), auth.TokenPrefix), false, int(sessionTTL.Seconds()))
+	}
+	u, err := a.cfg.Store.User(id.User)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"token": secret, "user": publicUser(u)})
+}
+
+func (a *API) setCookie(c *gin.Context, name, value string, httpOnly bool, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: httpOnly, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+}
+
+func (a *API) logout(c *gin.Context) {
+	id := identity(c)
+	if id.TokenID != "" && id.Session {
+		if _, ok := a.propose(c, store.CmdDeleteToken, store.DeleteToken{User: id.User, ID: id.TokenID}); !ok {
+			return
+		}
+	}
+	a.setCookie(c, sessionCookie, "", true, -1)
+	a.setCookie(c, csrfCookie, "", false, -1)
+	c.Status(http.StatusNoContent)
+}
+
+type userView struct {
+	Name     string    `json:"name"`
+	Admin    bool      `json:"admin"`
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
+}
+
+func publicUser(u *store.User) userView {
+	return userView{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
+}
+
+func (a *API) me(c *gin.Context) {
+	u, err := a.cfg.Store.User(identity(c).User)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, publicUser(u))
+}
+
+func (a *API) changePassword(c *gin.Context) {
+	var req struct {
+		Old string `json:"old"`
+		New string `json:"new"`
+	}
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	id := identity(c)
+	if _, err := a.cfg.Auth.Password(c.Request.Context(), id.User, req.Old); err != nil {
+		fail(c, store.Errorf(store.EForbidden, "old: the current password is wrong"))
+		return
+	}
+	hash, err := auth.HashPassword(req.New)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if _, ok := a.propose(c, store.CmdUpdateUser, store.UpdateUser{Name: id.User, PasswordHash: hash}); !ok {
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *API) listTokens(c *gin.Context) {
+	toks, err := a.cfg.Store.Tokens(identity(c).User)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]store.Token, 0, len(toks))
+	for _, t := range toks {
+		if !t.Session {
+			out = append(out, t)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": out})
+}
+
+func (a *API) createToken(c *gin.Context) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 100 {
+		fail(c, store.Errorf(store.EInvalid, "name: give the token a name of 1 to 100 characters"))
+		return
+	}
+	secret := auth.NewSecret()
+	tok := store.Token{ID: ulid.Make().String(), User: identity(c).User, Name: req.Name}
+	res, ok := a.propose(c, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"token": secret, "info": res})
+}
+
+func (a *API) deleteToken(c *gin.Context) {
+	if _, ok := a.propose(c, store.CmdDeleteToken, store.DeleteToken{User: identity(c).User, ID: c.Param("id")}); !ok {
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *API) listUsers(c *gin.Context) {
+	us, err := a.cfg.Store.Users()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]userView, 0, len(us))
+	for i := range us {
+		out = append(out, publicUser(&us[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"users": out})
+}
+
+// ValidUsername reports whether name can be an account (and so a registry
+// namespace): lowercase letters, digits, '-' and '_', 2 to 32 characters.
+func ValidUsername(name string) bool {
+	if len(name) < 2 || len(name) > 32 || name == "gantry" || name == auth.NodeUser {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case (r == '-' || r == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (a *API) createUser(c *gin.Context) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Admin    bool   `json:"admin"`
+	}
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if !ValidUsername(req.Username) {
+		fail(c, store.Errorf(store.EInvalid, "username: 2-32 lowercase letters, digits, '-' or '_', starting with a letter or digit"))
+		return
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	res, ok := a.propose(c, store.CmdCreateUser, store.CreateUser{User: store.User{Name: req.Username, PasswordHash: hash, Admin: req.Admin}})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, publicUser(res.(*store.User)))
+}
+
+func (a *API) updateUser(c *gin.Context) {
+	var req struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	name := c.Param("name")
+	if req.Disabled != nil && *req.Disabled && name == identity(c).User {
+		fail(c, store.Errorf(store.EInvalid, "disabled: you cannot disable your own account"))
+		return
+	}
+	res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdUpdateUser, store.UpdateUser{Name: name, Disabled: req.Disabled})
+	if err == nil {
+		if e, ok := res.(error); ok {
+			err = e
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = store.Errorf(store.ENotFound, "user %q not found", name)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, publicUser(res.(*store.User)))
+}

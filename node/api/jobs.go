@@ -1,0 +1,272 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/oklog/ulid/v2"
+
+	"gantry/store"
+)
+
+// readableJob returns the job if the caller may read it; others' jobs are
+// reported as not found so their existence is not revealed.
+func (a *API) readableJob(c *gin.Context) (*store.Job, bool) {
+	id := c.Param("id")
+	j, err := a.cfg.Store.Job(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !canRead(c, j)) {
+		fail(c, store.Errorf(store.ENotFound, "job %s not found", id))
+		return nil, false
+	}
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return j, true
+}
+
+func canRead(c *gin.Context, j *store.Job) bool {
+	id := identity(c)
+	return id.Admin || j.Owner == id.User
+}
+
+func (a *API) submitJob(c *gin.Context) {
+	var spec store.JobSpec
+	if err := decode(c, &spec); err != nil {
+		fail(c, err)
+		return
+	}
+	a.submit(c, spec)
+}
+
+func (a *API) submit(c *gin.Context, spec store.JobSpec) {
+	spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		fail(c, err)
+		return
+	}
+	id := identity(c)
+	for _, dep := range spec.After {
+		j, err := a.cfg.Store.Job(dep)
+		if err != nil || j.Owner != id.User {
+			fail(c, store.Errorf(store.EInvalid, "after: job %s not found", dep))
+			return
+		}
+	}
+	res, ok := a.propose(c, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, res)
+}
+
+func (a *API) listJobs(c *gin.Context) {
+	id := identity(c)
+	f := store.JobFilter{State: c.Query("state"), Query: c.Query("q"), Cursor: c.Query("cursor"), Owner: id.User}
+	if id.Admin {
+		f.Owner = c.Query("owner")
+	}
+	if f.State != "" && !validState(f.State) {
+		fail(c, store.Errorf(store.EInvalid, "state: want one of queued, scheduled, running, succeeded, failed, cancelled"))
+		return
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			fail(c, store.Errorf(store.EInvalid, "limit: want 1..1000"))
+			return
+		}
+		f.Limit = n
+	}
+	jobs, next, err := a.cfg.Store.ListJobs(f)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if jobs == nil {
+		jobs = []store.Job{}
+	}
+	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next": next})
+}
+
+func validState(s string) bool {
+	for _, v := range store.States {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) getJob(c *gin.Context) {
+	if j, ok := a.readableJob(c); ok {
+		c.JSON(http.StatusOK, j)
+	}
+}
+
+func (a *API) cancelJob(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	id := identity(c)
+	res, ok := a.propose(c, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (a *API) retryJob(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	if identity(c).User != j.Owner {
+		fail(c, store.Errorf(store.EForbidden, "only the owner can resubmit a job"))
+		return
+	}
+	spec := j.Spec
+	spec.After = nil
+	a.submit(c, spec)
+}
+
+func (a *API) waitJob(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	timeout := 60 * time.Second
+	if t := c.Query("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d < 0 || d > time.Hour {
+			fail(c, store.Errorf(store.EInvalid, "timeout: want a duration up to 1h"))
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+	defer cancel()
+	j, err := a.waitTerminal(ctx, j.ID)
+	if err != nil && j == nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, j)
+}
+
+// waitTerminal waits for a job to end, returning its latest state when ctx
+// ends first.
+func (a *API) waitTerminal(ctx context.Context, id string) (*store.Job, error) {
+	for {
+		sub := a.cfg.Store.Subscribe(256)
+		j, err := a.cfg.Store.Job(id)
+		if err != nil || store.Terminal(j.State) {
+			sub.Close()
+			return j, err
+		}
+		lost := false
+		for !lost {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				j, err := a.cfg.Store.Job(id)
+				return j, err
+			case ev, ok := <-sub.C:
+				if !ok {
+					lost = true
+					break
+				}
+				if ev.Type == "job" && ev.Job.ID == id && store.Terminal(ev.Job.State) {
+					sub.Close()
+					return ev.Job, nil
+				}
+			}
+		}
+		sub.Close()
+	}
+}
+
+func (a *API) listTasks(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	state := c.Query("state")
+	if state != "" && !validState(state) {
+		fail(c, store.Errorf(store.EInvalid, "state: want one of queued, scheduled, running, succeeded, failed, cancelled"))
+		return
+	}
+	cursor, limit := 0, 1000
+	if v := c.Query("cursor"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail(c, store.Errorf(store.EInvalid, "cursor: want a task index"))
+			return
+		}
+		cursor = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxArraySize {
+			fail(c, store.Errorf(store.EInvalid, "limit: want 1..%d", store.MaxArraySize))
+			return
+		}
+		limit = n
+	}
+	tasks, next, err := a.cfg.Store.Tasks(j.ID, state, cursor, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if tasks == nil {
+		tasks = []store.Task{}
+	}
+	nextS := ""
+	if next >= 0 {
+		nextS = strconv.Itoa(next)
+	}
+	c.JSON(http.StatusOK, gin.H{"tasks": tasks, "next": nextS})
+}
+
+func (a *API) taskIndex(c *gin.Context, j *store.Job) (int, bool) {
+	i, err := strconv.Atoi(c.Param("index"))
+	if err != nil || i < 0 || i >= j.Total {
+		fail(c, store.Errorf(store.ENotFound, "job %s has no task %s", j.ID, c.Param("index")))
+		return 0, false
+	}
+	return i, true
+}
+
+func (a *API) getTask(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	i, ok := a.taskIndex(c, j)
+	if !ok {
+		return
+	}
+	t, err := a.cfg.Store.Task(j.ID, i)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	atts, err := a.cfg.Store.Attempts(j.ID, i)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if atts == nil {
+		atts = []store.Attempt{}
+	}
+	c.JSON(http.StatusOK, struct {
+		*store.Task
+		Attempts     int             `json:"attempts"`
+		AttemptsList []store.Attempt `json:"attempt_list"`
+	}{t, t.Attempts, atts})
+}

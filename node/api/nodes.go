@@ -1,0 +1,70 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"gantry/store"
+)
+
+type nodeView struct {
+	store.Node
+	Leader bool `json:"leader"`
+}
+
+func (a *API) listNodes(c *gin.Context) {
+	nodes, err := a.cfg.Store.Nodes()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	leaderName := ""
+	if a.cfg.Leader != nil {
+		_, leaderName = a.cfg.Leader()
+	}
+	out := make([]nodeView, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, nodeView{Node: n, Leader: n.Name == leaderName})
+	}
+	c.JSON(http.StatusOK, gin.H{"nodes": out})
+}
+
+func (a *API) setNodeState(state string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		name := c.Param("name")
+		res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdSetNodeState, store.SetNodeState{Name: name, State: state})
+		if err == nil {
+			if e, ok := res.(error); ok {
+				err = e
+			}
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			err = store.Errorf(store.ENotFound, "node %q not found", name)
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, res)
+	}
+}
+
+func (a *API) cluster(c *gin.Context) {
+	info, err := a.cfg.Store.Cluster()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	nodes, err := a.cfg.Store.Nodes()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	leaderName := ""
+	if a.cfg.Leader != nil {
+		_, leaderName = a.cfg.Leader()
+	}
+	c.JSON(http.StatusOK, gin.H{"id": info.ID, "created": info.Created, "leader": leaderName, "nodes": len(nodes)})
+}

@@ -1,0 +1,192 @@
+// Package auth checks credentials (passwords, API tokens, session tokens)
+// against the accounts in the store and issues new secrets. It owns the
+// secret formats; it does not know about HTTP.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"gantry/store"
+)
+
+// TokenPrefix starts every API and session token, so a secret can be told
+// from a password.
+const TokenPrefix = "gtk_"
+
+// NodeUser is the identity the node's own runner uses to pull images.
+const NodeUser = "gantry-node"
+
+// Identity is an authenticated principal.
+type Identity struct {
+	User    string
+	Admin   bool
+	TokenID string // the token used, "" for a password
+	Session bool
+}
+
+// Auth verifies credentials.
+type Auth struct {
+	st         *store.Store
+	nodeSecret string
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached // successful password checks, to spare bcrypt
+}
+
+type cached struct {
+	id  Identity
+	exp time.Time
+}
+
+// New returns an Auth over st. nodeSecret authenticates NodeUser.
+func New(st *store.Store, nodeSecret string) *Auth {
+	return &Auth{st: st, nodeSecret: nodeSecret, cache: map[[32]byte]cached{}}
+}
+
+var errBadCredentials = store.Errorf(store.EUnauthorized, "invalid credentials")
+
+// HashToken returns the stored form of a token secret.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewSecret returns a fresh token secret.
+func NewSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return TokenPrefix + hex.EncodeToString(b)
+}
+
+// NewPassword returns a random password for generated accounts.
+func NewPassword() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// HashPassword hashes a password with bcrypt.
+func HashPassword(pw string) ([]byte, error) {
+	if len(pw) < 8 {
+		return nil, store.Errorf(store.EInvalid, "password: at least 8 characters")
+	}
+	if len(pw) > 72 {
+		return nil, store.Errorf(store.EInvalid, "password: at most 72 bytes")
+	}
+	return bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+}
+
+// Token authenticates an API or session token secret.
+func (a *Auth) Token(ctx context.Context, secret string) (Identity, error) {
+	if !strings.HasPrefix(secret, TokenPrefix) {
+		return Identity{}, errBadCredentials
+	}
+	t, err := a.st.TokenByHash(HashToken(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, errBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if !t.Expires.IsZero() && time.Now().After(t.Expires) {
+		return Identity{}, store.Errorf(store.EUnauthorized, "session expired")
+	}
+	u, err := a.user(t.User)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{User: u.Name, Admin: u.Admin, TokenID: t.ID, Session: t.Session}, nil
+}
+
+// Password authenticates a username and password.
+func (a *Auth) Password(ctx context.Context, username, password string) (Identity, error) {
+	if username == NodeUser && a.nodeSecret != "" {
+		if subtle.ConstantTimeCompare([]byte(password), []byte(a.nodeSecret)) == 1 {
+			return Identity{User: NodeUser, Admin: true}, nil
+		}
+		return Identity{}, errBadCredentials
+	}
+	key := sha256.Sum256([]byte(username + "\x00" + password))
+	a.mu.Lock()
+	c, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok && time.Now().Before(c.exp) {
+		// Re-read the account so a disabled user is refused at once.
+		if _, err := a.user(username); err != nil {
+			return Identity{}, err
+		}
+		return c.id, nil
+	}
+	u, err := a.st.User(username)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real check so names cannot be probed.
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return Identity{}, errBadCredentials
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
+		return Identity{}, errBadCredentials
+	}
+	if u.Disabled {
+		return Identity{}, store.Errorf(store.EForbidden, "account %s is disabled", u.Name)
+	}
+	id := Identity{User: u.Name, Admin: u.Admin}
+	a.mu.Lock()
+	if len(a.cache) > 10000 {
+		a.cache = map[[32]byte]cached{}
+	}
+	a.cache[key] = cached{id: id, exp: time.Now().Add(time.Minute)}
+	a.mu.Unlock()
+	return id, nil
+}
+
+// Authenticate accepts a password or a token as secret (registry clients
+// send either through basic auth).
+func (a *Auth) Authenticate(ctx context.Context, username, secret string) (string, bool, error) {
+	var id Identity
+	var err error
+	if strings.HasPrefix(secret, TokenPrefix) {
+		id, err = a.Token(ctx, secret)
+		if err == nil && username != "" && username != id.User && !strings.EqualFold(username, "token") {
+			return "", false, errBadCredentials
+		}
+	} else {
+		id, err = a.Password(ctx, username, secret)
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return id.User, id.Admin, nil
+}
+
+func (a *Auth) user(name string) (*store.User, error) {
+	u, err := a.st.User(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, store.Errorf(store.EForbidden, "account %s is disabled", u.Name)
+	}
+	return u, nil
+}
+
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("gantry-dummy-password"), bcrypt.DefaultCost)

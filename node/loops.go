@@ -1,0 +1,199 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gantry/node/runner"
+	"gantry/node/scheduler"
+	"gantry/store"
+)
+
+// reporter turns the runner's reports into commands.
+type reporter struct{ n *Node }
+
+func (r reporter) Started(ctx context.Context, k runner.Key, containerID string, at time.Time) error {
+	_, err := r.n.Propose(ctx, store.CmdAttemptStarted, store.AttemptStarted{JobID: k.JobID, Task: k.Task, N: k.Attempt, Container: containerID, At: at})
+	return err
+}
+
+func (r reporter) Finished(ctx context.Context, res runner.Result) error {
+	_, err := r.n.Propose(ctx, store.CmdAttemptEnded, store.AttemptEnded{
+		JobID: res.JobID, Task: res.Task, N: res.Attempt, Container: res.ContainerID,
+		ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message,
+		Started: res.StartedAt, Ended: res.EndedAt, ImageDigest: res.ImageDigest,
+	})
+	return err
+}
+
+// runnerLoop hands the runner the attempts placed on this node whenever
+// they may have changed. The runner's Sync is level-triggered, so a dropped
+// subscription only costs a resubscribe.
+func (n *Node) runnerLoop(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		sub := n.store.Subscribe(4096)
+		n.syncRunner(ctx)
+		for alive := true; alive; {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				return
+			case <-tick.C:
+				n.syncRunner(ctx)
+			case ev, ok := <-sub.C:
+				if !ok {
+					alive = false
+					break
+				}
+				if !n.concernsRunner(ev) {
+					continue
+				}
+				// Coalesce a burst of events into one sync.
+				drain(sub.C)
+				n.syncRunner(ctx)
+			}
+		}
+		sub.Close()
+	}
+}
+
+func (n *Node) concernsRunner(ev store.Event) bool {
+	switch ev.Type {
+	case "task":
+		return ev.Task.Node == n.cfg.Name
+	case "resync":
+		return true
+	}
+	return false
+}
+
+func drain(c <-chan store.Event) {
+	for {
+		select {
+		case _, ok := <-c:
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) syncRunner(ctx context.Context) {
+	active, err := n.store.NodeAttempts(n.cfg.Name)
+	if err != nil {
+		n.log.Error("list node attempts", "err", err)
+		return
+	}
+	want := make([]runner.Spec, 0, len(active))
+	for _, a := range active {
+		s := a.Job.Spec
+		want = append(want, runner.Spec{
+			Key:   runner.Key{JobID: a.Attempt.JobID, Task: a.Attempt.Task, Attempt: a.Attempt.N},
+			Owner: a.Job.Owner, Image: s.Image, Command: s.Command, Env: s.Env, WorkDir: s.WorkDir,
+			CPUMillis: s.CPU, MemoryBytes: s.Memory, Timeout: time.Duration(s.Timeout), TaskCount: s.Array,
+			Started: a.Attempt.State == store.StateRunning,
+			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
+		})
+	}
+	n.runner.Sync(ctx, want)
+}
+
+// leaderLoop runs the scheduler while this node leads.
+func (n *Node) leaderLoop(ctx context.Context) {
+	sched := scheduler.New(scheduler.Config{State: n.store, Proposer: n, Logger: n.log, Registerer: n.reg})
+	var stop context.CancelFunc
+	var done chan struct{}
+	stopSched := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop = nil
+		}
+	}
+	defer stopSched()
+	check := time.NewTicker(500 * time.Millisecond)
+	defer check.Stop()
+	for {
+		leader := n.cluster.IsLeader()
+		if leader && stop == nil {
+			var sctx context.Context
+			sctx, stop = context.WithCancel(ctx)
+			done = make(chan struct{})
+			go func() {
+				defer close(done)
+				n.runScheduler(sctx, sched)
+			}()
+			n.log.Info("this node leads the cluster: scheduler started")
+		} else if !leader && stop != nil {
+			stopSched()
+			n.log.Info("leadership lost: scheduler stopped")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.cluster.LeaderCh():
+		case <-check.C:
+		}
+	}
+}
+
+func (n *Node) runScheduler(ctx context.Context, sched *scheduler.Scheduler) {
+	kick := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			sub := n.store.Subscribe(4096)
+			poke(kick)
+			for alive := true; alive; {
+				select {
+				case <-ctx.Done():
+					sub.Close()
+					return
+				case ev, ok := <-sub.C:
+					if !ok {
+						alive = false
+						break
+					}
+					if ev.Type == "job" || ev.Type == "node" || (ev.Type == "task" && store.Terminal(ev.Task.State)) || ev.Type == "task" && ev.Task.State == store.StateQueued {
+						poke(kick)
+					}
+				}
+			}
+			sub.Close()
+		}
+	}()
+	sched.Run(ctx, kick)
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+type metrics struct {
+	commit prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
+	m := &metrics{
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_raft_commit_seconds", Help: "Time to commit and apply one command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	reg.MustRegister(m.commit,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_queue_depth", Help: "Queued tasks ready for placement."}, func() float64 {
+			d, _ := st.QueueDepth()
+			return float64(d)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_jobs_running", Help: "Jobs in state running."}, func() float64 {
+			c, _ := st.CountJobs()
+			return float64(c[store.StateRunning])
+		}),
+	)
+	return m
+}

@@ -1,0 +1,352 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+)
+
+var _ raft.BatchingFSM = (*Store)(nil)
+
+// applier applies commands inside one Badger transaction. Jobs and nodes
+// touched by several commands of a batch are cached and written once.
+type applier struct {
+	txn    *badger.Txn
+	at     time.Time
+	jobs   map[string]*Job
+	dirty  map[string]string // job id -> state it had when first loaded
+	nodes  map[string]*Node
+	events []Event
+}
+
+// Apply applies one Raft log entry.
+func (s *Store) Apply(l *raft.Log) any {
+	return s.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies consecutive log entries in as few transactions as fit,
+// recording the last applied index in the same transaction, then notifies
+// subscribers. Entries at or below the stored applied index are skipped, so
+// replaying the log after a restart is harmless.
+func (s *Store) ApplyBatch(logs []*raft.Log) []any {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	results := make([]any, len(logs))
+	for i := 0; i < len(logs); {
+		n, evs := s.applyChunk(logs[i:], results[i:], len(logs)-i)
+		s.publish(evs)
+		i += n
+	}
+	return results
+}
+
+// applyChunk applies up to limit entries in one transaction and returns how
+// many it consumed. When the transaction grows too big it retries with fewer.
+func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []Event) {
+	for {
+		txn := s.db.NewTransaction(true)
+		a := &applier{txn: txn, jobs: map[string]*Job{}, dirty: map[string]string{}, nodes: map[string]*Node{}}
+		var last uint64
+		tooBig := -1
+		for j := 0; j < limit; j++ {
+			l := logs[j]
+			last = l.Index
+			if l.Type != raft.LogCommand || l.Index <= s.applied {
+				results[j] = nil
+				continue
+			}
+			res, err := a.apply(l.Data)
+			if errors.Is(err, badger.ErrTxnTooBig) {
+				tooBig = j
+				break
+			}
+			if err != nil {
+				results[j] = err
+				continue
+			}
+			results[j] = res
+		}
+		if tooBig == 0 {
+			// A single command too big for a transaction is rejected, not applied.
+			txn.Discard()
+			results[0] = Errorf(EInvalid, "request too large")
+			if err := s.saveApplied(logs[0].Index); err != nil {
+				s.logger.Error("save applied index", "err", err)
+			}
+			return 1, nil
+		}
+		if tooBig > 0 {
+			txn.Discard()
+			limit = tooBig
+			continue
+		}
+		err := a.flush()
+		if err == nil {
+			err = putJSON(txn, []byte(kApplied), last)
+		}
+		if err == nil {
+			err = txn.Commit()
+		} else {
+			txn.Discard()
+		}
+		if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
+			limit = (limit + 1) / 2
+			continue
+		}
+		if err != nil {
+			// The state DB failing is fatal for consistency: stop applying
+			// rather than diverge from the log.
+			panic(fmt.Sprintf("store: commit applied batch: %v", err))
+		}
+		s.applied = last
+		return limit, a.events
+	}
+}
+
+func (s *Store) saveApplied(index uint64) error {
+	return s.db.Update(func(txn *badger.Txn) error { return putJSON(txn, []byte(kApplied), index) })
+}
+
+func (a *applier) apply(data []byte) (any, error) {
+	var c Command
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, Errorf(EInvalid, "undecodable command")
+	}
+	if c.V > CommandVersion {
+		return nil, Errorf(EUnavailable, "command %s v%d is newer than this binary", c.Type, c.V)
+	}
+	a.at = c.Time
+	switch c.Type {
+	case CmdBootstrap:
+		return decodeApply(c.Data, a.bootstrap)
+	case CmdCreateUser:
+		return decodeApply(c.Data, a.createUser)
+	case CmdUpdateUser:
+		return decodeApply(c.Data, a.updateUser)
+	case CmdCreateToken:
+		return decodeApply(c.Data, a.createToken)
+	case CmdDeleteToken:
+		return decodeApply(c.Data, a.deleteToken)
+	case CmdSubmitJob:
+		return decodeApply(c.Data, a.submitJob)
+	case CmdCancelJob:
+		return decodeApply(c.Data, a.cancelJob)
+	case CmdPlace:
+		return decodeApply(c.Data, a.place)
+	case CmdAttemptStarted:
+		return decodeApply(c.Data, a.attemptStarted)
+	case CmdAttemptEnded:
+		return decodeApply(c.Data, a.attemptEnded)
+	case CmdUpsertNode:
+		return decodeApply(c.Data, a.upsertNode)
+	case CmdSetNodeState:
+		return decodeApply(c.Data, a.setNodeState)
+	default:
+		if r, err, ok := a.applyExtra(c); ok {
+			return r, err
+		}
+		return nil, Errorf(EInvalid, "unknown command %q", c.Type)
+	}
+}
+
+func decodeApply[T any](data []byte, fn func(*T) (any, error)) (any, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, Errorf(EInvalid, "undecodable command payload")
+	}
+	return fn(&v)
+}
+
+// flush writes cached jobs and nodes, maintaining the job state indexes.
+func (a *applier) flush() error {
+	for id, j := range a.jobs {
+		old, ok := a.dirty[id]
+		if !ok {
+			continue
+		}
+		if old != j.State {
+			if old != "" {
+				if err := a.txn.Delete(jobStateKey(old, id)); err != nil {
+					return err
+				}
+				if err := a.txn.Delete(jobOwnerStateKey(j.Owner, old, id)); err != nil {
+					return err
+				}
+			}
+			if err := a.txn.Set(jobStateKey(j.State, id), nil); err != nil {
+				return err
+			}
+			if err := a.txn.Set(jobOwnerStateKey(j.Owner, j.State, id), nil); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(a.txn, jobKey(id), j); err != nil {
+			return err
+		}
+		jc := *j
+		a.events = append(a.events, Event{Type: "job", Owner: j.Owner, Job: &jc})
+	}
+	for _, n := range a.nodes {
+		if err := putJSON(a.txn, nodeKey(n.Name), n); err != nil {
+			return err
+		}
+		nc := *n
+		a.events = append(a.events, Event{Type: "node", Node: &nc})
+	}
+	return nil
+}
+
+// job loads a job for modification; it is written back by flush.
+func (a *applier) job(id string) (*Job, error) {
+	if j, ok := a.jobs[id]; ok {
+		return j, nil
+	}
+	var j Job
+	if err := getJSON(a.txn, jobKey(id), &j); err != nil {
+		return nil, err
+	}
+	a.jobs[id] = &j
+	a.dirty[id] = j.State
+	return &j, nil
+}
+
+func (a *applier) node(name string) (*Node, error) {
+	if n, ok := a.nodes[name]; ok {
+		return n, nil
+	}
+	var n Node
+	if err := getJSON(a.txn, nodeKey(name), &n); err != nil {
+		return nil, err
+	}
+	a.nodes[name] = &n
+	return &n, nil
+}
+
+func (a *applier) bootstrap(c *Bootstrap) (any, error) {
+	ok, err := exists(a.txn, []byte(kCluster))
+	if err != nil || ok {
+		return nil, err
+	}
+	if err := putJSON(a.txn, []byte(kCluster), c.Cluster); err != nil {
+		return nil, err
+	}
+	if _, err := a.createUser(&CreateUser{User: c.Admin}); err != nil {
+		return nil, err
+	}
+	return a.createToken(&CreateToken{Token: c.Token, Hash: c.TokenHash})
+}
+
+func (a *applier) createUser(c *CreateUser) (any, error) {
+	ok, err := exists(a.txn, userKey(c.User.Name))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return nil, Errorf(EConflict, "user %q already exists", c.User.Name)
+	}
+	u := c.User
+	u.Created = a.at
+	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
+		return nil, err
+	}
+	a.events = append(a.events, Event{Type: "user", Name: u.Name})
+	return &u, nil
+}
+
+func (a *applier) updateUser(c *UpdateUser) (any, error) {
+	var u User
+	if err := getJSON(a.txn, userKey(c.Name), &u); err != nil {
+		return nil, err
+	}
+	if c.Disabled != nil {
+		u.Disabled = *c.Disabled
+	}
+	if len(c.PasswordHash) > 0 {
+		u.PasswordHash = c.PasswordHash
+	}
+	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
+		return nil, err
+	}
+	a.events = append(a.events, Event{Type: "user", Name: u.Name})
+	return &u, nil
+}
+
+func (a *applier) createToken(c *CreateToken) (any, error) {
+	t := c.Token
+	t.Created = a.at
+	if err := putJSON(a.txn, tokenKey(c.Hash), tokenRecord{Token: t, Hash: c.Hash}); err != nil {
+		return nil, err
+	}
+	if err := a.txn.Set(userTokenKey(t.User, t.ID), []byte(c.Hash)); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// tokenRecord stores the hash too (Token.Hash is hidden from JSON output).
+type tokenRecord struct {
+	Token
+	Hash string `json:"hash"`
+}
+
+func (a *applier) deleteToken(c *DeleteToken) (any, error) {
+	item, err := a.txn.Get(userTokenKey(c.User, c.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, Errorf(ENotFound, "token %s not found", c.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hash, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.txn.Delete(tokenKey(string(hash))); err != nil {
+		return nil, err
+	}
+	return nil, a.txn.Delete(userTokenKey(c.User, c.ID))
+}
+
+func (a *applier) upsertNode(c *UpsertNode) (any, error) {
+	n, err := a.node(c.Node.Name)
+	if errors.Is(err, ErrNotFound) {
+		nn := c.Node
+		nn.State = NodeReady
+		nn.Allocated = Resources{}
+		nn.Running = 0
+		nn.Joined = a.at
+		nn.Updated = a.at
+		a.nodes[nn.Name] = &nn
+		return &nn, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.Addr, n.APIAddr, n.Capacity, n.Labels, n.Updated = c.Node.Addr, c.Node.APIAddr, c.Node.Capacity, c.Node.Labels, a.at
+	if n.State == NodeDown {
+		n.State = NodeReady
+	}
+	return n, nil
+}
+
+func (a *applier) setNodeState(c *SetNodeState) (any, error) {
+	switch c.State {
+	case NodeReady, NodeDraining, NodeDown:
+	default:
+		return nil, Errorf(EInvalid, "state: want ready, draining or down")
+	}
+	n, err := a.node(c.Name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(ENotFound, "node %q not found", c.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.State = c.State
+	n.Updated = a.at
+	return n, nil
+}

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes shared by every layer. The HTTP layer maps each code to one
+// status in a single table; nothing else decides statuses.
+const (
+	EInvalid      = "invalid"
+	ENotFound     = "not_found"
+	EConflict     = "conflict"
+	EUnauthorized = "unauthorized"
+	EForbidden    = "forbidden"
+	EUnavailable  = "unavailable"
+	EInternal     = "internal"
+)
+
+// Error is an application error whose Message is safe to show to users.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or EInternal when err is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the user-facing message of err; internal errors get a
+// generic message so details stay in the logs.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrNotFound is returned by getters when a record does not exist.
+var ErrNotFound = &Error{Code: ENotFound, Message: "not found"}

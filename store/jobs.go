@@ -1,0 +1,434 @@
+package store
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+var stateRank = map[string]int{StateQueued: 0, StateScheduled: 1, StateRunning: 2, StateSucceeded: 3, StateFailed: 3, StateCancelled: 3}
+
+func (a *applier) submitJob(c *SubmitJob) (any, error) {
+	if ok, err := exists(a.txn, jobKey(c.ID)); err != nil || ok {
+		if ok {
+			return nil, Errorf(EConflict, "job %s already exists", c.ID)
+		}
+		return nil, err
+	}
+	spec := c.Spec
+	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at,
+		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array}
+	// Dependencies: wait for active ones, fail fast on ended ones that did not succeed.
+	failedDep := ""
+	for _, dep := range spec.After {
+		d, err := a.job(dep)
+		if errors.Is(err, ErrNotFound) {
+			return nil, Errorf(EInvalid, "after: job %s not found", dep)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d.Owner != c.Owner {
+			return nil, Errorf(EInvalid, "after: job %s not found", dep)
+		}
+		switch {
+		case d.State == StateSucceeded:
+		case Terminal(d.State):
+			failedDep = dep
+		default:
+			j.Held++
+			if err := a.txn.Set(dependentKey(dep, c.ID), nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := a.txn.Set(jobOwnerKey(c.Owner, c.ID), nil); err != nil {
+		return nil, err
+	}
+	a.jobs[j.ID] = j
+	a.dirty[j.ID] = ""
+	for i := 0; i < spec.Array; i++ {
+		t := Task{JobID: j.ID, Index: i, State: StateQueued, Updated: a.at}
+		if err := putJSON(a.txn, taskKey(j.ID, i), t); err != nil {
+			return nil, err
+		}
+		if j.Held == 0 && failedDep == "" {
+			if err := a.txn.Set(queueKey(spec.Priority, j.ID, i), nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if failedDep != "" {
+		j.Held = 0
+		if err := a.failQueued(j, "dependency "+failedDep+" did not succeed"); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// setTask moves a task to a new state, keeping the job's counts and
+// aggregate state in step.
+func (a *applier) setTask(j *Job, t *Task, state string) error {
+	if t.State != state {
+		j.Counts[t.State]--
+		if j.Counts[t.State] <= 0 {
+			delete(j.Counts, t.State)
+		}
+		j.Counts[state]++
+		t.State = state
+	}
+	t.Updated = a.at
+	if err := putJSON(a.txn, taskKey(t.JobID, t.Index), t); err != nil {
+		return err
+	}
+	tc := *t
+	a.events = append(a.events, Event{Type: "task", Owner: j.Owner, Task: &tc})
+	return a.aggregate(j)
+}
+
+// aggregate recomputes the job's state from its task counts. A job's state
+// never moves backwards; when it ends, its dependents are released.
+func (a *applier) aggregate(j *Job) error {
+	c := j.Counts
+	done := c[StateSucceeded] + c[StateFailed] + c[StateCancelled]
+	var s string
+	switch {
+	case done == j.Total:
+		switch {
+		case c[StateSucceeded] == j.Total:
+			s = StateSucceeded
+		case j.CancelRequested:
+			s = StateCancelled
+		default:
+			s = StateFailed
+		}
+	case c[StateRunning] > 0 || done > 0:
+		s = StateRunning
+	case c[StateScheduled] > 0:
+		s = StateScheduled
+	default:
+		s = StateQueued
+	}
+	if Terminal(j.State) || stateRank[s] < stateRank[j.State] {
+		return nil
+	}
+	if s == j.State {
+		return nil
+	}
+	j.State = s
+	if s == StateRunning && j.Started.IsZero() {
+		j.Started = a.at
+	}
+	if Terminal(s) {
+		j.Ended = a.at
+		return a.releaseDependents(j)
+	}
+	return nil
+}
+
+// failQueued fails every queued task of a job (dependency failed).
+func (a *applier) failQueued(j *Job, msg string) error {
+	j.Message = msg
+	return a.eachTask(j.ID, func(t *Task) error {
+		if t.State != StateQueued {
+			return nil
+		}
+		t.Reason = ReasonDependency
+		return a.setTask(j, t, StateFailed)
+	})
+}
+
+func (a *applier) eachTask(jobID string, fn func(t *Task) error) error {
+	prefix := []byte(pTask + jobID + "/")
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+	var tasks []*Task
+	for it.Rewind(); it.Valid(); it.Next() {
+		var t Task
+		if err := it.Item().Value(func(b []byte) error { return jsonUnmarshal(b, &t) }); err != nil {
+			it.Close()
+			return err
+		}
+		tasks = append(tasks, &t)
+	}
+	it.Close()
+	for _, t := range tasks {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) releaseDependents(j *Job) error {
+	prefix := []byte(pDependent + j.ID + "/")
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	var ids []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		ids = append(ids, string(it.Item().Key()[len(prefix):]))
+	}
+	it.Close()
+	for _, id := range ids {
+		if err := a.txn.Delete(dependentKey(j.ID, id)); err != nil {
+			return err
+		}
+		d, err := a.job(id)
+		if err != nil {
+			return err
+		}
+		if Terminal(d.State) || d.Held == 0 {
+			continue
+		}
+		if j.State != StateSucceeded {
+			d.Held = 0
+			if err := a.failQueued(d, "dependency "+j.ID+" did not succeed"); err != nil {
+				return err
+			}
+			continue
+		}
+		d.Held--
+		if d.Held > 0 || d.CancelRequested {
+			continue
+		}
+		if err := a.eachTask(d.ID, func(t *Task) error {
+			if t.State == StateQueued {
+				return a.txn.Set(queueKey(d.Spec.Priority, d.ID, t.Index), nil)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) cancelJob(c *CancelJob) (any, error) {
+	j, err := a.job(c.ID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !c.Admin && j.Owner != c.Actor) {
+		return nil, Errorf(ENotFound, "job %s not found", c.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if Terminal(j.State) {
+		return nil, Errorf(EConflict, "job %s already %s", j.ID, j.State)
+	}
+	j.CancelRequested = true
+	j.Message = "cancelled by " + c.Actor
+	err = a.eachTask(j.ID, func(t *Task) error {
+		switch t.State {
+		case StateQueued:
+			if err := a.txn.Delete(queueKey(j.Spec.Priority, j.ID, t.Index)); err != nil {
+				return err
+			}
+			t.Reason = ReasonCancelled
+			return a.setTask(j, t, StateCancelled)
+		case StateScheduled, StateRunning:
+			var at Attempt
+			if err := getJSON(a.txn, attemptKey(j.ID, t.Index, t.Attempts), &at); err != nil {
+				return err
+			}
+			at.CancelRequested = true
+			if err := putJSON(a.txn, attemptKey(j.ID, t.Index, t.Attempts), at); err != nil {
+				return err
+			}
+			// Re-announce the task so the runner of its node acts on it.
+			return a.setTask(j, t, t.State)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return j, a.aggregate(j)
+}
+
+func (a *applier) place(c *Place) (any, error) {
+	res := &PlaceResult{}
+	for _, p := range c.Placements {
+		ok, err := a.placeOne(p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			res.Accepted++
+		} else {
+			res.Rejected++
+		}
+	}
+	return res, nil
+}
+
+func (a *applier) placeOne(p Placement) (bool, error) {
+	j, err := a.job(p.JobID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if j.CancelRequested || j.Held > 0 || Terminal(j.State) {
+		return false, nil
+	}
+	var t Task
+	if err := getJSON(a.txn, taskKey(j.ID, p.Task), &t); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	if t.State != StateQueued {
+		return false, nil
+	}
+	n, err := a.node(p.Node)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	free := n.Free()
+	if n.State != NodeReady || free.CPU < j.Spec.CPU || free.Memory < j.Spec.Memory || free.GPUs < j.Spec.GPUs {
+		return false, nil
+	}
+	t.Attempts++
+	t.Node = n.Name
+	at := Attempt{JobID: j.ID, Task: t.Index, N: t.Attempts, Node: n.Name, State: StateScheduled,
+		Scheduled: a.at, CPU: j.Spec.CPU, Memory: j.Spec.Memory}
+	if err := putJSON(a.txn, attemptKey(j.ID, t.Index, at.N), at); err != nil {
+		return false, err
+	}
+	if err := a.txn.Set(nodeActiveKey(n.Name, j.ID, t.Index, at.N), nil); err != nil {
+		return false, err
+	}
+	if err := a.txn.Delete(queueKey(j.Spec.Priority, j.ID, t.Index)); err != nil {
+		return false, err
+	}
+	n.Allocated.CPU += j.Spec.CPU
+	n.Allocated.Memory += j.Spec.Memory
+	n.Allocated.GPUs += j.Spec.GPUs
+	n.Running++
+	return true, a.setTask(j, &t, StateScheduled)
+}
+
+func (a *applier) attemptStarted(c *AttemptStarted) (any, error) {
+	var at Attempt
+	if err := getJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), &at); err != nil {
+		return nil, err
+	}
+	if at.State != StateScheduled {
+		return nil, nil // already running or ended: nothing to do
+	}
+	at.State = StateRunning
+	at.Container = c.Container
+	at.Started = c.At
+	if err := putJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), at); err != nil {
+		return nil, err
+	}
+	j, err := a.job(c.JobID)
+	if err != nil {
+		return nil, err
+	}
+	var t Task
+	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
+		return nil, err
+	}
+	if t.Attempts != c.N || t.State != StateScheduled {
+		return nil, nil
+	}
+	return nil, a.setTask(j, &t, StateRunning)
+}
+
+func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
+	var at Attempt
+	if err := getJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), &at); err != nil {
+		return nil, err
+	}
+	if Terminal(at.State) {
+		return nil, nil // already recorded: reports are idempotent
+	}
+	code := c.ExitCode
+	at.ExitCode = &code
+	at.Reason = c.Reason
+	at.Message = c.Message
+	at.Ended = c.Ended
+	if at.Started.IsZero() {
+		at.Started = c.Started
+	}
+	if c.Container != "" {
+		at.Container = c.Container
+	}
+	if c.ImageDigest != "" {
+		at.ImageDigest = c.ImageDigest
+	}
+	success := c.Reason == ReasonExited && c.ExitCode == 0
+	switch {
+	case success:
+		at.State = StateSucceeded
+	case c.Reason == ReasonCancelled:
+		at.State = StateCancelled
+	default:
+		at.State = StateFailed
+	}
+	if err := putJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), at); err != nil {
+		return nil, err
+	}
+	if err := a.txn.Delete(nodeActiveKey(at.Node, c.JobID, c.Task, c.N)); err != nil {
+		return nil, err
+	}
+	if n, err := a.node(at.Node); err == nil {
+		n.Allocated.CPU -= at.CPU
+		n.Allocated.Memory -= at.Memory
+		n.Running--
+		if n.Running < 0 {
+			n.Running = 0
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	j, err := a.job(c.JobID)
+	if err != nil {
+		return nil, err
+	}
+	var t Task
+	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
+		return nil, err
+	}
+	if t.Attempts != c.N || Terminal(t.State) {
+		return nil, nil
+	}
+	t.ExitCode = &code
+	t.Reason = c.Reason
+	switch {
+	case success:
+		return nil, a.setTask(j, &t, StateSucceeded)
+	case c.Reason == ReasonCancelled || j.CancelRequested:
+		return nil, a.setTask(j, &t, StateCancelled)
+	case a.retries(j, &t, c):
+		t.Node = ""
+		if err := a.txn.Set(queueKey(j.Spec.Priority, j.ID, t.Index), nil); err != nil {
+			return nil, err
+		}
+		return nil, a.setTask(j, &t, StateQueued)
+	default:
+		return nil, a.setTask(j, &t, StateFailed)
+	}
+}
+
+// maxNodeLost bounds how often a task is rescheduled because its node died,
+// on top of its retry budget.
+const maxNodeLost = 5
+
+func (a *applier) retries(j *Job, t *Task, c *AttemptEnded) bool {
+	if c.Reason == ReasonNodeLost {
+		return t.Attempts < j.Spec.Retries+1+maxNodeLost
+	}
+	if t.Attempts >= j.Spec.Retries+1 {
+		return false
+	}
+	if c.Reason == ReasonExited && len(j.Spec.RetryOn) > 0 {
+		return slices.Contains(j.Spec.RetryOn, c.ExitCode)
+	}
+	return true
+}

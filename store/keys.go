@@ -1,0 +1,75 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Key layout (see DESIGN.md). Fixed-width decimal numbers keep keys sortable.
+const (
+	pUser       = "u/"   // u/<name> -> User
+	pToken      = "t/"   // t/<sha256 hex> -> Token
+	pUserToken  = "ut/"  // ut/<user>/<token id> -> sha256 hex
+	pJob        = "j/"   // j/<job id> -> Job
+	pJobOwner   = "jo/"  // jo/<owner>/<job id> -> ""
+	pJobState   = "js/"  // js/<state>/<job id> -> ""
+	pJobOwnerSt = "jos/" // jos/<owner>/<state>/<job id> -> ""
+	pTask       = "k/"   // k/<job id>/<index> -> Task
+	pAttempt    = "a/"   // a/<job id>/<index>/<n> -> Attempt
+	pQueue      = "q/"   // q/<priority rank>/<job id>/<index> -> ""
+	pNodeActive = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
+	pDependent  = "dep/" // dep/<dependency job id>/<dependent job id> -> ""
+	pNode       = "n/"   // n/<name> -> Node
+	kApplied    = "m/applied"
+	kCluster    = "m/cluster"
+)
+
+func idx(i int) string { return fmt.Sprintf("%06d", i) }
+func att(n int) string { return fmt.Sprintf("%03d", n) }
+
+// prioRank sorts higher priorities first under ascending key order.
+func prioRank(p int) string { return fmt.Sprintf("%05d", MaxPriority-p) }
+
+func userKey(name string) []byte            { return []byte(pUser + name) }
+func tokenKey(hash string) []byte           { return []byte(pToken + hash) }
+func userTokenKey(user, id string) []byte   { return []byte(pUserToken + user + "/" + id) }
+func jobKey(id string) []byte               { return []byte(pJob + id) }
+func jobOwnerKey(owner, id string) []byte   { return []byte(pJobOwner + owner + "/" + id) }
+func jobStateKey(state, id string) []byte   { return []byte(pJobState + state + "/" + id) }
+func jobOwnerStateKey(o, s, id string) []byte {
+	return []byte(pJobOwnerSt + o + "/" + s + "/" + id)
+}
+func taskKey(job string, i int) []byte { return []byte(pTask + job + "/" + idx(i)) }
+func attemptKey(job string, i, n int) []byte {
+	return []byte(pAttempt + job + "/" + idx(i) + "/" + att(n))
+}
+func queueKey(prio int, job string, i int) []byte {
+	return []byte(pQueue + prioRank(prio) + "/" + job + "/" + idx(i))
+}
+func nodeActiveKey(node, job string, i, n int) []byte {
+	return []byte(pNodeActive + node + "/" + job + "/" + idx(i) + "/" + att(n))
+}
+func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
+func nodeKey(name string) []byte          { return []byte(pNode + name) }
+
+// parseQueueKey splits q/<rank>/<job>/<index>.
+func parseQueueKey(k []byte) (job string, i int, ok bool) {
+	parts := strings.Split(string(k), "/")
+	if len(parts) != 4 {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(parts[3])
+	return parts[2], i, err == nil
+}
+
+// parseNodeActiveKey splits na/<node>/<job>/<index>/<n>.
+func parseNodeActiveKey(k []byte) (job string, i, n int, ok bool) {
+	parts := strings.Split(string(k), "/")
+	if len(parts) != 5 {
+		return "", 0, 0, false
+	}
+	i, err1 := strconv.Atoi(parts[3])
+	n, err2 := strconv.Atoi(parts[4])
+	return parts[2], i, n, err1 == nil && err2 == nil
+}

@@ -1,0 +1,270 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Task and job states.
+const (
+	StateQueued    = "queued"
+	StateScheduled = "scheduled"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// States lists every task/job state in lifecycle order.
+var States = []string{StateQueued, StateScheduled, StateRunning, StateSucceeded, StateFailed, StateCancelled}
+
+// Attempt end reasons.
+const (
+	ReasonExited          = "exited"
+	ReasonOOMKilled       = "oom_killed"
+	ReasonTimedOut        = "timed_out"
+	ReasonNodeLost        = "node_lost"
+	ReasonCancelled       = "cancelled"
+	ReasonImagePullFailed = "image_pull_failed"
+	ReasonDependency      = "dependency_failed"
+)
+
+// Node states.
+const (
+	NodeReady    = "ready"
+	NodeDraining = "draining"
+	NodeDown     = "down"
+)
+
+// Limits on job specs.
+const (
+	MaxArraySize = 10000
+	MaxRetries   = 10
+	MaxPriority  = 1000
+)
+
+// Terminal reports whether s is a final task or job state.
+func Terminal(s string) bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// Duration is a time.Duration that reads and writes as a Go duration string.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "90s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	if d == 0 {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON accepts a duration string ("10m") or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		if s == "" {
+			*d = 0
+			return nil
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as \"90s\" or \"10m\"", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("want a duration string such as \"90s\"")
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// User is an account.
+type User struct {
+	Name         string    `json:"name"`
+	PasswordHash []byte    `json:"password_hash,omitempty"`
+	Admin        bool      `json:"admin"`
+	Disabled     bool      `json:"disabled"`
+	Created      time.Time `json:"created"`
+}
+
+// Token is an API or session token; only the SHA-256 of its secret is kept.
+type Token struct {
+	ID       string    `json:"id"`
+	User     string    `json:"user"`
+	Name     string    `json:"name"`
+	Hash     string    `json:"-"`
+	Session  bool      `json:"session,omitempty"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// JobSpec is what a user submits.
+type JobSpec struct {
+	Name     string            `json:"name,omitempty"`
+	Image    string            `json:"image"`
+	Command  []string          `json:"command,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	WorkDir  string            `json:"workdir,omitempty"`
+	CPU      int64             `json:"cpu"`
+	Memory   int64             `json:"memory"`
+	GPUs     int               `json:"gpus,omitempty"`
+	Array    int               `json:"array"`
+	Retries  int               `json:"retries,omitempty"`
+	RetryOn  []int             `json:"retry_on,omitempty"`
+	Timeout  Duration          `json:"timeout,omitempty"`
+	Priority int               `json:"priority,omitempty"`
+	Queue    string            `json:"queue,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	After    []string          `json:"after,omitempty"`
+}
+
+// Defaults fills unset fields with their defaults.
+func (s *JobSpec) Defaults() {
+	if s.CPU == 0 {
+		s.CPU = 1000
+	}
+	if s.Memory == 0 {
+		s.Memory = 256 << 20
+	}
+	if s.Array == 0 {
+		s.Array = 1
+	}
+	if s.Queue == "" {
+		s.Queue = "default"
+	}
+}
+
+// Validate reports the first problem with the spec, naming the field.
+func (s *JobSpec) Validate() error {
+	bad := func(format string, args ...any) error { return Errorf(EInvalid, format, args...) }
+	switch {
+	case strings.TrimSpace(s.Image) == "":
+		return bad("image: must not be empty")
+	case len(s.Image) > 512 || strings.ContainsAny(s.Image, " \t\n"):
+		return bad("image: %q is not a valid image reference", s.Image)
+	case s.CPU < 0:
+		return bad("cpu: must not be negative (millicores, 1000 = one CPU)")
+	case s.CPU > 0 && s.CPU < 10:
+		return bad("cpu: at least 10 millicores")
+	case s.Memory < 0:
+		return bad("memory: must not be negative (bytes)")
+	case s.Memory > 0 && s.Memory < 6<<20:
+		return bad("memory: at least 6 MiB (Docker's minimum)")
+	case s.GPUs < 0:
+		return bad("gpus: must not be negative")
+	case s.Array < 1 || s.Array > MaxArraySize:
+		return bad("array: must be between 1 and %d, got %d", MaxArraySize, s.Array)
+	case s.Retries < 0 || s.Retries > MaxRetries:
+		return bad("retries: must be between 0 and %d, got %d", MaxRetries, s.Retries)
+	case s.Timeout < 0:
+		return bad("timeout: must not be negative")
+	case s.Priority < -MaxPriority || s.Priority > MaxPriority:
+		return bad("priority: must be between %d and %d", -MaxPriority, MaxPriority)
+	case len(s.Name) > 200:
+		return bad("name: at most 200 characters")
+	case len(s.Command) > 1000:
+		return bad("command: at most 1000 arguments")
+	case len(s.After) > 100:
+		return bad("after: at most 100 jobs")
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return bad("env: %q is not a valid variable name", k)
+		}
+		if strings.HasPrefix(k, "GANTRY_") {
+			return bad("env: %s is reserved (GANTRY_* is set by Gantry)", k)
+		}
+	}
+	for k := range s.Labels {
+		if k == "" || len(k) > 100 {
+			return bad("labels: %q is not a valid label key", k)
+		}
+	}
+	return nil
+}
+
+// Job is a submitted job with its aggregate state.
+type Job struct {
+	ID              string         `json:"id"`
+	Owner           string         `json:"owner"`
+	Spec            JobSpec        `json:"spec"`
+	State           string         `json:"state"`
+	Submitted       time.Time      `json:"submitted"`
+	Started         time.Time      `json:"started,omitzero"`
+	Ended           time.Time      `json:"ended,omitzero"`
+	Counts          map[string]int `json:"counts"`
+	Total           int            `json:"total"`
+	CancelRequested bool           `json:"cancel_requested,omitempty"`
+	Held            int            `json:"held,omitempty"` // dependencies not yet satisfied
+	Message         string         `json:"message,omitempty"`
+}
+
+// Task is one element of a job's array.
+type Task struct {
+	JobID    string    `json:"job"`
+	Index    int       `json:"index"`
+	State    string    `json:"state"`
+	Attempts int       `json:"attempts"`
+	Node     string    `json:"node,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Attempt is one run of a task on a node.
+type Attempt struct {
+	JobID           string    `json:"job"`
+	Task            int       `json:"task"`
+	N               int       `json:"attempt"`
+	Node            string    `json:"node"`
+	State           string    `json:"state"`
+	Container       string    `json:"container,omitempty"`
+	Scheduled       time.Time `json:"scheduled"`
+	Started         time.Time `json:"started,omitzero"`
+	Ended           time.Time `json:"ended,omitzero"`
+	ExitCode        *int      `json:"exit_code,omitempty"`
+	Reason          string    `json:"reason,omitempty"`
+	Message         string    `json:"message,omitempty"`
+	ImageDigest     string    `json:"image_digest,omitempty"`
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	CPU             int64     `json:"cpu"`
+	Memory          int64     `json:"memory"`
+}
+
+// Resources is an amount of CPU (millicores) and memory (bytes).
+type Resources struct {
+	CPU    int64 `json:"cpu"`
+	Memory int64 `json:"memory"`
+	GPUs   int   `json:"gpus,omitempty"`
+}
+
+// Node is a member of the cluster that can run tasks.
+type Node struct {
+	Name      string            `json:"name"`
+	Addr      string            `json:"addr"`
+	APIAddr   string            `json:"api_addr"`
+	State     string            `json:"state"`
+	Capacity  Resources         `json:"capacity"`
+	Allocated Resources         `json:"allocated"`
+	Running   int               `json:"running"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Joined    time.Time         `json:"joined"`
+	Updated   time.Time         `json:"updated"`
+}
+
+// Free returns the node's unallocated resources.
+func (n *Node) Free() Resources {
+	return Resources{CPU: n.Capacity.CPU - n.Allocated.CPU, Memory: n.Capacity.Memory - n.Allocated.Memory, GPUs: n.Capacity.GPUs - n.Allocated.GPUs}
+}
+
+// ClusterInfo is the cluster's identity, written once at bootstrap.
+type ClusterInfo struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+}

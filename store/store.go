@@ -1,0 +1,192 @@
+// Package store owns Gantry's replicated state: the records (users, tokens,
+// jobs, tasks, attempts, nodes, registry metadata), the commands that change
+// them, and the Raft FSM that applies those commands to a Badger database.
+// It does not know about HTTP, Docker or the network; see DESIGN.md.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Store is the state machine over one Badger database.
+type Store struct {
+	db     *badger.DB
+	logger *slog.Logger
+
+	applyMu sync.Mutex // serialises Apply with Restore
+	applied uint64
+
+	subMu sync.Mutex
+	subs  map[*Subscription]struct{}
+}
+
+// Open opens (or creates) the state database in dir.
+func Open(dir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithSyncWrites(false). // the Raft log is durable; this DB is rebuilt from it
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2).
+		WithValueThreshold(1 << 10)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open state db %s: %w", dir, err)
+	}
+	s := &Store{db: db, logger: logger.With("component", "store"), subs: map[*Subscription]struct{}{}}
+	if err := db.View(func(txn *badger.Txn) error {
+		var v uint64
+		err := getJSON(txn, []byte(kApplied), &v)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		s.applied = v
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.subMu.Lock()
+	for sub := range s.subs {
+		sub.close()
+	}
+	s.subs = map[*Subscription]struct{}{}
+	s.subMu.Unlock()
+	return s.db.Close()
+}
+
+// AppliedIndex is the last Raft index applied to this store.
+func (s *Store) AppliedIndex() uint64 {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.applied
+}
+
+func getJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	return item.Value(func(b []byte) error {
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("decode %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+func putJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return txn.Set(key, b)
+}
+
+func exists(txn *badger.Txn, key []byte) (bool, error) {
+	_, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(txn *badger.Txn) error) error { return s.db.View(fn) }
+
+// Event is a change applied to the store, delivered to local subscribers on
+// every node after the change is committed to the state database.
+type Event struct {
+	Type  string // "job", "task", "node", "user", "token"
+	Owner string
+	Job   *Job
+	Task  *Task
+	Node  *Node
+	Name  string
+}
+
+// Subscription receives events. When a subscriber falls behind, its channel
+// is closed and Lost reports true: it must resynchronise from the store.
+type Subscription struct {
+	C    <-chan Event
+	c    chan Event
+	s    *Store
+	lost bool
+	done bool
+}
+
+// Subscribe registers a subscriber with a buffer of n events.
+func (s *Store) Subscribe(n int) *Subscription {
+	c := make(chan Event, n)
+	sub := &Subscription{C: c, c: c, s: s}
+	s.subMu.Lock()
+	s.subs[sub] = struct{}{}
+	s.subMu.Unlock()
+	return sub
+}
+
+// Lost reports whether events were dropped because the subscriber was slow.
+func (sub *Subscription) Lost() bool {
+	sub.s.subMu.Lock()
+	defer sub.s.subMu.Unlock()
+	return sub.lost
+}
+
+// Close unregisters the subscriber.
+func (sub *Subscription) Close() {
+	sub.s.subMu.Lock()
+	defer sub.s.subMu.Unlock()
+	delete(sub.s.subs, sub)
+	sub.close()
+}
+
+func (sub *Subscription) close() {
+	if !sub.done {
+		sub.done = true
+		close(sub.c)
+	}
+}
+
+func (s *Store) publish(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for sub := range s.subs {
+		for _, ev := range evs {
+			select {
+			case sub.c <- ev:
+			default:
+				sub.lost = true
+				delete(s.subs, sub)
+				sub.close()
+			}
+			if sub.done {
+				break
+			}
+		}
+	}
+}
