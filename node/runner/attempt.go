@@ -243,6 +243,11 @@ func (r *Runner) follow(a *attempt, id string) {
 		EndedAt:     parseDockerTime(end.State.FinishedAt),
 		ImageDigest: end.Image,
 	}
+	if res.EndedAt.Before(res.StartedAt) {
+		// Docker records FinishedAt before StartedAt for a process that
+		// exits within a moment of starting.
+		res.EndedAt = res.StartedAt
+	}
 	killedBySignal := end.State.ExitCode == 128+9
 	switch {
 	case end.State.OOMKilled:

@@ -430,7 +430,8 @@ func TestAttemptsThatExit(t *testing.T) {
 				t.Errorf("result = %s/%d (%s), want exited/%d", res.Reason, res.ExitCode, res.Message, tt.wantCode)
 			}
 			if res.ContainerID == "" || res.StartedAt.IsZero() || res.EndedAt.Before(res.StartedAt) || !strings.HasPrefix(res.ImageDigest, "sha256:") {
-				t.Errorf("result = %+v, want container id, times and image digest", res)
+				t.Errorf("result: container %q, started %s, ended %s, image %q; want container id, ordered times and image digest",
+					res.ContainerID, res.StartedAt, res.EndedAt, res.ImageDigest)
 			}
 			starts := n.rep.starts(s.Key)
 			if len(starts) != 1 || starts[0].ContainerID != res.ContainerID {
