@@ -210,7 +210,10 @@ func (r *Runner) follow(a *attempt, id string) {
 	}()
 	defer func() { <-logsDone }()
 
-	killReason, ok := r.waitExit(a, id, startedAt, log)
+	killReason, ok := "", true
+	if info.State.Running || info.State.Paused || info.State.Restarting {
+		killReason, ok = r.waitExit(a, id, startedAt, log)
+	}
 	if !ok {
 		if a.abandoned() {
 			r.discard(id, log)
@@ -287,12 +290,15 @@ func (r *Runner) waitExit(a *attempt, id string, startedAt time.Time, log *slog.
 	cancelC := a.cancelCh
 	killReason := ""
 	killNow := func(reason string) {
-		if killReason == "" {
-			killReason = reason
-		}
-		log.Info("killing container", "reason", reason)
-		if err := r.kill(a.ctx, id); err != nil && a.ctx.Err() == nil {
+		killed, err := r.kill(a.ctx, id)
+		if err != nil && a.ctx.Err() == nil {
 			log.Warn("kill container", "err", err)
+		}
+		// Only a kill that hit a running container decides the reason: one
+		// that already exited by itself reports how it exited.
+		if killed && killReason == "" {
+			log.Info("killed container", "reason", reason)
+			killReason = reason
 		}
 	}
 	backoff := 100 * time.Millisecond

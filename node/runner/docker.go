@@ -239,13 +239,17 @@ func (r *Runner) removeContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// kill sends SIGKILL; a container that already stopped is fine.
-func (r *Runner) kill(ctx context.Context, id string) error {
+// kill sends SIGKILL and reports whether it hit a running container; a
+// container that already stopped is not an error.
+func (r *Runner) kill(ctx context.Context, id string) (bool, error) {
 	err := r.docker.ContainerKill(ctx, id, "KILL")
-	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-		return fmt.Errorf("kill container %s: %w", shortID(id), err)
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err):
+		return false, nil
 	}
-	return nil
+	return false, fmt.Errorf("kill container %s: %w", shortID(id), err)
 }
 
 func parseDockerTime(s string) time.Time {

@@ -738,3 +738,28 @@ func TestCapacityAndPing(t *testing.T) {
 		t.Errorf("capacity = %d millicores, %d bytes", cpu, mem)
 	}
 }
+
+func TestTimeoutCountsFromDockersStartAcrossARestart(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	s := n.spec("timeout-restart", "sleep", "30")
+	s.Timeout = 2 * time.Second
+	n.rep.place(s)
+	st := n.waitStarted(s.Key, 60*time.Second)
+	n.close()
+
+	// The deadline passes while no runner watches the container.
+	<-time.After(time.Until(st.At.Add(s.Timeout + 500*time.Millisecond)))
+	restarted := time.Now()
+	n.start()
+	res := n.waitResult(s.Key, 30*time.Second)
+	if res.Reason != ReasonTimedOut {
+		t.Fatalf("result = %s/%d (%s), want timed_out", res.Reason, res.ExitCode, res.Message)
+	}
+	if took := time.Since(restarted); took > 5*time.Second {
+		t.Errorf("the overdue attempt was stopped %s after the restart, want at once", took)
+	}
+	if res.ContainerID != st.ContainerID {
+		t.Errorf("result from container %s, want %s", res.ContainerID, st.ContainerID)
+	}
+}
