@@ -32,6 +32,7 @@ import (
 	"gantry/node/toolbox"
 	"gantry/raftcluster"
 	"gantry/store"
+	"gantry/ui"
 )
 
 // Config is a node's configuration (INTERFACE.md lists the flags).
@@ -197,6 +198,8 @@ func (n *Node) start(ctx context.Context) error {
 			return n.cluster.IsLeader(), id
 		},
 		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Events:  ui.NewHub(ui.HubConfig{Store: st, Logger: n.log}),
+		UI:      ui.Assets(),
 	})
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)

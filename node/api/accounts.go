@@ -80,6 +80,7 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(identityKey, id)
+	c.Request = c.Request.WithContext(auth.WithIdentity(c.Request.Context(), id))
 	c.Next()
 }
 

@@ -1,0 +1,248 @@
+// Job detail: summary, spec, the task grid, a task's attempts and its live log.
+import {h, time, badge, dur, jobDuration, terminal, toast, cpu, bytes, STATES} from './util.js';
+import {get, post} from './api.js';
+import {Synced} from './live.js';
+import {LogView} from './logview.js';
+
+const COLORS = {queued: '--c-queued', scheduled: '--c-scheduled', running: '--c-running', succeeded: '--c-succeeded', failed: '--c-failed', cancelled: '--c-cancelled'};
+const RANK = {queued: 0, scheduled: 1, running: 2, succeeded: 3, failed: 3, cancelled: 3};
+
+/** jobPage shows job id; task selects a task (null: none, or the only one). */
+export function jobPage(app, id, task) {
+  const main = document.getElementById('main');
+  let job = null;
+  let tasks = []; // index -> Task
+  let selected = task;
+  const header = h('div', {class: 'head'});
+  const summary = h('div', {class: 'summary'});
+  const spec = h('details', {class: 'card spec'});
+  const gridBox = h('section', {class: 'card'});
+  const taskBox = h('section', {class: 'card task', hidden: true});
+  const grid = new TaskGrid((i) => selectTask(i));
+  const log = new LogView();
+  let taskGen = 0;
+
+  const renderHeader = () => {
+    const owner = job.owner === app.me.name;
+    header.replaceChildren(
+      h('div', {}, h('h1', {}, job.spec.name || job.spec.image, ' ', badge(job.state)), h('div', {class: 'muted small mono'}, job.id)),
+      h('div', {class: 'actions'},
+        !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? 'Cancelling…' : 'Cancel job') : null,
+        terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry}, 'Run again') : null));
+    const c = job.counts || {};
+    summary.replaceChildren(
+      kv('Progress', `${c.succeeded || 0}/${job.total} succeeded` + (c.failed ? `, ${c.failed} failed` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '')),
+      kv('Owner', job.owner), kv('Queue', job.spec.queue || 'default'),
+      kv('Submitted', time(job.submitted)), kv('Started', time(job.started)), kv('Ended', time(job.ended)),
+      kv('Duration', dur(jobDuration(job))),
+      kv('Resources', `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? `, ${job.spec.gpus} GPU` : '')),
+      job.message ? kv('Message', job.message) : null);
+    spec.replaceChildren(h('summary', {}, 'Spec'), h('pre', {}, JSON.stringify(job.spec, null, 2)));
+    grid.setCounts(job.counts || {}, job.total);
+  };
+  const kv = (k, v) => h('div', {class: 'kv'}, h('span', {class: 'k'}, k), h('span', {class: 'v'}, v));
+
+  const cancel = async () => {
+    if (!confirm('Cancel this job? Running tasks are stopped.')) return;
+    try { job = await post(`/jobs/${id}/cancel`); renderHeader(); } catch (e) { toast(e.message); }
+  };
+  const retry = async () => {
+    try { const j = await post(`/jobs/${id}/retry`); app.go(`/jobs/${j.id}`); } catch (e) { toast(e.message); }
+  };
+
+  const loadTasks = async () => {
+    const all = [];
+    let cursor = '';
+    do {
+      const r = await get(`/jobs/${id}/tasks?limit=10000` + (cursor ? `&cursor=${cursor}` : ''));
+      all.push(...r.tasks);
+      cursor = r.next;
+    } while (cursor);
+    tasks = [];
+    for (const t of all) tasks[t.index] = t;
+    grid.setTasks(tasks, job.total);
+  };
+
+  const load = async () => {
+    job = await get(`/jobs/${id}`);
+    renderHeader();
+    await loadTasks();
+    if (selected == null && job.total === 1) selected = 0;
+    if (selected != null) await showTask(selected, true);
+  };
+
+  const apply = (m) => {
+    if (m.type === 'job' && m.job.id === id) { job = m.job; renderHeader(); }
+    if (m.type === 'task' && m.task.job === id) {
+      const t = m.task, old = tasks[t.index];
+      // Never go backwards: a state of a lower rank from the same attempt is stale.
+      if (old && (t.attempts < old.attempts || (t.attempts === old.attempts && RANK[t.state] < RANK[old.state]))) return;
+      tasks[t.index] = t;
+      grid.update(t);
+      if (t.index === selected) showTask(selected, !old || t.attempts !== old.attempts);
+    }
+  };
+
+  // The attempts table of the selected task; restart the log when a new attempt begins.
+  const showTask = async (i, restartLog) => {
+    const gen = ++taskGen;
+    taskBox.hidden = false;
+    let t;
+    try { t = await get(`/jobs/${id}/tasks/${i}`); } catch (e) { taskBox.replaceChildren(h('p', {class: 'error'}, e.message)); return; }
+    if (gen !== taskGen) return;
+    const atts = t.attempt_list || [];
+    const rows = atts.slice().reverse().map((a) => h('tr', {},
+      h('td', {'data-label': 'Attempt', class: 'num'}, String(a.attempt)), h('td', {'data-label': 'State'}, badge(a.state)),
+      h('td', {'data-label': 'Node'}, a.node || '—'),
+      h('td', {'data-label': 'Exit code', class: 'num'}, a.exit_code == null ? '—' : String(a.exit_code)),
+      h('td', {'data-label': 'Reason'}, a.reason || '—', a.message ? h('div', {class: 'muted small'}, a.message) : null),
+      h('td', {'data-label': 'Started'}, time(a.started)),
+      h('td', {'data-label': 'Duration', class: 'num'}, a.started ? dur((a.ended ? Date.parse(a.ended) : Date.now()) - Date.parse(a.started)) : '—')));
+    const head = h('div', {class: 'head'}, h('h2', {}, `Task ${i} `, badge(t.state)),
+      job.total > 1 ? h('button', {class: 'small', onclick: () => selectTask(null)}, 'Close') : null);
+    const attTable = atts.length ? h('table', {class: 'cards attempts'}, h('thead', {}, h('tr', {}, ['Attempt', 'State', 'Node', 'Exit code', 'Reason', 'Started', 'Duration'].map((x) => h('th', {}, x)))), h('tbody', {}, rows))
+      : h('p', {class: 'muted'}, 'No attempt yet: the task is waiting for a node.');
+    taskBox.replaceChildren(head, attTable, log.el);
+    if (restartLog || log.key !== `${id}/${i}`) log.open(id, i, t.attempts || 0);
+  };
+
+  const selectTask = (i) => {
+    selected = i;
+    history.replaceState(null, '', i == null ? `/jobs/${id}` : `/jobs/${id}/tasks/${i}`);
+    grid.select(i);
+    if (i == null) { taskBox.hidden = true; log.close(); return; }
+    showTask(i, true);
+    taskBox.scrollIntoView({block: 'nearest'});
+  };
+
+  const sync = new Synced(load, apply);
+  const resync = () => sync.resync().catch((e) => {
+    if (e.status === 404) main.replaceChildren(h('h1', {}, 'Job not found'), h('p', {}, 'It does not exist or you may not see it. ', h('a', {href: '/jobs'}, 'Back to your jobs'), '.'));
+    else if (e.status) toast(e.message);
+  });
+  // Task events flow once the server acknowledges the follow; load after that.
+  const off = app.live.on((m) => {
+    if (m.type === 'following' && m.job_id === id) resync();
+    else if (m.type === 'resync') resync();
+    else sync.event(m);
+  });
+  app.live.followJob(id);
+  if (!app.live.connected) resync(); // show what we can; the acknowledgement resyncs again
+  grid.select(selected);
+
+  const gotoTask = h('form', {class: 'inline goto', onsubmit: (e) => {
+    e.preventDefault();
+    const n = Number(e.target.elements.task.value);
+    if (Number.isInteger(n) && n >= 0 && job && n < job.total) selectTask(n); else toast(`Task numbers go from 0 to ${job ? job.total - 1 : '?'}.`);
+  }}, h('label', {for: 'goto-task'}, 'Task #'), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, 'Open'));
+  gridBox.append(h('div', {class: 'head'}, h('h2', {}, 'Tasks'), gotoTask), grid.legend, grid.el);
+  main.append(header, summary, gridBox, taskBox, spec);
+  const timer = setInterval(() => { if (job && job.state === 'running') renderHeader(); }, 1000);
+  return () => { off(); log.close(); grid.close(); clearInterval(timer); };
+}
+
+/**
+ * TaskGrid draws one cell per task on a canvas, coloured by state; with
+ * 10,000 tasks a cell is still a few pixels. Hover names the task, click
+ * (or Enter on the focused grid) opens it.
+ */
+class TaskGrid {
+  constructor(onSelect) {
+    this.onSelect = onSelect;
+    this.canvas = h('canvas', {tabindex: 0, role: 'img', 'aria-label': 'Task states'});
+    this.tip = h('div', {class: 'tip', hidden: true});
+    this.el = h('div', {class: 'grid'}, this.canvas, this.tip);
+    this.legend = h('div', {class: 'legend'});
+    this.tasks = []; this.total = 0; this.sel = null; this.dirty = new Set(); this.full = true;
+    this.canvas.addEventListener('mousemove', (e) => this.hover(e));
+    this.canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+    this.canvas.addEventListener('click', (e) => { const i = this.at(e); if (i != null) this.onSelect(i); });
+    this.canvas.addEventListener('keydown', (e) => {
+      const moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: this.cols, ArrowUp: -this.cols};
+      if (e.key in moves) {
+        e.preventDefault();
+        const n = Math.max(0, Math.min(this.total - 1, (this.sel ?? -1) + moves[e.key]));
+        this.onSelect(n);
+      }
+    });
+    this.ro = new ResizeObserver(() => { this.full = true; this.draw(); });
+    this.ro.observe(this.el);
+    this.colors = {};
+    this.mq = matchMedia('(prefers-color-scheme: dark)');
+    this.onScheme = () => { this.colors = {}; this.full = true; this.draw(); };
+    this.mq.addEventListener('change', this.onScheme);
+  }
+  close() { this.ro.disconnect(); this.mq.removeEventListener('change', this.onScheme); }
+  color(state) {
+    if (!this.colors[state]) this.colors[state] = getComputedStyle(document.documentElement).getPropertyValue(COLORS[state] || '--c-queued').trim() || '#888';
+    return this.colors[state];
+  }
+  setCounts(counts, total) {
+    this.total = total;
+    this.legend.replaceChildren(...STATES.map((s) => h('span', {class: 'lg'}, h('i', {class: `sw s-${s}`}), `${s} ${counts[s] || 0}`)));
+  }
+  setTasks(tasks, total) { this.tasks = tasks; this.total = total; this.full = true; this.draw(); }
+  update(t) { this.dirty.add(t.index); this.draw(); }
+  select(i) { const old = this.sel; this.sel = i; if (old != null) this.dirty.add(old); if (i != null) this.dirty.add(i); this.draw(); }
+  layout() {
+    const w = Math.max(200, this.el.clientWidth);
+    const n = Math.max(1, this.total);
+    // Largest cell such that the grid stays under ~360px tall, between 3 and 28px.
+    let cell = 28;
+    while (cell > 3 && Math.ceil(n / Math.floor(w / cell)) * cell > 360) cell--;
+    this.cell = cell; this.gap = cell >= 8 ? 2 : cell >= 5 ? 1 : 0;
+    this.cols = Math.max(1, Math.floor(w / cell));
+    this.rows = Math.ceil(n / this.cols);
+  }
+  draw() {
+    if (this.raf) return;
+    this.raf = requestAnimationFrame(() => {
+      this.raf = 0;
+      const ctx = this.canvas.getContext('2d');
+      if (this.full) {
+        this.layout();
+        const dpr = window.devicePixelRatio || 1;
+        this.canvas.width = this.cols * this.cell * dpr;
+        this.canvas.height = this.rows * this.cell * dpr;
+        this.canvas.style.width = this.cols * this.cell + 'px';
+        this.canvas.style.height = this.rows * this.cell + 'px';
+        ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+        ctx.clearRect(0, 0, this.cols * this.cell, this.rows * this.cell);
+        for (let i = 0; i < this.total; i++) this.cellAt(ctx, i);
+        this.full = false;
+      } else {
+        for (const i of this.dirty) this.cellAt(ctx, i);
+      }
+      this.dirty.clear();
+    });
+  }
+  cellAt(ctx, i) {
+    const x = (i % this.cols) * this.cell, y = Math.floor(i / this.cols) * this.cell;
+    const s = this.cell - this.gap;
+    ctx.clearRect(x, y, this.cell, this.cell);
+    ctx.fillStyle = this.color(this.tasks[i] ? this.tasks[i].state : 'queued');
+    ctx.fillRect(x, y, s, s);
+    if (i === this.sel) {
+      ctx.strokeStyle = this.color('selected') === '#888' ? '#000' : this.color('selected');
+      ctx.lineWidth = Math.max(1, Math.min(2, s / 4));
+      ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+    }
+  }
+  at(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const c = Math.floor((e.clientX - r.left) / this.cell), row = Math.floor((e.clientY - r.top) / this.cell);
+    if (c < 0 || c >= this.cols) return null;
+    const i = row * this.cols + c;
+    return i >= 0 && i < this.total ? i : null;
+  }
+  hover(e) {
+    const i = this.at(e);
+    if (i == null) { this.tip.hidden = true; return; }
+    const t = this.tasks[i];
+    this.tip.textContent = `Task ${i}: ${t ? t.state : 'queued'}` + (t && t.node ? ` on ${t.node}` : '') + (t && t.exit_code != null ? `, exit ${t.exit_code}` : '') + (t && t.reason ? ` (${t.reason})` : '');
+    this.tip.hidden = false;
+    const r = this.el.getBoundingClientRect();
+    this.tip.style.left = Math.min(e.clientX - r.left + 12, r.width - 200) + 'px';
+    this.tip.style.top = (e.clientY - r.top + 16) + 'px';
+  }
+}

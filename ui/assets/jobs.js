@@ -1,0 +1,110 @@
+// The jobs table: filters, cursor pagination and live updates.
+import {h, time, badge, dur, jobDuration, STATES} from './util.js';
+import {get, qs} from './api.js';
+import {Synced} from './live.js';
+
+const LIMIT = 50;
+
+/** jobsPage renders the user's jobs (mine) or, for an admin, everyone's. */
+export function jobsPage(app, {mine}) {
+  const main = document.getElementById('main');
+  const params = new URLSearchParams(location.search);
+  const f = {state: params.get('state') || '', q: params.get('q') || '', owner: mine ? app.me.name : (params.get('owner') || ''), cursor: params.get('cursor') || ''};
+  // Cursors of the pages before this one, so "Newer" can go back.
+  const back = (params.get('back') || '').split(',').filter(Boolean);
+  let jobs = [];
+  let next = '';
+
+  const stateSel = h('select', {id: 'f-state', 'aria-label': 'Filter by state'}, h('option', {value: ''}, 'All states'), STATES.map((s) => h('option', {value: s, selected: s === f.state}, s)));
+  const text = h('input', {id: 'f-q', type: 'search', placeholder: 'Search id, name, image…', value: f.q, 'aria-label': 'Search jobs'});
+  const owner = mine ? null : h('input', {id: 'f-owner', type: 'search', placeholder: 'Owner', value: f.owner, 'aria-label': 'Filter by owner'});
+  const tbody = h('tbody', {});
+  const table = h('table', {class: 'jobs cards'}, h('thead', {}, h('tr', {},
+    h('th', {}, 'Job'), h('th', {}, 'State'), h('th', {}, 'Progress'), mine ? null : h('th', {}, 'Owner'), h('th', {}, 'Queue'), h('th', {}, 'Submitted'), h('th', {}, 'Duration'))), tbody);
+  const empty = h('div', {class: 'empty', hidden: true});
+  const newer = h('button', {class: 'small', disabled: !f.cursor, onclick: () => { const c = back.pop() || ''; nav({cursor: c === '-' ? '' : c, back: back.join(',')}); }}, '← Newer');
+  const older = h('button', {class: 'small', disabled: true, onclick: () => nav({cursor: next, back: [...back, f.cursor || '-'].join(',')})}, 'Older →');
+  const pager = h('div', {class: 'pager'}, newer, older);
+
+  const nav = (change) => {
+    const p = {state: f.state, q: f.q, owner: mine ? '' : f.owner, cursor: f.cursor, back: back.join(','), ...change};
+    history.pushState(null, '', location.pathname + qs(p));
+    dispatchEvent(new PopStateEvent('popstate'));
+  };
+  stateSel.addEventListener('change', () => nav({state: stateSel.value, cursor: '', back: ''}));
+  let t;
+  const onText = () => { clearTimeout(t); t = setTimeout(() => nav({q: text.value.trim(), owner: owner ? owner.value.trim() : '', cursor: '', back: ''}), 300); };
+  text.addEventListener('input', onText);
+  owner?.addEventListener('input', onText);
+
+  const rowFor = (j) => {
+    const done = (j.counts && j.counts.succeeded) || 0;
+    const failed = (j.counts && j.counts.failed) || 0;
+    const pct = j.total ? (done / j.total) * 100 : 0;
+    const fpct = j.total ? (failed / j.total) * 100 : 0;
+    return h('tr', {dataset: {id: j.id, state: j.state}},
+      h('td', {'data-label': 'Job'}, h('a', {href: `/jobs/${j.id}`}, j.spec.name || j.spec.image), h('div', {class: 'muted small mono'}, j.id.slice(-10).toLowerCase(), ' · ', j.spec.image)),
+      h('td', {'data-label': 'State'}, badge(j.state)),
+      h('td', {'data-label': 'Progress'}, h('div', {class: 'progress', title: `${done} succeeded, ${failed} failed of ${j.total}`},
+        h('div', {class: 'bar'}, h('span', {class: 'ok', style: `width:${pct}%`}), h('span', {class: 'bad', style: `width:${fpct}%`})),
+        h('small', {class: 'count'}, `${done}/${j.total}`))),
+      mine ? null : h('td', {'data-label': 'Owner'}, j.owner),
+      h('td', {'data-label': 'Queue'}, j.spec.queue || 'default'),
+      h('td', {'data-label': 'Submitted'}, time(j.submitted)),
+      h('td', {'data-label': 'Duration', class: 'num'}, dur(jobDuration(j))));
+  };
+
+  const render = () => {
+    tbody.replaceChildren(...jobs.map(rowFor));
+    table.hidden = jobs.length === 0;
+    empty.hidden = jobs.length !== 0;
+    if (!jobs.length) {
+      const filtered = f.state || f.q || f.cursor || (!mine && f.owner);
+      empty.replaceChildren(...(filtered
+        ? [h('p', {}, 'No jobs match these filters.'), h('a', {href: location.pathname}, 'Clear filters')]
+        : [h('h2', {}, 'No jobs yet'), h('p', {}, 'A job runs a container image once, or as an array of many tasks. Try the built-in toolbox image:'),
+          h('pre', {}, 'gantry/toolbox   echo hello'), h('a', {class: 'button primary', href: '/submit'}, 'Submit your first job')]));
+    }
+    older.disabled = !next;
+  };
+
+  const load = async () => {
+    const r = await get('/jobs' + qs({state: f.state, q: f.q, owner: f.owner, cursor: f.cursor, limit: LIMIT}));
+    jobs = r.jobs; next = r.next;
+    render();
+  };
+
+  const matches = (j) => (!f.owner || j.owner === f.owner) && (!f.state || j.state === f.state) &&
+    (!f.q || [j.id, j.spec.name, j.spec.image, j.owner].some((s) => (s || '').toLowerCase().includes(f.q.toLowerCase())));
+
+  // Redraw at most once a frame however many events arrive.
+  let dirty = false;
+  const schedule = () => { if (!dirty) { dirty = true; requestAnimationFrame(() => { dirty = false; render(); }); } };
+  const apply = (m) => {
+    if (m.type !== 'job') return;
+    const j = m.job;
+    const i = jobs.findIndex((x) => x.id === j.id);
+    if (i >= 0) { jobs[i] = j; schedule(); return; }
+    // A job newer than the first row on the first page is a new submission.
+    if (!f.cursor && matches(j) && (!jobs.length || j.id > jobs[0].id)) {
+      jobs.unshift(j);
+      if (jobs.length > LIMIT) { jobs.pop(); next = jobs[jobs.length - 1].id; }
+      schedule();
+    }
+  };
+  const sync = new Synced(load, apply);
+  const off = app.live.on((m) => {
+    if (m.type === 'open' || m.type === 'resync') sync.resync().catch(() => {});
+    else sync.event(m);
+  });
+  const timer = setInterval(() => { for (const tr of tbody.rows) { const j = jobs.find((x) => x.id === tr.dataset.id); if (j && j.state === 'running') tr.lastChild.textContent = dur(jobDuration(j)); } }, 1000);
+
+  main.append(
+    h('div', {class: 'head'}, h('h1', {}, mine ? 'Jobs' : 'All jobs'), h('a', {class: 'button primary', href: '/submit'}, 'Submit job')),
+    h('div', {class: 'filters', role: 'search'}, stateSel, owner, text),
+    table, empty, pager);
+  table.hidden = true;
+  sync.resync().catch((e) => { empty.hidden = false; empty.replaceChildren(h('p', {class: 'error'}, e.message)); });
+  if (document.activeElement === document.body && f.q) text.focus();
+  return () => { off(); clearInterval(timer); clearTimeout(t); };
+}

@@ -1,0 +1,93 @@
+// The submit-job form. The API validates; its "field: message" errors are
+// shown next to the field they name.
+import {h} from './util.js';
+import {post, APIError} from './api.js';
+import {field, showError, busy} from './app.js';
+
+/** splitArgs splits a command line on spaces, honouring '…' and "…" quotes. */
+export function splitArgs(s) {
+  const out = [];
+  let cur = '', q = '', any = false;
+  for (const ch of s) {
+    if (q) { if (ch === q) q = ''; else cur += ch; continue; }
+    if (ch === '"' || ch === "'") { q = ch; any = true; continue; }
+    if (/\s/.test(ch)) { if (cur || any) out.push(cur); cur = ''; any = false; continue; }
+    cur += ch;
+  }
+  if (q) throw new APIError(400, 'command: a quote is not closed');
+  if (cur || any) out.push(cur);
+  return out;
+}
+
+function num(input, name, {scale = 1} = {}) {
+  const v = input.value.trim();
+  if (v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new APIError(400, `${name}: must be a number`);
+  return Math.round(n * scale);
+}
+
+export function submitPage(app) {
+  const main = document.getElementById('main');
+  const i = (attrs) => h('input', attrs);
+  const name = i({placeholder: 'optional', maxlength: 200});
+  const image = i({value: 'gantry/toolbox', required: true, autocapitalize: 'none', spellcheck: 'false'});
+  const command = i({placeholder: 'e.g. echo hello', autocapitalize: 'none', spellcheck: 'false'});
+  const array = i({type: 'number', min: 1, max: 10000, value: 1, inputmode: 'numeric'});
+  const cpu = i({type: 'number', min: 10, step: 10, value: 1000, inputmode: 'numeric'});
+  const memory = i({type: 'number', min: 6, value: 256, inputmode: 'numeric'});
+  const retries = i({type: 'number', min: 0, max: 10, value: 0, inputmode: 'numeric'});
+  const timeout = i({placeholder: 'e.g. 10m (none by default)', autocapitalize: 'none'});
+  const priority = i({type: 'number', min: -1000, max: 1000, value: 0, inputmode: 'numeric'});
+  const queue = i({placeholder: 'default', autocapitalize: 'none'});
+  const env = h('textarea', {rows: 3, placeholder: 'KEY=value, one per line', spellcheck: 'false'});
+
+  const form = h('form', {class: 'card submit', novalidate: true},
+    h('div', {class: 'form-err', role: 'alert', hidden: true}),
+    h('div', {class: 'row'}, field('image', 'Image', image, 'A repository in this registry, e.g. gantry/toolbox or alice/model:v2.'), field('name', 'Name', name)),
+    field('command', 'Command', command, 'Arguments separated by spaces; quote an argument that contains spaces.'),
+    h('div', {class: 'row'},
+      field('array', 'Array size', array, 'Number of tasks, 1 to 10,000.'),
+      field('cpu', 'CPU (millicores)', cpu, '1000 = one CPU.'),
+      field('memory', 'Memory (MiB)', memory)),
+    h('div', {class: 'row'},
+      field('retries', 'Retries', retries, '0 to 10.'),
+      field('timeout', 'Timeout per attempt', timeout),
+      field('priority', 'Priority', priority, '-1000 to 1000.'),
+      field('queue', 'Queue', queue)),
+    field('env', 'Environment', env),
+    h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, 'Submit job'), h('a', {href: '/jobs', class: 'button'}, 'Cancel')));
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(form, async () => {
+      try {
+        const spec = {image: image.value.trim()};
+        if (name.value.trim()) spec.name = name.value.trim();
+        const cmd = splitArgs(command.value);
+        if (cmd.length) spec.command = cmd;
+        for (const [k, el, o] of [['array', array], ['cpu', cpu], ['memory', memory, {scale: 1 << 20}], ['retries', retries], ['priority', priority]]) {
+          const v = num(el, k, o);
+          if (v !== undefined) spec[k] = v;
+        }
+        if (timeout.value.trim()) spec.timeout = timeout.value.trim();
+        if (queue.value.trim()) spec.queue = queue.value.trim();
+        const lines = env.value.split('\n').map((l) => l.trim()).filter(Boolean);
+        if (lines.length) {
+          spec.env = {};
+          for (const l of lines) {
+            const k = l.indexOf('=');
+            if (k <= 0) throw new APIError(400, `env: "${l}" is not KEY=value`);
+            spec.env[l.slice(0, k)] = l.slice(k + 1);
+          }
+        }
+        const job = await post('/jobs', spec);
+        app.go(`/jobs/${job.id}`);
+      } catch (err) {
+        showError(form, err);
+      }
+    });
+  });
+  main.append(h('h1', {}, 'Submit a job'), h('p', {class: 'muted'}, 'Runs a container image once, or as an array of tasks that each get GANTRY_TASK_INDEX and GANTRY_TASK_COUNT.'), form);
+  image.focus();
+}

@@ -1,0 +1,378 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"gantry/node/auth"
+	"gantry/store"
+)
+
+// Defaults of HubConfig.
+const (
+	DefaultClientBuffer = 4096
+	DefaultStoreBuffer  = 65536
+)
+
+const (
+	writeWait  = 10 * time.Second
+	pongWait   = 60 * time.Second
+	pingPeriod = 25 * time.Second
+	// maxClientMessage bounds what a browser may send (follow requests).
+	maxClientMessage = 4096
+)
+
+// HubConfig configures a Hub.
+type HubConfig struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// ClientBuffer is how many messages may wait for one client before it is
+	// dropped (it reconnects and resynchronises). 0 means DefaultClientBuffer.
+	ClientBuffer int
+	// StoreBuffer is the hub's store subscription buffer. 0 means
+	// DefaultStoreBuffer.
+	StoreBuffer int
+}
+
+// Hub is the console's WebSocket endpoint (/api/v1/events). It holds one
+// store subscription while at least one client is connected and fans each
+// event out to the clients allowed to read it. Every client has a bounded
+// queue; a client whose queue is full is disconnected rather than allowed to
+// slow the node down.
+type Hub struct {
+	cfg      HubConfig
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu      sync.RWMutex
+	clients map[*client]struct{}
+	running bool // the fan-out goroutine is alive
+	stop    chan struct{}
+
+	dropped atomic.Int64
+}
+
+// NewHub returns a hub over cfg.Store. It starts no goroutine until the first
+// client connects, and stops its subscription when the last one leaves or the
+// store closes.
+func NewHub(cfg HubConfig) *Hub {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientBuffer <= 0 {
+		cfg.ClientBuffer = DefaultClientBuffer
+	}
+	if cfg.StoreBuffer <= 0 {
+		cfg.StoreBuffer = DefaultStoreBuffer
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "ui-hub"), clients: map[*client]struct{}{}}
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 16 << 10,
+		CheckOrigin:     sameOrigin,
+	}
+	return h
+}
+
+// Dropped reports how many clients were disconnected for falling behind.
+func (h *Hub) Dropped() int64 { return h.dropped.Load() }
+
+// Clients reports the number of connected clients.
+func (h *Hub) Clients() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.clients)
+}
+
+// sameOrigin accepts requests without an Origin header (non-browser
+// clients, which authenticate with a token) and browser requests whose
+// Origin names the host they connect to, so another site cannot open a
+// WebSocket with the user's cookies.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// message is what the hub sends; it follows docs/api.md ("Events").
+type message struct {
+	Type string      `json:"type"`
+	Job  *store.Job  `json:"job,omitempty"`
+	Task *store.Task `json:"task,omitempty"`
+	Node *store.Node `json:"node,omitempty"`
+	// JobID names the job of a "following" acknowledgement.
+	JobID string `json:"job_id,omitempty"`
+	// Sent is when the hub took the event off the store's change feed, in
+	// Unix nanoseconds; clients and benchmarks measure delivery delay by it.
+	Sent int64 `json:"sent,omitempty"`
+}
+
+// request is what a browser may send.
+type request struct {
+	Follow *struct {
+		Job  string `json:"job"`
+		Task *int   `json:"task,omitempty"`
+	} `json:"follow,omitempty"`
+	Unfollow *struct{} `json:"unfollow,omitempty"`
+}
+
+type client struct {
+	id   auth.Identity
+	conn atomic.Pointer[websocket.Conn] // nil until the handshake completes
+	out  chan []byte
+
+	follow atomic.Pointer[string] // job whose task events this client wants
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// drop disconnects the client; safe to call more than once.
+func (c *client) drop(code int, reason string) {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		conn := c.conn.Load()
+		if conn == nil {
+			return
+		}
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = conn.Close()
+	})
+}
+
+func (c *client) canRead(owner string) bool { return c.id.Admin || owner == c.id.User }
+
+// wants reports whether ev is for this client.
+func (c *client) wants(ev *store.Event) bool {
+	switch ev.Type {
+	case "job":
+		return c.canRead(ev.Owner)
+	case "task":
+		f := c.follow.Load()
+		return f != nil && *f == ev.Task.JobID && c.canRead(ev.Owner)
+	case "node", "resync":
+		return true
+	}
+	return false
+}
+
+// ServeHTTP upgrades an authenticated request to a WebSocket. The API's
+// middleware has already authenticated it and put the identity in the
+// request context.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := auth.FromContext(r.Context())
+	if !ok || id.User == "" {
+		http.Error(w, `{"error":"authentication required"}`, http.StatusUnauthorized)
+		return
+	}
+	if !sameOrigin(r) {
+		http.Error(w, `{"error":"cross-origin WebSocket refused"}`, http.StatusForbidden)
+		return
+	}
+	// Register before the handshake completes: once the browser sees the
+	// connection open it fetches the current state, and every change after
+	// that fetch must already be on its way to this client.
+	c := &client{id: id, out: make(chan []byte, h.cfg.ClientBuffer), done: make(chan struct{})}
+	h.add(c)
+	defer h.remove(c)
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the client.
+		h.log.Debug("websocket upgrade failed", "user", id.User, "err", err)
+		c.closeOnce.Do(func() { close(c.done) })
+		return
+	}
+	c.conn.Store(conn)
+	select {
+	case <-c.done: // dropped during the handshake
+		_ = conn.Close()
+		return
+	default:
+	}
+	go h.writeLoop(c)
+	h.readLoop(c)
+}
+
+func (h *Hub) add(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clients[c] = struct{}{}
+	if !h.running {
+		h.running = true
+		h.stop = make(chan struct{})
+		go h.fanOut(h.cfg.Store.Subscribe(h.cfg.StoreBuffer), h.stop)
+	}
+}
+
+func (h *Hub) remove(c *client) {
+	c.drop(websocket.CloseNormalClosure, "")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+	if len(h.clients) == 0 && h.running {
+		h.running = false
+		close(h.stop)
+	}
+}
+
+func (h *Hub) readLoop(c *client) {
+	conn := c.conn.Load()
+	conn.SetReadLimit(maxClientMessage)
+	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+		var req request
+		if err := json.Unmarshal(b, &req); err != nil {
+			continue // ignore what we do not understand, as browsers may evolve first
+		}
+		switch {
+		case req.Follow != nil && req.Follow.Job != "":
+			j := req.Follow.Job
+			c.follow.Store(&j)
+			// The acknowledgement tells the browser that task events of j
+			// are flowing, so the tasks it fetches now miss nothing.
+			h.send(c, message{Type: "following", JobID: j})
+		case req.Unfollow != nil:
+			c.follow.Store(nil)
+		}
+	}
+}
+
+func (h *Hub) writeLoop(c *client) {
+	conn := c.conn.Load()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case b := <-c.out:
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+				c.drop(websocket.CloseGoingAway, "")
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.drop(websocket.CloseGoingAway, "")
+				return
+			}
+		}
+	}
+}
+
+// fanOut reads the store's change feed and delivers each event to the
+// clients that may read it, until stop closes or the store closes.
+func (h *Hub) fanOut(sub *store.Subscription, stop chan struct{}) {
+	defer func() { sub.Close() }()
+	for {
+		select {
+		case <-stop:
+			return
+		case ev, ok := <-sub.C:
+			if !ok {
+				if !sub.Lost() {
+					// The store closed: the node is shutting down.
+					h.closeAll(websocket.CloseGoingAway, "server shutting down")
+					return
+				}
+				// The hub itself fell behind: every client must resynchronise.
+				h.log.Warn("event feed overflowed; asking clients to resynchronise")
+				sub.Close()
+				sub = h.cfg.Store.Subscribe(h.cfg.StoreBuffer)
+				h.deliver(&store.Event{Type: "resync"}, time.Now())
+				continue
+			}
+			select {
+			case <-stop:
+				return // a newer fan-out serves the clients now
+			default:
+			}
+			h.deliver(&ev, time.Now())
+		}
+	}
+}
+
+func (h *Hub) deliver(ev *store.Event, at time.Time) {
+	var b []byte
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		if !c.wants(ev) {
+			continue
+		}
+		if b == nil {
+			var err error
+			b, err = json.Marshal(message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Sent: at.UnixNano()})
+			if err != nil {
+				h.log.Error("encode event", "type", ev.Type, "err", err)
+				return
+			}
+		}
+		select {
+		case c.out <- b:
+		default:
+			// Too slow: disconnect; the browser reconnects and refetches.
+			h.dropped.Add(1)
+			h.log.Debug("dropping slow console client", "user", c.id.User)
+			go c.drop(websocket.CloseTryAgainLater, "too slow; resynchronise")
+		}
+	}
+}
+
+// send queues one message for c, dropping c when its queue is full.
+func (h *Hub) send(c *client, m message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		h.log.Error("encode message", "type", m.Type, "err", err)
+		return
+	}
+	select {
+	case c.out <- b:
+	default:
+		h.dropped.Add(1)
+		go c.drop(websocket.CloseTryAgainLater, "too slow; resynchronise")
+	}
+}
+
+func (h *Hub) closeAll(code int, reason string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		go c.drop(code, reason)
+	}
+}
+
+// Shutdown disconnects every client; used by tests and embedding programs.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.closeAll(websocket.CloseGoingAway, "server shutting down")
+	for h.Clients() > 0 {
+		select {
+		case <-ctx.Done():
+			return errors.Join(errors.New("close console clients"), ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
