@@ -384,6 +384,7 @@ func (n *Node) loadToolbox(ctx context.Context) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(img.WriteDockerArchive(pw, "gantry/toolbox:latest")) }()
 	if err := n.runner.LoadImage(ctx, pr); err != nil {
+		pr.CloseWithError(err)
 		return fmt.Errorf("load toolbox image into Docker: %w", err)
 	}
 	return nil

@@ -1,0 +1,35 @@
+# Gantry's build, test and benchmark entry points. `make test` is the one
+# command that runs every test on a fresh machine; it installs what the tests
+# need when missing (see scripts/test-deps.sh).
+
+GO       ?= go
+BIN      ?= bin/gantry
+export CGO_ENABLED ?= 0
+TEST_OUTPUT ?= $(CURDIR)/test-output
+export GANTRY_TEST_OUTPUT := $(TEST_OUTPUT)
+
+.PHONY: build test test-deps unit e2e conformance bench vet clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) .
+
+test-deps:
+	@bash scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+# Unit and end-to-end tests, the race detector on the concurrent packages,
+# then the OCI conformance suite against a real gantry server.
+test: test-deps vet
+	@mkdir -p $(TEST_OUTPUT)
+	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./store/... ./raftcluster/... ./node/scheduler/... ./node/auth/...
+	$(GO) test -count=1 -timeout 30m -p 2 ./...
+	@if [ -x scripts/conformance.sh ]; then bash scripts/conformance.sh; fi
+
+bench: build
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf bin $(TEST_OUTPUT) results

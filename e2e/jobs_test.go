@@ -1,0 +1,358 @@
+// Package e2e holds end-to-end tests against real gantry server processes
+// and the real Docker Engine, started through package gantrytest.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gantry/client"
+	"gantry/gantrytest"
+	"gantry/store"
+)
+
+func waitJob(t *testing.T, c *client.Client, id string, timeout time.Duration) *store.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		j, err := c.Wait(ctx, id, 30*time.Second)
+		if err != nil {
+			t.Fatalf("wait for job %s: %v", id, err)
+		}
+		if store.Terminal(j.State) {
+			return j
+		}
+	}
+}
+
+func submit(t *testing.T, c *client.Client, spec store.JobSpec) *store.Job {
+	t.Helper()
+	j, err := c.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("submit %+v: %v", spec, err)
+	}
+	return j
+}
+
+func logOf(t *testing.T, c *client.Client, id string, task int) string {
+	t.Helper()
+	rc, _, err := c.Logs(context.Background(), id, task, 0, false)
+	if err != nil {
+		t.Fatalf("logs of %s/%d: %v", id, task, err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+// TestJobs shares one node across the job behaviours a user relies on.
+func TestJobs(t *testing.T) {
+	n := gantrytest.Start(t)
+	c := n.Client()
+	ctx := context.Background()
+
+	t.Run("run echo prints its output and exits 0", func(t *testing.T) {
+		out, errOut, code := n.Gantry(t, "run", "gantry/toolbox", "--", "echo", "hello")
+		if code != 0 || out != "hello\n" {
+			t.Fatalf("got code %d stdout %q stderr %q; want 0 and \"hello\\n\"", code, out, errOut)
+		}
+	})
+
+	t.Run("run exit 3 exits 3", func(t *testing.T) {
+		_, errOut, code := n.Gantry(t, "run", "gantry/toolbox", "--", "exit", "3")
+		if code != 3 {
+			t.Fatalf("got exit code %d (stderr %q), want 3", code, errOut)
+		}
+	})
+
+	t.Run("an array job of 50 tasks gives each task its own index", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"env"}, Array: 50, CPU: 100, Memory: 16 << 20})
+		j = waitJob(t, c, j.ID, 3*time.Minute)
+		if j.State != store.StateSucceeded || j.Counts[store.StateSucceeded] != 50 {
+			t.Fatalf("job %s: state %s counts %v, want succeeded with 50", j.ID, j.State, j.Counts)
+		}
+		for i := 0; i < 50; i++ {
+			log := logOf(t, c, j.ID, i)
+			if !strings.Contains(log, fmt.Sprintf("GANTRY_TASK_INDEX=%d\n", i)) || !strings.Contains(log, "GANTRY_TASK_COUNT=50\n") ||
+				!strings.Contains(log, "GANTRY_JOB_ID="+j.ID+"\n") || !strings.Contains(log, "GANTRY_ATTEMPT=1\n") {
+				t.Fatalf("task %d env lacks its GANTRY_* values:\n%s", i, log)
+			}
+		}
+	})
+
+	t.Run("a task over its memory limit fails as oom_killed", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"alloc", "256"}, Memory: 32 << 20})
+		j = waitJob(t, c, j.ID, time.Minute)
+		td, err := c.Task(ctx, j.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != store.StateFailed || td.Reason != store.ReasonOOMKilled {
+			t.Fatalf("job %s, task reason %q; want failed with oom_killed", j.State, td.Reason)
+		}
+	})
+
+	t.Run("a task past its timeout ends timed_out", func(t *testing.T) {
+		start := time.Now()
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, Timeout: store.Duration(time.Second)})
+		j = waitJob(t, c, j.ID, time.Minute)
+		td, _ := c.Task(ctx, j.ID, 0)
+		if j.State != store.StateFailed || td.Reason != store.ReasonTimedOut {
+			t.Fatalf("job %s, task reason %q; want failed with timed_out", j.State, td.Reason)
+		}
+		if d := time.Since(start); d > 30*time.Second {
+			t.Fatalf("timeout of 1s took %s to act", d)
+		}
+	})
+
+	t.Run("a retried task that fails twice then succeeds shows three attempts", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"fail-until", "3", "7"}, Retries: 3})
+		j = waitJob(t, c, j.ID, time.Minute)
+		td, err := c.Task(ctx, j.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != store.StateSucceeded || len(td.AttemptList) != 3 {
+			t.Fatalf("job %s with %d attempts; want succeeded after 3", j.State, len(td.AttemptList))
+		}
+		for i, a := range td.AttemptList[:2] {
+			if a.ExitCode == nil || *a.ExitCode != 7 || a.State != store.StateFailed {
+				t.Fatalf("attempt %d: %+v; want failed with exit 7", i+1, a)
+			}
+		}
+	})
+
+	t.Run("retry_on limits which exit codes retry", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "5"}, Retries: 3, RetryOn: []int{7}})
+		j = waitJob(t, c, j.ID, time.Minute)
+		td, _ := c.Task(ctx, j.ID, 0)
+		if j.State != store.StateFailed || len(td.AttemptList) != 1 {
+			t.Fatalf("job %s with %d attempts; want failed after 1 (exit 5 is not in retry_on)", j.State, len(td.AttemptList))
+		}
+	})
+
+	t.Run("cancel stops a running container within seconds", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
+		gantrytest.Eventually(t, time.Minute, func() bool {
+			cur, err := c.Job(ctx, j.ID)
+			return err == nil && cur.State == store.StateRunning
+		}, "job %s never ran", j.ID)
+		var container string
+		td, _ := c.Task(ctx, j.ID, 0)
+		container = td.AttemptList[0].Container
+		start := time.Now()
+		if _, err := c.Cancel(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		j = waitJob(t, c, j.ID, 30*time.Second)
+		if j.State != store.StateCancelled {
+			t.Fatalf("job state %s, want cancelled", j.State)
+		}
+		gantrytest.Eventually(t, 10*time.Second, func() bool {
+			for _, id := range n.Containers(t) {
+				if strings.HasPrefix(container, id) {
+					return false
+				}
+			}
+			return true
+		}, "container %s still exists after cancel", container)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("cancel took %s", d)
+		}
+		if _, err := c.Cancel(ctx, j.ID); err == nil {
+			t.Fatal("cancelling an ended job again succeeded; want a conflict")
+		}
+	})
+
+	t.Run("after waits for its dependency and fails fast when it failed", func(t *testing.T) {
+		first := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}})
+		second := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{first.ID}})
+		if second.State != store.StateQueued {
+			t.Fatalf("dependent job state %s, want queued", second.State)
+		}
+		f := waitJob(t, c, first.ID, time.Minute)
+		s := waitJob(t, c, second.ID, time.Minute)
+		if f.State != store.StateSucceeded || s.State != store.StateSucceeded || s.Started.Before(f.Ended) {
+			t.Fatalf("first %s (ended %s), second %s (started %s); want second to start after first succeeded", f.State, f.Ended, s.State, s.Started)
+		}
+		bad := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "1"}})
+		waitJob(t, c, bad.ID, time.Minute)
+		dep := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{bad.ID}})
+		if dep.State != store.StateFailed {
+			t.Fatalf("job after a failed job is %s, want failed at once", dep.State)
+		}
+	})
+
+	t.Run("a missing image fails as image_pull_failed", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "nobody/does-not-exist:1", Command: []string{"true"}})
+		j = waitJob(t, c, j.ID, time.Minute)
+		td, _ := c.Task(ctx, j.ID, 0)
+		if j.State != store.StateFailed || td.Reason != store.ReasonImagePullFailed {
+			t.Fatalf("job %s reason %q; want failed with image_pull_failed", j.State, td.Reason)
+		}
+	})
+}
+
+// TestIsolation checks that one user can never see or touch another's jobs.
+func TestIsolation(t *testing.T) {
+	n := gantrytest.Start(t)
+	alice, _ := n.CreateUser(t, "alice")
+	bob, _ := n.CreateUser(t, "bob")
+	ctx := context.Background()
+	j := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "30"}})
+
+	jobs, _, err := bob.Jobs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range jobs {
+		if x.ID == j.ID {
+			t.Fatal("bob's job list shows alice's job")
+		}
+	}
+	expect404 := func(what string, err error) {
+		t.Helper()
+		ce, ok := err.(*client.Error)
+		if !ok || (ce.Status != 404 && ce.Status != 403) {
+			t.Fatalf("%s of alice's job as bob: %v; want 403 or 404", what, err)
+		}
+	}
+	_, err = bob.Job(ctx, j.ID)
+	expect404("read", err)
+	_, _, err = bob.Logs(ctx, j.ID, 0, 0, false)
+	expect404("logs", err)
+	_, err = bob.Cancel(ctx, j.ID)
+	expect404("cancel", err)
+	_, err = bob.Tasks(ctx, j.ID)
+	expect404("tasks", err)
+	if cur, _ := alice.Job(ctx, j.ID); cur.CancelRequested {
+		t.Fatal("bob's cancel reached alice's job")
+	}
+	// The admin sees everything.
+	if _, err := n.Client().Job(ctx, j.ID); err != nil {
+		t.Fatalf("admin cannot read alice's job: %v", err)
+	}
+	// Without a token: 401 everywhere but the health check and login.
+	for _, p := range []string{"/api/v1/jobs", "/api/v1/jobs/" + j.ID, "/api/v1/nodes", "/api/v1/me", "/metrics", "/api/v1/users"} {
+		resp, err := http.Get(n.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("GET %s without a token: %d, want 401", p, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(n.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz without a token: %v %v", resp, err)
+	}
+	// A non-admin cannot manage users.
+	if err := alice.CreateUser(ctx, "mallory", "password-123", true); err == nil {
+		t.Fatal("alice created a user; want 403")
+	}
+	if _, err := alice.Cancel(ctx, j.ID); err != nil {
+		t.Fatalf("alice cannot cancel her own job: %v", err)
+	}
+}
+
+// TestBadSpecs checks that malformed job specs get 400 naming the problem.
+func TestBadSpecs(t *testing.T) {
+	n := gantrytest.Start(t)
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown field", `{"image":"gantry/toolbox","colour":"red"}`, `unknown field "colour"`},
+		{"negative memory", `{"image":"gantry/toolbox","memory":-5}`, "memory"},
+		{"empty image", `{"image":""}`, "image"},
+		{"missing image", `{"command":["true"]}`, "image"},
+		{"array size 0", `{"image":"gantry/toolbox","array":-1}`, "array"},
+		{"array over the limit", `{"image":"gantry/toolbox","array":10001}`, "array"},
+		{"wrong type", `{"image":"gantry/toolbox","cpu":"lots"}`, "cpu"},
+		{"bad timeout", `{"image":"gantry/toolbox","timeout":"soon"}`, "timeout"},
+		{"negative retries", `{"image":"gantry/toolbox","retries":-1}`, "retries"},
+		{"reserved env", `{"image":"gantry/toolbox","env":{"GANTRY_TASK_INDEX":"9"}}`, "env"},
+		{"not JSON", `{"image":`, "JSON"},
+		{"unknown dependency", `{"image":"gantry/toolbox","after":["nope"]}`, "after"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", n.URL+"/api/v1/jobs", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+n.AdminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error string `json:"error"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			gantrytest.JSON(t, b, &body)
+			if resp.StatusCode != 400 || !strings.Contains(body.Error, tc.want) {
+				t.Fatalf("status %d error %q; want 400 mentioning %q", resp.StatusCode, body.Error, tc.want)
+			}
+		})
+	}
+	jobs, _, err := n.Client().Jobs(context.Background(), nil)
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("after only bad submissions the job list has %d jobs (err %v); want none", len(jobs), err)
+	}
+}
+
+// TestCrashRecovery kills the server with SIGKILL while tasks run and checks
+// that every acknowledged job reaches its true final state with no task run
+// twice.
+func TestCrashRecovery(t *testing.T) {
+	n := gantrytest.Start(t)
+	c := n.Client()
+	ctx := context.Background()
+	var ids []string
+	var mu sync.Mutex
+	add := func(j *store.Job) { mu.Lock(); ids = append(ids, j.ID); mu.Unlock() }
+	// Long enough to be running at the kill, short enough to finish while the
+	// node is down or right after.
+	for i := 0; i < 4; i++ {
+		add(submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: 100, Memory: 16 << 20}))
+	}
+	arr := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 10, CPU: 200, Memory: 16 << 20})
+	add(arr)
+	failing := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sh-not-here"}, CPU: 100, Memory: 16 << 20})
+	add(failing)
+	gantrytest.Eventually(t, time.Minute, func() bool {
+		j, err := c.Job(ctx, arr.ID)
+		return err == nil && j.Counts[store.StateRunning] > 0
+	}, "array job never ran")
+	n.Kill9(t)
+	n.Restart(t)
+	c = n.Client()
+	for _, id := range ids {
+		j := waitJob(t, c, id, 2*time.Minute)
+		want := store.StateSucceeded
+		if id == failing.ID {
+			want = store.StateFailed
+		}
+		if j.State != want {
+			t.Fatalf("job %s ended %s, want %s", id, j.State, want)
+		}
+		tasks, err := c.Tasks(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tasks {
+			if tk.Attempts != 1 {
+				td, _ := c.Task(ctx, id, tk.Index)
+				t.Fatalf("job %s task %d has %d attempts, want exactly 1: %+v", id, tk.Index, tk.Attempts, td.AttemptList)
+			}
+		}
+	}
+	gantrytest.Eventually(t, 30*time.Second, func() bool { return len(n.Containers(t)) == 0 },
+		"containers left behind after all jobs ended: %v", n.Containers(t))
+}

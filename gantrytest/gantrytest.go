@@ -1,0 +1,400 @@
+// Package gantrytest starts real `gantry server` processes for end-to-end
+// tests: one node or several, on free loopback ports, each with its own data
+// directory. Every end-to-end test uses it. Cleanup stops the processes and
+// removes the containers they started (found by Gantry's labels).
+package gantrytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gantry/client"
+)
+
+// Require fails the test under CI=true and skips it otherwise, with msg.
+func Require(t testing.TB, ok bool, msg string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required for this test and missing under CI=true: %s", msg)
+	}
+	t.Skipf("skipping: %s", msg)
+}
+
+// RequireDocker needs a reachable Docker Engine.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").Run()
+	Require(t, err == nil, "the Docker Engine is not reachable (docker info failed)")
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// ModuleRoot is the directory of go.mod.
+func ModuleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// Binary builds the gantry binary once per test process (static, as the
+// README's build does) and returns its path. GANTRY_BIN overrides it.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("GANTRY_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		root, err := ModuleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "gantry-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "gantry")
+		cmd := exec.Command("go", "build", "-o", buildPath, ".")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build gantry: %v", buildErr)
+	}
+	return buildPath
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Options adjust a node.
+type Options struct {
+	Name          string
+	DataDir       string // default: a new temp dir
+	AdminPassword string // default: "admin-password-123"
+	Args          []string
+	Env           []string
+}
+
+// Node is a running (or stopped) gantry server process.
+type Node struct {
+	t             testing.TB
+	opts          Options
+	Name          string
+	URL           string
+	HTTPAddr      string
+	ClusterAddr   string
+	DataDir       string
+	AdminToken    string
+	AdminPassword string
+	ClusterID     string
+	LogPath       string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	runs int
+}
+
+// Start starts a single-node Gantry and waits until it is healthy. It is
+// stopped, and its containers removed, when the test ends.
+func Start(t testing.TB, opts ...Options) *Node {
+	t.Helper()
+	RequireDocker(t)
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Name == "" {
+		o.Name = "node1"
+	}
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.AdminPassword == "" {
+		o.AdminPassword = "admin-password-123"
+	}
+	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword,
+		HTTPAddr:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		ClusterAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		LogPath:     filepath.Join(o.DataDir, "server.log"),
+	}
+	n.URL = "http://" + n.HTTPAddr
+	t.Cleanup(func() {
+		if t.Failed() {
+			n.dumpLog()
+		}
+		n.Stop()
+		n.removeContainers()
+	})
+	n.Restart(t)
+	return n
+}
+
+// Restart starts the process again on the same ports and data directory
+// (after Kill9 or Stop) and waits until it is healthy.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	n.mu.Lock()
+	if n.cmd != nil {
+		n.mu.Unlock()
+		t.Fatalf("node %s is already running", n.Name)
+	}
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		n.mu.Unlock()
+		t.Fatalf("open server log: %v", err)
+	}
+	n.runs++
+	fmt.Fprintf(logf, "\n==== start %d ====\n", n.runs)
+	args := append([]string{"server", "--data", n.DataDir, "--http", n.HTTPAddr, "--cluster", n.ClusterAddr, "--name", n.Name}, n.opts.Args...)
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(os.Environ(), "GANTRY_ADMIN_PASSWORD="+n.AdminPassword)
+	cmd.Env = append(cmd.Env, n.opts.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		n.mu.Unlock()
+		logf.Close()
+		t.Fatalf("start gantry server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+
+	if err := n.waitHealthy(90 * time.Second); err != nil {
+		n.dumpLog()
+		t.Fatalf("node %s did not become healthy: %v", n.Name, err)
+	}
+	if n.AdminToken == "" {
+		b, err := os.ReadFile(filepath.Join(n.DataDir, "admin-token"))
+		if err != nil {
+			t.Fatalf("read admin token: %v", err)
+		}
+		n.AdminToken = strings.TrimSpace(string(b))
+	}
+	if n.ClusterID == "" {
+		var info struct {
+			ID string `json:"id"`
+		}
+		if err := n.Client().Do(context.Background(), "GET", "/api/v1/cluster", nil, &info); err != nil {
+			t.Fatalf("read cluster id: %v", err)
+		}
+		n.ClusterID = info.ID
+	}
+}
+
+func (n *Node) waitHealthy(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-n.done:
+			return fmt.Errorf("process exited during start-up")
+		default:
+		}
+		resp, err := hc.Get(n.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case <-n.done:
+			return fmt.Errorf("process exited during start-up")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("timed out after %s", timeout)
+}
+
+// Running reports whether the process is up.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+// Kill9 kills the process with SIGKILL, as a crash would.
+func (n *Node) Kill9(t testing.TB) {
+	t.Helper()
+	n.signal(syscall.SIGKILL, 10*time.Second)
+}
+
+// Stop ends the process with SIGTERM (SIGKILL after 20 s).
+func (n *Node) Stop() {
+	if !n.signal(syscall.SIGTERM, 20*time.Second) {
+		n.signal(syscall.SIGKILL, 10*time.Second)
+	}
+}
+
+func (n *Node) signal(sig syscall.Signal, wait time.Duration) bool {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return true
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, sig)
+	select {
+	case <-done:
+		n.mu.Lock()
+		n.cmd = nil
+		n.mu.Unlock()
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+// PID is the server's process id (0 when stopped).
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Client is an API client with the admin token.
+func (n *Node) Client() *client.Client { return client.New(n.URL, n.AdminToken) }
+
+// CreateUser creates an account and returns a client logged in as it.
+func (n *Node) CreateUser(t testing.TB, name string) (*client.Client, string) {
+	t.Helper()
+	pw := name + "-password-1"
+	ctx := context.Background()
+	if err := n.Client().CreateUser(ctx, name, pw, false); err != nil {
+		t.Fatalf("create user %s: %v", name, err)
+	}
+	tok, err := client.New(n.URL, "").Login(ctx, name, pw, "test")
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+	return client.New(n.URL, tok), pw
+}
+
+// Gantry runs the gantry CLI against this node with the admin token and
+// returns stdout, stderr and the exit code.
+func (n *Node) Gantry(t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	return n.GantryAs(t, n.AdminToken, args...)
+}
+
+// GantryAs runs the CLI with a given token.
+func (n *Node) GantryAs(t testing.TB, token string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run gantry %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// Containers lists the ids of containers this node's cluster started.
+func (n *Node) Containers(t testing.TB) []string {
+	t.Helper()
+	if n.ClusterID == "" {
+		return nil
+	}
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gantry.cluster="+n.ClusterID).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func (n *Node) removeContainers() {
+	if n.ClusterID == "" {
+		return
+	}
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gantry.cluster="+n.ClusterID).Output()
+	if err != nil {
+		return
+	}
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+func (n *Node) dumpLog() {
+	b, err := os.ReadFile(n.LogPath)
+	if err != nil {
+		return
+	}
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	n.t.Logf("---- log of %s (%s) ----\n%s", n.Name, n.LogPath, b)
+}
+
+// Eventually polls cond every interval until it returns true or timeout
+// passes, then fails the test with msg.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s: "+format, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for a state
+	}
+}
+
+// JSON is a tiny helper for ad-hoc decoding in tests.
+func JSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}

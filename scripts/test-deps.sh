@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Checks and installs what `make test` needs. Under CI=true a missing part
+# that cannot be installed is a hard failure, never a skip.
+set -euo pipefail
+
+fail() { echo "make test: $*" >&2; exit 1; }
+ci() { [ "${CI:-}" = "true" ]; }
+
+command -v go >/dev/null || fail "Go is not installed"
+
+if ! command -v docker >/dev/null; then
+  if ci; then fail "the docker CLI is missing: install Docker Engine"; fi
+  echo "warning: docker CLI missing; Docker tests will skip" >&2
+elif ! docker info >/dev/null 2>&1; then
+  if ci; then fail "the Docker Engine is not reachable (docker info failed): start dockerd"; fi
+  echo "warning: Docker Engine not reachable; Docker tests will skip" >&2
+fi
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    if ci; then fail "need root to apt-get install $*"; fi
+    echo "warning: cannot install $* (not root)" >&2; return 0
+  fi
+  if [ ! -f /tmp/.gantry-apt-updated ]; then
+    apt-get update -qq >/dev/null && touch /tmp/.gantry-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+find_chromium() { command -v chromium || command -v chromium-browser || command -v google-chrome || true; }
+if [ -z "$(find_chromium)" ]; then
+  echo "installing chromium for the console's browser tests..."
+  apt_install chromium || { ci && fail "could not install chromium"; }
+fi
+if [ -z "$(find_chromium)" ] && ci; then fail "chromium is missing"; fi
+exit 0
