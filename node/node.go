@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -213,6 +214,9 @@ func (n *Node) start(ctx context.Context) error {
 	if first {
 		n.printBanner(adv, ln.Addr(), password, pki.CAHash())
 	}
+	// Start-up (building the toolbox image above all) leaves garbage the
+	// runtime would return to the OS only slowly; an idle node should be small.
+	debug.FreeOSMemory()
 	return nil
 }
 
