@@ -327,12 +327,13 @@ func TestConsole(t *testing.T) {
 		if err != nil {
 			t.Fatalf("submit array: %v", err)
 		}
-		admin.open("/jobs/"+big.ID, `document.querySelector('.legend')?.textContent.includes('queued 10000')`, "the 10,000-task grid")
+		admin.open("/jobs/"+big.ID, `document.querySelector('.legend')?.textContent.includes('queued 10000') && document.querySelector('.grid canvas')?.dataset.drawn === '10000'`, "the 10,000-task grid")
 		admin.shoot("job-array-10000")
 		if _, err := n.Client().Cancel(ctx, big.ID); err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
-		admin.waitFor(30*time.Second, `document.querySelector('#main .head h1 .badge')?.textContent === 'cancelled'`, "the array to show cancelled")
+		admin.waitFor(30*time.Second, `document.querySelector('#main .head h1 .badge')?.textContent === 'cancelled' && document.querySelector('.legend')?.textContent.includes('cancelled 10000')`, "the array to show cancelled")
+		admin.shoot("job-array-10000-cancelled")
 		for _, pg := range []struct{ path, cond, name string }{
 			{"/nodes", `!!document.querySelector('table.cards tbody tr')`, "nodes"},
 			{"/images", `!!document.querySelector('.steps')`, "images"},

@@ -20,7 +20,8 @@ import (
 
 // Defaults of HubConfig.
 const (
-	DefaultClientBuffer = 4096
+	// DefaultClientBuffer holds every task event of the largest array job.
+	DefaultClientBuffer = 16384
 	DefaultStoreBuffer  = 65536
 )
 
@@ -135,7 +136,13 @@ type request struct {
 type client struct {
 	id   auth.Identity
 	conn atomic.Pointer[websocket.Conn] // nil until the handshake completes
-	out  chan []byte
+
+	// The queue of encoded messages grows on demand up to max, so an idle
+	// client costs nothing and a burst costs only pointers to shared bytes.
+	qmu    sync.Mutex
+	queue  [][]byte
+	max    int
+	notify chan struct{}
 
 	follow atomic.Pointer[string] // job whose task events this client wants
 
@@ -154,6 +161,22 @@ func (c *client) drop(code int, reason string) {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = conn.Close()
 	})
+}
+
+// enqueue queues b for the writer; false means the queue is full.
+func (c *client) enqueue(b []byte) bool {
+	c.qmu.Lock()
+	if len(c.queue) >= c.max {
+		c.qmu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, b)
+	c.qmu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 func (c *client) canRead(owner string) bool { return c.id.Admin || owner == c.id.User }
@@ -188,7 +211,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Register before the handshake completes: once the browser sees the
 	// connection open it fetches the current state, and every change after
 	// that fetch must already be on its way to this client.
-	c := &client{id: id, out: make(chan []byte, h.cfg.ClientBuffer), done: make(chan struct{})}
+	c := &client{id: id, max: h.cfg.ClientBuffer, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	h.add(c)
 	defer h.remove(c)
 	conn, err := h.upgrader.Upgrade(w, r, nil)
@@ -267,11 +290,17 @@ func (h *Hub) writeLoop(c *client) {
 		select {
 		case <-c.done:
 			return
-		case b := <-c.out:
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				c.drop(websocket.CloseGoingAway, "")
-				return
+		case <-c.notify:
+			c.qmu.Lock()
+			batch := c.queue
+			c.queue = nil
+			c.qmu.Unlock()
+			for _, b := range batch {
+				_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+				if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+					c.drop(websocket.CloseGoingAway, "")
+					return
+				}
 			}
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
@@ -330,9 +359,7 @@ func (h *Hub) deliver(ev *store.Event, at time.Time) {
 				return
 			}
 		}
-		select {
-		case c.out <- b:
-		default:
+		if !c.enqueue(b) {
 			// Too slow: disconnect; the browser reconnects and refetches.
 			h.dropped.Add(1)
 			h.log.Debug("dropping slow console client", "user", c.id.User)
@@ -348,9 +375,7 @@ func (h *Hub) send(c *client, m message) {
 		h.log.Error("encode message", "type", m.Type, "err", err)
 		return
 	}
-	select {
-	case c.out <- b:
-	default:
+	if !c.enqueue(b) {
 		h.dropped.Add(1)
 		go c.drop(websocket.CloseTryAgainLater, "too slow; resynchronise")
 	}

@@ -30,13 +30,13 @@ export function jobPage(app, id, task) {
         !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? 'Cancelling…' : 'Cancel job') : null,
         terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry}, 'Run again') : null));
     const c = job.counts || {};
-    summary.replaceChildren(
+    summary.replaceChildren(...[
       kv('Progress', `${c.succeeded || 0}/${job.total} succeeded` + (c.failed ? `, ${c.failed} failed` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '')),
       kv('Owner', job.owner), kv('Queue', job.spec.queue || 'default'),
       kv('Submitted', time(job.submitted)), kv('Started', time(job.started)), kv('Ended', time(job.ended)),
       kv('Duration', dur(jobDuration(job))),
       kv('Resources', `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? `, ${job.spec.gpus} GPU` : '')),
-      job.message ? kv('Message', job.message) : null);
+      job.message ? kv('Message', job.message) : null].filter(Boolean));
     spec.replaceChildren(h('summary', {}, 'Spec'), h('pre', {}, JSON.stringify(job.spec, null, 2)));
     grid.setCounts(job.counts || {}, job.total);
   };
@@ -92,7 +92,7 @@ export function jobPage(app, id, task) {
     if (gen !== taskGen) return;
     const atts = t.attempt_list || [];
     const rows = atts.slice().reverse().map((a) => h('tr', {},
-      h('td', {'data-label': 'Attempt', class: 'num'}, String(a.attempt)), h('td', {'data-label': 'State'}, badge(a.state)),
+      h('td', {'data-label': 'Attempt', class: 'num'}, `#${a.attempt}`), h('td', {'data-label': 'State'}, badge(a.state)),
       h('td', {'data-label': 'Node'}, a.node || '—'),
       h('td', {'data-label': 'Exit code', class: 'num'}, a.exit_code == null ? '—' : String(a.exit_code)),
       h('td', {'data-label': 'Reason'}, a.reason || '—', a.message ? h('div', {class: 'muted small'}, a.message) : null),
@@ -153,6 +153,8 @@ class TaskGrid {
     this.tip = h('div', {class: 'tip', hidden: true});
     this.el = h('div', {class: 'grid'}, this.canvas, this.tip);
     this.legend = h('div', {class: 'legend'});
+    this.loading = h('p', {class: 'muted small'}, 'Loading tasks…');
+    this.el.append(this.loading);
     this.tasks = []; this.total = 0; this.sel = null; this.dirty = new Set(); this.full = true;
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
     this.canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
@@ -181,7 +183,7 @@ class TaskGrid {
     this.total = total;
     this.legend.replaceChildren(...STATES.map((s) => h('span', {class: 'lg'}, h('i', {class: `sw s-${s}`}), `${s} ${counts[s] || 0}`)));
   }
-  setTasks(tasks, total) { this.tasks = tasks; this.total = total; this.full = true; this.draw(); }
+  setTasks(tasks, total) { this.tasks = tasks; this.total = total; this.full = true; this.loading.hidden = true; this.draw(); }
   update(t) { this.dirty.add(t.index); this.draw(); }
   select(i) { const old = this.sel; this.sel = i; if (old != null) this.dirty.add(old); if (i != null) this.dirty.add(i); this.draw(); }
   layout() {
@@ -210,6 +212,8 @@ class TaskGrid {
         ctx.clearRect(0, 0, this.cols * this.cell, this.rows * this.cell);
         for (let i = 0; i < this.total; i++) this.cellAt(ctx, i);
         this.full = false;
+        this.canvas.dataset.drawn = String(this.total);
+        this.canvas.setAttribute('aria-label', `Task states of ${this.total} tasks; use the arrow keys to move between tasks`);
       } else {
         for (const i of this.dirty) this.cellAt(ctx, i);
       }
