@@ -124,7 +124,7 @@ func (r *Registry) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 		r.blobs.forgetTouches(cutoff)
 	}
 	r.log.Info("garbage collection", "dry_run", dryRun, "unlinked", len(rep.UnlinkedBlobs), "deleted", len(rep.DeletedBlobs),
-		"freed_bytes", rep.FreedBytes, "expired_uploads", len(rep.ExpiredUploads), "took", time.Since(start))
+		"freed_bytes", rep.FreedBytes, "expired_uploads", len(rep.ExpiredUploads), "took", r.now().Sub(start))
 	return rep, nil
 }
 

@@ -355,4 +355,3 @@ func (r *Registry) Usage(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, nil
 }
-
