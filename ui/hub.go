@@ -179,6 +179,31 @@ func (c *client) enqueue(b []byte) bool {
 	return true
 }
 
+// enqueueAll queues the encoded events c wants; false means its queue is full.
+func (c *client) enqueueAll(evs []store.Event, enc [][]byte) bool {
+	added := false
+	c.qmu.Lock()
+	for i := range evs {
+		if enc[i] == nil || !c.wants(&evs[i]) {
+			continue
+		}
+		if len(c.queue) >= c.max {
+			c.qmu.Unlock()
+			return false
+		}
+		c.queue = append(c.queue, enc[i])
+		added = true
+	}
+	c.qmu.Unlock()
+	if added {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
 func (c *client) canRead(owner string) bool { return c.id.Admin || owner == c.id.User }
 
 // wants reports whether ev is for this client.
@@ -295,12 +320,9 @@ func (h *Hub) writeLoop(c *client) {
 			batch := c.queue
 			c.queue = nil
 			c.qmu.Unlock()
-			for _, b := range batch {
-				_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-				if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-					c.drop(websocket.CloseGoingAway, "")
-					return
-				}
+			if err := writeBatch(conn, batch); err != nil {
+				c.drop(websocket.CloseGoingAway, "")
+				return
 			}
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
@@ -310,6 +332,41 @@ func (h *Hub) writeLoop(c *client) {
 		}
 	}
 }
+
+// maxFrame bounds the bytes of messages packed into one WebSocket frame.
+const maxFrame = 256 << 10
+
+// writeBatch writes queued messages, packing several into one frame, one
+// JSON object per line: a burst of thousands of task changes then costs a
+// few writes instead of one system call per change.
+func writeBatch(conn *websocket.Conn, batch [][]byte) error {
+	for len(batch) > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+		w, err := conn.NextWriter(websocket.TextMessage)
+		if err != nil {
+			return err
+		}
+		size := 0
+		for len(batch) > 0 && (size == 0 || size+len(batch[0]) <= maxFrame) {
+			if size > 0 {
+				if _, err := w.Write(newline); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(batch[0]); err != nil {
+				return err
+			}
+			size += len(batch[0]) + 1
+			batch = batch[1:]
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var newline = []byte{'\n'}
 
 // fanOut reads the store's change feed and delivers each event to the
 // clients that may read it, until stop closes or the store closes.
@@ -338,7 +395,48 @@ func (h *Hub) fanOut(sub *store.Subscription, stop chan struct{}) {
 				return // a newer fan-out serves the clients now
 			default:
 			}
-			h.deliver(&ev, time.Now())
+			// Take what else is already waiting, so a burst is delivered to
+			// each client under one lock and one wake-up.
+			evs := []store.Event{ev}
+		drain:
+			for len(evs) < 1024 {
+				select {
+				case e, ok := <-sub.C:
+					if !ok {
+						break drain // handled on the next turn
+					}
+					evs = append(evs, e)
+				default:
+					break drain
+				}
+			}
+			h.deliverAll(evs, time.Now())
+		}
+	}
+}
+
+// deliverAll delivers a burst of events, encoding each once.
+func (h *Hub) deliverAll(evs []store.Event, at time.Time) {
+	enc := make([][]byte, len(evs))
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type != "job" && ev.Type != "task" && ev.Type != "node" && ev.Type != "resync" {
+			continue
+		}
+		b, err := json.Marshal(message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Sent: at.UnixNano()})
+		if err != nil {
+			h.log.Error("encode event", "type", ev.Type, "err", err)
+			continue
+		}
+		enc[i] = b
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		if !c.enqueueAll(evs, enc) {
+			h.dropped.Add(1)
+			h.log.Debug("dropping slow console client", "user", c.id.User)
+			go c.drop(websocket.CloseTryAgainLater, "too slow; resynchronise")
 		}
 	}
 }

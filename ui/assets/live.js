@@ -26,10 +26,13 @@ export class Live {
       if (this.follow) this.send({follow: {job: this.follow}});
       this.emit({type: 'open'});
     };
+    // A frame carries one message or, in a burst, several, one per line.
     ws.onmessage = (e) => {
-      let m;
-      try { m = JSON.parse(e.data); } catch { return; }
-      this.emit(m);
+      for (const line of e.data.split('\n')) {
+        let m;
+        try { m = JSON.parse(line); } catch { continue; }
+        this.emit(m);
+      }
     };
     ws.onclose = () => {
       if (this.ws !== ws || this.closed) return;
