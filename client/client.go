@@ -30,8 +30,17 @@ func New(addr, token string) *Client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return &Client{Addr: addr, Token: token, HTTP: &http.Client{}}
+	return &Client{Addr: addr, Token: token, HTTP: &http.Client{Transport: transport}}
 }
+
+// transport keeps enough idle connections for concurrent callers (the
+// default of two per host makes busy clients reconnect constantly).
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 // Error is an error answer from the API.
 type Error struct {

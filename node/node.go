@@ -307,9 +307,9 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 	}
 	secret := auth.NewSecret()
 	cmd := store.Bootstrap{
-		Cluster: store.ClusterInfo{ID: strings.ToLower(ulid.Make().String())},
-		Admin:   store.User{Name: "admin", PasswordHash: hash, Admin: true},
-		Token:   store.Token{ID: ulid.Make().String(), User: "admin", Name: "admin-token"},
+		Cluster:   store.ClusterInfo{ID: strings.ToLower(ulid.Make().String())},
+		Admin:     store.User{Name: "admin", PasswordHash: hash, Admin: true},
+		Token:     store.Token{ID: ulid.Make().String(), User: "admin", Name: "admin-token"},
 		TokenHash: auth.HashToken(secret),
 	}
 	if _, err := n.Propose(ctx, store.CmdBootstrap, cmd); err != nil {

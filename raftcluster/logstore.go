@@ -42,7 +42,7 @@ func OpenLogStore(dir string) (*LogStore, error) {
 		WithBlockCacheSize(4 << 20).
 		WithIndexCacheSize(4 << 20).
 		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(256).
+		WithValueThreshold(64 << 10). // entries stay in the LSM: one write, one fsync per batch
 		WithNumCompactors(2)
 	db, err := badger.Open(opts)
 	if err != nil {

@@ -105,9 +105,9 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *chanListener) close()          { l.closer.Do(func() { close(l.done) }) }
-func (l *chanListener) Close() error    { l.close(); return nil }
-func (l *chanListener) Addr() net.Addr  { return l.addr }
+func (l *chanListener) close()         { l.closer.Do(func() { close(l.done) }) }
+func (l *chanListener) Close() error   { l.close(); return nil }
+func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // dialKind opens a mutual-TLS connection to a peer's cluster port for kind.
 func dialKind(addr string, timeout time.Duration, cfg *tls.Config, kind byte) (net.Conn, error) {

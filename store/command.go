@@ -67,7 +67,7 @@ type UpdateUser struct {
 
 // CreateToken stores a token (hash only).
 type CreateToken struct {
-	Token Token `json:"token"`
+	Token Token  `json:"token"`
 	Hash  string `json:"hash"`
 }
 

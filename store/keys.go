@@ -31,12 +31,12 @@ func att(n int) string { return fmt.Sprintf("%03d", n) }
 // prioRank sorts higher priorities first under ascending key order.
 func prioRank(p int) string { return fmt.Sprintf("%05d", MaxPriority-p) }
 
-func userKey(name string) []byte            { return []byte(pUser + name) }
-func tokenKey(hash string) []byte           { return []byte(pToken + hash) }
-func userTokenKey(user, id string) []byte   { return []byte(pUserToken + user + "/" + id) }
-func jobKey(id string) []byte               { return []byte(pJob + id) }
-func jobOwnerKey(owner, id string) []byte   { return []byte(pJobOwner + owner + "/" + id) }
-func jobStateKey(state, id string) []byte   { return []byte(pJobState + state + "/" + id) }
+func userKey(name string) []byte          { return []byte(pUser + name) }
+func tokenKey(hash string) []byte         { return []byte(pToken + hash) }
+func userTokenKey(user, id string) []byte { return []byte(pUserToken + user + "/" + id) }
+func jobKey(id string) []byte             { return []byte(pJob + id) }
+func jobOwnerKey(owner, id string) []byte { return []byte(pJobOwner + owner + "/" + id) }
+func jobStateKey(state, id string) []byte { return []byte(pJobState + state + "/" + id) }
 func jobOwnerStateKey(o, s, id string) []byte {
 	return []byte(pJobOwnerSt + o + "/" + s + "/" + id)
 }

@@ -95,13 +95,13 @@ type User struct {
 
 // Token is an API or session token; only the SHA-256 of its secret is kept.
 type Token struct {
-	ID       string    `json:"id"`
-	User     string    `json:"user"`
-	Name     string    `json:"name"`
-	Hash     string    `json:"-"`
-	Session  bool      `json:"session,omitempty"`
-	Created  time.Time `json:"created"`
-	Expires  time.Time `json:"expires,omitzero"`
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Name    string    `json:"name"`
+	Hash    string    `json:"-"`
+	Session bool      `json:"session,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // JobSpec is what a user submits.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"strings"
 
@@ -108,6 +109,17 @@ func New(cfg Config) *API {
 	if cfg.Metrics != nil {
 		e.GET("/metrics", a.authenticate, gin.WrapH(cfg.Metrics))
 	}
+	// Profiles for operators (admin only).
+	e.GET("/debug/pprof/*name", a.authenticate, a.adminOnly, func(c *gin.Context) {
+		switch c.Param("name") {
+		case "/profile":
+			pprof.Profile(c.Writer, c.Request)
+		case "/trace":
+			pprof.Trace(c.Writer, c.Request)
+		default:
+			pprof.Index(c.Writer, c.Request)
+		}
+	})
 	e.NoRoute(a.fallback)
 	a.engine = e
 	return a

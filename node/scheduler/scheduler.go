@@ -94,6 +94,12 @@ func (s *Scheduler) Run(ctx context.Context, kick <-chan struct{}) {
 	}
 }
 
+// The smallest task the store accepts; a node with less free has no room.
+const (
+	minCPU    = 10
+	minMemory = 6 << 20
+)
+
 type nodeFree struct {
 	name string
 	free store.Resources
@@ -105,22 +111,25 @@ type nodeFree struct {
 func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.passes.Observe(time.Since(start).Seconds()) }()
-	queued, err := s.cfg.State.Queued(s.cfg.Window)
-	if err != nil || len(queued) == 0 {
-		return 0, err
-	}
+	// Nodes first: when nothing has room, reading the queue is wasted work
+	// (a drained cluster with a deep queue would otherwise re-read it on
+	// every submission).
 	nodes, err := s.cfg.State.Nodes()
 	if err != nil {
 		return 0, err
 	}
 	var free []*nodeFree
 	for _, n := range nodes {
-		if n.State == store.NodeReady {
-			free = append(free, &nodeFree{name: n.Name, free: n.Free(), cap: n.Capacity})
+		if f := n.Free(); n.State == store.NodeReady && f.CPU >= minCPU && f.Memory >= minMemory {
+			free = append(free, &nodeFree{name: n.Name, free: f, cap: n.Capacity})
 		}
 	}
 	if len(free) == 0 {
 		return 0, nil
+	}
+	queued, err := s.cfg.State.Queued(s.cfg.Window)
+	if err != nil || len(queued) == 0 {
+		return 0, err
 	}
 	placements := plan(queued, free)
 	accepted := 0
