@@ -19,8 +19,11 @@ func (a *applier) submitJob(c *SubmitJob) (any, error) {
 	spec := c.Spec
 	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at,
 		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array}
-	// Dependencies: wait for active ones, fail fast on ended ones that did not succeed.
+	// Dependencies: wait for active ones, fail fast on ended ones that did
+	// not succeed. Everything is checked before anything is written, so a
+	// rejected command leaves no trace.
 	failedDep := ""
+	var waitOn []string
 	for _, dep := range spec.After {
 		d, err := a.job(dep)
 		if errors.Is(err, ErrNotFound) {
@@ -37,6 +40,11 @@ func (a *applier) submitJob(c *SubmitJob) (any, error) {
 		case Terminal(d.State):
 			failedDep = dep
 		default:
+			waitOn = append(waitOn, dep)
+		}
+	}
+	if failedDep == "" {
+		for _, dep := range waitOn {
 			j.Held++
 			if err := a.txn.Set(dependentKey(dep, c.ID), nil); err != nil {
 				return nil, err
@@ -409,6 +417,14 @@ func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
 		t.Node = ""
 		if err := a.txn.Set(queueKey(j.Spec.Priority, j.ID, t.Index), nil); err != nil {
 			return nil, err
+		}
+		// An attempt has run, so the job is under way even while the task
+		// waits for its next attempt.
+		if stateRank[j.State] < stateRank[StateRunning] {
+			j.State = StateRunning
+			if j.Started.IsZero() {
+				j.Started = a.at
+			}
 		}
 		return nil, a.setTask(j, &t, StateQueued)
 	default:

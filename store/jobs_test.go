@@ -1,0 +1,377 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// fsm drives a real Store through Apply with increasing log indexes, as
+// Raft would.
+type fsm struct {
+	t  *testing.T
+	st *Store
+	n  uint64
+}
+
+func newFSM(t *testing.T) *fsm {
+	t.Helper()
+	st, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &fsm{t: t, st: st}
+}
+
+func (f *fsm) entry(typ string, payload any) *raft.Log {
+	f.t.Helper()
+	b, err := NewCommand(typ, time.Date(2026, 1, 1, 0, 0, 0, int(f.n)*1000, time.UTC), payload)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.n++
+	return &raft.Log{Index: f.n, Type: raft.LogCommand, Data: b}
+}
+
+func (f *fsm) do(typ string, payload any) (any, error) {
+	f.t.Helper()
+	res := f.st.Apply(f.entry(typ, payload))
+	if err, ok := res.(error); ok {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (f *fsm) must(typ string, payload any) any {
+	f.t.Helper()
+	res, err := f.do(typ, payload)
+	if err != nil {
+		f.t.Fatalf("%s: %v", typ, err)
+	}
+	return res
+}
+
+func (f *fsm) node(name string, cpu int64) {
+	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: name, Capacity: Resources{CPU: cpu, Memory: 64 << 30}}})
+}
+
+func (f *fsm) submit(id, owner string, spec JobSpec) *Job {
+	f.t.Helper()
+	spec.Defaults()
+	return f.must(CmdSubmitJob, SubmitJob{ID: id, Owner: owner, Spec: spec}).(*Job)
+}
+
+func (f *fsm) job(id string) *Job {
+	f.t.Helper()
+	j, err := f.st.Job(id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return j
+}
+
+// placeAll places every queued task on node.
+func (f *fsm) placeAll(node string) int {
+	f.t.Helper()
+	q, err := f.st.Queued(100000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var ps []Placement
+	for _, t := range q {
+		ps = append(ps, Placement{JobID: t.JobID, Task: t.Task, Node: node})
+	}
+	return f.must(CmdPlace, Place{Placements: ps}).(*PlaceResult).Accepted
+}
+
+func (f *fsm) end(job string, task, n, code int, reason string) {
+	f.t.Helper()
+	f.must(CmdAttemptEnded, AttemptEnded{JobID: job, Task: task, N: n, ExitCode: code, Reason: reason, Ended: time.Now()})
+}
+
+func TestJobLifecycle(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 4000)
+	j := f.submit("j1", "alice", JobSpec{Image: "x", Array: 3})
+	if j.State != StateQueued || j.Counts[StateQueued] != 3 || j.Total != 3 {
+		t.Fatalf("new job: %+v", j)
+	}
+	if got := f.placeAll("n1"); got != 3 {
+		t.Fatalf("placed %d, want 3", got)
+	}
+	if j := f.job("j1"); j.State != StateScheduled || j.Counts[StateScheduled] != 3 {
+		t.Fatalf("after placement: %s %v", j.State, j.Counts)
+	}
+	n, _ := f.st.Node("n1")
+	if n.Allocated.CPU != 3000 || n.Running != 3 {
+		t.Fatalf("node allocation %+v running %d", n.Allocated, n.Running)
+	}
+	f.must(CmdAttemptStarted, AttemptStarted{JobID: "j1", Task: 0, N: 1, Container: "c0"})
+	if j := f.job("j1"); j.State != StateRunning || j.Started.IsZero() {
+		t.Fatalf("after start: %s", j.State)
+	}
+	for i := 0; i < 3; i++ {
+		f.end("j1", i, 1, 0, ReasonExited)
+	}
+	j = f.job("j1")
+	if j.State != StateSucceeded || j.Counts[StateSucceeded] != 3 || j.Ended.IsZero() {
+		t.Fatalf("after all ended: %s %v", j.State, j.Counts)
+	}
+	n, _ = f.st.Node("n1")
+	if n.Allocated.CPU != 0 || n.Running != 0 {
+		t.Fatalf("resources not released: %+v", n)
+	}
+	if as, _ := f.st.NodeAttempts("n1"); len(as) != 0 {
+		t.Fatalf("node still lists %d active attempts", len(as))
+	}
+	// A repeated end report changes nothing.
+	f.end("j1", 0, 1, 1, ReasonExited)
+	if j := f.job("j1"); j.State != StateSucceeded {
+		t.Fatalf("duplicate report changed the job to %s", j.State)
+	}
+}
+
+func TestPlacementRespectsCapacityAndState(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 2000)
+	f.submit("j1", "alice", JobSpec{Image: "x", Array: 5, CPU: 1000})
+	if got := f.placeAll("n1"); got != 2 {
+		t.Fatalf("placed %d on a 2-CPU node, want 2", got)
+	}
+	f.must(CmdSetNodeState, SetNodeState{Name: "n1", State: NodeDraining})
+	f.end("j1", 0, 1, 0, ReasonExited)
+	if got := f.placeAll("n1"); got != 0 {
+		t.Fatalf("placed %d on a draining node", got)
+	}
+	if got := f.placeAll("nope"); got != 0 {
+		t.Fatalf("placed %d on an unknown node", got)
+	}
+}
+
+func TestRetriesAndRetryOn(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.submit("j1", "alice", JobSpec{Image: "x", Retries: 2})
+	for n := 1; n <= 2; n++ {
+		f.placeAll("n1")
+		f.end("j1", 0, n, 3, ReasonExited)
+		if tk, _ := f.st.Task("j1", 0); tk.State != StateQueued || tk.Attempts != n {
+			t.Fatalf("after failure %d: %+v", n, tk)
+		}
+		if j := f.job("j1"); j.State != StateRunning {
+			t.Fatalf("job went back to %s on retry", j.State)
+		}
+	}
+	f.placeAll("n1")
+	f.end("j1", 0, 3, 3, ReasonExited)
+	if j := f.job("j1"); j.State != StateFailed {
+		t.Fatalf("after retries exhausted: %s", j.State)
+	}
+	atts, _ := f.st.Attempts("j1", 0)
+	if len(atts) != 3 {
+		t.Fatalf("%d attempts, want 3", len(atts))
+	}
+
+	f.submit("j2", "alice", JobSpec{Image: "x", Retries: 3, RetryOn: []int{7}})
+	f.placeAll("n1")
+	f.end("j2", 0, 1, 5, ReasonExited)
+	if j := f.job("j2"); j.State != StateFailed {
+		t.Fatalf("exit 5 not in retry_on retried: %s", j.State)
+	}
+	f.submit("j3", "alice", JobSpec{Image: "x"})
+	f.placeAll("n1")
+	f.end("j3", 0, 1, -1, ReasonNodeLost)
+	if tk, _ := f.st.Task("j3", 0); tk.State != StateQueued {
+		t.Fatalf("a node_lost attempt was not rescheduled: %+v", tk)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 1000)
+	f.submit("j1", "alice", JobSpec{Image: "x", Array: 3})
+	f.placeAll("n1") // one task placed, two queued
+	if _, err := f.do(CmdCancelJob, CancelJob{ID: "j1", Actor: "bob"}); ErrorCode(err) != ENotFound {
+		t.Fatalf("bob cancelling alice's job: %v, want not found", err)
+	}
+	j := f.must(CmdCancelJob, CancelJob{ID: "j1", Actor: "alice"}).(*Job)
+	if j.State == StateCancelled || j.Counts[StateCancelled] != 2 {
+		t.Fatalf("after cancel with one running: %s %v", j.State, j.Counts)
+	}
+	as, _ := f.st.NodeAttempts("n1")
+	if len(as) != 1 || !as[0].Attempt.CancelRequested {
+		t.Fatalf("the running attempt was not asked to stop: %+v", as)
+	}
+	f.end("j1", 0, 1, 137, ReasonCancelled)
+	if j := f.job("j1"); j.State != StateCancelled {
+		t.Fatalf("final state %s, want cancelled", j.State)
+	}
+	if _, err := f.do(CmdCancelJob, CancelJob{ID: "j1", Actor: "alice"}); ErrorCode(err) != EConflict {
+		t.Fatalf("cancel of an ended job: %v, want conflict", err)
+	}
+}
+
+func TestDependencies(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.submit("a", "alice", JobSpec{Image: "x"})
+	b := f.submit("b", "alice", JobSpec{Image: "x", After: []string{"a"}})
+	if b.Held != 1 {
+		t.Fatalf("dependent not held: %+v", b)
+	}
+	if got := f.placeAll("n1"); got != 1 {
+		t.Fatalf("placed %d; the dependent must wait", got)
+	}
+	f.end("a", 0, 1, 0, ReasonExited)
+	if got := f.placeAll("n1"); got != 1 {
+		t.Fatalf("dependent not released after success (placed %d)", got)
+	}
+	f.submit("c", "alice", JobSpec{Image: "x"})
+	f.submit("d", "alice", JobSpec{Image: "x", After: []string{"c"}})
+	f.submit("e", "alice", JobSpec{Image: "x", After: []string{"d"}})
+	f.placeAll("n1")
+	f.end("c", 0, 1, 1, ReasonExited)
+	for _, id := range []string{"d", "e"} {
+		if j := f.job(id); j.State != StateFailed {
+			t.Fatalf("job %s after its dependency failed: %s", id, j.State)
+		}
+	}
+	if _, err := f.do(CmdSubmitJob, SubmitJob{ID: "x", Owner: "bob", Spec: JobSpec{Image: "x", Array: 1, After: []string{"a"}}}); ErrorCode(err) != EInvalid {
+		t.Fatalf("depending on another user's job: %v", err)
+	}
+	if _, err := f.st.Job("x"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("a rejected submission left a job behind")
+	}
+}
+
+func TestReplayIsIdempotent(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	sub := f.entry(CmdSubmitJob, SubmitJob{ID: "j1", Owner: "alice", Spec: JobSpec{Image: "x", Array: 2, CPU: 1000, Memory: 1 << 20}})
+	f.st.Apply(sub)
+	// Raft replays entries at or below the applied index after a restart.
+	if res := f.st.Apply(sub); res != nil {
+		t.Fatalf("replayed entry was applied again: %v", res)
+	}
+	if j := f.job("j1"); j.Total != 2 || j.Counts[StateQueued] != 2 {
+		t.Fatalf("job after replay: %+v", j)
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.submit("j1", "alice", JobSpec{Image: "x", Array: 4})
+	f.placeAll("n1")
+	snap, err := f.st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	// Changes after the snapshot are not in it.
+	f.submit("j2", "alice", JobSpec{Image: "x"})
+
+	g := newFSM(t)
+	if err := g.st.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	j, err := g.st.Job("j1")
+	if err != nil || j.Counts[StateScheduled] != 4 {
+		t.Fatalf("restored job: %+v %v", j, err)
+	}
+	if _, err := g.st.Job("j2"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("restored state has a job created after the snapshot")
+	}
+	if g.st.AppliedIndex() != f.n-1 {
+		t.Fatalf("restored applied index %d, want %d", g.st.AppliedIndex(), f.n-1)
+	}
+	if err := g.st.Restore(io.NopCloser(bytes.NewReader([]byte("garbage")))); err == nil {
+		t.Fatal("restore of garbage succeeded")
+	}
+}
+
+func TestListJobsByOwnerStateAndCursor(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 1000)
+	for i := 0; i < 25; i++ {
+		owner := "alice"
+		if i%5 == 0 {
+			owner = "bob"
+		}
+		f.submit(string(rune('A'+i)), owner, JobSpec{Image: "x", Name: "job"})
+	}
+	var seen []string
+	cursor := ""
+	for {
+		jobs, next, err := f.st.ListJobs(JobFilter{Owner: "alice", Limit: 7, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Owner != "alice" {
+				t.Fatalf("owner filter returned %s's job", j.Owner)
+			}
+			seen = append(seen, j.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 20 || seen[0] != "Y" || seen[19] != "B" {
+		t.Fatalf("pages gave %v; want alice's 20 jobs newest first", seen)
+	}
+	f.placeAll("n1")
+	running, _, _ := f.st.ListJobs(JobFilter{State: StateScheduled})
+	if len(running) != 1 {
+		t.Fatalf("state index lists %d scheduled jobs, want 1", len(running))
+	}
+	counts, _ := f.st.CountJobs()
+	if counts[StateQueued] != 24 || counts[StateScheduled] != 1 {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func TestBigArrayFitsOneCommand(t *testing.T) {
+	f := newFSM(t)
+	j := f.submit("big", "alice", JobSpec{Image: "x", Array: MaxArraySize})
+	if j.Total != MaxArraySize {
+		t.Fatalf("total %d", j.Total)
+	}
+	tasks, next, err := f.st.Tasks("big", "", 9990, 100)
+	if err != nil || len(tasks) != 10 || next != -1 {
+		t.Fatalf("last page: %d tasks next %d err %v", len(tasks), next, err)
+	}
+}
+
+func TestSpecValidationNamesTheField(t *testing.T) {
+	cases := map[string]JobSpec{
+		"image":   {Image: ""},
+		"memory":  {Image: "x", Memory: -1},
+		"array":   {Image: "x", Array: MaxArraySize + 1},
+		"retries": {Image: "x", Retries: -1},
+		"env":     {Image: "x", Env: map[string]string{"GANTRY_X": "1"}},
+	}
+	for field, spec := range cases {
+		spec.Defaults()
+		err := spec.Validate()
+		if err == nil || ErrorCode(err) != EInvalid || !bytes.HasPrefix([]byte(err.Error()), []byte(field+":")) {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+}
+
+type memSink struct{ bytes.Buffer }
+
+func (m *memSink) ID() string    { return "mem" }
+func (m *memSink) Cancel() error { return nil }
+func (m *memSink) Close() error  { return nil }
