@@ -190,12 +190,20 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
-	t.Run("a missing image fails as image_pull_failed", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "nobody/does-not-exist:1", Command: []string{"true"}})
+	t.Run("a missing image in another registry fails as image_pull_failed", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "registry.invalid/nope:1", Command: []string{"true"}})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, _ := c.Task(ctx, j.ID, 0)
 		if j.State != store.StateFailed || td.Reason != store.ReasonImagePullFailed {
 			t.Fatalf("job %s reason %q; want failed with image_pull_failed", j.State, td.Reason)
+		}
+	})
+
+	t.Run("a missing repository of the local registry is a 400 at submission", func(t *testing.T) {
+		_, err := c.Submit(ctx, store.JobSpec{Image: "nobody/does-not-exist:1", Command: []string{"true"}})
+		ce, ok := err.(*client.Error)
+		if !ok || ce.Status != 400 || !strings.Contains(ce.Message, "image: nobody/does-not-exist:1 not found") {
+			t.Fatalf("submit got %v; want 400 \"image: nobody/does-not-exist:1 not found\"", err)
 		}
 	})
 }
@@ -281,6 +289,9 @@ func TestBadSpecs(t *testing.T) {
 		{"reserved env", `{"image":"gantry/toolbox","env":{"GANTRY_TASK_INDEX":"9"}}`, "env"},
 		{"not JSON", `{"image":`, "JSON"},
 		{"unknown dependency", `{"image":"gantry/toolbox","after":["nope"]}`, "after"},
+		{"missing local repository", `{"image":"nobody/does-not-exist:1"}`, "image: nobody/does-not-exist:1 not found"},
+		{"missing tag of the toolbox", `{"image":"gantry/toolbox:no-such-tag"}`, "not found"},
+		{"invalid local reference", `{"image":"Gantry/Toolbox"}`, "image"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

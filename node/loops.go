@@ -101,6 +101,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
 		})
 	}
+	n.images.pinImages(ctx, want)
 	n.runner.Sync(ctx, want)
 }
 
@@ -122,8 +123,8 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	for {
 		leader := n.cluster.IsLeader()
 		if leader && stop == nil {
-			var sctx context.Context
-			sctx, stop = context.WithCancel(ctx)
+			sctx, cancel := context.WithCancel(ctx)
+			stop = cancel // called by stopSched, deferred above
 			done = make(chan struct{})
 			go func() {
 				defer close(done)

@@ -30,7 +30,6 @@ import (
 	"gantry/node/api"
 	"gantry/node/auth"
 	"gantry/node/runner"
-	"gantry/node/toolbox"
 	"gantry/raftcluster"
 	"gantry/store"
 	"gantry/ui"
@@ -68,6 +67,7 @@ type Node struct {
 
 	clusterID string
 	wg        sync.WaitGroup
+	images    *images // the registry and the runner's view of it (images.go)
 }
 
 // New returns a node for cfg; Run starts it.
@@ -165,9 +165,12 @@ func (n *Node) start(ctx context.Context) error {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics = newMetrics(n.reg, st)
 
+	if err := n.openRegistry(nodeSecret); err != nil {
+		return err
+	}
 	n.runner, err = runner.New(runner.Config{
 		Node: n.cfg.Name, Cluster: n.clusterID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
-		Reporter: reporter{n}, Logger: n.log,
+		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.registryAuth,
 	})
 	if err != nil {
 		return fmt.Errorf("start runner: %w", err)
@@ -175,7 +178,7 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.runner.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the Docker Engine (is dockerd running and is its socket accessible?): %w", err)
 	}
-	if err := n.loadToolbox(ctx); err != nil {
+	if err := n.seedToolbox(ctx); err != nil {
 		return err
 	}
 	if err := n.register(ctx, adv); err != nil {
@@ -198,9 +201,10 @@ func (n *Node) start(ctx context.Context) error {
 			_, id := n.cluster.Leader()
 			return n.cluster.IsLeader(), id
 		},
-		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Events:  ui.NewHub(ui.HubConfig{Store: st, Logger: n.log}),
-		UI:      ui.Assets(),
+		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Registry: n.images.reg, Images: n.images.reg,
+		Events: ui.NewHub(ui.HubConfig{Store: st, Logger: n.log}),
+		UI:     ui.Assets(),
 	})
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
@@ -236,6 +240,9 @@ func (n *Node) close() error {
 		cancel()
 	}
 	n.wg.Wait()
+	if n.images != nil {
+		errs = append(errs, n.images.reg.Close())
+	}
 	if n.runner != nil {
 		errs = append(errs, n.runner.Close())
 	}
@@ -372,24 +379,4 @@ func (n *Node) register(ctx context.Context, adv string) error {
 		Capacity: store.Resources{CPU: cpu, Memory: mem},
 	}})
 	return err
-}
-
-// loadToolbox makes gantry/toolbox:latest, built from this very binary,
-// available to the local Docker Engine.
-func (n *Node) loadToolbox(ctx context.Context) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
-	}
-	img, err := toolbox.Build(exe)
-	if err != nil {
-		return fmt.Errorf("build toolbox image: %w", err)
-	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(img.WriteDockerArchive(pw, "gantry/toolbox:latest")) }()
-	if err := n.runner.LoadImage(ctx, pr); err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("load toolbox image into Docker: %w", err)
-	}
-	return nil
 }

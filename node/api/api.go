@@ -42,6 +42,9 @@ type Config struct {
 	Registry http.Handler
 	// RegistryPaths lists extra path prefixes served by Registry.
 	RegistryPaths []string
+	// Images manages the registry's images (/api/v1/images, job image
+	// checks); nil: those endpoints answer 404 and job images are not checked.
+	Images Images
 	// Events serves the WebSocket at /api/v1/events; nil answers 404.
 	Events http.Handler
 	// UI serves everything else (the console); nil answers 404.
@@ -98,6 +101,8 @@ func New(cfg Config) *API {
 	authed.GET("/jobs/:id/tasks/:index", a.getTask)
 	authed.GET("/jobs/:id/tasks/:index/logs", a.taskLogs)
 
+	a.imageRoutes(authed)
+
 	authed.GET("/nodes", a.listNodes)
 	authed.POST("/nodes/:name/drain", a.adminOnly, a.setNodeState(store.NodeDraining))
 	authed.POST("/nodes/:name/ready", a.adminOnly, a.setNodeState(store.NodeReady))
@@ -131,6 +136,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.Serve
 func (a *API) fallback(c *gin.Context) {
 	p := c.Request.URL.Path
 	if a.cfg.Registry != nil {
+		// gin presets 404 for unrouted requests; a handler that writes a
+		// body without WriteHeader must still answer 200.
+		c.Status(http.StatusOK)
 		if p == "/v2" || strings.HasPrefix(p, "/v2/") {
 			a.cfg.Registry.ServeHTTP(c.Writer, c.Request)
 			return

@@ -50,6 +50,10 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec) {
 		return
 	}
 	id := identity(c)
+	if err := a.checkImage(c, id.User, id.Admin, spec.Image); err != nil {
+		fail(c, err)
+		return
+	}
 	for _, dep := range spec.After {
 		j, err := a.cfg.Store.Job(dep)
 		if err != nil || j.Owner != id.User {

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"gantry/node/registry"
+	"gantry/store"
+)
+
+// Images is what the API needs from the registry (registry.Registry
+// implements it).
+type Images interface {
+	List(ctx context.Context, user string, admin bool) ([]registry.RepoInfo, error)
+	Usage(ctx context.Context) (map[string]int64, error)
+	Resolve(ctx context.Context, user string, admin bool, image string) (repo, digest string, err error)
+	DeleteTag(ctx context.Context, user string, admin bool, repo, tag string) error
+	ImportDockerArchive(ctx context.Context, owner string, archive io.Reader) ([]string, error)
+	GC(ctx context.Context, dryRun bool) (registry.GCReport, error)
+}
+
+var _ Images = (*registry.Registry)(nil)
+
+func (a *API) imageRoutes(g *gin.RouterGroup) {
+	if a.cfg.Images == nil {
+		return
+	}
+	g.GET("/images", a.listImages)
+	g.POST("/images/import", a.importImages)
+	// Repository names contain slashes: /images/<repo>/tags/<tag>.
+	g.DELETE("/images/*path", a.deleteImageTag)
+	g.POST("/admin/gc", a.adminOnly, a.collectGarbage)
+}
+
+// checkImage rejects a job image in this node's registry that does not
+// exist or that the caller may not pull; both get the same message, so
+// others' private repositories are not revealed. Images in other registries
+// are left to Docker.
+func (a *API) checkImage(c *gin.Context, user string, admin bool, image string) error {
+	if a.cfg.Images == nil || !registry.IsLocal(image) {
+		return nil
+	}
+	_, _, err := a.cfg.Images.Resolve(c.Request.Context(), user, admin, image)
+	switch store.ErrorCode(err) {
+	case "":
+		return nil
+	case store.EInvalid:
+		return store.Errorf(store.EInvalid, "image: %s", store.ErrorMessage(err))
+	case store.ENotFound:
+		return store.Errorf(store.EInvalid, "image: %s not found", image)
+	}
+	return err
+}
+
+// imagesResponse is GET /api/v1/images.
+type imagesResponse struct {
+	Repositories []registry.RepoInfo `json:"repositories"`
+	// Usage is the caller's storage: bytes of distinct blobs in their
+	// repositories.
+	Usage int64 `json:"usage"`
+	// UsageByOwner is every owner's usage (admins only).
+	UsageByOwner map[string]int64 `json:"usage_by_owner,omitempty"`
+}
+
+func (a *API) listImages(c *gin.Context) {
+	id := identity(c)
+	ctx := c.Request.Context()
+	repos, err := a.cfg.Images.List(ctx, id.User, id.Admin)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	usage, err := a.cfg.Images.Usage(ctx)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	resp := imagesResponse{Repositories: repos, Usage: usage[id.User]}
+	if resp.Repositories == nil {
+		resp.Repositories = []registry.RepoInfo{}
+	}
+	if id.Admin {
+		resp.UsageByOwner = usage
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (a *API) deleteImageTag(c *gin.Context) {
+	p := strings.TrimPrefix(c.Param("path"), "/")
+	repo, tag, ok := strings.Cut(p, "/tags/")
+	if !ok || repo == "" || tag == "" || strings.Contains(tag, "/") {
+		fail(c, store.Errorf(store.ENotFound, "no such endpoint: DELETE /api/v1/images/%s (want /api/v1/images/REPO/tags/TAG)", p))
+		return
+	}
+	id := identity(c)
+	if err := a.cfg.Images.DeleteTag(c.Request.Context(), id.User, id.Admin, repo, tag); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deleted": repo + ":" + tag})
+}
+
+// importImages stores the images of a `docker save` archive (the request
+// body) under the caller's namespace.
+func (a *API) importImages(c *gin.Context) {
+	id := identity(c)
+	refs, err := a.cfg.Images.ImportDockerArchive(c.Request.Context(), id.User, c.Request.Body)
+	if err != nil {
+		if store.ErrorCode(err) == store.EInternal {
+			// The registry reports bad archives as plain errors: they are
+			// the caller's input, not a server fault.
+			a.log.Info("image import rejected", "user", id.User, "err", err)
+			err = store.Errorf(store.EInvalid, "%s", err.Error())
+		}
+		fail(c, err)
+		return
+	}
+	if refs == nil {
+		refs = []string{}
+	}
+	c.JSON(http.StatusCreated, gin.H{"images": refs})
+}
+
+func (a *API) collectGarbage(c *gin.Context) {
+	dry := c.Query("dry_run")
+	rep, err := a.cfg.Images.GC(c.Request.Context(), dry == "1" || dry == "true")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"gantry/node/registry"
+	"gantry/node/runner"
+	"gantry/node/toolbox"
+	"gantry/store"
+)
+
+// Environment variables that shorten the registry's clean-up delays; meant
+// for tests, which cannot wait the default hour.
+const (
+	envGCGrace   = "GANTRY_REGISTRY_GC_GRACE"   // registry.Config.GCGrace, e.g. "2s"
+	envUploadTTL = "GANTRY_REGISTRY_UPLOAD_TTL" // registry.Config.UploadTTL
+)
+
+const (
+	toolboxRepo = registry.SystemOwner + "/toolbox"
+	toolboxTag  = "latest"
+)
+
+// images wires the node's registry to its runner: it pins job images to
+// digests in the local registry and gives the runner its pull credential.
+type images struct {
+	reg  *registry.Registry
+	st   *store.Store
+	log  *slog.Logger
+	host string // host:port Docker pulls this node's registry from (loopback)
+	auth string // X-Registry-Auth for the node credential
+
+	mu   sync.Mutex
+	pins map[runner.Key]string // attempt -> the reference it was first handed to the runner with
+}
+
+// openRegistry starts the registry under DATA/registry; nodeSecret is the
+// runner's pull credential (user registry.NodeUser).
+func (n *Node) openRegistry(nodeSecret string) error {
+	cfg := registry.Config{
+		Dir: filepath.Join(n.cfg.DataDir, "registry"), Store: n.store, Proposer: n, Auth: n.auth,
+		NodeSecret: nodeSecret, Logger: n.log,
+	}
+	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
+		if v := os.Getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%s=%q: want a positive duration", env, v)
+			}
+			*dst = d
+		}
+	}
+	reg, err := registry.New(cfg)
+	if err != nil {
+		return fmt.Errorf("start registry: %w", err)
+	}
+	host, err := loopbackHost(n.cfg.HTTPAddr)
+	if err != nil {
+		reg.Close()
+		return err
+	}
+	b, err := json.Marshal(map[string]string{"username": registry.NodeUser, "password": nodeSecret, "serveraddress": host})
+	if err != nil {
+		reg.Close()
+		return fmt.Errorf("encode registry credential: %w", err)
+	}
+	n.images = &images{reg: reg, st: n.store, log: n.log.With("component", "images"), host: host,
+		auth: base64.URLEncoding.EncodeToString(b), pins: map[runner.Key]string{}}
+	return nil
+}
+
+// loopbackHost is the host:port the local Docker Engine reaches this node's
+// HTTP listener at. Docker treats 127.0.0.0/8 registries as insecure (plain
+// HTTP) without daemon configuration.
+func loopbackHost(httpAddr string) (string, error) {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "", fmt.Errorf("--http %q: %w", httpAddr, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::", "localhost":
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() == nil {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// seedToolbox makes gantry/toolbox:latest in the registry the image built
+// from this very binary, importing it when it is missing or different.
+func (n *Node) seedToolbox(ctx context.Context) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	img, err := toolbox.Build(exe)
+	if err != nil {
+		return fmt.Errorf("build toolbox image: %w", err)
+	}
+	t, err := n.store.RegTag(toolboxRepo, toolboxTag)
+	switch {
+	case err == nil && t.Digest == img.ManifestDigest.String():
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("read %s:%s: %w", toolboxRepo, toolboxTag, err)
+	}
+	layers := map[digest.Digest]io.Reader{img.LayerDigest: bytes.NewReader(img.Layer)}
+	if err := n.images.reg.ImportImage(ctx, registry.SystemOwner, toolboxRepo, toolboxTag, v1.MediaTypeImageManifest,
+		img.Manifest, img.Config, layers); err != nil {
+		return fmt.Errorf("import toolbox image: %w", err)
+	}
+	return nil
+}
+
+// registryAuth is the runner's RegistryAuth: the node credential for pulls
+// from this node's registry, nothing for other registries.
+func (im *images) registryAuth(ref string) string {
+	if strings.HasPrefix(ref, im.host+"/") {
+		return im.auth
+	}
+	return ""
+}
+
+// pinImages rewrites the images of specs that name this registry (see
+// registry.IsLocal) to host/repo@digest, so Docker pulls over loopback and a
+// tag moved later does not change an attempt. An attempt keeps the reference
+// it was first given; pins of attempts no longer wanted are dropped.
+func (im *images) pinImages(ctx context.Context, specs []runner.Spec) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	keep := make(map[runner.Key]bool, len(specs))
+	for i := range specs {
+		s := &specs[i]
+		keep[s.Key] = true
+		if !registry.IsLocal(s.Image) {
+			continue
+		}
+		if ref, ok := im.pins[s.Key]; ok {
+			s.Image = ref
+			continue
+		}
+		ref, pinned := im.resolve(ctx, s.Image)
+		if pinned {
+			im.pins[s.Key] = ref
+		}
+		s.Image = ref
+	}
+	for k := range im.pins {
+		if !keep[k] {
+			delete(im.pins, k)
+		}
+	}
+}
+
+// resolve maps a local reference to host/repo@digest. When the tag or
+// manifest is gone it still points at this registry (never at Docker Hub),
+// so the pull fails as image_pull_failed; pinned is false then.
+func (im *images) resolve(ctx context.Context, image string) (ref string, pinned bool) {
+	repo, d, err := im.reg.Resolve(ctx, registry.NodeUser, false, image)
+	if err == nil {
+		return im.host + "/" + repo + "@" + d, true
+	}
+	if store.ErrorCode(err) != store.ENotFound {
+		im.log.Warn("resolve job image", "image", image, "err", err)
+	}
+	return im.host + "/" + image, false
+}
