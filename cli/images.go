@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func imageCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "image", Short: "Manage images in Gantry's registry"}
+	ls := &cobra.Command{
+		Use: "ls", Short: "List the repositories you can pull, with tags, sizes and last push", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			list, err := cl.Images(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tSIZE\tPUSHED")
+			for _, r := range list.Repositories {
+				if len(r.Tags) == 0 {
+					fmt.Fprintf(tw, "%s\t<none>\t\t%s\t%s\n", r.Name, human(r.Size), ago(r.LastPush))
+				}
+				for _, t := range r.Tags {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, shortDigest(t.Digest), human(t.Size), ago(t.Pushed))
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nyour storage: %s\n", human(list.Usage))
+			return nil
+		},
+	}
+	imp := &cobra.Command{
+		Use: "import FILE.tar", Short: "Import the images of a `docker save` archive under your namespace", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			refs, err := cl.ImportImages(cmd.Context(), f)
+			if err != nil {
+				return fmt.Errorf("import %s: %w", args[0], err)
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"images": refs})
+			}
+			for _, r := range refs {
+				fmt.Fprintf(cmd.OutOrStdout(), "imported %s\n", r)
+			}
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use: "rm REPO:TAG", Short: "Delete a tag (its blobs are reclaimed by garbage collection)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			i := strings.LastIndex(args[0], ":")
+			if i <= strings.LastIndex(args[0], "/") {
+				return fmt.Errorf("want REPO:TAG, e.g. alice/tool:1.0")
+			}
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteImageTag(cmd.Context(), args[0][:i], args[0][i+1:]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			return nil
+		},
+	}
+	var dryRun bool
+	gc := &cobra.Command{
+		Use: "gc", Short: "Remove blobs no manifest references, and expired uploads (admin)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			rep, err := cl.RegistryGC(cmd.Context(), dryRun)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), rep)
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d blob links, %d blob files and %d expired uploads, freeing %s; %d blobs kept\n",
+				verb, len(rep.UnlinkedBlobs), len(rep.DeletedBlobs), len(rep.ExpiredUploads), human(rep.FreedBytes), rep.KeptBlobs)
+			return nil
+		},
+	}
+	gc.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be removed")
+	c.AddCommand(ls, imp, rm, gc)
+	return c
+}
+
+func shortDigest(d string) string {
+	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return d[:len(d)-len(hex)] + hex[:12]
+	}
+	return d
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	}
+	return t.Format("2006-01-02")
+}
