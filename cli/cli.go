@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(serverCmd(), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g))
+	root.AddCommand(serverCmd(), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g))
 	return root
 }

@@ -30,7 +30,11 @@ func nodeCmd(g *globals) *cobra.Command {
 				if n.Leader {
 					leader = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%.1f\t%s/%s\t%d\n", n.Name, n.State, leader, n.APIAddr,
+				state := n.State
+				if state == "draining" && n.Running == 0 {
+					state = "drained" // nothing left running: safe to stop
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%.1f\t%s/%s\t%d\n", n.Name, state, leader, n.APIAddr,
 					float64(n.Allocated.CPU)/1000, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), human(n.Capacity.Memory), n.Running)
 			}
 			return tw.Flush()
@@ -53,7 +57,8 @@ func nodeCmd(g *globals) *cobra.Command {
 			},
 		}
 	}
-	c.AddCommand(ls, action("drain", "Stop placing new tasks on a node", "drain"), action("ready", "Let a drained node take tasks again", "ready"))
+	c.AddCommand(ls, action("drain", "Stop placing new tasks on a node", "drain"), action("ready", "Let a drained node take tasks again", "ready"),
+		action("remove", "Remove a node from the cluster (its tasks are rescheduled)", "remove"))
 	return c
 }
 

@@ -67,6 +67,7 @@ type Node struct {
 
 	clusterID string
 	wg        sync.WaitGroup
+	cl        *clusterState // membership and node-to-node calls (cluster.go)
 	images    *images // the registry and the runner's view of it (images.go)
 }
 
@@ -107,9 +108,6 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) start(ctx context.Context) error {
-	if n.cfg.Join != "" {
-		return errors.New("--join: joining a cluster is not available in this build yet")
-	}
 	if !validNodeName(n.cfg.Name) {
 		return fmt.Errorf("--name %q: use letters, digits, '.', '-' or '_'", n.cfg.Name)
 	}
@@ -125,25 +123,38 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.store = st
-	pki, err := raftcluster.LoadOrCreatePKI(filepath.Join(n.cfg.DataDir, "tls"), n.cfg.Name, []string{adv})
-	if err != nil {
-		return err
-	}
 	_, cport, err := net.SplitHostPort(n.cfg.ClusterAddr)
 	if err != nil {
 		return fmt.Errorf("--cluster %q: %w", n.cfg.ClusterAddr, err)
 	}
+	member, err := n.joinIfNeeded(ctx, adv, cport) // cluster_join.go
+	if err != nil {
+		return err
+	}
+	pki, err := raftcluster.LoadOrCreatePKI(filepath.Join(n.cfg.DataDir, "tls"), n.cfg.Name, []string{adv})
+	if err != nil {
+		return err
+	}
 	n.cluster, err = raftcluster.Open(raftcluster.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Bind: n.cfg.ClusterAddr,
-		Advertise: net.JoinHostPort(adv, cport), FSM: st, PKI: pki, Logger: n.log, Bootstrap: true,
+		Advertise: net.JoinHostPort(adv, cport), FSM: st, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
 	})
 	if err != nil {
 		return err
+	}
+	n.startInternal(adv)
+	if member != "" {
+		n.adoptCAKey(ctx, member, pki, adv)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := n.cluster.WaitLeader(wctx); err != nil {
 		return err
+	}
+	if n.cfg.Join != "" {
+		if err := n.waitCaughtUp(wctx); err != nil {
+			return err
+		}
 	}
 	nodeSecret, err := n.nodeSecret()
 	if err != nil {
@@ -153,6 +164,9 @@ func (n *Node) start(ctx context.Context) error {
 
 	first, password, err := n.bootstrap(ctx)
 	if err != nil {
+		return err
+	}
+	if err := n.ensureJoinSecret(ctx); err != nil {
 		return err
 	}
 	info, err := st.Cluster()
@@ -187,13 +201,14 @@ func (n *Node) start(ctx context.Context) error {
 
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
+	n.goLoop(ctx, n.clusterLoop)
 
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", n.cfg.HTTPAddr, err)
 	}
 	handler := api.New(api.Config{
-		Store: st, Proposer: n, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name,
+		Store: st, Proposer: n, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: clusterAdmin{n},
 		LogPath: func(job string, task, attempt int) string {
 			return n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
 		},
@@ -240,6 +255,7 @@ func (n *Node) close() error {
 		cancel()
 	}
 	n.wg.Wait()
+	n.closeInternal()
 	if n.images != nil {
 		errs = append(errs, n.images.reg.Close())
 	}
@@ -337,9 +353,10 @@ Gantry is running.
   Admin user:      admin
   Admin password:  %s
   Admin API token: %s
-  Join command:    gantry server --join %s --token <see 'gantry cluster join-command'>  (CA %s)
+  Join command:    %s
+  (CA %s)
 
-`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), net.JoinHostPort(adv, port), caHash)
+`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), n.bannerJoinCommand(adv, port), caHash)
 }
 
 // Propose commits a command through Raft and returns Apply's result; an
@@ -350,7 +367,7 @@ func (n *Node) Propose(ctx context.Context, typ string, payload any) (any, error
 		return nil, err
 	}
 	start := time.Now()
-	res, err := n.cluster.Apply(ctx, b)
+	res, err := n.apply(ctx, typ, b) // locally on the leader, else forwarded (cluster_forward.go)
 	if n.metrics != nil {
 		n.metrics.commit.Observe(time.Since(start).Seconds())
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	UI http.Handler
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Cluster serves joins, join tokens, node removal, consistent reads and
+	// logs kept on other nodes (cluster.go); nil: single node, no joins.
+	Cluster ClusterAdmin
 	// NodeName is this node's name (logs of attempts elsewhere are proxied).
 	NodeName string
 	// SecureCookies marks session cookies Secure (HTTPS deployments).
@@ -80,7 +83,7 @@ func New(cfg Config) *API {
 	v1 := e.Group("/api/v1")
 	v1.POST("/login", a.login)
 
-	authed := v1.Group("", a.authenticate)
+	authed := v1.Group("", a.authenticate, a.consistentRead)
 	authed.POST("/logout", a.logout)
 	authed.GET("/me", a.me)
 	authed.POST("/me/password", a.changePassword)
@@ -107,6 +110,7 @@ func New(cfg Config) *API {
 	authed.POST("/nodes/:name/drain", a.adminOnly, a.setNodeState(store.NodeDraining))
 	authed.POST("/nodes/:name/ready", a.adminOnly, a.setNodeState(store.NodeReady))
 	authed.GET("/cluster", a.cluster)
+	a.clusterRoutes(v1, authed)
 
 	if cfg.Events != nil {
 		authed.GET("/events", gin.WrapH(cfg.Events))

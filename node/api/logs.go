@@ -52,7 +52,7 @@ func (a *API) taskLogs(c *gin.Context) {
 	}
 	c.Header("X-Gantry-Attempt", strconv.Itoa(at.N))
 	if at.Node != a.cfg.NodeName && a.cfg.NodeName != "" {
-		fail(c, store.Errorf(store.EUnavailable, "the log is on node %s", at.Node))
+		a.proxyLog(c, at, follow) // cluster.go: from the node that ran it
 		return
 	}
 	path := a.cfg.LogPath(j.ID, i, at.N)

@@ -1,0 +1,117 @@
+package raftcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`
+	Voter bool   `json:"voter"`
+}
+
+// ApplyIndex is Apply that also returns the log index of the entry, so a
+// follower that forwarded it can wait until it has applied it locally.
+func (c *Cluster) ApplyIndex(ctx context.Context, cmd []byte) (any, uint64, error) {
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := c.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return nil, 0, ErrNotLeader
+		}
+		return nil, 0, fmt.Errorf("raft apply: %w", err)
+	}
+	return f.Response(), f.Index(), nil
+}
+
+func changeErr(err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return ErrNotLeader
+	}
+	return err
+}
+
+// AddNonvoter adds (or re-addresses) a member that receives the log but does
+// not vote. A member that already votes keeps its vote. Leader only.
+func (c *Cluster) AddNonvoter(id, addr string) error {
+	return changeErr(c.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// AddVoter promotes (or adds) a voting member. Leader only.
+func (c *Cluster) AddVoter(id, addr string) error {
+	return changeErr(c.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// DemoteVoter keeps a member but takes its vote away. Leader only.
+func (c *Cluster) DemoteVoter(id string) error {
+	return changeErr(c.raft.DemoteVoter(raft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+// RemoveServer removes a member from the configuration. Leader only.
+func (c *Cluster) RemoveServer(id string) error {
+	return changeErr(c.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+// Servers lists the current Raft configuration.
+func (c *Cluster) Servers() ([]Server, error) {
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// ReadIndex confirms this node still leads (a round trip to a quorum) and
+// returns the commit index: once a node has applied up to it, its reads are
+// linearizable.
+func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
+	idx := c.raft.CommitIndex()
+	if err := c.raft.VerifyLeader().Error(); err != nil {
+		return 0, changeErr(err)
+	}
+	return idx, nil
+}
+
+// ID is this node's Raft id.
+func (c *Cluster) ID() string { return c.cfg.NodeID }
+
+// Addr is this node's advertised cluster address.
+func (c *Cluster) Addr() string { return c.cfg.Advertise }
+
+// PKI is the node's certificate material.
+func (c *Cluster) PKI() *PKI { return c.cfg.PKI }
+
+// InternalTransport returns an http.RoundTripper whose connections go to a
+// peer's cluster port over mutual TLS as the internal ('H') kind; use it
+// with URLs of the form http://<cluster addr>/... .
+func (c *Cluster) InternalTransport() *http.Transport {
+	cfg := c.cfg.PKI.ClientTLS()
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			timeout := 5 * time.Second
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+				timeout = time.Until(dl)
+			}
+			return dialKind(addr, timeout, cfg, kindInternal)
+		},
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
