@@ -2,11 +2,15 @@
 # Runs the OCI distribution-spec conformance suite (all four workflows)
 # against Gantry's registry and fails on any failed case.
 #
-#   scripts/conformance.sh                 # starts node/registry/internal/regserver
+#   scripts/conformance.sh                 # starts a throw-away `gantry server`
 #   OCI_ROOT_URL=http://127.0.0.1:7070 OCI_USERNAME=u OCI_PASSWORD=p scripts/conformance.sh
-#                                          # tests a running registry (e.g. gantry server)
+#                                          # tests a running registry
 #
-# The suite is built from the module cache (go mod download), never vendored.
+# The default run tests the product itself: a static gantry binary serving
+# /v2/ on a free loopback port, with a temporary data dir (it needs the
+# Docker Engine, as every gantry server does), and a user created through the
+# API with the admin token from DATA/admin-token. The suite is built from the
+# module cache (go mod download), never vendored.
 set -euo pipefail
 
 CONFORMANCE_MOD=github.com/opencontainers/distribution-spec/conformance
@@ -14,9 +18,10 @@ CONFORMANCE_VER=v0.0.0-20260831232431-97274622c111
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-pid=""
+# shellcheck source=scripts/gantry-server.sh
+source "$root/scripts/gantry-server.sh"
 cleanup() {
-	if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	stop_gantry
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,13 +39,11 @@ chmod -R u+w "$work/src"
 if [[ -z "${OCI_ROOT_URL:-}" ]]; then
 	user=conformer
 	pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-	go build -o "$work/regserver" ./node/registry/internal/regserver
-	"$work/regserver" -data "$work/data" -addr 127.0.0.1:0 -addr-file "$work/addr" \
-		-users "$user:$pass,other:$(head -c 9 /dev/urandom | base64 | tr -d '/+=')" -quiet 2>"$work/server.log" &
-	pid=$!
-	for _ in $(seq 1 200); do [[ -s "$work/addr" ]] && break; kill -0 "$pid" || { cat "$work/server.log" >&2; exit 2; }; read -rt 0.05 <> <(:) || true; done
-	[[ -s "$work/addr" ]] || { echo "conformance: registry did not start" >&2; cat "$work/server.log" >&2; exit 2; }
-	export OCI_ROOT_URL="http://$(cat "$work/addr")" OCI_USERNAME="$user" OCI_PASSWORD="$pass"
+	start_gantry "$work" || { echo "conformance: gantry server did not start" >&2; exit 2; }
+	gantry_user "$user" "$pass" || { echo "conformance: could not create user $user" >&2; exit 2; }
+	gantry_user other "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" || exit 2
+	echo "conformance: testing gantry server at $GANTRY_URL (pid $GANTRY_PID)"
+	export OCI_ROOT_URL="$GANTRY_URL" OCI_USERNAME="$user" OCI_PASSWORD="$pass"
 fi
 : "${OCI_USERNAME:?set OCI_USERNAME}" "${OCI_PASSWORD:?set OCI_PASSWORD}"
 export OCI_NAMESPACE="${OCI_NAMESPACE:-$OCI_USERNAME/conformance}"
