@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks Gantry's registry against CNCF Distribution v3.1.2 on loopback:
+# Benchmarks Gantry's registry (a real, throw-away `gantry server`) against
+# CNCF Distribution v3.1.2 on loopback:
 # push and pull of a 512 MiB random layer and of an image of 200 small
 # layers, plus Go's sha256 over the same file, with the same client
 # (node/registry/internal/benchclient) for both.
@@ -15,16 +16,15 @@ runs="${BENCH_RUNS:-3}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/gantry-bench.XXXXXX")
 pids=()
+# shellcheck source=scripts/gantry-server.sh
+source "$root/scripts/gantry-server.sh"
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	stop_gantry
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-wait_file() { # wait_file FILE PID LOG
-	for _ in $(seq 1 400); do [[ -s "$1" ]] && return 0; kill -0 "$2" 2>/dev/null || { cat "$3" >&2; return 1; }; read -rt 0.05 <> <(:) || true; done
-	cat "$3" >&2; return 1
-}
 wait_http() { # wait_http URL PID LOG
 	for _ in $(seq 1 400); do curl -s -o /dev/null "$1" && return 0; kill -0 "$2" 2>/dev/null || { cat "$3" >&2; return 1; }; read -rt 0.05 <> <(:) || true; done
 	cat "$3" >&2; return 1
@@ -32,9 +32,8 @@ wait_http() { # wait_http URL PID LOG
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cd "$root"
-echo "building CNCF Distribution $DIST_VERSION and the Gantry test server..." >&2
+echo "building CNCF Distribution $DIST_VERSION, gantry and the bench client..." >&2
 GOBIN="$work/bin" go install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION"
-go build -o "$work/bin/regserver" ./node/registry/internal/regserver
 go build -o "$work/bin/benchclient" ./node/registry/internal/benchclient
 
 head -c "$((size_mb << 20))" /dev/urandom >"$work/layer.bin"
@@ -59,10 +58,9 @@ pids+=($!)
 wait_http "http://127.0.0.1:$dport/v2/" "${pids[-1]}" "$work/distribution.log"
 
 pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-"$work/bin/regserver" -data "$work/gantry-data" -addr 127.0.0.1:0 -addr-file "$work/gantry.addr" -users "bench:$pass" -quiet >"$work/gantry.log" 2>&1 &
-pids+=($!)
-wait_file "$work/gantry.addr" "${pids[-1]}" "$work/gantry.log"
+start_gantry "$work"
+gantry_user bench "$pass"
 
 "$work/bin/benchclient" -file "$work/layer.bin" -small "$small" -runs "$runs" -repo bench/img \
 	-target "distribution=http://127.0.0.1:$dport" \
-	-target "gantry=http://$(cat "$work/gantry.addr"),bench,$pass"
+	-target "gantry=$GANTRY_URL,bench,$pass"
