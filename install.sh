@@ -92,4 +92,11 @@ if [ -f "$DATA/admin-password" ]; then
   echo "  Admin password: $(cat "$DATA/admin-password")"
 fi
 echo "  Admin token:    $DATA/admin-token (readable by root)"
-echo "  Join command:   run 'GANTRY_TOKEN=\$(sudo cat $DATA/admin-token) GANTRY_ADDR=http://$host:$port gantry cluster join-command'"
+if [ -d /run/systemd/system ] && [ -f "$DATA/admin-token" ]; then
+  join=$(GANTRY_TOKEN=$(cat "$DATA/admin-token") GANTRY_ADDR="http://127.0.0.1:$port" "$PREFIX/bin/gantry" cluster join-command 2>/dev/null || true)
+fi
+if [ -n "${join:-}" ]; then
+  echo "  Join command:   $join"
+else
+  echo "  Join command:   run 'GANTRY_TOKEN=\$(sudo cat $DATA/admin-token) GANTRY_ADDR=http://$host:$port gantry cluster join-command' once it runs"
+fi
