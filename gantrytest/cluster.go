@@ -58,7 +58,31 @@ func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
 		c.Nodes = append(c.Nodes, c.StartJoiner(t, jo))
 	}
 	c.WaitReady(t, n, 60*time.Second)
+	c.WaitVoters(t, min(n, 3), 60*time.Second)
 	return c
+}
+
+// WaitVoters waits until the Raft configuration has want voters (new nodes
+// join as non-voters and are promoted once caught up).
+func (c *Cluster) WaitVoters(t testing.TB, want int, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() bool {
+		var m struct {
+			Members []struct {
+				Voter bool `json:"voter"`
+			} `json:"members"`
+		}
+		if err := c.Nodes[0].Client().Do(context.Background(), "GET", "/api/v1/cluster/members", nil, &m); err != nil {
+			return false
+		}
+		v := 0
+		for _, x := range m.Members {
+			if x.Voter {
+				v++
+			}
+		}
+		return v == want
+	}, "%d voters", want)
 }
 
 // StartJoiner starts one more node with the given options (whose Args carry
