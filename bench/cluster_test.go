@@ -1,0 +1,117 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	gclient "gantry/client"
+	"gantry/gantrytest"
+	"gantry/store"
+)
+
+// drainAll keeps submitted tasks queued so the benchmarks measure the
+// control plane, not Docker.
+func drainAll(t *testing.T, nodes []*gantrytest.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		if _, err := nodes[0].Client().SetNodeState(context.Background(), n.Name, "drain"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBenchClusterFailover: kill -9 the leader of a 3-node cluster and time
+// until a write sent to a survivor is accepted again; median of 5.
+func TestBenchClusterFailover(t *testing.T) {
+	cl := gantrytest.StartCluster(t, 3)
+	drainAll(t, cl.Nodes)
+	var times []time.Duration
+	for round := 0; round < 5; round++ {
+		leader := cl.Leader(t, 20*time.Second)
+		var survivor *gantrytest.Node
+		for _, n := range cl.Nodes {
+			if n != leader {
+				survivor = n
+			}
+		}
+		c := survivor.Client()
+		killed := time.Now()
+		leader.Kill9(t)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			_, err := c.Submit(ctx, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Since(killed) > time.Minute {
+				t.Fatalf("no write accepted a minute after the leader died: %v", err)
+			}
+		}
+		d := time.Since(killed)
+		times = append(times, d)
+		t.Logf("round %d: leader %s killed, first write accepted after %s", round+1, leader.Name, d.Round(time.Millisecond))
+		leader.Restart(t)
+		cl.WaitVoters(t, 3, 60*time.Second)
+	}
+	report(t, "failover: leader killed -> first write accepted on a survivor: median %s of 5 (min %s, max %s; target <= 5s)",
+		median(times).Round(time.Millisecond), pct(times, 0).Round(time.Millisecond), pct(times, 1).Round(time.Millisecond))
+}
+
+// TestBenchClusterSubmission: job submissions per second from 16 clients
+// against one node, then against a 3-node cluster with the clients spread
+// over all nodes (followers forward to the leader).
+func TestBenchClusterSubmission(t *testing.T) {
+	const total, clients = 4000, 16
+	run := func(nodes []*gantrytest.Node) (float64, time.Duration) {
+		drainAll(t, nodes)
+		next := make(chan int, total)
+		for i := 0; i < total; i++ {
+			next <- i
+		}
+		close(next)
+		var mu sync.Mutex
+		var lat []time.Duration
+		errs := make(chan error, clients)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < clients; w++ {
+			n := nodes[w%len(nodes)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := gclient.New(n.URL, n.AdminToken)
+				var mine []time.Duration
+				for range next {
+					s := time.Now()
+					if _, err := c.Submit(context.Background(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}}); err != nil {
+						errs <- err
+						return
+					}
+					mine = append(mine, time.Since(s))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		dur := time.Since(start)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		return float64(total) / dur.Seconds(), pct(lat, 0.5)
+	}
+	one := gantrytest.Start(t, gantrytest.Options{Name: "single"})
+	r1, p1 := run([]*gantrytest.Node{one})
+	one.Stop()
+	cl := gantrytest.StartCluster(t, 3)
+	r3, p3 := run(cl.Nodes)
+	report(t, "cluster submission: %d jobs from %d clients: 1 node %.0f jobs/s (p50 %s), 3 nodes (clients on every node) %.0f jobs/s (p50 %s), ratio %.2f",
+		total, clients, r1, p1.Round(time.Microsecond), r3, p3.Round(time.Microsecond), r3/r1)
+}
