@@ -117,7 +117,19 @@ func (n *Node) seedToolbox(ctx context.Context) error {
 	t, err := n.store.RegTag(toolboxRepo, toolboxTag)
 	switch {
 	case err == nil && t.Digest == img.ManifestDigest.String():
-		return nil
+		// The tag is cluster-wide; the blob files must be on this node too,
+		// since the runner pulls from its own node.
+		have := true
+		for _, d := range []digest.Digest{img.LayerDigest, img.ConfigDigest} {
+			ok, err := n.images.reg.HasBlob(d)
+			if err != nil {
+				return fmt.Errorf("check toolbox blob %s: %w", d, err)
+			}
+			have = have && ok
+		}
+		if have {
+			return nil
+		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("read %s:%s: %w", toolboxRepo, toolboxTag, err)
 	}

@@ -124,3 +124,10 @@ func (r *Registry) DeleteTag(ctx context.Context, user string, admin bool, repo,
 	r.log.Info("tag deleted", "repo", repo, "tag", tag, "user", user)
 	return nil
 }
+
+// HasBlob reports whether this node holds the bytes of blob d (metadata is
+// cluster-wide, blob files are per node).
+func (r *Registry) HasBlob(d digest.Digest) (bool, error) {
+	_, ok, err := r.blobs.stat(d, r.now())
+	return ok, err
+}
