@@ -69,17 +69,22 @@ func imageCmd(g *globals) *cobra.Command {
 		},
 	}
 	rm := &cobra.Command{
-		Use: "rm REPO:TAG", Short: "Delete a tag (its blobs are reclaimed by garbage collection)", Args: cobra.ExactArgs(1),
+		Use:   "rm REPO:TAG | REPO@DIGEST",
+		Short: "Delete a tag, or a manifest with its tags (gc then reclaims blobs no manifest uses)",
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			i := strings.LastIndex(args[0], ":")
-			if i <= strings.LastIndex(args[0], "/") {
-				return fmt.Errorf("want REPO:TAG, e.g. alice/tool:1.0")
-			}
 			cl, err := newClient()
 			if err != nil {
 				return err
 			}
-			if err := cl.DeleteImageTag(cmd.Context(), args[0][:i], args[0][i+1:]); err != nil {
+			if repo, d, ok := strings.Cut(args[0], "@"); ok {
+				err = cl.DeleteImageManifest(cmd.Context(), repo, d)
+			} else if i := strings.LastIndex(args[0], ":"); i > strings.LastIndex(args[0], "/") {
+				err = cl.DeleteImageTag(cmd.Context(), args[0][:i], args[0][i+1:])
+			} else {
+				return fmt.Errorf("want REPO:TAG or REPO@DIGEST, e.g. alice/tool:1.0")
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])

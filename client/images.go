@@ -61,6 +61,12 @@ func (c *Client) DeleteImageTag(ctx context.Context, repo, tag string) error {
 	return c.do(ctx, "DELETE", "/api/v1/images/"+repo+"/tags/"+tag, nil, nil)
 }
 
+// DeleteImageManifest removes repo@digest and the tags pointing at it
+// (owner or admin).
+func (c *Client) DeleteImageManifest(ctx context.Context, repo, digest string) error {
+	return c.do(ctx, "DELETE", "/api/v1/images/"+repo+"/manifests/"+digest, nil, nil)
+}
+
 // RegistryGC runs the registry's garbage collection (admin).
 func (c *Client) RegistryGC(ctx context.Context, dryRun bool) (*GCReport, error) {
 	var out GCReport

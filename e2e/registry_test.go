@@ -234,6 +234,27 @@ func TestRegistry(t *testing.T) {
 		if _, _, code := n.GantryAs(t, alice.Token, "image", "gc", "--dry-run"); code == 0 {
 			t.Fatal("a non-admin ran gc")
 		}
+		list, err := alice.Images(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dgst string
+		for _, r := range list.Repositories {
+			for _, tg := range r.Tags {
+				if r.Name == "alice/tool" && tg.Tag == "1.0" {
+					dgst = tg.Digest
+				}
+			}
+		}
+		if out, errOut, code := n.GantryAs(t, alice.Token, "image", "rm", "alice/tool@"+dgst); code != 0 {
+			t.Fatalf("alice image rm by digest %q: %d %s %s", dgst, code, out, errOut)
+		}
+		if _, err := alice.Submit(ctx, store.JobSpec{Image: "alice/tool:1.0"}); err == nil {
+			t.Fatal("a job with the tag of the deleted manifest was accepted")
+		}
+		if out, errOut, code := n.Gantry(t, "image", "gc", "--dry-run"); code != 0 || !strings.Contains(out, "would remove") {
+			t.Fatalf("admin gc --dry-run: %d %q %s", code, out, errOut)
+		}
 	})
 }
 

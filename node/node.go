@@ -68,7 +68,7 @@ type Node struct {
 	clusterID string
 	wg        sync.WaitGroup
 	cl        *clusterState // membership and node-to-node calls (cluster.go)
-	images    *images // the registry and the runner's view of it (images.go)
+	images    *images       // the registry and the runner's view of it (images.go)
 }
 
 // New returns a node for cfg; Run starts it.

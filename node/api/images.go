@@ -19,6 +19,7 @@ type Images interface {
 	Usage(ctx context.Context) (map[string]int64, error)
 	Resolve(ctx context.Context, user string, admin bool, image string) (repo, digest string, err error)
 	DeleteTag(ctx context.Context, user string, admin bool, repo, tag string) error
+	DeleteManifest(ctx context.Context, user string, admin bool, repo, digest string) error
 	ImportDockerArchive(ctx context.Context, owner string, archive io.Reader) ([]string, error)
 	GC(ctx context.Context, dryRun bool) (registry.GCReport, error)
 }
@@ -31,8 +32,9 @@ func (a *API) imageRoutes(g *gin.RouterGroup) {
 	}
 	g.GET("/images", a.listImages)
 	g.POST("/images/import", a.importImages)
-	// Repository names contain slashes: /images/<repo>/tags/<tag>.
-	g.DELETE("/images/*path", a.deleteImageTag)
+	// Repository names contain slashes: /images/<repo>/tags/<tag> and
+	// /images/<repo>/manifests/<digest>.
+	g.DELETE("/images/*path", a.deleteImage)
 	g.POST("/admin/gc", a.adminOnly, a.collectGarbage)
 }
 
@@ -89,19 +91,27 @@ func (a *API) listImages(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-func (a *API) deleteImageTag(c *gin.Context) {
+func (a *API) deleteImage(c *gin.Context) {
 	p := strings.TrimPrefix(c.Param("path"), "/")
-	repo, tag, ok := strings.Cut(p, "/tags/")
-	if !ok || repo == "" || tag == "" || strings.Contains(tag, "/") {
-		fail(c, store.Errorf(store.ENotFound, "no such endpoint: DELETE /api/v1/images/%s (want /api/v1/images/REPO/tags/TAG)", p))
-		return
-	}
 	id := identity(c)
-	if err := a.cfg.Images.DeleteTag(c.Request.Context(), id.User, id.Admin, repo, tag); err != nil {
-		fail(c, err)
+	ctx := c.Request.Context()
+	if repo, tag, ok := strings.Cut(p, "/tags/"); ok && repo != "" && tag != "" && !strings.Contains(tag, "/") {
+		if err := a.cfg.Images.DeleteTag(ctx, id.User, id.Admin, repo, tag); err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"deleted": repo + ":" + tag})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"deleted": repo + ":" + tag})
+	if repo, d, ok := strings.Cut(p, "/manifests/"); ok && repo != "" && d != "" && !strings.Contains(d, "/") {
+		if err := a.cfg.Images.DeleteManifest(ctx, id.User, id.Admin, repo, d); err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"deleted": repo + "@" + d})
+		return
+	}
+	fail(c, store.Errorf(store.ENotFound, "no such endpoint: DELETE /api/v1/images/%s (want /api/v1/images/REPO/tags/TAG or /api/v1/images/REPO/manifests/DIGEST)", p))
 }
 
 // importImages stores the images of a `docker save` archive (the request

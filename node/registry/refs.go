@@ -131,3 +131,28 @@ func (r *Registry) HasBlob(d digest.Digest) (bool, error) {
 	_, ok, err := r.blobs.stat(d, r.now())
 	return ok, err
 }
+
+// DeleteManifest removes a manifest by digest with the tags pointing at it,
+// if user owns the repository (or is an admin); GC then reclaims the blobs
+// no other manifest references. Errors as for DeleteTag.
+func (r *Registry) DeleteManifest(ctx context.Context, user string, admin bool, repo, dgst string) error {
+	d, err := digest.Parse(dgst)
+	if !validName(repo) || err != nil {
+		return store.Errorf(store.EInvalid, "invalid repository or digest %q", truncate(repo+"@"+dgst))
+	}
+	notFound := store.Errorf(store.ENotFound, "image: %s@%s not found", repo, d)
+	if !allowed(user, admin, false, repo, "pull") {
+		return notFound
+	}
+	if !allowed(user, admin, false, repo, "delete") {
+		return store.Errorf(store.EForbidden, "only the owner of %s can delete its manifests", repo)
+	}
+	if _, err := r.propose(ctx, store.CmdRegDeleteManifest, store.RegDeleteManifest{Repo: repo, Digest: d.String()}); err != nil {
+		if store.ErrorCode(err) == store.ENotFound {
+			return notFound
+		}
+		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
+	}
+	r.log.Info("manifest deleted", "repo", repo, "digest", d, "user", user)
+	return nil
+}
