@@ -186,6 +186,14 @@ func TestRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("importing something that is not a docker save archive is a 400", func(t *testing.T) {
+		_, err := alice.ImportImages(ctx, strings.NewReader("this is not a tar archive, just some text"))
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Message, "import archive") {
+			t.Fatalf("import of garbage: %v; want 400 naming the archive problem", err)
+		}
+	})
+
 	t.Run("image ls shows the owner's repositories, tags and usage, and not to others", func(t *testing.T) {
 		out, errOut, code := n.GantryAs(t, alice.Token, "image", "ls", "--output", "json")
 		if code != 0 {

@@ -120,12 +120,7 @@ func (a *API) importImages(c *gin.Context) {
 	id := identity(c)
 	refs, err := a.cfg.Images.ImportDockerArchive(c.Request.Context(), id.User, c.Request.Body)
 	if err != nil {
-		if store.ErrorCode(err) == store.EInternal {
-			// The registry reports bad archives as plain errors: they are
-			// the caller's input, not a server fault.
-			a.log.Info("image import rejected", "user", id.User, "err", err)
-			err = store.Errorf(store.EInvalid, "%s", err.Error())
-		}
+		a.log.Info("image import failed", "user", id.User, "err", err)
 		fail(c, err)
 		return
 	}

@@ -135,7 +135,7 @@ type archiveFile struct {
 // "owner/busybox:1").
 func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archive io.Reader) ([]string, error) {
 	if !validName(owner) || strings.Contains(owner, "/") {
-		return nil, fmt.Errorf("import archive: invalid owner %q", owner)
+		return nil, store.Errorf(store.EInvalid, "import archive: invalid owner %q", owner)
 	}
 	// Files are stored as blobs while reading, because manifest.json may
 	// come last; the staging repository is never linked, and blobs not used
@@ -148,7 +148,7 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("import archive: read: %w", err)
+			return nil, store.Errorf(store.EInvalid, "import archive: not a readable tar archive: %v", err)
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
@@ -161,17 +161,17 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 	}
 	mf, ok := files["manifest.json"]
 	if !ok || mf.small == nil {
-		return nil, fmt.Errorf("import archive: no manifest.json: not a docker save archive")
+		return nil, store.Errorf(store.EInvalid, "import archive: no manifest.json: not a docker save archive")
 	}
 	var entries []dockerSaveEntry
 	if err := json.Unmarshal(mf.small, &entries); err != nil {
-		return nil, fmt.Errorf("import archive: manifest.json: %w", err)
+		return nil, store.Errorf(store.EInvalid, "import archive: manifest.json: %v", err)
 	}
 	var refs []string
 	for _, e := range entries {
 		cfg, ok := files[path.Clean(e.Config)]
 		if !ok || cfg.small == nil {
-			return refs, fmt.Errorf("import archive: config %s missing", e.Config)
+			return refs, store.Errorf(store.EInvalid, "import archive: config %s missing", e.Config)
 		}
 		man := v1.Manifest{MediaType: v1.MediaTypeImageManifest,
 			Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: cfg.digest, Size: cfg.size}}
@@ -179,7 +179,7 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 		for _, l := range e.Layers {
 			lf, ok := files[path.Clean(l)]
 			if !ok {
-				return refs, fmt.Errorf("import archive: layer %s missing", l)
+				return refs, store.Errorf(store.EInvalid, "import archive: layer %s missing", l)
 			}
 			man.Layers = append(man.Layers, v1.Descriptor{MediaType: lf.mediaType, Digest: lf.digest, Size: lf.size})
 		}
@@ -190,7 +190,7 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 		for _, rt := range e.RepoTags {
 			name, tag, err := importName(owner, rt)
 			if err != nil {
-				return refs, fmt.Errorf("import archive: %w", err)
+				return refs, store.Errorf(store.EInvalid, "import archive: %v", err)
 			}
 			if err := r.ImportImage(ctx, owner, name, tag, v1.MediaTypeImageManifest, body, cfg.small, nil); err != nil {
 				return refs, err
@@ -237,7 +237,7 @@ func (r *Registry) stageFile(src io.Reader, size int64) (*archiveFile, error) {
 	}
 	if u.size != size {
 		u.discard()
-		return nil, fmt.Errorf("truncated archive entry")
+		return nil, store.Errorf(store.EInvalid, "import archive: truncated archive entry")
 	}
 	f.digest = digest.NewDigest(digest.Canonical, u.h)
 	if err := u.f.Sync(); err != nil {
