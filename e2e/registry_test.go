@@ -143,6 +143,11 @@ func TestRegistry(t *testing.T) {
 		if code != 0 || out != "tool says: hello from gantry\n" {
 			t.Fatalf("gantry run: code %d stdout %q stderr %q", code, out, errOut)
 		}
+		// The full reference to this node works the same way.
+		out, errOut, code = n.GantryAs(t, alice.Token, "run", ref, "--", "again")
+		if code != 0 || out != "tool says: again\n" {
+			t.Fatalf("gantry run %s: code %d stdout %q stderr %q", ref, code, out, errOut)
+		}
 	})
 
 	t.Run("another user's docker pull is denied", func(t *testing.T) {
@@ -163,6 +168,11 @@ func TestRegistry(t *testing.T) {
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != 400 || ce.Message != "image: alice/tool:1.0 not found" {
 			t.Fatalf("bob's submission: %v; want 400 image: alice/tool:1.0 not found", err)
+		}
+		// Naming this node's registry with its host changes nothing.
+		_, err = bob.Submit(ctx, store.JobSpec{Image: host + "/alice/tool:1.0"})
+		if !errors.As(err, &ce) || ce.Status != 400 || ce.Message != "image: "+host+"/alice/tool:1.0 not found" {
+			t.Fatalf("bob's submission with this node's host: %v; want 400 not found", err)
 		}
 		// The same answer as for a repository that does not exist.
 		_, err = bob.Submit(ctx, store.JobSpec{Image: "alice/nothing:1.0"})

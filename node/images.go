@@ -53,9 +53,13 @@ type images struct {
 // openRegistry starts the registry under DATA/registry; nodeSecret is the
 // runner's pull credential (user registry.NodeUser).
 func (n *Node) openRegistry(nodeSecret string) error {
+	host, err := loopbackHost(n.cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
 	cfg := registry.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "registry"), Store: n.store, Proposer: n, Auth: n.auth,
-		NodeSecret: nodeSecret, Logger: n.log,
+		NodeSecret: nodeSecret, Logger: n.log, Hosts: n.registryHosts(host),
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {
@@ -69,11 +73,6 @@ func (n *Node) openRegistry(nodeSecret string) error {
 	reg, err := registry.New(cfg)
 	if err != nil {
 		return fmt.Errorf("start registry: %w", err)
-	}
-	host, err := loopbackHost(n.cfg.HTTPAddr)
-	if err != nil {
-		reg.Close()
-		return err
 	}
 	b, err := json.Marshal(map[string]string{"username": registry.NodeUser, "password": nodeSecret, "serveraddress": host})
 	if err != nil {
@@ -101,6 +100,21 @@ func loopbackHost(httpAddr string) (string, error) {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// registryHosts are the host:port names that reach this node's registry, so
+// a job image like 127.0.0.1:7070/alice/tool is checked and pinned like
+// alice/tool (and never pulled with the node's credential unchecked).
+func (n *Node) registryHosts(loopback string) []string {
+	_, port, _ := net.SplitHostPort(loopback)
+	hosts := []string{loopback, net.JoinHostPort("localhost", port)}
+	if adv, err := n.advertiseHost(); err == nil {
+		hosts = append(hosts, net.JoinHostPort(adv, port))
+	}
+	if h, _, err := net.SplitHostPort(n.cfg.HTTPAddr); err == nil && h != "" {
+		hosts = append(hosts, n.cfg.HTTPAddr)
+	}
+	return hosts
 }
 
 // seedToolbox makes gantry/toolbox:latest in the registry the image built
@@ -151,7 +165,7 @@ func (im *images) registryAuth(ref string) string {
 }
 
 // pinImages rewrites the images of specs that name this registry (see
-// registry.IsLocal) to host/repo@digest, so Docker pulls over loopback and a
+// Registry.LocalRef) to host/repo@digest, so Docker pulls over loopback and a
 // tag moved later does not change an attempt. An attempt keeps the reference
 // it was first given; pins of attempts no longer wanted are dropped.
 func (im *images) pinImages(ctx context.Context, specs []runner.Spec) {
@@ -161,14 +175,15 @@ func (im *images) pinImages(ctx context.Context, specs []runner.Spec) {
 	for i := range specs {
 		s := &specs[i]
 		keep[s.Key] = true
-		if !registry.IsLocal(s.Image) {
+		local, ok := im.reg.LocalRef(s.Image)
+		if !ok {
 			continue
 		}
 		if ref, ok := im.pins[s.Key]; ok {
 			s.Image = ref
 			continue
 		}
-		ref, pinned := im.resolve(ctx, s.Image)
+		ref, pinned := im.resolve(ctx, local)
 		if pinned {
 			im.pins[s.Key] = ref
 		}

@@ -17,6 +17,7 @@ import (
 type Images interface {
 	List(ctx context.Context, user string, admin bool) ([]registry.RepoInfo, error)
 	Usage(ctx context.Context) (map[string]int64, error)
+	LocalRef(image string) (ref string, ok bool)
 	Resolve(ctx context.Context, user string, admin bool, image string) (repo, digest string, err error)
 	DeleteTag(ctx context.Context, user string, admin bool, repo, tag string) error
 	DeleteManifest(ctx context.Context, user string, admin bool, repo, digest string) error
@@ -38,15 +39,19 @@ func (a *API) imageRoutes(g *gin.RouterGroup) {
 	g.POST("/admin/gc", a.adminOnly, a.collectGarbage)
 }
 
-// checkImage rejects a job image in this node's registry that does not
-// exist or that the caller may not pull; both get the same message, so
-// others' private repositories are not revealed. Images in other registries
-// are left to Docker.
+// checkImage rejects a job image in this node's registry (with or without
+// this node's host) that does not exist or that the caller may not pull;
+// both get the same message, so others' private repositories are not
+// revealed. Images in other registries are left to Docker.
 func (a *API) checkImage(c *gin.Context, user string, admin bool, image string) error {
-	if a.cfg.Images == nil || !registry.IsLocal(image) {
+	if a.cfg.Images == nil {
 		return nil
 	}
-	_, _, err := a.cfg.Images.Resolve(c.Request.Context(), user, admin, image)
+	ref, ok := a.cfg.Images.LocalRef(image)
+	if !ok {
+		return nil
+	}
+	_, _, err := a.cfg.Images.Resolve(c.Request.Context(), user, admin, ref)
 	switch store.ErrorCode(err) {
 	case "":
 		return nil

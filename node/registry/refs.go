@@ -30,6 +30,22 @@ func IsLocal(image string) bool {
 	return !strings.ContainsAny(first, ".:") && first != "localhost"
 }
 
+// LocalRef returns the reference in this registry that image names, without
+// its host: image itself when IsLocal says so, or image minus one of
+// Config.Hosts. ok is false for references to other registries.
+func (r *Registry) LocalRef(image string) (ref string, ok bool) {
+	if IsLocal(image) {
+		return image, true
+	}
+	host, rest, _ := strings.Cut(image, "/")
+	for _, h := range r.cfg.Hosts {
+		if strings.EqualFold(host, h) {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
 // ParseReference splits a reference of this registry ("repo", "repo:tag",
 // "repo@digest" or "repo:tag@digest"; no host) and validates each part. A
 // reference with neither tag nor digest means tag "latest".

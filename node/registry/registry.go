@@ -62,6 +62,9 @@ type Config struct {
 	Logger     *slog.Logger  // nil: slog.Default()
 	NodeSecret string        // the runner's secret for user NodeUser; empty disables it
 	Realm      string        // external base URL for WWW-Authenticate; empty: from the request
+	// Hosts are the host:port names that reach this registry (e.g.
+	// "127.0.0.1:7070"); an image reference starting with one is local.
+	Hosts []string
 
 	MaxManifestSize int64         // 0: DefaultMaxManifestSize
 	UploadTTL       time.Duration // idle upload sessions older than this are removed; 0: DefaultUploadTTL
