@@ -209,3 +209,16 @@ func (im *images) resolve(ctx context.Context, image string) (ref string, pinned
 	}
 	return im.host + "/" + image, false
 }
+
+// prepullToolbox pulls gantry/toolbox into Docker in the background once the
+// HTTP server (and so the registry) is serving, so the first job that uses it
+// starts at once.
+func (n *Node) prepullToolbox(ctx context.Context) {
+	ref, pinned := n.images.resolve(ctx, toolboxRepo+":"+toolboxTag)
+	if !pinned {
+		return
+	}
+	if err := n.runner.Pull(ctx, ref); err != nil && ctx.Err() == nil {
+		n.log.Warn("pre-pull of the toolbox image failed; the first job will pull it", "err", err)
+	}
+}

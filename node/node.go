@@ -230,6 +230,7 @@ func (n *Node) start(ctx context.Context) error {
 		}
 	}()
 	n.log.Info("node ready", "name", n.cfg.Name, "http", ln.Addr().String(), "cluster", n.cfg.ClusterAddr, "data", n.cfg.DataDir)
+	n.goLoop(ctx, n.prepullToolbox)
 	if first {
 		n.printBanner(adv, ln.Addr(), password, pki.CAHash())
 	}

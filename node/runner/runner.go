@@ -413,3 +413,11 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// Pull makes ref available to Docker ahead of any attempt that needs it
+// (a no-op when Docker already has it), so a node's first job does not wait
+// for the pull.
+func (r *Runner) Pull(ctx context.Context, ref string) error {
+	_, err := r.ensureImage(ctx, ref)
+	return err
+}
