@@ -335,7 +335,7 @@ function imagesPage() {
     ['Sign in to the registry (use your password or an API token)', `docker login ${host} -u ${user}`],
     ['Tag a local image for this registry', `docker tag myimage:latest ${host}/${user}/myimage:latest`],
     ['Push it', `docker push ${host}/${user}/myimage:latest`],
-    ['Then run it as a job with image', `${host}/${user}/myimage:latest`],
+    ['Then run it as a job', `gantry run ${user}/myimage:latest -- ARGS`],
   ];
   const list = h('div', {});
   main.append(h('h1', {}, 'Images'),
@@ -345,11 +345,20 @@ function imagesPage() {
     h('p', {class: 'muted small'}, 'If Docker refuses a plain-HTTP registry, add ', h('code', {}, host), ' to "insecure-registries" in /etc/docker/daemon.json, or serve Gantry over HTTPS.'),
     list);
   get('/images').then((r) => {
-    const repos = r.repositories || r.images || [];
+    const repos = r.repositories || [];
     if (!repos.length) { list.replaceChildren(h('p', {class: 'empty'}, 'You have no repositories yet. Push one with the commands above.')); return; }
-    list.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'))),
-      h('tbody', {}, repos.map((x) => h('tr', {}, h('td', {}, x.name || x.repository || String(x)), h('td', {}, (x.tags || []).map((t) => t.name || t).join(', ')))))));
-  }).catch(() => { /* the listing endpoint may not exist yet */ });
+    const tagText = (x) => (x.tags || []).map((t) => t.tag).join(', ') || '(untagged)';
+    list.replaceChildren(
+      h('h2', {}, 'Repositories'),
+      h('p', {class: 'muted small'}, `Your storage: ${bytes(r.usage || 0)}`),
+      h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'), h('th', {}, 'Size'), h('th', {}, 'Last push'))),
+        h('tbody', {}, repos.map((x) => h('tr', {},
+          h('td', {'data-label': 'Repository'}, h('code', {}, x.name)),
+          h('td', {'data-label': 'Tags'}, tagText(x)),
+          h('td', {'data-label': 'Size'}, bytes(x.size || 0)),
+          h('td', {'data-label': 'Last push'}, x.last_push ? time(x.last_push) : '-'))))));
+    refreshTimes(list);
+  }).catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
 }
 
 // ---- start -----------------------------------------------------------------------
