@@ -259,11 +259,11 @@ function usersPage() {
     h('button', {type: 'submit', class: 'primary'}, 'Create user'));
   const load = async () => {
     const {users} = await get('/users');
-    list.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Created'), h('th', {}, ''))),
+    list.replaceChildren(h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Created'), h('th', {}, ''))),
       h('tbody', {}, users.map((u) => h('tr', {},
-        h('td', {}, u.name), h('td', {}, u.admin ? 'admin' : 'user'),
-        h('td', {}, u.disabled ? h('span', {class: 'badge s-cancelled'}, 'disabled') : h('span', {class: 'badge s-succeeded'}, 'active')),
-        h('td', {}, time(u.created)),
+        h('td', {}, u.name), h('td', {'data-label': 'Role'}, u.admin ? 'admin' : 'user'),
+        h('td', {'data-label': 'Status'}, u.disabled ? h('span', {class: 'badge s-cancelled'}, 'disabled') : h('span', {class: 'badge s-succeeded'}, 'active')),
+        h('td', {'data-label': 'Created'}, time(u.created)),
         h('td', {class: 'right'}, u.name === app.me.name ? null : h('button', {class: u.disabled ? 'small' : 'small danger', onclick: async () => {
           try { await api('PATCH', '/users/' + encodeURIComponent(u.name), {disabled: !u.disabled}); load(); } catch (err) { toast(err.message); }
         }}, u.disabled ? 'Enable' : 'Disable')))))));
