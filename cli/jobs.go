@@ -192,9 +192,9 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 			if store.Terminal(t.State) || n == 0 {
 				break
 			}
-			if t.Attempts > n {
-				attempt = n + 1
-			}
+			// The task will run again: follow its next attempt (the server
+			// waits until it exists).
+			attempt = n + 1
 		}
 	}
 	progress := newProgress(stderr, j.Total > 1)

@@ -296,6 +296,15 @@ func (n *Node) advertiseHost() (string, error) {
 	if host, _, err := net.SplitHostPort(n.cfg.ClusterAddr); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
 		return host, nil
 	}
+	// Listening on every interface: advertise the first non-loopback IPv4
+	// address, so the printed join command works from another machine.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
 	return "127.0.0.1", nil
 }
 
