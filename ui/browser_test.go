@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"gantry/client"
@@ -155,6 +157,31 @@ func (p *tab) open(path, cond, what string) {
 	p.waitFor(20*time.Second, cond, what)
 }
 
+// shootDark saves a screenshot at 1280 px with the dark colour scheme.
+func (p *tab) shootDark(name string) {
+	p.t.Helper()
+	dark := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	})
+	light := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
+	})
+	p.do(20*time.Second, dark)
+	defer p.do(20*time.Second, light)
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(screenshotDir(p.t), name+"-dark-1280.png"), png, 0o644); err != nil {
+		p.t.Fatalf("write screenshot: %v", err)
+	}
+}
+
 // shoot saves full-page screenshots of the current page at 1280 and 390 px.
 func (p *tab) shoot(name string) {
 	p.t.Helper()
@@ -274,6 +301,9 @@ func TestConsole(t *testing.T) {
 		alice.open("/jobs", `document.querySelectorAll('table.jobs tbody tr').length >= 2`, "the jobs table")
 		alice.waitFor(10*time.Second, `[...document.querySelectorAll('table.jobs tbody tr')].every(r => r.dataset.state === 'succeeded')`, "both jobs succeeded in the table")
 		alice.shoot("jobs")
+		alice.shootDark("jobs")
+		alice.open("/jobs/"+firstJob, `document.querySelector('pre.log')?.textContent.includes('tick 14')`, "the job page again")
+		alice.shootDark("job")
 	})
 
 	t.Run("another user in another browser does not see the job", func(t *testing.T) {
