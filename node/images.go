@@ -60,6 +60,7 @@ func (n *Node) openRegistry(nodeSecret string) error {
 	cfg := registry.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "registry"), Store: n.store, Proposer: n, Auth: n.auth,
 		NodeSecret: nodeSecret, Logger: n.log, Hosts: n.registryHosts(host),
+		NodeName: n.cfg.Name, Peers: peers{n}, // peers.go
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {

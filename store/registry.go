@@ -103,6 +103,8 @@ type RegLinkBlob struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 	User   string `json:"user,omitempty"`
+	// Node, when set, holds the blob's bytes (recorded as CmdRegBlobLocated does).
+	Node string `json:"node,omitempty"`
 }
 
 // RegUnlinkBlobs removes blob links (a blob DELETE, or garbage collection).
@@ -196,6 +198,11 @@ func (a *applier) regLinkBlob(c *RegLinkBlob) (any, error) {
 	}
 	if err := putJSON(a.txn, regBlobKey(c.Repo, c.Digest), RegBlobLink{Size: c.Size, Linked: a.at, Creator: c.User}); err != nil {
 		return nil, err
+	}
+	if c.Node != "" {
+		if err := a.regLocate(c.Digest, c.Node); err != nil {
+			return nil, err
+		}
 	}
 	return nil, a.txn.Set(regBlobRepoKey(c.Digest, c.Repo), nil)
 }

@@ -21,6 +21,9 @@ type GCReport struct {
 	FreedBytes     int64           `json:"freed_bytes"`     // size of DeletedBlobs and ExpiredUploads
 	ExpiredUploads []string        `json:"expired_uploads"` // upload sessions idle longer than UploadTTL
 	KeptBlobs      int             `json:"kept_blobs"`      // blob files still referenced or too young
+	// Peers are the other nodes' sweeps (a cluster-wide collection); their
+	// freed bytes are included in FreedBytes.
+	Peers []PeerGC `json:"peers,omitempty"`
 }
 
 // unlinkBatch bounds the links one unlink command carries.
@@ -38,6 +41,15 @@ const unlinkBatch = 500
 // whose manifest arrives after its long-idle blob was unlinked gets
 // MANIFEST_BLOB_UNKNOWN and re-uploads; nothing referenced is ever lost.
 func (r *Registry) GC(ctx context.Context, dryRun bool) (GCReport, error) {
+	return r.collect(ctx, dryRun, true)
+}
+
+// GCLocal is GC without asking the other nodes to sweep: a peer's request.
+func (r *Registry) GCLocal(ctx context.Context, dryRun bool) (GCReport, error) {
+	return r.collect(ctx, dryRun, false)
+}
+
+func (r *Registry) collect(ctx context.Context, dryRun, cluster bool) (GCReport, error) {
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
 	rep := GCReport{DryRun: dryRun, UnlinkedBlobs: []store.RegLink{}, DeletedBlobs: []string{}}
@@ -122,6 +134,10 @@ func (r *Registry) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	}
 	if !dryRun {
 		r.blobs.forgetTouches(cutoff)
+	}
+	r.forgetLocations(ctx, &rep)
+	if cluster {
+		r.collectPeers(ctx, &rep)
 	}
 	r.log.Info("garbage collection", "dry_run", dryRun, "unlinked", len(rep.UnlinkedBlobs), "deleted", len(rep.DeletedBlobs),
 		"freed_bytes", rep.FreedBytes, "expired_uploads", len(rep.ExpiredUploads), "took", r.now().Sub(start))

@@ -55,7 +55,7 @@ func (r *Registry) linkExisting(ctx context.Context, repo, user string, d digest
 	if err != nil || !ok {
 		return false, err
 	}
-	_, err = r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: size, User: user})
+	_, err = r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: size, User: user, Node: r.cfg.NodeName})
 	return err == nil, err
 }
 

@@ -278,6 +278,9 @@ func (r *Registry) putManifest(ctx context.Context, w http.ResponseWriter, req *
 		return err
 	}
 	m.Repo, m.Digest, m.Content, m.Pusher = rt.name, d.String(), body, p.user
+	if err := r.ensureCopies(ctx, rt.name, m.Blobs); err != nil {
+		return err
+	}
 	res, err := r.propose(ctx, store.CmdRegPutManifest, store.RegPutManifest{Owner: ownerOf(rt.name), Manifest: *m, Tags: tags})
 	if err != nil {
 		if se := (*store.Error)(nil); errors.As(err, &se) && se.Code == store.ENotFound {

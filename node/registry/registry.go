@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"gantry/store"
 )
 
@@ -71,6 +73,12 @@ type Config struct {
 	GCGrace         time.Duration // blobs linked or touched more recently are never collected; 0: DefaultGCGrace
 	TokenTTL        time.Duration // bearer token lifetime; 0: DefaultTokenTTL
 	Now             func() time.Time
+
+	// NodeName is this node's name, recorded as a holder of the blobs it
+	// stores; Peers (nil: blobs live only here) fetches blobs this node
+	// lacks from other nodes and keeps pushes on two nodes (peers.go).
+	NodeName string
+	Peers    Peers
 }
 
 // Registry serves the OCI distribution API. Create it with New.
@@ -91,6 +99,9 @@ type Registry struct {
 	uploads map[string]*upload
 
 	gcMu sync.Mutex // one collection at a time
+
+	fetchMu sync.Mutex
+	fetches map[digest.Digest]*fetchCall // peer fetches in flight (peers.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup

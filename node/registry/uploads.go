@@ -222,7 +222,7 @@ func (r *Registry) finish(ctx context.Context, u *upload, d digest.Digest) error
 	}
 	os.Remove(u.metaP)
 	u.gone = true
-	_, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: u.repo, Owner: ownerOf(u.repo), Digest: d.String(), Size: u.size, User: u.user})
+	_, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: u.repo, Owner: ownerOf(u.repo), Digest: d.String(), Size: u.size, User: u.user, Node: r.cfg.NodeName})
 	return err
 }
 
@@ -329,10 +329,10 @@ func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from
 		if err != nil {
 			return false, err
 		}
-		if _, ok, err := r.blobs.stat(d, r.now()); err != nil || !ok {
+		if ok, err := r.ensureLocal(ctx, d); err != nil || !ok {
 			return false, err
 		}
-		if _, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: link.Size, User: p.user}); err != nil {
+		if _, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: link.Size, User: p.user, Node: r.cfg.NodeName}); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -447,6 +447,13 @@ func (r *Registry) serveBlob(ctx context.Context, w http.ResponseWriter, req *ht
 		return err
 	}
 	f, err := r.blobs.open(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Linked here but stored on other nodes: fetch it (peers.go).
+		if ok, ferr := r.ensureLocal(ctx, d); ferr != nil || !ok {
+			return errBlobUnknown
+		}
+		f, err = r.blobs.open(d)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return errBlobUnknown
 	}

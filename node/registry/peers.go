@@ -1,0 +1,288 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"gantry/store"
+)
+
+// Peers is the registry's view of the other nodes of the cluster: who holds
+// a blob, how to read it from them, and how to get a second copy made. The
+// node package implements it over the mutual-TLS internal listener; the
+// registry knows nothing of the cluster beyond this.
+type Peers interface {
+	// Holders returns the other nodes recorded as holding blob d, those
+	// believed reachable first.
+	Holders(d digest.Digest) []string
+	// FetchBlob opens the bytes of blob d on node. The caller verifies them.
+	FetchBlob(ctx context.Context, node string, d digest.Digest) (io.ReadCloser, error)
+	// Copies is how many nodes must hold a blob before a push is
+	// acknowledged: 1 on a single-node cluster, else 2.
+	Copies() int
+	// Replicate asks one other node, not in except, to copy blob d from
+	// this node, and returns once it holds it (and recorded so).
+	Replicate(ctx context.Context, d digest.Digest, except []string) error
+}
+
+// fetchCall is one peer fetch of a blob; concurrent requests for the same
+// blob wait on it.
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// fetchTimeout bounds one peer fetch (a 500 MiB blob takes seconds).
+const fetchTimeout = 30 * time.Minute
+
+// errNoCopy is the answer to a push whose blobs could not be put on a
+// second node: the client retries on 503.
+func errNoCopy(d digest.Digest, err error) *ociError {
+	return &ociError{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE",
+		Message: fmt.Sprintf("blob %s could not be copied to a second node (%v); retry the push", d, err)}
+}
+
+// OpenBlob opens a blob this node holds, for a peer. It returns an error
+// wrapping fs.ErrNotExist when the blob is not here.
+func (r *Registry) OpenBlob(d digest.Digest) (*os.File, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("open blob: %w", fs.ErrNotExist)
+	}
+	f, err := r.blobs.open(d)
+	if err == nil {
+		r.blobs.touch(d, r.now())
+	}
+	return f, err
+}
+
+// PullBlob copies blob d from node (any holder when node is empty) unless
+// this node holds it already; the location is recorded. It serves a peer's
+// request for a second copy of a pushed blob.
+func (r *Registry) PullBlob(ctx context.Context, d digest.Digest, node string) error {
+	if err := d.Validate(); err != nil {
+		return ociErr(http.StatusBadRequest, codeDigestInvalid, "invalid digest")
+	}
+	var from []string
+	if node != "" {
+		from = []string{node}
+	}
+	return r.fetchBlob(ctx, d, from)
+}
+
+// ensureLocal fetches blob d from a peer when this node lacks it. ok is
+// false when no peer could provide it (or there are no peers).
+func (r *Registry) ensureLocal(ctx context.Context, d digest.Digest) (bool, error) {
+	if _, ok, err := r.blobs.stat(d, r.now()); err != nil || ok {
+		return ok, err
+	}
+	if r.cfg.Peers == nil {
+		return false, nil
+	}
+	if err := r.fetchBlob(ctx, d, nil); err != nil {
+		if errors.Is(err, errNoHolder) {
+			return false, nil
+		}
+		r.log.Warn("fetch blob from peers", "digest", d, "err", err)
+		return false, nil
+	}
+	return true, nil
+}
+
+var errNoHolder = errors.New("no other node holds the blob")
+
+// fetchBlob runs one fetch of d per digest at a time (singleflight); the
+// fetch outlives a waiter that gives up.
+func (r *Registry) fetchBlob(ctx context.Context, d digest.Digest, from []string) error {
+	r.fetchMu.Lock()
+	if r.fetches == nil {
+		r.fetches = map[digest.Digest]*fetchCall{}
+	}
+	c, running := r.fetches[d]
+	if !running {
+		c = &fetchCall{done: make(chan struct{})}
+		r.fetches[d] = c
+	}
+	r.fetchMu.Unlock()
+	if !running {
+		go func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+			c.err = r.doFetch(fctx, d, from)
+			cancel()
+			r.fetchMu.Lock()
+			delete(r.fetches, d)
+			r.fetchMu.Unlock()
+			close(c.done)
+		}()
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string) error {
+	if _, ok, err := r.blobs.stat(d, r.now()); err != nil || ok {
+		return err
+	}
+	if from == nil && r.cfg.Peers != nil {
+		from = r.cfg.Peers.Holders(d)
+	}
+	if len(from) == 0 {
+		return errNoHolder
+	}
+	var errs []error
+	for _, node := range from {
+		start := time.Now()
+		size, err := r.fetchFrom(ctx, node, d)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("from %s: %w", node, err))
+			continue
+		}
+		took := time.Since(start)
+		r.log.Info("blob fetched from a peer", "digest", d, "from", node, "bytes", size, "took", took.Round(time.Millisecond),
+			"mib_per_s", fmt.Sprintf("%.0f", float64(size)/(1<<20)/max(took.Seconds(), 1e-6)))
+		if r.cfg.NodeName != "" {
+			if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: []string{d.String()}}); err != nil {
+				return fmt.Errorf("record blob location: %w", err)
+			}
+		}
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// fetchFrom streams blob d from node into a temporary file while hashing,
+// verifies it, syncs it and moves it into place.
+func (r *Registry) fetchFrom(ctx context.Context, node string, d digest.Digest) (int64, error) {
+	rc, err := r.cfg.Peers.FetchBlob(ctx, node, d)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	tmp := filepath.Join(r.blobs.tmp, newUploadID()+".data")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("create fetch file: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h := d.Algorithm().Hash()
+	n, err := copyHashed(f, 0, h, rc, -1)
+	if err != nil {
+		return n, err
+	}
+	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+		return n, fmt.Errorf("content digest %s does not match %s", got, d)
+	}
+	if err := f.Sync(); err != nil {
+		return n, fmt.Errorf("sync fetched blob: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return n, fmt.Errorf("close fetched blob: %w", err)
+	}
+	ok = true
+	if err := r.blobs.commit(tmp, d, r.now()); err != nil {
+		os.Remove(tmp)
+		return n, err
+	}
+	return n, nil
+}
+
+// ensureCopies makes sure every blob of a manifest being pushed to repo is
+// held by Peers.Copies() nodes before the push is acknowledged: a blob this
+// node lacks is fetched here, and a blob only here is copied to one peer.
+// It does nothing on a single-node cluster.
+func (r *Registry) ensureCopies(ctx context.Context, repo string, blobs []string) error {
+	if r.cfg.Peers == nil || len(blobs) == 0 {
+		return nil
+	}
+	want := r.cfg.Peers.Copies()
+	if want <= 1 {
+		return nil
+	}
+	for _, b := range blobs {
+		d, err := digest.Parse(b)
+		if err != nil {
+			continue // parseManifest validated; nothing to copy
+		}
+		if _, err := r.st.RegBlobLink(repo, b); err != nil {
+			continue // not linked: the manifest is refused anyway
+		}
+		others := r.cfg.Peers.Holders(d)
+		local, err := r.ensureLocal(ctx, d)
+		if err != nil {
+			return err
+		}
+		have := len(others)
+		if local {
+			have++ // Holders excludes this node
+		}
+		if have >= want {
+			continue
+		}
+		if !local {
+			return errNoCopy(d, errors.New("no node holds it"))
+		}
+		if err := r.cfg.Peers.Replicate(ctx, d, others); err != nil {
+			return errNoCopy(d, err)
+		}
+	}
+	return nil
+}
+
+// PeerGC is one other node's part of a cluster-wide collection.
+type PeerGC struct {
+	Node         string   `json:"node"`
+	DeletedBlobs []string `json:"deleted_blobs,omitempty"`
+	FreedBytes   int64    `json:"freed_bytes"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// PeerCollector is implemented by a Peers that can run the sweep of GC on
+// the other nodes (GCLocal there).
+type PeerCollector interface {
+	CollectPeers(ctx context.Context, dryRun bool) []PeerGC
+}
+
+// forgetLocations records that this node no longer holds the blobs a
+// collection deleted.
+func (r *Registry) forgetLocations(ctx context.Context, rep *GCReport) {
+	if rep.DryRun || len(rep.DeletedBlobs) == 0 || r.cfg.NodeName == "" || r.cfg.Peers == nil {
+		return
+	}
+	for i := 0; i < len(rep.DeletedBlobs); i += unlinkBatch {
+		batch := rep.DeletedBlobs[i:min(i+unlinkBatch, len(rep.DeletedBlobs))]
+		if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: true}); err != nil {
+			r.log.Warn("gc: forget blob locations", "err", err)
+			return
+		}
+	}
+}
+
+// collectPeers runs the sweep on the other nodes and adds their results.
+func (r *Registry) collectPeers(ctx context.Context, rep *GCReport) {
+	pc, ok := r.cfg.Peers.(PeerCollector)
+	if !ok {
+		return
+	}
+	rep.Peers = pc.CollectPeers(ctx, rep.DryRun)
+	for _, p := range rep.Peers {
+		rep.FreedBytes += p.FreedBytes
+	}
+}
