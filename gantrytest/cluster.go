@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +30,10 @@ type Cluster struct {
 
 var joinLine = regexp.MustCompile(`Join command:\s+gantry server --join (\S+) --token (\S+)`)
 
+// HostPerNode as Options.Host gives node i of a cluster the loopback
+// address 127.0.0.(10+i), so a test can cut one node off with firewall rules.
+const HostPerNode = "per-node"
+
 // StartCluster starts an n-node cluster and waits until every node is a
 // member and registered as ready. Nodes are named node1..nodeN.
 func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
@@ -38,6 +43,10 @@ func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
 		o = opts[0]
 	}
 	o.Name = "node1"
+	perNode := o.Host == HostPerNode
+	if perNode {
+		o.Host = "127.0.0.11"
+	}
 	first := Start(t, o)
 	c := &Cluster{t: t, Nodes: []*Node{first}}
 	b, err := os.ReadFile(first.LogPath)
@@ -54,6 +63,9 @@ func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
 		jo := o
 		jo.Name = fmt.Sprintf("node%d", i)
 		jo.DataDir = ""
+		if perNode {
+			jo.Host = fmt.Sprintf("127.0.0.%d", 10+i)
+		}
 		jo.Args = append(append([]string(nil), o.Args...), "--join", c.Join, "--token", c.Token)
 		c.Nodes = append(c.Nodes, c.StartJoiner(t, jo))
 	}
@@ -96,8 +108,8 @@ func (c *Cluster) StartJoiner(t testing.TB, o Options) *Node {
 		o.AdminPassword = "admin-password-123"
 	}
 	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword,
-		HTTPAddr:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		ClusterAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		HTTPAddr:    net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
+		ClusterAddr: net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
 		LogPath:     filepath.Join(o.DataDir, "server.log"),
 		AdminToken:  c.Nodes[0].AdminToken,
 		ClusterID:   c.Nodes[0].ClusterID,

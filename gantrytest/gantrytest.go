@@ -92,7 +92,13 @@ func Binary(t testing.TB) string {
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreePortOn(t, "127.0.0.1")
+}
+
+// FreePortOn returns a port on host that was free a moment ago.
+func FreePortOn(t testing.TB, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("find free port: %v", err)
 	}
@@ -107,6 +113,17 @@ type Options struct {
 	AdminPassword string // default: "admin-password-123"
 	Args          []string
 	Env           []string
+	// Host is the loopback address the node listens on and advertises
+	// (default 127.0.0.1); nodes on their own 127.x addresses can be cut
+	// off from each other with firewall rules.
+	Host string
+}
+
+func (o Options) host() string {
+	if o.Host == "" {
+		return "127.0.0.1"
+	}
+	return o.Host
 }
 
 // Node is a running (or stopped) gantry server process.
@@ -148,8 +165,8 @@ func Start(t testing.TB, opts ...Options) *Node {
 		o.AdminPassword = "admin-password-123"
 	}
 	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword,
-		HTTPAddr:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		ClusterAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		HTTPAddr:    net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
+		ClusterAddr: net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
 		LogPath:     filepath.Join(o.DataDir, "server.log"),
 	}
 	n.URL = "http://" + n.HTTPAddr

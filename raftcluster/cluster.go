@@ -80,7 +80,7 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("advertise address %q: %w", cfg.Advertise, err)
 	}
-	stream := &tlsStream{ln: c.mux.raft, advertise: adv, client: cfg.PKI.ClientTLS()}
+	stream := &tlsStream{ln: c.mux.raft, advertise: adv, client: cfg.PKI.ClientTLS(), src: sourceAddr(cfg.Advertise)}
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hclogger(log),
 	})

@@ -101,13 +101,14 @@ func (c *Cluster) PKI() *PKI { return c.cfg.PKI }
 // with URLs of the form http://<cluster addr>/... .
 func (c *Cluster) InternalTransport() *http.Transport {
 	cfg := c.cfg.PKI.ClientTLS()
+	src := sourceAddr(c.cfg.Advertise)
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			timeout := 5 * time.Second
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 				timeout = time.Until(dl)
 			}
-			return dialKind(addr, timeout, cfg, kindInternal)
+			return dialKind(addr, timeout, cfg, kindInternal, src)
 		},
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 64,

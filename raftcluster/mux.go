@@ -109,9 +109,13 @@ func (l *chanListener) close()         { l.closer.Do(func() { close(l.done) }) }
 func (l *chanListener) Close() error   { l.close(); return nil }
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// dialKind opens a mutual-TLS connection to a peer's cluster port for kind.
-func dialKind(addr string, timeout time.Duration, cfg *tls.Config, kind byte) (net.Conn, error) {
+// dialKind opens a mutual-TLS connection to a peer's cluster port for kind,
+// from source address src when it is set.
+func dialKind(addr string, timeout time.Duration, cfg *tls.Config, kind byte, src *net.TCPAddr) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
+	if src != nil {
+		d.LocalAddr = src
+	}
 	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
 	if err != nil {
 		return nil, err
@@ -121,4 +125,20 @@ func dialKind(addr string, timeout time.Duration, cfg *tls.Config, kind byte) (n
 		return nil, err
 	}
 	return c, nil
+}
+
+// sourceAddr is the address a node dials its peers from: its advertised
+// address when that is a loopback address (several nodes on one machine,
+// each on its own 127.x address, as tests run them), so peers and firewall
+// rules see which node a connection comes from; nil lets the kernel choose.
+func sourceAddr(advertise string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }

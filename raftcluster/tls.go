@@ -227,6 +227,7 @@ type tlsStream struct {
 	ln        net.Listener
 	advertise net.Addr
 	client    *tls.Config
+	src       *net.TCPAddr
 }
 
 var _ raft.StreamLayer = (*tlsStream)(nil)
@@ -236,5 +237,5 @@ func (s *tlsStream) Close() error              { return s.ln.Close() }
 func (s *tlsStream) Addr() net.Addr            { return s.advertise }
 
 func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialKind(string(addr), timeout, s.client, kindRaft)
+	return dialKind(string(addr), timeout, s.client, kindRaft, s.src)
 }
