@@ -27,6 +27,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+if ! command -v iptables >/dev/null; then
+  echo "installing iptables for the cluster partition test..."
+  apt_install iptables || { ci && fail "could not install iptables"; }
+fi
+
 find_chromium() { command -v chromium || command -v chromium-browser || command -v google-chrome || true; }
 if [ -z "$(find_chromium)" ]; then
   echo "installing chromium for the console's browser tests..."
