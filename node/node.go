@@ -202,6 +202,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.clusterLoop)
+	n.goLoop(ctx, n.reconcileBlobs) // peers.go
 
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {

@@ -229,3 +229,26 @@ func (n *Node) handlePeerGC(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
+
+// reconcileBlobs brings the store's record of this node's blobs in line
+// with its disk once at start-up (blobs stored before locations were
+// recorded, files lost with a disk), retrying while the cluster is busy.
+func (n *Node) reconcileBlobs(ctx context.Context) {
+	for try := 0; try < 5; try++ {
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		added, removed, err := n.images.reg.ReconcileLocations(rctx)
+		cancel()
+		if err == nil {
+			if added+removed > 0 {
+				n.log.Info("blob locations reconciled with this node's disk", "announced", added, "dropped", removed)
+			}
+			return
+		}
+		n.log.Warn("reconcile blob locations", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}

@@ -77,3 +77,17 @@ func (s *Store) RegBlobHolders(d string) ([]string, error) {
 	})
 	return out, err
 }
+
+// RegBlobsHeldBy returns the digests recorded as held by node.
+func (s *Store) RegBlobsHeldBy(node string) ([]string, error) {
+	var out []string
+	err := s.view(func(txn *badger.Txn) error {
+		return regScanKeys(txn, []byte(pRegBlobNode), nil, func(suffix string) (bool, error) {
+			if d, n, ok := strings.Cut(suffix, sep); ok && n == node {
+				out = append(out, d)
+			}
+			return true, nil
+		})
+	})
+	return out, err
+}

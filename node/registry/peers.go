@@ -224,6 +224,9 @@ func (r *Registry) ensureCopies(ctx context.Context, repo string, blobs []string
 		if _, err := r.st.RegBlobLink(repo, b); err != nil {
 			continue // not linked: the manifest is refused anyway
 		}
+		if err := r.waitCopy(ctx, d); err != nil {
+			return err
+		}
 		others := r.cfg.Peers.Holders(d)
 		local, err := r.ensureLocal(ctx, d)
 		if err != nil {
@@ -284,5 +287,106 @@ func (r *Registry) collectPeers(ctx context.Context, rep *GCReport) {
 	rep.Peers = pc.CollectPeers(ctx, rep.DryRun)
 	for _, p := range rep.Peers {
 		rep.FreedBytes += p.FreedBytes
+	}
+}
+
+// ReconcileLocations makes the store's record of the blobs this node holds
+// match its disk: blobs stored before locations were recorded (or restored
+// from a backup) are announced, records of files that are gone are dropped.
+// It returns how many records it added and removed.
+func (r *Registry) ReconcileLocations(ctx context.Context) (added, removed int, err error) {
+	if r.cfg.NodeName == "" {
+		return 0, 0, nil
+	}
+	recorded, err := r.st.RegBlobsHeldBy(r.cfg.NodeName)
+	if err != nil {
+		return 0, 0, err
+	}
+	rec := make(map[string]bool, len(recorded))
+	for _, d := range recorded {
+		rec[d] = true
+	}
+	var add []string
+	if err := r.blobs.walk(func(d digest.Digest, _ int64) error {
+		if !rec[d.String()] {
+			add = append(add, d.String())
+		}
+		delete(rec, d.String())
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	var gone []string
+	for d := range rec {
+		if _, ok, err := r.blobs.stat(digest.Digest(d), r.now()); err == nil && !ok {
+			gone = append(gone, d)
+		}
+	}
+	for _, c := range []struct {
+		ds   []string
+		gone bool
+	}{{add, false}, {gone, true}} {
+		for i := 0; i < len(c.ds); i += unlinkBatch {
+			batch := c.ds[i:min(i+unlinkBatch, len(c.ds))]
+			if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: c.gone}); err != nil {
+				return added, removed, err
+			}
+			if c.gone {
+				removed += len(batch)
+			} else {
+				added += len(batch)
+			}
+		}
+	}
+	return added, removed, nil
+}
+
+// replicateSoon starts copying a just-uploaded blob to a peer, so that the
+// manifest PUT which follows finds two copies (ensureCopies waits for a copy
+// in flight, and makes one itself if this one failed).
+func (r *Registry) replicateSoon(d digest.Digest) {
+	if r.cfg.Peers == nil || r.cfg.Peers.Copies() <= 1 {
+		return
+	}
+	r.fetchMu.Lock()
+	if r.copies == nil {
+		r.copies = map[digest.Digest]*fetchCall{}
+	}
+	if _, ok := r.copies[d]; ok {
+		r.fetchMu.Unlock()
+		return
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	r.copies[d] = c
+	r.fetchMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		if len(r.cfg.Peers.Holders(d)) == 0 {
+			c.err = r.cfg.Peers.Replicate(ctx, d, nil)
+		}
+		cancel()
+		if c.err != nil {
+			r.log.Info("early copy of a pushed blob to a peer failed; the manifest push will retry", "digest", d, "err", c.err)
+		}
+		r.fetchMu.Lock()
+		delete(r.copies, d)
+		r.fetchMu.Unlock()
+		close(c.done)
+	}()
+}
+
+// waitCopy waits for replicateSoon's copy of d, if one is in flight.
+func (r *Registry) waitCopy(ctx context.Context, d digest.Digest) error {
+	r.fetchMu.Lock()
+	c := r.copies[d]
+	r.fetchMu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

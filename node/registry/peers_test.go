@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"gantry/node/registry/registrytest"
+	"gantry/store"
 )
 
 // fakeCluster is two or more registries over one store (the replicated
@@ -204,7 +205,11 @@ func TestCorruptPeerBytesAreRejected(t *testing.T) {
 	c, srv := newFakeCluster(e, "a", "b")
 	e.srv = srv["a"]
 	d := e.pushBlob("alice", "alice/app", []byte("some blob"))
-	// Drop b's replica: b must fetch again, from a, and gets corrupt bytes.
+	// Drop b's replica (once the early copy is done): b must fetch again,
+	// from a, and gets corrupt bytes.
+	if err := c.regs["a"].waitCopy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.regs["b"].blobs.removeIfIdle(d, e.now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -253,5 +258,33 @@ func TestSingleNodeNeedsNoPeer(t *testing.T) {
 	e.pushImage("alice", "alice/app", "v1", []byte("layer"))
 	if n := c.fetches.Load(); n != 0 {
 		t.Fatalf("%d peer fetches on a single node", n)
+	}
+}
+
+func TestReconcileLocationsMatchesTheDisk(t *testing.T) {
+	e := newEnv(t)
+	c, srv := newFakeCluster(e, "a")
+	e.srv = srv["a"]
+	reg := c.regs["a"]
+	d := e.pushBlob("alice", "alice/app", []byte("old blob"))
+	ctx := context.Background()
+	// As if stored before locations were recorded.
+	if _, err := e.prop.Propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: "a", Digests: []string{d.String()}, Gone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if added, removed, err := reg.ReconcileLocations(ctx); err != nil || added != 1 || removed != 0 {
+		t.Fatalf("reconcile: +%d -%d %v, want +1", added, removed, err)
+	}
+	if h, _ := e.st.RegBlobHolders(d.String()); len(h) != 1 || h[0] != "a" {
+		t.Fatalf("holders: %v", h)
+	}
+	if err := os.Remove(reg.blobs.path(d)); err != nil {
+		t.Fatal(err)
+	}
+	if added, removed, err := reg.ReconcileLocations(ctx); err != nil || added != 0 || removed != 1 {
+		t.Fatalf("reconcile after the file is lost: +%d -%d %v, want -1", added, removed, err)
+	}
+	if added, removed, err := reg.ReconcileLocations(ctx); err != nil || added+removed != 0 {
+		t.Fatalf("second reconcile: +%d -%d %v, want nothing", added, removed, err)
 	}
 }

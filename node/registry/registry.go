@@ -102,6 +102,7 @@ type Registry struct {
 
 	fetchMu sync.Mutex
 	fetches map[digest.Digest]*fetchCall // peer fetches in flight (peers.go)
+	copies  map[digest.Digest]*fetchCall // copies to a peer in flight (peers.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup

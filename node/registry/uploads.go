@@ -278,6 +278,7 @@ func (r *Registry) startUpload(ctx context.Context, w http.ResponseWriter, req *
 			u.discard()
 			return err
 		}
+		r.replicateSoon(d) // peers.go
 		w.Header().Set("Location", "/v2/"+rt.name+"/blobs/"+d.String())
 		w.Header().Set("Docker-Content-Digest", d.String())
 		w.Header().Set("Content-Length", "0")
@@ -397,6 +398,7 @@ func (r *Registry) serveUpload(ctx context.Context, w http.ResponseWriter, req *
 			return err
 		}
 		r.forget(u)
+		r.replicateSoon(d) // peers.go
 		w.Header().Set("Location", "/v2/"+rt.name+"/blobs/"+d.String())
 		w.Header().Set("Docker-Content-Digest", d.String())
 		w.Header().Set("Content-Length", "0")
