@@ -390,3 +390,13 @@ func (r *Registry) waitCopy(ctx context.Context, d digest.Digest) error {
 		return ctx.Err()
 	}
 }
+
+// missingBlob is the answer for a linked blob this node could not get: 503
+// (retry) while other nodes are recorded as holding it, else BLOB_UNKNOWN.
+func (r *Registry) missingBlob(d digest.Digest) error {
+	if r.cfg.Peers != nil && len(r.cfg.Peers.Holders(d)) > 0 {
+		return &ociError{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE",
+			Message: fmt.Sprintf("blob %s is on other nodes, which cannot serve it now; retry", d)}
+	}
+	return errBlobUnknown
+}

@@ -214,8 +214,8 @@ func TestCorruptPeerBytesAreRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.corrupt = true
-	if r := e.on(srv["b"], "alice", "GET", "/v2/alice/app/blobs/"+d.String(), nil); r.code != http.StatusNotFound {
-		t.Fatalf("GET of a corrupt peer copy: %d, want 404", r.code)
+	if r := e.on(srv["b"], "alice", "GET", "/v2/alice/app/blobs/"+d.String(), nil); r.code != http.StatusServiceUnavailable {
+		t.Fatalf("GET of a corrupt peer copy: %d, want 503 (retry)", r.code)
 	}
 	if _, err := os.Stat(c.regs["b"].blobs.path(d)); err == nil {
 		t.Fatal("a corrupt copy was stored")

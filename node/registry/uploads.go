@@ -452,7 +452,7 @@ func (r *Registry) serveBlob(ctx context.Context, w http.ResponseWriter, req *ht
 	if errors.Is(err, fs.ErrNotExist) {
 		// Linked here but stored on other nodes: fetch it (peers.go).
 		if ok, ferr := r.ensureLocal(ctx, d); ferr != nil || !ok {
-			return errBlobUnknown
+			return r.missingBlob(d)
 		}
 		f, err = r.blobs.open(d)
 	}
