@@ -99,6 +99,7 @@ func (n *Node) Run(ctx context.Context) error {
 	err := n.start(ctx)
 	if err == nil {
 		<-ctx.Done()
+		n.log.Info("shutting down", "reason", context.Cause(ctx))
 	}
 	cerr := n.close()
 	if err != nil {
