@@ -240,7 +240,15 @@ func TestClusterFailover(t *testing.T) {
 	if elected > 5*time.Second {
 		t.Errorf("new leader after %s, want within 5s", elected)
 	}
-	time.Sleep(2 * time.Second) // let the writer run against the new leader
+	// Let the writer get writes acknowledged by the new leader.
+	mu.Lock()
+	acked := len(jobs)
+	mu.Unlock()
+	gantrytest.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(jobs) >= acked+5
+	}, "writes acknowledged after the failover")
 	close(stop)
 	wg.Wait()
 
