@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -146,7 +147,15 @@ func TestPushIsOnTwoNodesAndAnotherNodeFetchesOnce(t *testing.T) {
 			results[i] = e.on(srv["c"], NodeUser, "GET", "/v2/alice/app/blobs/"+ld.String(), nil)
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Release the peer once the one fetch has reached it; GETs still on their
+	// way then find it in flight or the blob already stored.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.fetches.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no peer fetch started")
+		}
+		runtime.Gosched()
+	}
 	close(c.gate)
 	wg.Wait()
 	for i, r := range results {
