@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"time"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,14 +42,15 @@ func nodeCmd(g *globals) *cobra.Command {
 		},
 	}
 	action := func(use, short, verb string) *cobra.Command {
-		return &cobra.Command{
+		var deadline time.Duration
+		c := &cobra.Command{
 			Use: use + " NAME", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				cl, err := newClient()
 				if err != nil {
 					return err
 				}
-				n, err := cl.SetNodeState(cmd.Context(), args[0], verb)
+				n, err := cl.DrainNode(cmd.Context(), args[0], verb, deadline)
 				if err != nil {
 					return err
 				}
@@ -56,6 +58,10 @@ func nodeCmd(g *globals) *cobra.Command {
 				return nil
 			},
 		}
+		if verb == "drain" {
+			c.Flags().DurationVar(&deadline, "deadline", 0, "move tasks still running there to other nodes after this long (default: let them finish)")
+		}
+		return c
 	}
 	c.AddCommand(ls, action("drain", "Stop placing new tasks on a node", "drain"), action("ready", "Let a drained node take tasks again", "ready"),
 		action("remove", "Remove a node from the cluster (its tasks are rescheduled)", "remove"))

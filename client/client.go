@@ -227,8 +227,19 @@ type NodeInfo struct {
 
 // SetNodeState drains or readies a node (admin).
 func (c *Client) SetNodeState(ctx context.Context, name, action string) (*store.Node, error) {
+	return c.DrainNode(ctx, name, action, 0)
+}
+
+// DrainNode applies action ("drain", "ready", "remove") to a node; for
+// "drain", a deadline > 0 moves tasks still running there elsewhere once it
+// has passed.
+func (c *Client) DrainNode(ctx context.Context, name, action string, deadline time.Duration) (*store.Node, error) {
 	var n store.Node
-	return &n, c.do(ctx, "POST", "/api/v1/nodes/"+url.PathEscape(name)+"/"+action, nil, &n)
+	p := "/api/v1/nodes/" + url.PathEscape(name) + "/" + action
+	if deadline > 0 {
+		p += "?deadline=" + url.QueryEscape(deadline.String())
+	}
+	return &n, c.do(ctx, "POST", p, nil, &n)
 }
 
 // CreateUser creates an account (admin).

@@ -171,6 +171,45 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("drain with a deadline moves running tasks off the node", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
+		gantrytest.Eventually(t, time.Minute, func() bool {
+			cur, err := c.Job(ctx, j.ID)
+			return err == nil && cur.State == store.StateRunning
+		}, "job %s never ran", j.ID)
+		td, _ := c.Task(ctx, j.ID, 0)
+		first := td.AttemptList[0].Container
+		if out, errOut, code := n.Gantry(t, "node", "drain", n.Name, "--deadline", "1s"); code != 0 {
+			t.Fatalf("gantry node drain: %d %s %s", code, out, errOut)
+		}
+		gantrytest.Eventually(t, 30*time.Second, func() bool {
+			td, err := c.Task(ctx, j.ID, 0)
+			return err == nil && td.State == store.StateQueued && len(td.AttemptList) == 1 &&
+				td.AttemptList[0].Reason == store.ReasonNodeLost
+		}, "the task to be moved off the drained node")
+		gantrytest.Eventually(t, 15*time.Second, func() bool {
+			for _, id := range n.Containers(t) {
+				if strings.HasPrefix(first, id) {
+					return false
+				}
+			}
+			return true
+		}, "the moved task's container to be stopped")
+		if _, _, code := n.Gantry(t, "node", "ready", n.Name); code != 0 {
+			t.Fatal("gantry node ready failed")
+		}
+		gantrytest.Eventually(t, time.Minute, func() bool {
+			td, err := c.Task(ctx, j.ID, 0)
+			return err == nil && td.State == store.StateRunning && len(td.AttemptList) == 2
+		}, "the task to run again once the node is ready")
+		if _, err := c.Cancel(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		if j := waitJob(t, c, j.ID, 30*time.Second); j.State != store.StateCancelled {
+			t.Fatalf("job %s, want cancelled", j.State)
+		}
+	})
+
 	t.Run("after waits for its dependency and fails fast when it failed", func(t *testing.T) {
 		first := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}})
 		second := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{first.ID}})

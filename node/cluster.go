@@ -164,6 +164,7 @@ func (n *Node) clusterLoop(ctx context.Context) {
 			n.cl.live[n.cfg.Name] = liveness{seen: now, applied: n.store.AppliedIndex()}
 			n.cl.mu.Unlock()
 			n.checkLiveness(ctx, now)
+			n.checkDrains(ctx, now)
 			n.manageVoters(ctx, now)
 		} else {
 			n.cl.mu.Lock()

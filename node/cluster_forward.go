@@ -99,7 +99,7 @@ func decodeResult(typ string, raw json.RawMessage) (any, error, bool) {
 		v = &store.User{}
 	case store.CmdCreateToken:
 		v = &store.Token{}
-	case store.CmdUpsertNode, store.CmdSetNodeState, store.CmdNodeLost, store.CmdRemoveNode:
+	case store.CmdUpsertNode, store.CmdSetNodeState, store.CmdNodeLost, store.CmdRemoveNode, store.CmdEvictNode:
 		v = &store.Node{}
 	case store.CmdPlace:
 		v = &store.PlaceResult{}

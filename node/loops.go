@@ -198,3 +198,25 @@ func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
 	)
 	return m
 }
+
+// checkDrains moves the remaining tasks off draining nodes whose drain
+// deadline has passed (leader only): their attempts end as node_lost and are
+// placed elsewhere; the node's runner then stops the containers.
+func (n *Node) checkDrains(ctx context.Context, now time.Time) {
+	nodes, err := n.store.Nodes()
+	if err != nil {
+		return
+	}
+	for _, nd := range nodes {
+		if nd.State != store.NodeDraining || nd.DrainDeadline.IsZero() || now.Before(nd.DrainDeadline) || nd.Running == 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if _, err := n.Propose(pctx, store.CmdEvictNode, store.EvictNode{Name: nd.Name}); err != nil {
+			n.log.Warn("move tasks off a drained node", "node", nd.Name, "err", err)
+		} else {
+			n.log.Info("drain deadline passed: tasks moved off the node", "node", nd.Name, "tasks", nd.Running)
+		}
+		cancel()
+	}
+}

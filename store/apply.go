@@ -145,6 +145,8 @@ func (a *applier) apply(data []byte) (any, error) {
 		return decodeApply(c.Data, a.upsertNode)
 	case CmdSetNodeState:
 		return decodeApply(c.Data, a.setNodeState)
+	case CmdEvictNode:
+		return decodeApply(c.Data, a.evictNode)
 	default:
 		if r, err, ok := a.applyExtra(c); ok {
 			return r, err
@@ -347,6 +349,28 @@ func (a *applier) setNodeState(c *SetNodeState) (any, error) {
 		return nil, err
 	}
 	n.State = c.State
+	n.DrainDeadline = time.Time{}
+	if c.State == NodeDraining {
+		n.DrainDeadline = c.Deadline
+	}
 	n.Updated = a.at
+	return n, nil
+}
+
+func (a *applier) evictNode(c *EvictNode) (any, error) {
+	n, err := a.node(c.Name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(ENotFound, "node %q not found", c.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Re-checked on apply: the node may have been readied meanwhile.
+	if n.State != NodeDraining || n.DrainDeadline.IsZero() || a.at.Before(n.DrainDeadline) {
+		return n, nil
+	}
+	if err := a.endNodeAttempts(c.Name, "moved off node "+c.Name+" when its drain deadline passed"); err != nil {
+		return nil, err
+	}
 	return n, nil
 }

@@ -20,6 +20,7 @@ const (
 	CmdAttemptEnded   = "attempt.ended"
 	CmdUpsertNode     = "node.upsert"
 	CmdSetNodeState   = "node.state"
+	CmdEvictNode      = "node.evict"
 )
 
 // CommandVersion is the version this binary writes. Apply accepts every
@@ -143,4 +144,13 @@ type UpsertNode struct {
 type SetNodeState struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+	// Deadline (draining only): after it, tasks still running there are
+	// moved elsewhere (see CmdEvictNode).
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// EvictNode ends the running attempts of a draining node whose drain
+// deadline has passed, so they are rescheduled on other nodes.
+type EvictNode struct {
+	Name string `json:"name"`
 }

@@ -375,3 +375,30 @@ type memSink struct{ bytes.Buffer }
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }
+
+func TestEvictAfterDrainDeadline(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 4000)
+	f.submit("j1", "alice", JobSpec{Image: "x"})
+	f.placeAll("n1")
+	// Command times in these tests are 2026-01-01 plus microseconds.
+	f.must(CmdSetNodeState, SetNodeState{Name: "n1", State: NodeDraining, Deadline: time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)})
+	f.must(CmdEvictNode, EvictNode{Name: "n1"})
+	if tk, _ := f.st.Task("j1", 0); tk.State != StateScheduled {
+		t.Fatalf("evicted before the deadline: %+v", tk)
+	}
+	f.must(CmdSetNodeState, SetNodeState{Name: "n1", State: NodeDraining, Deadline: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
+	f.must(CmdEvictNode, EvictNode{Name: "n1"})
+	tk, _ := f.st.Task("j1", 0)
+	atts, _ := f.st.Attempts("j1", 0)
+	if tk.State != StateQueued || atts[0].Reason != ReasonNodeLost {
+		t.Fatalf("after the deadline: task %+v attempt %+v", tk, atts[0])
+	}
+	if n, _ := f.st.Node("n1"); n.Running != 0 || n.Allocated.CPU != 0 {
+		t.Fatalf("node still holds resources: %+v", n)
+	}
+	f.must(CmdSetNodeState, SetNodeState{Name: "n1", State: NodeReady})
+	if n, _ := f.st.Node("n1"); !n.DrainDeadline.IsZero() {
+		t.Fatal("ready kept the drain deadline")
+	}
+}

@@ -254,7 +254,10 @@ type Node struct {
 	Allocated Resources         `json:"allocated"`
 	Running   int               `json:"running"`
 	Labels    map[string]string `json:"labels,omitempty"`
-	Joined    time.Time         `json:"joined"`
+	// DrainDeadline is when a draining node's remaining tasks are moved to
+	// other nodes; zero lets them finish.
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
+	Joined        time.Time `json:"joined"`
 	Updated   time.Time         `json:"updated"`
 }
 

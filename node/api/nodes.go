@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,7 +35,16 @@ func (a *API) listNodes(c *gin.Context) {
 func (a *API) setNodeState(state string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		name := c.Param("name")
-		res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdSetNodeState, store.SetNodeState{Name: name, State: state})
+		cmd := store.SetNodeState{Name: name, State: state}
+		if v := c.Query("deadline"); v != "" && state == store.NodeDraining {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				fail(c, store.Errorf(store.EInvalid, "deadline: want a duration such as 10m"))
+				return
+			}
+			cmd.Deadline = time.Now().Add(d)
+		}
+		res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdSetNodeState, cmd)
 		if err == nil {
 			if e, ok := res.(error); ok {
 				err = e
