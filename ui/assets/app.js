@@ -296,7 +296,8 @@ function nodesPage() {
     if (!nodes.size) { body.replaceChildren(h('p', {class: 'empty'}, 'No nodes have registered yet.')); return; }
     const rows = [...nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => h('tr', {},
       h('td', {'data-label': 'Node'}, h('strong', {}, n.name), n.leader ? h('span', {class: 'tag'}, 'leader') : null, h('div', {class: 'muted small'}, n.addr)),
-      h('td', {'data-label': 'State'}, h('span', {class: `badge n-${n.state}`}, n.state)),
+      h('td', {'data-label': 'State'}, h('span', {class: `badge n-${n.state}`, title: n.drain_deadline ? 'tasks move elsewhere at ' + new Date(n.drain_deadline).toLocaleString() : ''},
+        n.state === 'draining' && !n.running ? 'drained' : n.state)),
       h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu)),
       h('td', {'data-label': 'Memory'}, meter(n.allocated.memory, n.capacity.memory, bytes)),
       h('td', {'data-label': 'Running', class: 'num'}, String(n.running)),
