@@ -65,6 +65,30 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("an attempt records the manifest digest it ran", func(t *testing.T) {
+		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
+		waitJob(t, c, j.ID, time.Minute)
+		td, err := c.Task(ctx, j.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, err := c.Images(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		for _, r := range imgs.Repositories {
+			for _, tg := range r.Tags {
+				if r.Name == "gantry/toolbox" && tg.Tag == "latest" {
+					want = tg.Digest
+				}
+			}
+		}
+		if want == "" || td.AttemptList[0].ImageDigest != want {
+			t.Fatalf("attempt image digest %q, want the manifest digest of gantry/toolbox:latest %q", td.AttemptList[0].ImageDigest, want)
+		}
+	})
+
 	t.Run("run exit 3 exits 3", func(t *testing.T) {
 		_, errOut, code := n.Gantry(t, "run", "gantry/toolbox", "--", "exit", "3")
 		if code != 3 {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"strings"
 
 	"fmt"
 	"log/slog"
@@ -399,6 +400,11 @@ func (r *Runner) finishWithout(a *attempt, reason, msg string) {
 // recorded, so a restart can always recover the result.
 func (r *Runner) finish(a *attempt, res Result, id string) {
 	log := r.attemptLog(a)
+	// An image pinned by digest (host/repo@sha256:...) is recorded by that
+	// manifest digest, which names exactly what ran in any registry.
+	if i := strings.LastIndex(a.spec.Image, "@"); i >= 0 && res.ImageDigest != "" {
+		res.ImageDigest = a.spec.Image[i+1:]
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		err := r.cfg.Reporter.Finished(a.ctx, res)

@@ -72,7 +72,7 @@ type Result struct {
 	Message     string // short human text for failures (pull error etc.)
 	StartedAt   time.Time
 	EndedAt     time.Time
-	ImageDigest string // image ID / repo digest that actually ran, when known
+	ImageDigest string // the pinned manifest digest for an image@digest reference, else Docker's image ID
 }
 
 // Reporter records attempt state changes; the store implements it. A nil
