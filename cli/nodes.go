@@ -25,7 +25,7 @@ func nodeCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), nodes)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tADDRESS\tCPU (alloc/cap)\tMEMORY (alloc/cap)\tTASKS")
+			fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS")
 			for _, n := range nodes {
 				leader := ""
 				if n.Leader {
@@ -35,8 +35,12 @@ func nodeCmd(g *globals) *cobra.Command {
 				if state == "draining" && n.Running == 0 {
 					state = "drained" // nothing left running: safe to stop
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%.1f\t%s/%s\t%d\n", n.Name, state, leader, n.APIAddr,
-					float64(n.Allocated.CPU)/1000, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), human(n.Capacity.Memory), n.Running)
+				usedCPU, usedMem := "-", "-"
+				if n.Used != nil {
+					usedCPU, usedMem = fmt.Sprintf("%.1f", float64(n.Used.CPU)/1000), human(n.Used.Memory)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\n", n.Name, state, leader, n.APIAddr,
+					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), n.Running)
 			}
 			return tw.Flush()
 		},

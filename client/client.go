@@ -222,7 +222,8 @@ func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
 // NodeInfo is a node as the API shows it.
 type NodeInfo struct {
 	store.Node
-	Leader bool `json:"leader"`
+	Leader bool             `json:"leader"`
+	Used   *store.Resources `json:"used,omitempty"`
 }
 
 // SetNodeState drains or readies a node (admin).

@@ -332,6 +332,14 @@ func TestIsolation(t *testing.T) {
 	if _, err := alice.Cancel(ctx, j.ID); err != nil {
 		t.Fatalf("alice cannot cancel her own job: %v", err)
 	}
+	// Any user sees the nodes with capacity, allocation and measured usage.
+	nodes, err := alice.Nodes(ctx)
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes: %v %v", nodes, err)
+	}
+	if nd := nodes[0]; nd.Capacity.CPU <= 0 || nd.Used == nil || nd.Used.Memory <= 0 || nd.Used.Memory > nd.Capacity.Memory {
+		t.Fatalf("node %+v used %+v: want capacity and a measured memory use", nd.Node, nd.Used)
+	}
 }
 
 // TestBadSpecs checks that malformed job specs get 400 naming the problem.

@@ -72,6 +72,7 @@ func (n *Node) startInternal(adv string) {
 	mux.HandleFunc("DELETE /internal/v1/members/{id}", n.handleRemoveMember)
 	mux.HandleFunc("GET /internal/v1/ca-key", n.handleCAKey)
 	mux.HandleFunc("GET /internal/v1/logs", n.handleLogs)
+	mux.HandleFunc("GET /internal/v1/usage", n.handleUsage)
 	n.peerRoutes(mux) // peers.go
 	n.cl.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ln := n.cluster.InternalListener()

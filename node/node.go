@@ -66,6 +66,7 @@ type Node struct {
 	metrics *metrics
 
 	clusterID string
+	usage     usage
 	wg        sync.WaitGroup
 	cl        *clusterState // membership and node-to-node calls (cluster.go)
 	images    *images       // the registry and the runner's view of it (images.go)
@@ -200,6 +201,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 
+	n.goLoop(ctx, n.usage.run)
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.clusterLoop)
@@ -211,6 +213,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	handler := api.New(api.Config{
 		Store: st, Proposer: n, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: clusterAdmin{n},
+		Usage: n.nodeUsage,
 		LogPath: func(job string, task, attempt int) string {
 			return n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
 		},

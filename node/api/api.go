@@ -56,6 +56,8 @@ type Config struct {
 	Cluster ClusterAdmin
 	// NodeName is this node's name (logs of attempts elsewhere are proxied).
 	NodeName string
+	// Usage reports what a node actually uses (nil when unknown).
+	Usage func(ctx context.Context, n store.Node) *store.Resources
 	// SecureCookies marks session cookies Secure (HTTPS deployments).
 	SecureCookies bool
 }

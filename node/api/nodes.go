@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -12,7 +13,8 @@ import (
 
 type nodeView struct {
 	store.Node
-	Leader bool `json:"leader"`
+	Leader bool             `json:"leader"`
+	Used   *store.Resources `json:"used,omitempty"`
 }
 
 func (a *API) listNodes(c *gin.Context) {
@@ -25,10 +27,19 @@ func (a *API) listNodes(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		_, leaderName = a.cfg.Leader()
 	}
-	out := make([]nodeView, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, nodeView{Node: n, Leader: n.Name == leaderName})
+	out := make([]nodeView, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		out[i] = nodeView{Node: n, Leader: n.Name == leaderName}
+		if a.cfg.Usage != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[i].Used = a.cfg.Usage(c.Request.Context(), n)
+			}()
+		}
 	}
+	wg.Wait()
 	c.JSON(http.StatusOK, gin.H{"nodes": out})
 }
 

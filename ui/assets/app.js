@@ -289,6 +289,10 @@ function meter(used, total, fmt) {
     h('div', {class: 'bar'}, h('span', {style: `width:${pct}%`})), h('small', {}, `${fmt(used)} / ${fmt(total)}`));
 }
 
+function inUse(v, fmt) {
+  return v == null ? null : h('div', {class: 'muted small', title: 'what the machine uses now, measured on the node'}, `in use: ${fmt(v)}`);
+}
+
 function nodesPage() {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
   const nodes = new Map();
@@ -298,8 +302,8 @@ function nodesPage() {
       h('td', {'data-label': 'Node'}, h('strong', {}, n.name), n.leader ? h('span', {class: 'tag'}, 'leader') : null, h('div', {class: 'muted small'}, n.addr)),
       h('td', {'data-label': 'State'}, h('span', {class: `badge n-${n.state}`, title: n.drain_deadline ? 'tasks move elsewhere at ' + new Date(n.drain_deadline).toLocaleString() : ''},
         n.state === 'draining' && !n.running ? 'drained' : n.state)),
-      h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu)),
-      h('td', {'data-label': 'Memory'}, meter(n.allocated.memory, n.capacity.memory, bytes)),
+      h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu), inUse(n.used && n.used.cpu, cpu)),
+      h('td', {'data-label': 'Memory'}, meter(n.allocated.memory, n.capacity.memory, bytes), inUse(n.used && n.used.memory, bytes)),
       h('td', {'data-label': 'Running', class: 'num'}, String(n.running)),
       h('td', {'data-label': 'Joined'}, time(n.joined)),
       app.me.admin ? h('td', {class: 'right'}, n.state === 'ready'
@@ -322,9 +326,11 @@ function nodesPage() {
     if (m.type === 'open' || m.type === 'resync') load().catch(() => {});
     if (m.type === 'node') { nodes.set(m.node.name, {...nodes.get(m.node.name), ...m.node}); render(); }
   });
-  main.append(h('h1', {}, 'Nodes'), h('p', {class: 'muted'}, 'Machines in this cluster, what they can run, and what is placed on them now.'), body);
+  main.append(h('h1', {}, 'Nodes'), h('p', {class: 'muted'}, 'Machines in this cluster, what they can run, what is allocated to tasks and what is in use now.'), body);
   load().catch((e) => body.replaceChildren(h('p', {class: 'error'}, e.message)));
-  return off;
+  // Usage is measured, not replicated: refresh it while the page is open.
+  const timer = setInterval(() => load().catch(() => {}), 5000);
+  return () => { clearInterval(timer); if (off) off(); };
 }
 
 // ---- images --------------------------------------------------------------------
