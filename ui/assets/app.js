@@ -310,7 +310,7 @@ function nodesPage() {
         ? h('button', {class: 'small', onclick: () => setState(n.name, 'drain')}, 'Drain')
         : n.state === 'draining' ? h('button', {class: 'small', onclick: () => setState(n.name, 'ready')}, 'Make ready') : null) : null));
     body.replaceChildren(h('table', {class: 'cards'}, h('thead', {}, h('tr', {},
-      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'CPU allocated'), h('th', {}, 'Memory allocated'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
+      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'CPU allocated · in use'), h('th', {}, 'Memory allocated · in use'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
     h('tbody', {}, rows)));
   };
   const setState = async (name, s) => {
