@@ -258,7 +258,7 @@ type Node struct {
 	// other nodes; zero lets them finish.
 	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
 	Joined        time.Time `json:"joined"`
-	Updated   time.Time         `json:"updated"`
+	Updated       time.Time `json:"updated"`
 }
 
 // Free returns the node's unallocated resources.

@@ -25,6 +25,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"gantry/gantrytest"
 	"gantry/node/toolbox"
 )
 
@@ -124,13 +125,7 @@ func loadImage(ctx context.Context, exe, tag string) error {
 // test image is not available.
 func requireDocker(t *testing.T) {
 	t.Helper()
-	if dockerProblem == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Docker is required under CI=true: %s", dockerProblem)
-	}
-	t.Skipf("skipping: %s", dockerProblem)
+	gantrytest.Require(t, dockerProblem == "", dockerProblem)
 }
 
 // fakeReporter plays the store: it holds the attempts placed on the node,

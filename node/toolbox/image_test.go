@@ -5,34 +5,51 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"gantry/gantrytest"
 )
 
 // buildStatic compiles a tiny static Go program and returns its path.
 func buildStatic(t *testing.T) string {
 	t.Helper()
+	return buildTiny(t, "package main\n\nfunc main() { println(\"tiny\") }\n", "CGO_ENABLED=0")
+}
+
+// buildDynamic builds a cgo program, which links libc dynamically as a plain
+// `go run . server` does on a machine with a C compiler.
+func buildDynamic(t *testing.T) string {
+	t.Helper()
+	src := "package main\n\n// #include <stdio.h>\n// static void hello(void) { printf(\"dynamic ok\\n\"); fflush(stdout); }\nimport \"C\"\n\nfunc main() { C.hello() }\n"
+	return buildTiny(t, src, "CGO_ENABLED=1")
+}
+
+func buildTiny(t *testing.T, src, cgo string) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tiny\n\ngo 1.22\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println(\"tiny\") }\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "tiny")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), cgo, "GOFLAGS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+		t.Fatalf("go build (%s): %v\n%s", cgo, err, b)
 	}
 	return out
 }
@@ -133,16 +150,12 @@ func TestBuildIsDeterministic(t *testing.T) {
 }
 
 func TestBuildDynamicBinaryBringsItsLibraries(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := Build(exe)
+	img, err := Build(buildDynamic(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if img.Static {
-		t.Skip("the test binary is statically linked here (no cgo); the dynamic path is covered by the runner tests when cgo is on")
+		t.Fatal("Static = true for a cgo binary")
 	}
 	ents := layerEntries(t, img)
 	var haveLibc, haveLoader bool
@@ -196,5 +209,31 @@ func TestWriteDockerArchiveHasManifestJSON(t *testing.T) {
 	}
 	if _, ok := files["index.json"]; !ok {
 		t.Error("no index.json")
+	}
+}
+
+// TestDynamicImageRunsInDocker loads the image of a dynamically linked
+// binary into the real Docker Engine and runs it from scratch: the loader
+// and libraries packed with it are enough.
+func TestDynamicImageRunsInDocker(t *testing.T) {
+	gantrytest.RequireDocker(t)
+	img, err := Build(buildDynamic(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("gantry-test/dynamic:%d", time.Now().UnixNano())
+	var archive bytes.Buffer
+	if err := img.WriteDockerArchive(&archive, tag); err != nil {
+		t.Fatal(err)
+	}
+	load := exec.Command("docker", "load")
+	load.Stdin = &archive
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+	out, err := exec.Command("docker", "run", "--rm", "--label", "gantry.test=toolbox", tag).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "dynamic ok") {
+		t.Fatalf("docker run of the dynamic image: %v\n%s", err, out)
 	}
 }
