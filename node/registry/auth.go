@@ -49,15 +49,6 @@ func (p *principal) can(repo, action string) bool {
 	return allowed(p.user, p.admin, p.node, repo, action)
 }
 
-type authCacheEntry struct {
-	p       principal
-	expires time.Time
-}
-
-// basicCacheTTL bounds how long a password check is reused: password hashing
-// is slow by design, and a push is hundreds of requests.
-const basicCacheTTL = 30 * time.Second
-
 // authenticate returns the caller, nil when the request carries no
 // credentials, or an UNAUTHORIZED error for bad ones.
 func (r *Registry) authenticate(req *http.Request) (*principal, error) {
@@ -94,15 +85,8 @@ func (r *Registry) checkPassword(req *http.Request, user, secret string) (*princ
 		}
 		return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid username or password")
 	}
-	key := sha256.Sum256([]byte(user + "\x00" + secret))
-	now := r.now()
-	r.authMu.Lock()
-	e, ok := r.authCache[key]
-	r.authMu.Unlock()
-	if ok && now.Before(e.expires) {
-		p := e.p
-		return &p, nil
-	}
+	// Password checks are cached by the Authenticator (node/auth), which
+	// re-reads the account each time so a disabled user is refused at once.
 	name, admin, err := r.cfg.Auth.Authenticate(req.Context(), user, secret)
 	if err != nil {
 		if store.ErrorCode(err) != store.EUnauthorized {
@@ -111,12 +95,6 @@ func (r *Registry) checkPassword(req *http.Request, user, secret string) (*princ
 		return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid username or password")
 	}
 	p := principal{user: name, admin: admin}
-	r.authMu.Lock()
-	if len(r.authCache) > 10000 {
-		clear(r.authCache)
-	}
-	r.authCache[key] = authCacheEntry{p: p, expires: now.Add(basicCacheTTL)}
-	r.authMu.Unlock()
 	return &p, nil
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"gantry/node/registry/registrytest"
+	"gantry/node/auth"
 	"gantry/store"
 )
 
@@ -102,7 +102,7 @@ func newFakeCluster(e *env, names ...string) (*fakeCluster, map[string]*httptest
 	c := &fakeCluster{regs: map[string]*Registry{}}
 	srvs := map[string]*httptest.Server{}
 	for _, n := range names {
-		reg, err := New(Config{Dir: e.t.TempDir(), Store: e.st, Proposer: e.prop, Auth: registrytest.StoreAuth{Store: e.st},
+		reg, err := New(Config{Dir: e.t.TempDir(), Store: e.st, Proposer: e.prop, Auth: auth.New(e.st, ""),
 			NodeSecret: "node-secret", Now: func() time.Time { return e.now }, NodeName: n, Peers: fakePeers{c, n}})
 		if err != nil {
 			e.t.Fatal(err)

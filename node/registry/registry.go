@@ -92,9 +92,6 @@ type Registry struct {
 
 	tokenKey []byte
 
-	authMu    sync.Mutex
-	authCache map[[32]byte]authCacheEntry
-
 	upMu    sync.Mutex
 	uploads map[string]*upload
 
@@ -147,8 +144,8 @@ func New(cfg Config) (*Registry, error) {
 	r := &Registry{
 		cfg: cfg, st: cfg.Store, prop: cfg.Proposer, log: cfg.Logger.With("component", "registry"),
 		blobs: bs, now: cfg.Now, tokenKey: key,
-		authCache: map[[32]byte]authCacheEntry{}, uploads: map[string]*upload{},
-		stop: make(chan struct{}),
+		uploads: map[string]*upload{},
+		stop:    make(chan struct{}),
 	}
 	r.wg.Add(1)
 	go r.janitor()

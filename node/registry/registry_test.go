@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"gantry/node/auth"
 	"gantry/node/registry/registrytest"
 	"gantry/store"
 )
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) open() {
-	reg, err := New(Config{Dir: e.dir, Store: e.st, Proposer: e.prop, Auth: registrytest.StoreAuth{Store: e.st},
+	reg, err := New(Config{Dir: e.dir, Store: e.st, Proposer: e.prop, Auth: auth.New(e.st, ""),
 		NodeSecret: "node-secret", UploadTTL: time.Hour, GCGrace: time.Minute, Now: func() time.Time { return e.now }})
 	if err != nil {
 		e.t.Fatal(err)

@@ -5,8 +5,6 @@ package registrytest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -51,34 +49,6 @@ func (p *DirectProposer) Propose(ctx context.Context, typ string, payload any) (
 	return res, nil
 }
 
-// StoreAuth authenticates against the store's users (bcrypt password hash)
-// and API tokens (SHA-256 of the secret).
-type StoreAuth struct {
-	Store *store.Store
-}
-
-// Authenticate returns the user and whether it is an admin, or an
-// *store.Error with code EUnauthorized.
-func (a StoreAuth) Authenticate(ctx context.Context, username, secret string) (string, bool, error) {
-	bad := store.Errorf(store.EUnauthorized, "invalid username or password")
-	sum := sha256.Sum256([]byte(secret))
-	if t, err := a.Store.TokenByHash(hex.EncodeToString(sum[:])); err == nil && (t.User == username || username == "") {
-		if !t.Expires.IsZero() && time.Now().After(t.Expires) {
-			return "", false, bad
-		}
-		u, err := a.Store.User(t.User)
-		if err != nil || u.Disabled {
-			return "", false, bad
-		}
-		return u.Name, u.Admin, nil
-	}
-	u, err := a.Store.User(username)
-	if err != nil || u.Disabled || bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(secret)) != nil {
-		return "", false, bad
-	}
-	return u.Name, u.Admin, nil
-}
-
 // CreateUser adds a user with a bcrypt-hashed password through p.
 func CreateUser(ctx context.Context, p *DirectProposer, name, password string, admin bool) error {
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
@@ -86,13 +56,5 @@ func CreateUser(ctx context.Context, p *DirectProposer, name, password string, a
 		return fmt.Errorf("hash password: %w", err)
 	}
 	_, err = p.Propose(ctx, store.CmdCreateUser, store.CreateUser{User: store.User{Name: name, PasswordHash: h, Admin: admin}})
-	return err
-}
-
-// CreateToken adds an API token with the given secret for a user through p.
-func CreateToken(ctx context.Context, p *DirectProposer, user, id, secret string) error {
-	sum := sha256.Sum256([]byte(secret))
-	h := hex.EncodeToString(sum[:])
-	_, err := p.Propose(ctx, store.CmdCreateToken, store.CreateToken{Token: store.Token{ID: id, User: user, Name: id}, Hash: h})
 	return err
 }
