@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -101,27 +99,8 @@ func (c *Cluster) WaitVoters(t testing.TB, want int, timeout time.Duration) {
 // --join and --token) and waits until it serves. It gets node 1's admin token.
 func (c *Cluster) StartJoiner(t testing.TB, o Options) *Node {
 	t.Helper()
-	if o.DataDir == "" {
-		o.DataDir = t.TempDir()
-	}
-	if o.AdminPassword == "" {
-		o.AdminPassword = "admin-password-123"
-	}
-	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword,
-		HTTPAddr:    net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
-		ClusterAddr: net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
-		LogPath:     filepath.Join(o.DataDir, "server.log"),
-		AdminToken:  c.Nodes[0].AdminToken,
-		ClusterID:   c.Nodes[0].ClusterID,
-	}
-	n.URL = "http://" + n.HTTPAddr
-	t.Cleanup(func() {
-		if t.Failed() {
-			n.dumpLog()
-		}
-		n.Stop()
-		n.removeContainers()
-	})
+	n := newNode(t, o)
+	n.AdminToken, n.ClusterID = c.Nodes[0].AdminToken, c.Nodes[0].ClusterID
 	n.Restart(t)
 	return n
 }

@@ -158,6 +158,15 @@ func Start(t testing.TB, opts ...Options) *Node {
 	if o.Name == "" {
 		o.Name = "node1"
 	}
+	n := newNode(t, o)
+	n.Restart(t)
+	return n
+}
+
+// newNode fills o's defaults and prepares a node on free ports whose process
+// is stopped, and whose containers are removed, when the test ends.
+func newNode(t testing.TB, o Options) *Node {
+	t.Helper()
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
@@ -177,7 +186,6 @@ func Start(t testing.TB, opts ...Options) *Node {
 		n.Stop()
 		n.removeContainers()
 	})
-	n.Restart(t)
 	return n
 }
 
