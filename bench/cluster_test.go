@@ -4,11 +4,9 @@ package bench
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
-	gclient "gantry/client"
 	"gantry/gantrytest"
 	"gantry/store"
 )
@@ -69,42 +67,7 @@ func TestBenchClusterSubmission(t *testing.T) {
 	const total, clients = 4000, 16
 	run := func(nodes []*gantrytest.Node) (float64, time.Duration) {
 		drainAll(t, nodes)
-		next := make(chan int, total)
-		for i := 0; i < total; i++ {
-			next <- i
-		}
-		close(next)
-		var mu sync.Mutex
-		var lat []time.Duration
-		errs := make(chan error, clients)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for w := 0; w < clients; w++ {
-			n := nodes[w%len(nodes)]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := gclient.New(n.URL, n.AdminToken)
-				var mine []time.Duration
-				for range next {
-					s := time.Now()
-					if _, err := c.Submit(context.Background(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}}); err != nil {
-						errs <- err
-						return
-					}
-					mine = append(mine, time.Since(s))
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		dur := time.Since(start)
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		dur, lat := submitMany(t, nodes, total, clients)
 		return float64(total) / dur.Seconds(), pct(lat, 0.5)
 	}
 	one := gantrytest.Start(t, gantrytest.Options{Name: "single"})
