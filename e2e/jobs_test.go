@@ -332,6 +332,53 @@ func TestIsolation(t *testing.T) {
 	if _, err := alice.Cancel(ctx, j.ID); err != nil {
 		t.Fatalf("alice cannot cancel her own job: %v", err)
 	}
+	// API tokens: the secret is shown once, works, is never listed, and stops
+	// working when deleted.
+	var created struct {
+		Token string      `json:"token"`
+		Info  store.Token `json:"info"`
+	}
+	if err := alice.Do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": "ci"}, &created); err != nil || !strings.HasPrefix(created.Token, "gtk_") {
+		t.Fatalf("create token: %+v %v", created, err)
+	}
+	viaToken := client.New(n.URL, created.Token)
+	if _, err := viaToken.Job(ctx, j.ID); err != nil {
+		t.Fatalf("the new token cannot read alice's job: %v", err)
+	}
+	var listed struct {
+		Tokens []map[string]any `json:"tokens"`
+	}
+	if err := alice.Do(ctx, "GET", "/api/v1/tokens", nil, &listed); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range listed.Tokens {
+		for _, v := range tk {
+			if s, ok := v.(string); ok && strings.Contains(s, created.Token[4:]) {
+				t.Fatalf("the token list shows a secret: %v", tk)
+			}
+		}
+	}
+	if err := alice.Do(ctx, "DELETE", "/api/v1/tokens/"+created.Info.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viaToken.Job(ctx, j.ID); err == nil || err.(*client.Error).Status != 401 {
+		t.Fatalf("a deleted token still works: %v", err)
+	}
+	// /metrics, with a token, in Prometheus text format.
+	req, _ := http.NewRequest("GET", n.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.AdminToken)
+	mresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, name := range []string{"gantry_queue_depth", "gantry_raft_commit_seconds", "gantry_scheduler_placements_total", "go_goroutines"} {
+		if !strings.Contains(string(mbody), name) {
+			t.Fatalf("/metrics lacks %s", name)
+		}
+	}
+
 	// Any user sees the nodes with capacity, allocation and measured usage.
 	nodes, err := alice.Nodes(ctx)
 	if err != nil || len(nodes) != 1 {
