@@ -5,13 +5,14 @@
 #
 #   sudo ./install.sh                 # build from this checkout (needs Go) or use ./gantry
 #   GANTRY_HTTP=:7070 GANTRY_DATA=/var/lib/gantry sudo -E ./install.sh
+#   (GANTRY_UNIT=PATH writes the unit elsewhere and does not touch systemd: tests)
 set -euo pipefail
 
 PREFIX=${PREFIX:-/usr/local}
 DATA=${GANTRY_DATA:-/var/lib/gantry}
 HTTP=${GANTRY_HTTP:-:7070}
 CLUSTER=${GANTRY_CLUSTER:-:7071}
-UNIT=/etc/systemd/system/gantry.service
+UNIT=${GANTRY_UNIT:-/etc/systemd/system/gantry.service}
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -70,7 +71,7 @@ if ! cmp -s "$UNIT.new" "$UNIT" 2>/dev/null; then mv -f "$UNIT.new" "$UNIT"; els
 port=${HTTP##*:}
 host=$(hostname -I 2>/dev/null | awk '{print $1}')
 host=${host:-127.0.0.1}
-if [ -d /run/systemd/system ]; then
+if [ -d /run/systemd/system ] && [ -z "${GANTRY_UNIT:-}" ]; then
   systemctl daemon-reload
   systemctl enable gantry.service >/dev/null 2>&1
   systemctl restart gantry.service
@@ -92,7 +93,7 @@ if [ -f "$DATA/admin-password" ]; then
   echo "  Admin password: $(cat "$DATA/admin-password")"
 fi
 echo "  Admin token:    $DATA/admin-token (readable by root)"
-if [ -d /run/systemd/system ] && [ -f "$DATA/admin-token" ]; then
+if [ -d /run/systemd/system ] && [ -z "${GANTRY_UNIT:-}" ] && [ -f "$DATA/admin-token" ]; then
   join=$(GANTRY_TOKEN=$(cat "$DATA/admin-token") GANTRY_ADDR="http://127.0.0.1:$port" "$PREFIX/bin/gantry" cluster join-command 2>/dev/null || true)
 fi
 if [ -n "${join:-}" ]; then
