@@ -125,35 +125,83 @@ func (n *Node) seedToolbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
+	// Building the image packs (and gzips) the whole binary; remember which
+	// binary the registry's toolbox was built from, so a restart of the same
+	// binary only hashes it.
+	exeSum, err := fileDigest(exe)
+	if err != nil {
+		return fmt.Errorf("hash own executable: %w", err)
+	}
+	marker := filepath.Join(n.cfg.DataDir, "toolbox-source")
+	if b, err := os.ReadFile(marker); err == nil {
+		if src, man, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && src == exeSum.String() {
+			if ok, err := n.toolboxPresent(digest.Digest(man), nil); err != nil || ok {
+				return err
+			}
+		}
+	}
 	img, err := toolbox.Build(exe)
 	if err != nil {
 		return fmt.Errorf("build toolbox image: %w", err)
 	}
-	t, err := n.store.RegTag(toolboxRepo, toolboxTag)
-	switch {
-	case err == nil && t.Digest == img.ManifestDigest.String():
-		// The tag is cluster-wide; the blob files must be on this node too,
-		// since the runner pulls from its own node.
-		have := true
-		for _, d := range []digest.Digest{img.LayerDigest, img.ConfigDigest} {
-			ok, err := n.images.reg.HasBlob(d)
-			if err != nil {
-				return fmt.Errorf("check toolbox blob %s: %w", d, err)
-			}
-			have = have && ok
-		}
-		if have {
-			return nil
-		}
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("read %s:%s: %w", toolboxRepo, toolboxTag, err)
+	ok, err := n.toolboxPresent(img.ManifestDigest, []digest.Digest{img.LayerDigest, img.ConfigDigest})
+	if err != nil {
+		return err
 	}
-	layers := map[digest.Digest]io.Reader{img.LayerDigest: bytes.NewReader(img.Layer)}
-	if err := n.images.reg.ImportImage(ctx, registry.SystemOwner, toolboxRepo, toolboxTag, v1.MediaTypeImageManifest,
-		img.Manifest, img.Config, layers); err != nil {
-		return fmt.Errorf("import toolbox image: %w", err)
+	if !ok {
+		layers := map[digest.Digest]io.Reader{img.LayerDigest: bytes.NewReader(img.Layer)}
+		if err := n.images.reg.ImportImage(ctx, registry.SystemOwner, toolboxRepo, toolboxTag, v1.MediaTypeImageManifest,
+			img.Manifest, img.Config, layers); err != nil {
+			return fmt.Errorf("import toolbox image: %w", err)
+		}
+	}
+	if err := os.WriteFile(marker, []byte(exeSum.String()+" "+img.ManifestDigest.String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", marker, err)
 	}
 	return nil
+}
+
+// toolboxPresent reports whether gantry/toolbox:latest points at manifest
+// and this node holds its blob files (tags are cluster-wide, blobs per node,
+// and the runner pulls from its own node). Without blobs given, they are
+// read from the stored manifest.
+func (n *Node) toolboxPresent(manifest digest.Digest, blobs []digest.Digest) (bool, error) {
+	t, err := n.store.RegTag(toolboxRepo, toolboxTag)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Digest != manifest.String()) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s:%s: %w", toolboxRepo, toolboxTag, err)
+	}
+	if blobs == nil {
+		m, err := n.store.RegManifest(toolboxRepo, manifest.String())
+		if err != nil {
+			return false, nil
+		}
+		for _, b := range m.Blobs {
+			blobs = append(blobs, digest.Digest(b))
+		}
+	}
+	for _, d := range blobs {
+		ok, err := n.images.reg.HasBlob(d)
+		if err != nil {
+			return false, fmt.Errorf("check toolbox blob %s: %w", d, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// fileDigest is the sha256 of a file's content.
+func fileDigest(path string) (digest.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return digest.SHA256.FromReader(f)
 }
 
 // registryAuth is the runner's RegistryAuth: the node credential for pulls
