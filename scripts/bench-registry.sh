@@ -5,13 +5,13 @@
 # layers, plus Go's sha256 over the same file, with the same client
 # (node/registry/internal/benchclient) for both.
 #
-#   scripts/bench-registry.sh            # BENCH_SIZE_MB=512 BENCH_SMALL=200 BENCH_RUNS=3
+#   scripts/bench-registry.sh            # BENCH_SIZE_MB=512 BENCH_SMALL=200 BENCH_RUNS=5
 set -euo pipefail
 
 DIST_VERSION=v3.1.2
 size_mb="${BENCH_SIZE_MB:-512}"
 small="${BENCH_SMALL:-200}"
-runs="${BENCH_RUNS:-3}"
+runs="${BENCH_RUNS:-5}"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/gantry-bench.XXXXXX")

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"runtime/debug"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -136,26 +137,52 @@ func New(cfg Config) *API {
 	return a
 }
 
-// ServeHTTP serves the API, registry and console.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
+// ServeHTTP serves the API, registry and console. Registry paths go to the
+// registry directly, not through gin, so blob downloads keep net/http's
+// io.ReaderFrom (sendfile) on the response: gin's writer hides it and every
+// byte would be copied through user space.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.isRegistryPath(r.URL.Path) {
+		defer a.recoverRegistry(w, r)
+		a.cfg.Registry.ServeHTTP(w, r)
+		return
+	}
+	a.engine.ServeHTTP(w, r)
+}
+
+func (a *API) isRegistryPath(p string) bool {
+	if a.cfg.Registry == nil {
+		return false
+	}
+	if p == "/v2" || strings.HasPrefix(p, "/v2/") {
+		return true
+	}
+	for _, pre := range a.cfg.RegistryPaths {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// recoverRegistry answers 500 for a panic in the registry, as gin.Recovery
+// does for the API, instead of dropping the connection.
+func (a *API) recoverRegistry(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	a.log.Error("registry handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	w.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"internal error"}]}`))
+}
 
 func (a *API) fallback(c *gin.Context) {
 	p := c.Request.URL.Path
-	if a.cfg.Registry != nil {
-		// gin presets 404 for unrouted requests; a handler that writes a
-		// body without WriteHeader must still answer 200.
-		c.Status(http.StatusOK)
-		if p == "/v2" || strings.HasPrefix(p, "/v2/") {
-			a.cfg.Registry.ServeHTTP(c.Writer, c.Request)
-			return
-		}
-		for _, pre := range a.cfg.RegistryPaths {
-			if strings.HasPrefix(p, pre) {
-				a.cfg.Registry.ServeHTTP(c.Writer, c.Request)
-				return
-			}
-		}
-	}
 	if strings.HasPrefix(p, "/api/") {
 		fail(c, store.Errorf(store.ENotFound, "no such endpoint: %s %s", c.Request.Method, p))
 		return

@@ -2,7 +2,15 @@
 
 package registry
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // startWriteback is a no-op where sync_file_range does not exist.
 func startWriteback(f *os.File, off, n int64) {}
+
+// openDirect: direct I/O is only used on Linux.
+func openDirect(path string) (*os.File, error) {
+	return nil, errors.New("direct I/O not supported here")
+}

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -107,16 +108,19 @@ func run(tgs targets, file string, nSmall, smallSize, runs int, repo string) err
 			if err := tg.auth(rp, rp2, rp3); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
 			}
+			quiesce()
 			t := time.Now()
 			if err := tg.pushMonolithic(rp, file, size, bigDigest); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
 			}
 			best(figs[0], tg.name, time.Since(t))
+			quiesce()
 			t = time.Now()
 			if err := tg.pushStream(rp2, file, bigDigest); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
 			}
 			best(figs[1], tg.name, time.Since(t))
+			quiesce()
 			t = time.Now()
 			if err := tg.pullBlob(rp, bigDigest, size); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
@@ -126,11 +130,13 @@ func run(tgs targets, file string, nSmall, smallSize, runs int, repo string) err
 			for _, b := range smalls {
 				rand.Read(b[:16])
 			}
+			quiesce()
 			t = time.Now()
 			if err := tg.pushImage(rp3, smalls); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
 			}
 			best(figs[3], tg.name, time.Since(t))
+			quiesce()
 			t = time.Now()
 			if err := tg.pullImage(rp3); err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
@@ -163,6 +169,13 @@ func run(tgs targets, file string, nSmall, smallSize, runs int, repo string) err
 	}
 	return nil
 }
+
+// quiesce flushes every dirty page on the machine before a timed step, so
+// no figure pays for write-back a previous step (or the other registry) left
+// behind: Distribution acknowledges uploads before they reach the disk, and
+// without this its deferred writes would land inside Gantry's timings, or
+// inside its own next ones.
+func quiesce() { syscall.Sync() }
 
 func best(f *figure, name string, d time.Duration) {
 	s := d.Seconds()
