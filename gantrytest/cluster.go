@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +70,15 @@ func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
 		c.Nodes = append(c.Nodes, c.StartJoiner(t, jo))
 	}
 	c.WaitReady(t, n, 60*time.Second)
-	c.WaitVoters(t, min(n, 3), 60*time.Second)
+	want := 3
+	for _, e := range o.Env {
+		if v, ok := strings.CutPrefix(e, "GANTRY_VOTERS="); ok {
+			if x, err := strconv.Atoi(v); err == nil {
+				want = x
+			}
+		}
+	}
+	c.WaitVoters(t, min(n, want), 60*time.Second)
 	return c
 }
 

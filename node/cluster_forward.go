@@ -153,21 +153,12 @@ func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {
 
 // waitApplied waits (at most 5 s) until this node's store has applied index.
 func (n *Node) waitApplied(ctx context.Context, index uint64) {
-	if index == 0 || n.store.AppliedIndex() >= index {
+	if index == 0 {
 		return
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	d := 500 * time.Microsecond
-	for n.store.AppliedIndex() < index && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(d):
-		}
-		if d < 10*time.Millisecond {
-			d *= 2
-		}
-	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n.store.WaitApplied(wctx, index)
 }
 
 // Linearize makes the next local read see every write acknowledged before

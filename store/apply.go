@@ -102,7 +102,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 			// rather than diverge from the log.
 			panic(fmt.Sprintf("store: commit applied batch: %v", err))
 		}
-		s.applied = last
+		s.setApplied(last)
 		return limit, a.events
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -400,5 +401,38 @@ func TestEvictAfterDrainDeadline(t *testing.T) {
 	f.must(CmdSetNodeState, SetNodeState{Name: "n1", State: NodeReady})
 	if n, _ := f.st.Node("n1"); !n.DrainDeadline.IsZero() {
 		t.Fatal("ready kept the drain deadline")
+	}
+}
+
+// TestWaitAppliedWakesOnApply: a waiter for a future index returns as soon
+// as that index is applied, and gives up when its context ends.
+func TestWaitAppliedWakesOnApply(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 4000)
+	if !f.st.WaitApplied(context.Background(), f.n) {
+		t.Fatal("an applied index must not wait")
+	}
+	want := f.n + 2
+	done := make(chan bool, 1)
+	go func() { done <- f.st.WaitApplied(context.Background(), want) }()
+	f.node("n2", 4000)
+	select {
+	case <-done:
+		t.Fatal("returned before the index was applied")
+	default:
+	}
+	f.node("n3", 4000)
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("WaitApplied = false after the index was applied")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiter not woken by the apply")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if f.st.WaitApplied(ctx, f.n+10) {
+		t.Fatal("WaitApplied = true for an index never applied")
 	}
 }

@@ -112,7 +112,7 @@ func (s *Store) Restore(rc io.ReadCloser) error {
 		}
 		return err
 	})
-	s.applied = applied
+	s.setApplied(applied)
 	s.publish([]Event{{Type: "resync"}})
 	return err
 }

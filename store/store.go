@@ -5,6 +5,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,8 +20,9 @@ type Store struct {
 	db     *badger.DB
 	logger *slog.Logger
 
-	applyMu sync.Mutex // serialises Apply with Restore
-	applied uint64
+	applyMu   sync.Mutex // serialises Apply with Restore
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced when applied advances (under applyMu)
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
@@ -47,7 +49,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", dir, err)
 	}
-	s := &Store{db: db, logger: logger.With("component", "store"), subs: map[*Subscription]struct{}{}}
+	s := &Store{db: db, logger: logger.With("component", "store"), subs: map[*Subscription]struct{}{}, appliedCh: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var v uint64
 		err := getJSON(txn, []byte(kApplied), &v)
@@ -79,6 +81,32 @@ func (s *Store) AppliedIndex() uint64 {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	return s.applied
+}
+
+// setApplied records index as applied and wakes WaitApplied callers. The
+// caller holds applyMu.
+func (s *Store) setApplied(index uint64) {
+	s.applied = index
+	close(s.appliedCh)
+	s.appliedCh = make(chan struct{})
+}
+
+// WaitApplied blocks until this store has applied index or ctx ends, and
+// reports whether it has.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) bool {
+	for {
+		s.applyMu.Lock()
+		done, ch := s.applied >= index, s.appliedCh
+		s.applyMu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func getJSON(txn *badger.Txn, key []byte, v any) error {
