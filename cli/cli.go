@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,8 +78,21 @@ func envOr(name, def string) string {
 	return def
 }
 
+// parseRetention reads a duration in Go's syntax or whole days ("30d").
+func parseRetention(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("--log-retention: %q is not a duration (e.g. 30d, 72h, or 0 to keep logs forever)", s)
+}
+
 func serverCmd() *cobra.Command {
 	var cfg node.Config
+	var retention string
 	var debug bool
 	c := &cobra.Command{
 		Use:   "server",
@@ -90,6 +105,11 @@ func serverCmd() *cobra.Command {
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg.AdminPassword = os.Getenv("GANTRY_ADMIN_PASSWORD")
+			d, err := parseRetention(retention)
+			if err != nil {
+				return err
+			}
+			cfg.LogRetention = d
 			return node.New(cfg).Run(cmd.Context())
 		},
 	}
@@ -101,6 +121,8 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
 	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")
 	f.StringVar(&cfg.Name, "name", envOr("GANTRY_NAME", ""), "node name (default: host name)")
+	f.StringVar(&retention, "log-retention", envOr("GANTRY_LOG_RETENTION", "30d"),
+		"remove task logs this long after their job ended, e.g. 30d, 72h (0: keep them forever)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

@@ -31,6 +31,13 @@ func (n *Node) remoteLog(ctx context.Context, node, job string, task, attempt in
 	if err != nil {
 		return nil, store.Errorf(store.EUnavailable, "the log is on node %s, which cannot be reached now", node)
 	}
+	if resp.StatusCode == http.StatusGone {
+		resp.Body.Close()
+		if j, err := n.store.Job(job); err == nil {
+			return nil, store.Errorf(store.EGone, "the logs of job %s were removed from node %s under its log retention policy", j.ID, node)
+		}
+		return nil, store.Errorf(store.EGone, "the logs were removed from node %s under its log retention policy", node)
+	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		return nil, store.Errorf(store.EUnavailable, "node %s could not serve the log (%s)", node, resp.Status)
@@ -49,6 +56,12 @@ func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if j, err := n.store.Job(job); err == nil && j.LogsExpired(n.cfg.LogRetention, time.Now()) {
+			http.Error(w, "removed by the log retention policy", http.StatusGone)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if q.Get("follow") != "1" {
 		f, err := os.Open(path)

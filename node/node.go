@@ -47,7 +47,10 @@ type Config struct {
 	// AdminPassword is used for the admin account on first start; empty
 	// generates one.
 	AdminPassword string
-	Logger        *slog.Logger
+	// LogRetention is how long after a job ended its task logs are kept
+	// on this node (0: forever).
+	LogRetention time.Duration
+	Logger       *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -206,6 +209,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.clusterLoop)
 	n.goLoop(ctx, n.reconcileBlobs) // peers.go
+	n.goLoop(ctx, n.pruneLogsLoop)  // logs.go
 
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
@@ -213,7 +217,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	handler := api.New(api.Config{
 		Store: st, Proposer: n, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: clusterAdmin{n},
-		Usage: n.nodeUsage,
+		Usage: n.nodeUsage, LogRetention: n.cfg.LogRetention,
 		LogPath: func(job string, task, attempt int) string {
 			return n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
 		},

@@ -14,6 +14,7 @@ const (
 	EUnauthorized = "unauthorized"
 	EForbidden    = "forbidden"
 	EUnavailable  = "unavailable"
+	EGone         = "gone" // existed, removed by policy (e.g. log retention)
 	EInternal     = "internal"
 )
 

@@ -271,3 +271,23 @@ type ClusterInfo struct {
 	ID      string    `json:"id"`
 	Created time.Time `json:"created"`
 }
+
+// LogsExpired reports whether a log retention policy of retention (0: keep
+// forever) has removed the logs of j by now: j has ended, longer ago than
+// retention.
+func (j *Job) LogsExpired(retention time.Duration, now time.Time) bool {
+	return retention > 0 && !j.Ended.IsZero() && now.Sub(j.Ended) > retention
+}
+
+// LogsGoneError is the error for a log the retention policy removed.
+func LogsGoneError(j *Job, retention time.Duration) *Error {
+	return Errorf(EGone, "the logs of job %s were removed: it ended more than %s ago (log retention)", j.ID, FormatRetention(retention))
+}
+
+// FormatRetention prints a retention in whole days when it is one ("30d").
+func FormatRetention(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

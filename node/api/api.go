@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -59,6 +60,9 @@ type Config struct {
 	NodeName string
 	// Usage reports what a node actually uses (nil when unknown).
 	Usage func(ctx context.Context, n store.Node) *store.Resources
+	// LogRetention is how long this node keeps task logs after their job
+	// ended (0: forever); a log removed by it is answered with 410.
+	LogRetention time.Duration
 	// SecureCookies marks session cookies Secure (HTTPS deployments).
 	SecureCookies bool
 }
@@ -202,6 +206,7 @@ var statusOf = map[string]int{
 	store.EUnauthorized: http.StatusUnauthorized,
 	store.EForbidden:    http.StatusForbidden,
 	store.EUnavailable:  http.StatusServiceUnavailable,
+	store.EGone:         http.StatusGone,
 	store.EInternal:     http.StatusInternalServerError,
 }
 

@@ -56,6 +56,10 @@ func (a *API) taskLogs(c *gin.Context) {
 		return
 	}
 	path := a.cfg.LogPath(j.ID, i, at.N)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && j.LogsExpired(a.cfg.LogRetention, time.Now()) {
+		fail(c, store.LogsGoneError(j, a.cfg.LogRetention))
+		return
+	}
 	if !follow {
 		f, err := os.Open(path)
 		if errors.Is(err, os.ErrNotExist) {

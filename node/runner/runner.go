@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -221,6 +222,32 @@ func (r *Runner) Capacity(ctx context.Context) (cpuMillis, memBytes int64, err e
 // LogDir/<job>/<task>.<attempt>.log. The file may not exist yet.
 func (r *Runner) LogPath(k Key) string {
 	return filepath.Join(r.cfg.LogDir, safeName(k.JobID), strconv.Itoa(k.Task)+"."+strconv.Itoa(k.Attempt)+".log")
+}
+
+// LoggedJobs lists the ids of the jobs with task logs on this node.
+func (r *Runner) LoggedJobs() ([]string, error) {
+	ents, err := os.ReadDir(r.cfg.LogDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list task logs: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// RemoveJobLogs deletes every task log of job on this node.
+func (r *Runner) RemoveJobLogs(job string) error {
+	if err := os.RemoveAll(filepath.Join(r.cfg.LogDir, safeName(job))); err != nil {
+		return fmt.Errorf("remove logs of job %s: %w", job, err)
+	}
+	return nil
 }
 
 // Close stops following containers and waits for the attempt goroutines to

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gantry/client"
+	"gantry/gantrytest"
+	"gantry/store"
+)
+
+// TestLogRetention: with --log-retention 3s, a finished job's logs are
+// readable at first, then removed from the node's disk, and asking for them
+// is a 410 that says why (API and CLI); a job still running keeps its log.
+func TestLogRetention(t *testing.T) {
+	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--log-retention", "3s"}})
+	c := n.Client()
+	ctx := context.Background()
+
+	long := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"tick", "200ms", "60s"}, CPU: 100, Memory: 16 << 20})
+	done := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "kept for a while"}, CPU: 100, Memory: 16 << 20})
+	j := waitJob(t, c, done.ID, time.Minute)
+	if j.State != store.StateSucceeded {
+		t.Fatalf("job %s: %s", j.ID, j.State)
+	}
+	if got := readLog(t, c, done.ID); got != "kept for a while\n" {
+		t.Fatalf("log right after the job = %q", got)
+	}
+	dir := filepath.Join(n.DataDir, "logs", done.ID)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("log dir of the finished job: %v", err)
+	}
+
+	var apiErr *client.Error
+	gantrytest.Eventually(t, 30*time.Second, func() bool {
+		rc, _, err := c.Logs(ctx, done.ID, 0, 0, false)
+		if err == nil {
+			rc.Close()
+			return false
+		}
+		return errors.As(err, &apiErr)
+	}, "logs of job %s removed", done.ID)
+	if apiErr.Status != 410 || !strings.Contains(apiErr.Message, "log retention") {
+		t.Fatalf("error = %d %q, want 410 naming the log retention", apiErr.Status, apiErr.Message)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("log dir still on disk after the retention: %v", err)
+	}
+	_, errOut, code := n.Gantry(t, "job", "logs", done.ID)
+	if code == 0 || !strings.Contains(errOut, "log retention") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("gantry job logs: code %d stderr %q; want one line naming the log retention", code, errOut)
+	}
+
+	// The running job has been writing for longer than the retention: its
+	// log stays.
+	rj, err := c.Job(ctx, long.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rj.State != store.StateRunning {
+		t.Fatalf("long job is %s, want running", rj.State)
+	}
+	if got := readLog(t, c, long.ID); !strings.Contains(got, "tick") {
+		t.Fatalf("log of the running job = %q", got)
+	}
+	if _, err := c.Cancel(ctx, long.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLog(t *testing.T, c *client.Client, id string) string {
+	t.Helper()
+	rc, _, err := c.Logs(context.Background(), id, 0, 0, false)
+	if err != nil {
+		t.Fatalf("logs of %s: %v", id, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"gantry/store"
+)
+
+// DefaultLogRetention is how long task logs are kept after their job ended
+// unless --log-retention says otherwise.
+const DefaultLogRetention = 30 * 24 * time.Hour
+
+// pruneLogsLoop applies the log retention policy to this node's task logs:
+// once at start, then every quarter of the retention (between 1 s and 1 h).
+func (n *Node) pruneLogsLoop(ctx context.Context) {
+	ret := n.cfg.LogRetention
+	if ret <= 0 || n.runner == nil {
+		return
+	}
+	every := min(max(ret/4, time.Second), time.Hour)
+	for {
+		n.pruneLogs(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// pruneLogs removes the logs of every job that ended longer ago than the
+// retention. Logs of jobs the store does not know are left alone.
+func (n *Node) pruneLogs(now time.Time) {
+	ids, err := n.runner.LoggedJobs()
+	if err != nil {
+		n.log.Warn("log retention", "err", err)
+		return
+	}
+	removed := 0
+	for _, id := range ids {
+		j, err := n.store.Job(id)
+		if err != nil || !j.LogsExpired(n.cfg.LogRetention, now) {
+			continue
+		}
+		if err := n.runner.RemoveJobLogs(id); err != nil {
+			n.log.Warn("log retention", "err", err)
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		n.log.Info("log retention: removed the task logs of jobs that ended long ago", "jobs", removed, "retention", store.FormatRetention(n.cfg.LogRetention))
+	}
+}
