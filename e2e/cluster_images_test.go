@@ -197,6 +197,25 @@ func TestClusterImages(t *testing.T) {
 		t.Logf("new layer on node1=%v node2=%v node3=%v", hasBlobFile(n1, layer), hasBlobFile(n2, layer), hasBlobFile(n3, layer))
 	})
 
+	t.Run("an image imported on node 1 is on two nodes when the import returns", func(t *testing.T) {
+		archive, blobs := dockerSaveArchive(t, "imported:v1", []byte(fmt.Sprintf("imported-on-node1-%d\n", time.Now().UnixNano())))
+		refs, err := alice.ImportImages(t.Context(), bytes.NewReader(archive))
+		if err != nil || len(refs) != 1 || refs[0] != "alice/imported:v1" {
+			t.Fatalf("import on node1: %v %v", refs, err)
+		}
+		for _, d := range blobs {
+			holders := 0
+			for _, n := range cl.Nodes {
+				if hasBlobFile(n, d) {
+					holders++
+				}
+			}
+			if holders < 2 {
+				t.Fatalf("blob %s of the imported image is on %d nodes, want at least 2", d, holders)
+			}
+		}
+	})
+
 	t.Run("a job placed on node 3 runs the image pushed to node 1", func(t *testing.T) {
 		for _, name := range []string{"node1", "node2"} {
 			if _, errOut, code := n1.Gantry(t, "node", "drain", name); code != 0 {
@@ -238,4 +257,37 @@ func TestClusterImages(t *testing.T) {
 			return code == 0 && !hasBlobFile(n2, layer) && !hasBlobFile(n3, layer)
 		}, "the layer removed from node2 and node3 by gc")
 	})
+}
+
+// dockerSaveArchive builds a `docker save` archive (manifest.json, config,
+// one layer tar holding /msg.txt) of one image tagged ref, and returns it
+// with the digests of its config and layer.
+func dockerSaveArchive(t *testing.T, ref string, msg []byte) ([]byte, []string) {
+	t.Helper()
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	if err := lw.WriteHeader(&tar.Header{Name: "msg.txt", Mode: 0o644, Size: int64(len(msg)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	lw.Write(msg)
+	lw.Close()
+	cfg, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux",
+		"config": map[string]any{"Cmd": []string{"/msg.txt"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{sha(layer.Bytes())}},
+	})
+	man, _ := json.Marshal([]map[string]any{{"Config": "config.json", "RepoTags": []string{ref}, "Layers": []string{"layer.tar"}}})
+	var out bytes.Buffer
+	w := tar.NewWriter(&out)
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"layer.tar", layer.Bytes()}, {"config.json", cfg}, {"manifest.json", man}} {
+		if err := w.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(f.b)
+	}
+	w.Close()
+	return out.Bytes(), []string{sha(cfg), sha(layer.Bytes())}
 }

@@ -65,6 +65,14 @@ func (r *Registry) linkExisting(ctx context.Context, repo, user string, d digest
 // Errors: a digest mismatch or an invalid manifest is an *ociError-backed
 // error whose message names the problem.
 func (r *Registry) ImportImage(ctx context.Context, owner, repo, tag string, manifestMediaType string, manifest []byte, config []byte, layers map[digest.Digest]io.Reader) error {
+	return r.importImage(ctx, owner, repo, tag, manifestMediaType, manifest, config, layers, false)
+}
+
+// importImage is ImportImage; with copies, the manifest is committed only
+// once its blobs are on as many nodes as a push needs (an imported image
+// must survive the loss of the node it was imported on). Seeding the
+// toolbox does not ask for copies: every node seeds its own.
+func (r *Registry) importImage(ctx context.Context, owner, repo, tag string, manifestMediaType string, manifest []byte, config []byte, layers map[digest.Digest]io.Reader, copies bool) error {
 	name := repo
 	if !strings.HasPrefix(repo, owner+"/") {
 		name = owner + "/" + repo
@@ -102,6 +110,16 @@ func (r *Registry) ImportImage(ctx context.Context, owner, repo, tag string, man
 		}
 		if !ok {
 			return fmt.Errorf("import %s:%s: layer %s: not given and not stored", name, tag, l.Digest)
+		}
+	}
+	if copies {
+		if err := r.ensureCopies(ctx, name, m.Blobs); err != nil {
+			r.log.Warn("import: blobs not on enough nodes", "repo", name, "tag", tag, "err", err)
+			var oe *ociError
+			if errors.As(err, &oe) {
+				return store.Errorf(store.EUnavailable, "import %s:%s: its layers could not be copied to a second node; retry the import", name, tag)
+			}
+			return fmt.Errorf("import %s:%s: %w", name, tag, err)
 		}
 	}
 	d := digest.Canonical.FromBytes(manifest)
@@ -192,7 +210,7 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 			if err != nil {
 				return refs, store.Errorf(store.EInvalid, "import archive: %v", err)
 			}
-			if err := r.ImportImage(ctx, owner, name, tag, v1.MediaTypeImageManifest, body, cfg.small, nil); err != nil {
+			if err := r.importImage(ctx, owner, name, tag, v1.MediaTypeImageManifest, body, cfg.small, nil, true); err != nil {
 				return refs, err
 			}
 			refs = append(refs, name+":"+tag)
