@@ -20,6 +20,8 @@ type applier struct {
 	jobs   map[string]*Job
 	dirty  map[string]string // job id -> state it had when first loaded
 	nodes  map[string]*Node
+	usage  map[string]*UserUsage // user -> usage, written back by flush
+	quotas map[string]Resources  // user -> quota, read once per batch
 	events []Event
 }
 
@@ -49,7 +51,8 @@ func (s *Store) ApplyBatch(logs []*raft.Log) []any {
 func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []Event) {
 	for {
 		txn := s.db.NewTransaction(true)
-		a := &applier{txn: txn, jobs: map[string]*Job{}, dirty: map[string]string{}, nodes: map[string]*Node{}}
+		a := &applier{txn: txn, jobs: map[string]*Job{}, dirty: map[string]string{}, nodes: map[string]*Node{},
+			usage: map[string]*UserUsage{}, quotas: map[string]Resources{}}
 		var last uint64
 		tooBig := -1
 		for j := 0; j < limit; j++ {
@@ -192,6 +195,11 @@ func (a *applier) flush() error {
 		jc := *j
 		a.events = append(a.events, Event{Type: "job", Owner: j.Owner, Job: &jc})
 	}
+	for name, u := range a.usage {
+		if err := putJSON(a.txn, userUsageKey(name), u); err != nil {
+			return err
+		}
+	}
 	for _, n := range a.nodes {
 		if err := putJSON(a.txn, nodeKey(n.Name), n); err != nil {
 			return err
@@ -214,6 +222,32 @@ func (a *applier) job(id string) (*Job, error) {
 	a.jobs[id] = &j
 	a.dirty[id] = j.State
 	return &j, nil
+}
+
+// userUsage loads a user's usage for modification; flush writes it back.
+func (a *applier) userUsage(name string) (*UserUsage, error) {
+	if u, ok := a.usage[name]; ok {
+		return u, nil
+	}
+	var u UserUsage
+	if err := getJSON(a.txn, userUsageKey(name), &u); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	a.usage[name] = &u
+	return &u, nil
+}
+
+// quota returns a user's quota (zero: none), read once per batch.
+func (a *applier) quota(name string) (Resources, error) {
+	if q, ok := a.quotas[name]; ok {
+		return q, nil
+	}
+	var u User
+	if err := getJSON(a.txn, userKey(name), &u); err != nil && !errors.Is(err, ErrNotFound) {
+		return Resources{}, err
+	}
+	a.quotas[name] = u.Quota
+	return u.Quota, nil
 }
 
 func (a *applier) node(name string) (*Node, error) {
@@ -269,6 +303,13 @@ func (a *applier) updateUser(c *UpdateUser) (any, error) {
 	}
 	if len(c.PasswordHash) > 0 {
 		u.PasswordHash = c.PasswordHash
+	}
+	if c.Quota != nil {
+		if c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.GPUs < 0 {
+			return nil, Errorf(EInvalid, "quota: must not be negative")
+		}
+		u.Quota = *c.Quota
+		a.quotas[u.Name] = u.Quota
 	}
 	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
 		return nil, err

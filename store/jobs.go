@@ -296,14 +296,25 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	free := n.Free()
-	if n.State != NodeReady || free.CPU < j.Spec.CPU || free.Memory < j.Spec.Memory || free.GPUs < j.Spec.GPUs {
+	need := j.Spec.Task()
+	if n.State != NodeReady || !n.Free().Holds(need) || !n.Matches(j.Spec.Constraints) {
+		return false, nil
+	}
+	use, err := a.userUsage(j.Owner)
+	if err != nil {
+		return false, err
+	}
+	q, err := a.quota(j.Owner)
+	if err != nil {
+		return false, err
+	}
+	if !q.Allows(use.Allocated.Plus(need)) {
 		return false, nil
 	}
 	t.Attempts++
 	t.Node = n.Name
 	at := Attempt{JobID: j.ID, Task: t.Index, N: t.Attempts, Node: n.Name, State: StateScheduled,
-		Scheduled: a.at, CPU: j.Spec.CPU, Memory: j.Spec.Memory}
+		Scheduled: a.at, CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs}
 	if err := putJSON(a.txn, attemptKey(j.ID, t.Index, at.N), at); err != nil {
 		return false, err
 	}
@@ -313,10 +324,10 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	if err := a.txn.Delete(queueKey(j.Spec.Priority, j.ID, t.Index)); err != nil {
 		return false, err
 	}
-	n.Allocated.CPU += j.Spec.CPU
-	n.Allocated.Memory += j.Spec.Memory
-	n.Allocated.GPUs += j.Spec.GPUs
+	n.Allocated = n.Allocated.Plus(need)
 	n.Running++
+	use.Allocated = use.Allocated.Plus(need)
+	use.Tasks++
 	return true, a.setTask(j, &t, StateScheduled)
 }
 
@@ -385,13 +396,10 @@ func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
 	if err := a.txn.Delete(nodeActiveKey(at.Node, c.JobID, c.Task, c.N)); err != nil {
 		return nil, err
 	}
+	held := Resources{CPU: at.CPU, Memory: at.Memory, GPUs: at.GPUs}
 	if n, err := a.node(at.Node); err == nil {
-		n.Allocated.CPU -= at.CPU
-		n.Allocated.Memory -= at.Memory
-		n.Running--
-		if n.Running < 0 {
-			n.Running = 0
-		}
+		n.Allocated = n.Allocated.Minus(held)
+		n.Running = max(n.Running-1, 0)
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -399,6 +407,12 @@ func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	use, err := a.userUsage(j.Owner)
+	if err != nil {
+		return nil, err
+	}
+	use.Allocated = use.Allocated.Minus(held)
+	use.Tasks = max(use.Tasks-1, 0)
 	var t Task
 	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -434,5 +435,69 @@ func TestWaitAppliedWakesOnApply(t *testing.T) {
 	defer cancel()
 	if f.st.WaitApplied(ctx, f.n+10) {
 		t.Fatal("WaitApplied = true for an index never applied")
+	}
+}
+
+// TestQuotaIsRecheckedOnApplyAndUsageFollowsAttempts: placements beyond a
+// user's quota are rejected by the state machine itself; the user's usage
+// grows with each placement and shrinks when an attempt ends.
+func TestQuotaIsRecheckedOnApplyAndUsageFollowsAttempts(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 16000)
+	f.must(CmdCreateUser, CreateUser{User: User{Name: "alice"}})
+	f.must(CmdUpdateUser, UpdateUser{Name: "alice", Quota: &Resources{CPU: 2000}})
+	f.submit("j1", "alice", JobSpec{Image: "x", Array: 5, CPU: 1000, Memory: 1 << 30})
+	if got := f.placeAll("n1"); got != 2 {
+		t.Fatalf("placed %d with a 2-CPU quota, want 2", got)
+	}
+	u, err := f.st.Usage("alice")
+	if err != nil || u.Tasks != 2 || u.Allocated != (Resources{CPU: 2000, Memory: 2 << 30}) {
+		t.Fatalf("usage %+v %v, want 2 tasks holding 2 CPUs and 2 GiB", u, err)
+	}
+	f.end("j1", 0, 1, 0, ReasonExited)
+	if got := f.placeAll("n1"); got != 1 {
+		t.Fatalf("placed %d after one task ended, want 1", got)
+	}
+	f.must(CmdUpdateUser, UpdateUser{Name: "alice", Quota: &Resources{}})
+	if got := f.placeAll("n1"); got != 2 {
+		t.Fatalf("placed %d once the quota was lifted, want the last 2", got)
+	}
+	for i := 1; i < 5; i++ {
+		f.end("j1", i, 1, 0, ReasonExited)
+	}
+	if u, _ := f.st.Usage("alice"); u.Tasks != 0 || !u.Allocated.IsZero() {
+		t.Fatalf("usage after every task ended: %+v", u)
+	}
+	if _, err := f.do(CmdUpdateUser, UpdateUser{Name: "alice", Quota: &Resources{CPU: -1}}); ErrorCode(err) != EInvalid {
+		t.Fatalf("negative quota: %v", err)
+	}
+}
+
+// TestGPUsAreReleasedAndConstraintsRecheckedOnApply: a node's GPUs come back
+// when the task holding them ends, and a placement on a node without the
+// constrained label is rejected on apply.
+func TestGPUsAreReleasedAndConstraintsRecheckedOnApply(t *testing.T) {
+	f := newFSM(t)
+	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "gpu", Capacity: Resources{CPU: 8000, Memory: 8 << 30, GPUs: 1}, Labels: map[string]string{"zone": "a"}}})
+	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "plain", Capacity: Resources{CPU: 8000, Memory: 8 << 30}, Labels: map[string]string{"zone": "b"}}})
+	f.submit("g", "alice", JobSpec{Image: "x", Array: 2, GPUs: 1})
+	if got := f.placeAll("gpu"); got != 1 {
+		t.Fatalf("placed %d one-GPU tasks on a one-GPU node, want 1", got)
+	}
+	f.end("g", 0, 1, 0, ReasonExited)
+	if got := f.placeAll("gpu"); got != 1 {
+		t.Fatalf("the GPU was not released: placed %d", got)
+	}
+	f.end("g", 1, 1, 0, ReasonExited)
+	f.submit("c", "alice", JobSpec{Image: "x", Constraints: map[string]string{"zone": "a"}})
+	if got := f.placeAll("plain"); got != 0 {
+		t.Fatalf("placed a zone=a task on a zone=b node")
+	}
+	if got := f.placeAll("gpu"); got != 1 {
+		t.Fatalf("the zone=a task was not placed on the zone=a node")
+	}
+	bad := JobSpec{Image: "x", CPU: 1000, Memory: 1 << 30, Array: 1, Constraints: map[string]string{"zone": "a b"}}
+	if err := bad.Validate(); ErrorCode(err) != EInvalid || !strings.Contains(err.Error(), "constraints") {
+		t.Fatalf("constraint with a space: %v", err)
 	}
 }

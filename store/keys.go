@@ -21,6 +21,7 @@ const (
 	pNodeActive = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
 	pDependent  = "dep/" // dep/<dependency job id>/<dependent job id> -> ""
 	pNode       = "n/"   // n/<name> -> Node
+	pUserUsage  = "uu/"  // uu/<user> -> UserUsage (resources of the user's placed, unended attempts)
 	kApplied    = "m/applied"
 	kCluster    = "m/cluster"
 )
@@ -52,6 +53,7 @@ func nodeActiveKey(node, job string, i, n int) []byte {
 }
 func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
 func nodeKey(name string) []byte          { return []byte(pNode + name) }
+func userUsageKey(name string) []byte     { return []byte(pUserUsage + name) }
 
 // parseQueueKey splits q/<rank>/<job>/<index>.
 func parseQueueKey(k []byte) (job string, i int, ok bool) {

@@ -41,6 +41,46 @@ func (s *Store) Users() ([]User, error) {
 	return out, err
 }
 
+// Usages returns every user's usage (users with nothing placed may be
+// missing or zero).
+func (s *Store) Usages() (map[string]UserUsage, error) {
+	out := map[string]UserUsage{}
+	err := s.scan(pUserUsage, func(k []byte, v []byte) (bool, error) {
+		var u UserUsage
+		if err := json.Unmarshal(v, &u); err != nil {
+			return false, err
+		}
+		out[strings.TrimPrefix(string(k), pUserUsage)] = u
+		return true, nil
+	})
+	return out, err
+}
+
+// Usage returns one user's usage.
+func (s *Store) Usage(user string) (UserUsage, error) {
+	var u UserUsage
+	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, userUsageKey(user), &u) })
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return u, err
+}
+
+// Quotas returns the quota of every user that has one.
+func (s *Store) Quotas() (map[string]Resources, error) {
+	users, err := s.Users()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Resources{}
+	for _, u := range users {
+		if !u.Quota.IsZero() {
+			out[u.Name] = u.Quota
+		}
+	}
+	return out, nil
+}
+
 // TokenByHash looks a token up by the SHA-256 hex of its secret.
 func (s *Store) TokenByHash(hash string) (*Token, error) {
 	var t tokenRecord
@@ -265,6 +305,8 @@ type QueuedTask struct {
 	CPU      int64
 	Memory   int64
 	GPUs     int
+	// Constraints are the node labels the job requires (shared, read-only).
+	Constraints map[string]string
 }
 
 // Queued returns up to limit queued tasks, highest priority first, then in
@@ -292,7 +334,7 @@ func (s *Store) Queued(limit int) ([]QueuedTask, error) {
 				jobs[jobID] = j
 			}
 			out = append(out, QueuedTask{JobID: jobID, Task: i, Owner: j.Owner, Priority: j.Spec.Priority,
-				CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs})
+				CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs, Constraints: j.Spec.Constraints})
 		}
 		return nil
 	})

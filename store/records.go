@@ -91,6 +91,16 @@ type User struct {
 	Admin        bool      `json:"admin"`
 	Disabled     bool      `json:"disabled"`
 	Created      time.Time `json:"created"`
+	// Quota bounds what the user's placed tasks may hold at once; a zero
+	// field is no limit on that resource.
+	Quota Resources `json:"quota,omitzero"`
+}
+
+// UserUsage is what a user's placed, unended attempts hold: the measure of
+// fair share and quotas.
+type UserUsage struct {
+	Allocated Resources `json:"allocated"`
+	Tasks     int       `json:"tasks"`
 }
 
 // Token is an API or session token; only the SHA-256 of its secret is kept.
@@ -122,6 +132,8 @@ type JobSpec struct {
 	Queue    string            `json:"queue,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	After    []string          `json:"after,omitempty"`
+	// Constraints are node labels a task's node must have (key = value).
+	Constraints map[string]string `json:"constraints,omitempty"`
 }
 
 // Defaults fills unset fields with their defaults.
@@ -186,6 +198,38 @@ func (s *JobSpec) Validate() error {
 			return bad("labels: %q is not a valid label key", k)
 		}
 	}
+	if len(s.Constraints) > 20 {
+		return bad("constraints: at most 20")
+	}
+	for k, v := range s.Constraints {
+		if err := ValidNodeLabel(k, v); err != nil {
+			return bad("constraints: %v", err)
+		}
+	}
+	return nil
+}
+
+// ValidNodeLabel checks a node label (or a constraint on one): a key of
+// letters, digits and ".-_/" up to 63 characters, a value of letters,
+// digits and ".-_" up to 63.
+func ValidNodeLabel(k, v string) error {
+	ok := func(s string, extra string) bool {
+		if len(s) > 63 {
+			return false
+		}
+		for _, c := range s {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(extra, c)) {
+				return false
+			}
+		}
+		return true
+	}
+	if k == "" || !ok(k, ".-_/") {
+		return fmt.Errorf("%q is not a valid label key (letters, digits, . - _ /; at most 63)", k)
+	}
+	if !ok(v, ".-_") {
+		return fmt.Errorf("%s=%q: not a valid label value (letters, digits, . - _; at most 63)", k, v)
+	}
 	return nil
 }
 
@@ -235,6 +279,7 @@ type Attempt struct {
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
 	CPU             int64     `json:"cpu"`
 	Memory          int64     `json:"memory"`
+	GPUs            int       `json:"gpus,omitempty"`
 }
 
 // Resources is an amount of CPU (millicores) and memory (bytes).
@@ -260,6 +305,43 @@ type Node struct {
 	Joined        time.Time `json:"joined"`
 	Updated       time.Time `json:"updated"`
 }
+
+// Matches reports whether the node has every label of constraints.
+func (n *Node) Matches(constraints map[string]string) bool {
+	for k, v := range constraints {
+		if n.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Holds reports whether r fits within the node's free resources.
+func (r Resources) Holds(need Resources) bool {
+	return r.CPU >= need.CPU && r.Memory >= need.Memory && r.GPUs >= need.GPUs
+}
+
+// Plus returns r + o.
+func (r Resources) Plus(o Resources) Resources {
+	return Resources{CPU: r.CPU + o.CPU, Memory: r.Memory + o.Memory, GPUs: r.GPUs + o.GPUs}
+}
+
+// Minus returns r - o, floored at zero.
+func (r Resources) Minus(o Resources) Resources {
+	return Resources{CPU: max(r.CPU-o.CPU, 0), Memory: max(r.Memory-o.Memory, 0), GPUs: max(r.GPUs-o.GPUs, 0)}
+}
+
+// Allows reports whether holding use stays within quota q (a zero
+// field of q is no limit).
+func (q Resources) Allows(use Resources) bool {
+	return (q.CPU == 0 || use.CPU <= q.CPU) && (q.Memory == 0 || use.Memory <= q.Memory) && (q.GPUs == 0 || use.GPUs <= q.GPUs)
+}
+
+// IsZero reports whether r is all zero.
+func (r Resources) IsZero() bool { return r == Resources{} }
+
+// Task returns the resources one task of the spec needs.
+func (s *JobSpec) Task() Resources { return Resources{CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs} }
 
 // Free returns the node's unallocated resources.
 func (n *Node) Free() Resources {

@@ -5,6 +5,7 @@
 package scheduler
 
 import (
+	"container/heap"
 	"context"
 	"log/slog"
 	"time"
@@ -18,6 +19,10 @@ import (
 type State interface {
 	Queued(limit int) ([]store.QueuedTask, error)
 	Nodes() ([]store.Node, error)
+	// Usages is what each user's placed, unended tasks hold.
+	Usages() (map[string]store.UserUsage, error)
+	// Quotas is each user's quota (users without one are missing).
+	Quotas() (map[string]store.Resources, error)
 }
 
 // Proposer commits a command through Raft.
@@ -101,9 +106,10 @@ const (
 )
 
 type nodeFree struct {
-	name string
-	free store.Resources
-	cap  store.Resources
+	name   string
+	free   store.Resources
+	cap    store.Resources
+	labels map[string]string
 }
 
 // Pass computes and proposes one round of placements and returns how many
@@ -119,9 +125,14 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var free []*nodeFree
+	var total store.Resources // of every ready node: the measure of shares
 	for _, n := range nodes {
-		if f := n.Free(); n.State == store.NodeReady && f.CPU >= minCPU && f.Memory >= minMemory {
-			free = append(free, &nodeFree{name: n.Name, free: f, cap: n.Capacity})
+		if n.State != store.NodeReady {
+			continue
+		}
+		total = total.Plus(n.Capacity)
+		if f := n.Free(); f.CPU >= minCPU && f.Memory >= minMemory {
+			free = append(free, &nodeFree{name: n.Name, free: f, cap: n.Capacity, labels: n.Labels})
 		}
 	}
 	if len(free) == 0 {
@@ -131,7 +142,15 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 	if err != nil || len(queued) == 0 {
 		return 0, err
 	}
-	placements := plan(queued, free)
+	usage, err := s.cfg.State.Usages()
+	if err != nil {
+		return 0, err
+	}
+	quotas, err := s.cfg.State.Quotas()
+	if err != nil {
+		return 0, err
+	}
+	placements := plan(queued, free, total, usage, quotas)
 	accepted := 0
 	for len(placements) > 0 {
 		batch := placements
@@ -155,36 +174,118 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 }
 
 // plan assigns queued tasks (already in priority, then submission order) to
-// nodes. Within one priority level, owners take turns, so one user's large
-// array does not hold back everyone else's work. Each task goes to the node
-// with the most free capacity (by its dominant share) that fits it, which
-// spreads load across the cluster.
-func plan(queued []store.QueuedTask, nodes []*nodeFree) []store.Placement {
+// nodes. Higher priorities go first. Within one priority level, users are
+// served by dominant resource fairness: the next task is always the user's
+// whose dominant share of the cluster (the largest of their CPU, memory and
+// GPU fractions, counting what they hold already and what this pass gave
+// them) is smallest; ties go to the earlier submission. A task that would
+// take its user over their quota, or fits no node, is skipped and later ones
+// may still be placed (backfill). Each task goes to the matching node with
+// the most free capacity by its dominant share, which spreads load.
+func plan(queued []store.QueuedTask, nodes []*nodeFree, total store.Resources, usage map[string]store.UserUsage, quotas map[string]store.Resources) []store.Placement {
+	share := func(r store.Resources) float64 {
+		s := max(ratio(r.CPU, total.CPU), ratio(r.Memory, total.Memory))
+		if total.GPUs > 0 {
+			s = max(s, float64(r.GPUs)/float64(total.GPUs))
+		}
+		return s
+	}
+	held := map[string]store.Resources{}
+	for u, x := range usage {
+		held[u] = x.Allocated
+	}
 	var out []store.Placement
 	for _, level := range byPriority(queued) {
-		for _, t := range roundRobin(level) {
-			best := -1
-			bestScore := -1.0
-			for i, n := range nodes {
-				if n.free.CPU < t.CPU || n.free.Memory < t.Memory || n.free.GPUs < t.GPUs {
-					continue
-				}
-				score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory))
-				if score > bestScore {
-					best, bestScore = i, score
+		per := map[string]*ownerQueue{}
+		var h ownerHeap
+		for pos, t := range level {
+			o, ok := per[t.Owner]
+			if !ok {
+				o = &ownerQueue{name: t.Owner}
+				per[t.Owner] = o
+			}
+			o.tasks = append(o.tasks, t)
+			o.pos = append(o.pos, pos)
+		}
+		for _, o := range per {
+			o.share = share(held[o.name])
+			h = append(h, o)
+		}
+		heap.Init(&h)
+		for h.Len() > 0 {
+			o := h[0]
+			t := o.tasks[0]
+			o.tasks, o.pos = o.tasks[1:], o.pos[1:]
+			need := store.Resources{CPU: t.CPU, Memory: t.Memory, GPUs: t.GPUs}
+			if q, ok := quotas[o.name]; !ok || q.Allows(held[o.name].Plus(need)) {
+				if n := bestNode(nodes, need, t.Constraints); n != nil {
+					n.free = n.free.Minus(need)
+					held[o.name] = held[o.name].Plus(need)
+					o.share = share(held[o.name])
+					out = append(out, store.Placement{JobID: t.JobID, Task: t.Task, Node: n.name})
 				}
 			}
-			if best < 0 {
-				continue
+			if len(o.tasks) == 0 {
+				heap.Pop(&h)
+			} else {
+				heap.Fix(&h, 0)
 			}
-			n := nodes[best]
-			n.free.CPU -= t.CPU
-			n.free.Memory -= t.Memory
-			n.free.GPUs -= t.GPUs
-			out = append(out, store.Placement{JobID: t.JobID, Task: t.Task, Node: n.name})
 		}
 	}
 	return out
+}
+
+// bestNode is the node matching constraints with room for need and the most
+// free capacity by dominant share, or nil.
+func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]string) *nodeFree {
+	var best *nodeFree
+	bestScore := -1.0
+	for _, n := range nodes {
+		if !n.free.Holds(need) || !matches(n.labels, constraints) {
+			continue
+		}
+		if score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory)); score > bestScore {
+			best, bestScore = n, score
+		}
+	}
+	return best
+}
+
+func matches(labels, constraints map[string]string) bool {
+	for k, v := range constraints {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ownerQueue is one user's queued tasks of a priority level, with their
+// positions in the level (submission order) and the user's current share.
+type ownerQueue struct {
+	name  string
+	tasks []store.QueuedTask
+	pos   []int
+	share float64
+}
+
+// ownerHeap orders users by share, then by their next task's position.
+type ownerHeap []*ownerQueue
+
+func (h ownerHeap) Len() int { return len(h) }
+func (h ownerHeap) Less(i, j int) bool {
+	if h[i].share != h[j].share {
+		return h[i].share < h[j].share
+	}
+	return h[i].pos[0] < h[j].pos[0]
+}
+func (h ownerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *ownerHeap) Push(x any)   { *h = append(*h, x.(*ownerQueue)) }
+func (h *ownerHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func ratio(a, b int64) float64 {
@@ -203,32 +304,6 @@ func byPriority(q []store.QueuedTask) [][]store.QueuedTask {
 		}
 		out = append(out, q[i:j])
 		i = j
-	}
-	return out
-}
-
-// roundRobin interleaves tasks of different owners, keeping each owner's
-// own order.
-func roundRobin(level []store.QueuedTask) []store.QueuedTask {
-	per := map[string][]store.QueuedTask{}
-	var owners []string
-	for _, t := range level {
-		if _, ok := per[t.Owner]; !ok {
-			owners = append(owners, t.Owner)
-		}
-		per[t.Owner] = append(per[t.Owner], t)
-	}
-	if len(owners) == 1 {
-		return level
-	}
-	out := make([]store.QueuedTask, 0, len(level))
-	for len(out) < len(level) {
-		for _, o := range owners {
-			if ts := per[o]; len(ts) > 0 {
-				out = append(out, ts[0])
-				per[o] = ts[1:]
-			}
-		}
 	}
 	return out
 }
