@@ -22,6 +22,7 @@ import (
 	"gantry/client"
 	"gantry/node"
 	"gantry/node/toolbox"
+	"gantry/store"
 )
 
 // exitError carries a process exit code through cobra.
@@ -78,6 +79,25 @@ func envOr(name, def string) string {
 	return def
 }
 
+// parseNodeLabels reads K=V node labels.
+func parseNodeLabels(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return nil, fmt.Errorf("--label: %q: want KEY=VALUE", kv)
+		}
+		if err := store.ValidNodeLabel(k, v); err != nil {
+			return nil, fmt.Errorf("--label: %v", err)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
 // parseRetention reads a duration in Go's syntax or whole days ("30d").
 func parseRetention(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
@@ -93,6 +113,7 @@ func parseRetention(s string) (time.Duration, error) {
 func serverCmd() *cobra.Command {
 	var cfg node.Config
 	var retention string
+	var labels []string
 	var debug bool
 	c := &cobra.Command{
 		Use:   "server",
@@ -110,6 +131,9 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			cfg.LogRetention = d
+			if cfg.Labels, err = parseNodeLabels(labels); err != nil {
+				return err
+			}
 			return node.New(cfg).Run(cmd.Context())
 		},
 	}
@@ -123,6 +147,11 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Name, "name", envOr("GANTRY_NAME", ""), "node name (default: host name)")
 	f.StringVar(&retention, "log-retention", envOr("GANTRY_LOG_RETENTION", "30d"),
 		"remove task logs this long after their job ended, e.g. 30d, 72h (0: keep them forever)")
+	var envLabels []string
+	if v := os.Getenv("GANTRY_LABELS"); v != "" {
+		envLabels = strings.Split(v, ",")
+	}
+	f.StringArrayVar(&labels, "label", envLabels, "node label K=V that jobs can require with --constraint (repeatable; $GANTRY_LABELS: K=V,K=V)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

@@ -23,7 +23,7 @@ type runFlags struct {
 	name, cpu, memory, timeout, after string
 	gpus, array, retries, priority    int
 	retryOn                           []int
-	env, labels                       []string
+	env, labels, constraints          []string
 	detach                            bool
 	workdir                           string
 }
@@ -73,6 +73,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.priority, "priority", 0, "priority (-1000..1000, higher runs first)")
 	fl.StringVar(&f.after, "after", "", "start after this job succeeded (comma-separated ids)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
+	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
 	return c
 }
@@ -110,6 +111,9 @@ func (f *runFlags) spec(args []string) (store.JobSpec, error) {
 		return s, err
 	}
 	if s.Labels, err = parseKV("--label", f.labels); err != nil {
+		return s, err
+	}
+	if s.Constraints, err = parseKV("--constraint", f.constraints); err != nil {
 		return s, err
 	}
 	return s, nil

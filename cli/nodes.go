@@ -2,10 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"gantry/store"
 )
 
 func nodeCmd(g *globals) *cobra.Command {
@@ -25,7 +29,7 @@ func nodeCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), nodes)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS")
+			fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS\tLABELS")
 			for _, n := range nodes {
 				leader := ""
 				if n.Leader {
@@ -39,8 +43,17 @@ func nodeCmd(g *globals) *cobra.Command {
 				if n.Used != nil {
 					usedCPU, usedMem = fmt.Sprintf("%.1f", float64(n.Used.CPU)/1000), human(n.Used.Memory)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\n", n.Name, state, leader, n.APIAddr,
-					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), n.Running)
+				labels := "-"
+				if len(n.Labels) > 0 {
+					var kv []string
+					for k, v := range n.Labels {
+						kv = append(kv, k+"="+v)
+					}
+					sort.Strings(kv)
+					labels = strings.Join(kv, ",")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\t%s\n", n.Name, state, leader, n.APIAddr,
+					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), n.Running, labels)
 			}
 			return tw.Flush()
 		},
@@ -108,6 +121,109 @@ func userCmd(g *globals) *cobra.Command {
 	}
 	create.Flags().BoolVar(&admin, "admin", false, "make the account an administrator")
 	create.Flags().StringVarP(&password, "password", "p", "", "initial password (8+ characters)")
-	c.AddCommand(create)
+
+	ls := &cobra.Command{
+		Use: "ls", Short: "List accounts with their quotas and what their tasks hold now", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			users, err := cl.Users(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), users)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tROLE\tTASKS\tCPU (used/quota)\tMEMORY (used/quota)")
+			for _, u := range users {
+				role := "user"
+				if u.Admin {
+					role = "admin"
+				}
+				if u.Disabled {
+					role += " (disabled)"
+				}
+				var use store.UserUsage
+				if u.Usage != nil {
+					use = *u.Usage
+				}
+				var q store.Resources
+				if u.Quota != nil {
+					q = *u.Quota
+				}
+				limit := func(v int64, f func(int64) string) string {
+					if v == 0 {
+						return "-"
+					}
+					return f(v)
+				}
+				cpu := func(m int64) string { return fmt.Sprintf("%.1f", float64(m)/1000) }
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s/%s\t%s/%s\n", u.Name, role, use.Tasks,
+					cpu(use.Allocated.CPU), limit(q.CPU, cpu), human(use.Allocated.Memory), limit(q.Memory, human))
+			}
+			return tw.Flush()
+		},
+	}
+
+	var qcpu, qmem string
+	var qgpus int
+	quota := &cobra.Command{
+		Use:   "quota NAME",
+		Short: "Bound what a user's running tasks may hold at once (0 or no flag: no limit)",
+		Long: "Sets a user's quota: the CPU, memory and GPUs their placed tasks may hold at once.\n" +
+			"Tasks beyond it wait queued. Each call replaces the whole quota; 0 (or leaving a flag out) is no limit.",
+		Example: "  gantry user quota alice --cpu 8 --memory 16G\n  gantry user quota alice   # remove alice's quota",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var q store.Resources
+			var err error
+			if qcpu != "" && qcpu != "0" {
+				if q.CPU, err = parseCPU(qcpu); err != nil {
+					return fmt.Errorf("--cpu: %w", err)
+				}
+			}
+			if qmem != "" && qmem != "0" {
+				if q.Memory, err = parseBytes(qmem); err != nil {
+					return fmt.Errorf("--memory: %w", err)
+				}
+			}
+			q.GPUs = qgpus
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			u, err := cl.SetQuota(cmd.Context(), args[0], q)
+			if err != nil {
+				return err
+			}
+			if u.Quota == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s has no quota\n", u.Name)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s may hold at once: %s\n", u.Name, quotaText(*u.Quota))
+			return nil
+		},
+	}
+	quota.Flags().StringVar(&qcpu, "cpu", "", "CPUs (\"8\", \"500m\")")
+	quota.Flags().StringVar(&qmem, "memory", "", "memory (\"16G\", \"512M\")")
+	quota.Flags().IntVar(&qgpus, "gpus", 0, "GPUs")
+	c.AddCommand(create, ls, quota)
 	return c
+}
+
+func quotaText(q store.Resources) string {
+	var parts []string
+	if q.CPU > 0 {
+		parts = append(parts, fmt.Sprintf("%.1f CPU", float64(q.CPU)/1000))
+	}
+	if q.Memory > 0 {
+		parts = append(parts, human(q.Memory)+" memory")
+	}
+	if q.GPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d GPUs", q.GPUs))
+	}
+	return strings.Join(parts, ", ")
 }

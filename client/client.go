@@ -248,6 +248,30 @@ func (c *Client) CreateUser(ctx context.Context, name, password string, admin bo
 	return c.do(ctx, "POST", "/api/v1/users", map[string]any{"username": name, "password": password, "admin": admin}, nil)
 }
 
+// User is an account as the API shows it.
+type User struct {
+	Name     string           `json:"name"`
+	Admin    bool             `json:"admin"`
+	Disabled bool             `json:"disabled"`
+	Created  time.Time        `json:"created"`
+	Quota    *store.Resources `json:"quota,omitempty"`
+	Usage    *store.UserUsage `json:"usage,omitempty"`
+}
+
+// Users lists the accounts (admin).
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out struct {
+		Users []User `json:"users"`
+	}
+	return out.Users, c.do(ctx, "GET", "/api/v1/users", nil, &out)
+}
+
+// SetQuota replaces a user's quota (admin); a zero field is no limit.
+func (c *Client) SetQuota(ctx context.Context, name string, q store.Resources) (*User, error) {
+	var u User
+	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), map[string]any{"quota": q}, &u)
+}
+
 // Do sends a JSON request and decodes the answer; for calls the typed
 // methods do not cover.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {

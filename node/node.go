@@ -47,6 +47,9 @@ type Config struct {
 	// AdminPassword is used for the admin account on first start; empty
 	// generates one.
 	AdminPassword string
+	// Labels describe the node (zone=eu, disk=ssd); jobs select nodes by
+	// them with constraints.
+	Labels map[string]string
 	// LogRetention is how long after a job ended its task logs are kept
 	// on this node (0: forever).
 	LogRetention time.Duration
@@ -412,7 +415,7 @@ func (n *Node) register(ctx context.Context, adv string) error {
 	_, cport, _ := net.SplitHostPort(n.cfg.ClusterAddr)
 	_, err = n.Propose(ctx, store.CmdUpsertNode, store.UpsertNode{Node: store.Node{
 		Name: n.cfg.Name, Addr: net.JoinHostPort(adv, cport), APIAddr: net.JoinHostPort(adv, hport),
-		Capacity: store.Resources{CPU: cpu, Memory: mem},
+		Capacity: store.Resources{CPU: cpu, Memory: mem}, Labels: n.cfg.Labels,
 	}})
 	return err
 }

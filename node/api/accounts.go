@@ -161,10 +161,28 @@ type userView struct {
 	Admin    bool      `json:"admin"`
 	Disabled bool      `json:"disabled"`
 	Created  time.Time `json:"created"`
+	// Quota bounds what the user's running tasks may hold at once (cpu in
+	// millicores, memory in bytes; a zero field or no quota: no limit).
+	Quota *store.Resources `json:"quota,omitempty"`
+	// Usage is what the user's placed, unended tasks hold now.
+	Usage *store.UserUsage `json:"usage,omitempty"`
 }
 
 func publicUser(u *store.User) userView {
-	return userView{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
+	v := userView{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
+	if !u.Quota.IsZero() {
+		q := u.Quota
+		v.Quota = &q
+	}
+	return v
+}
+
+// withUsage adds what the user's placed tasks hold now.
+func (a *API) withUsage(v userView) userView {
+	if use, err := a.cfg.Store.Usage(v.Name); err == nil {
+		v.Usage = &use
+	}
+	return v
 }
 
 func (a *API) me(c *gin.Context) {
@@ -173,7 +191,7 @@ func (a *API) me(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, publicUser(u))
+	c.JSON(http.StatusOK, a.withUsage(publicUser(u)))
 }
 
 func (a *API) changePassword(c *gin.Context) {
@@ -252,7 +270,7 @@ func (a *API) listUsers(c *gin.Context) {
 	}
 	out := make([]userView, 0, len(us))
 	for i := range us {
-		out = append(out, publicUser(&us[i]))
+		out = append(out, a.withUsage(publicUser(&us[i])))
 	}
 	c.JSON(http.StatusOK, gin.H{"users": out})
 }
@@ -302,7 +320,8 @@ func (a *API) createUser(c *gin.Context) {
 
 func (a *API) updateUser(c *gin.Context) {
 	var req struct {
-		Disabled *bool `json:"disabled"`
+		Disabled *bool            `json:"disabled"`
+		Quota    *store.Resources `json:"quota"`
 	}
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
@@ -313,7 +332,7 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, store.Errorf(store.EInvalid, "disabled: you cannot disable your own account"))
 		return
 	}
-	res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdUpdateUser, store.UpdateUser{Name: name, Disabled: req.Disabled})
+	res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdUpdateUser, store.UpdateUser{Name: name, Disabled: req.Disabled, Quota: req.Quota})
 	if err == nil {
 		if e, ok := res.(error); ok {
 			err = e
@@ -326,5 +345,5 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, publicUser(res.(*store.User)))
+	c.JSON(http.StatusOK, a.withUsage(publicUser(res.(*store.User))))
 }

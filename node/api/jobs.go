@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -51,6 +54,10 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec) {
 	}
 	id := identity(c)
 	if err := a.checkImage(c, id.User, id.Admin, spec.Image); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := a.checkPlaceable(&spec, id.User); err != nil {
 		fail(c, err)
 		return
 	}
@@ -273,4 +280,90 @@ func (a *API) getTask(c *gin.Context) {
 		Attempts     int             `json:"attempts"`
 		AttemptsList []store.Attempt `json:"attempt_list"`
 	}{t, t.Attempts, atts})
+}
+
+// checkPlaceable refuses a job that would wait queued forever: one task
+// needs more than the submitter's quota, or no node of the cluster (in any
+// state: a down node may come back) has the constrained labels and the
+// capacity for one task.
+func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
+	need := spec.Task()
+	if u, err := a.cfg.Store.User(user); err == nil && !u.Quota.Allows(need) {
+		q := u.Quota
+		switch {
+		case q.CPU > 0 && need.CPU > q.CPU:
+			return store.Errorf(store.EInvalid, "cpu: %s per task is more than your quota (%s)", cpuText(need.CPU), cpuText(q.CPU))
+		case q.Memory > 0 && need.Memory > q.Memory:
+			return store.Errorf(store.EInvalid, "memory: %s per task is more than your quota (%s)", memText(need.Memory), memText(q.Memory))
+		default:
+			return store.Errorf(store.EInvalid, "gpus: %d per task is more than your quota (%d)", need.GPUs, q.GPUs)
+		}
+	}
+	nodes, err := a.cfg.Store.Nodes()
+	if err != nil || len(nodes) == 0 {
+		return nil // nothing to judge by
+	}
+	var most store.Resources
+	matched := 0
+	for _, n := range nodes {
+		if !n.Matches(spec.Constraints) {
+			continue
+		}
+		matched++
+		if n.Capacity.Holds(need) {
+			return nil
+		}
+		most = store.Resources{CPU: max(most.CPU, n.Capacity.CPU), Memory: max(most.Memory, n.Capacity.Memory), GPUs: max(most.GPUs, n.Capacity.GPUs)}
+	}
+	which := "any node"
+	if len(spec.Constraints) > 0 {
+		which = "any node with " + kvText(spec.Constraints)
+	}
+	switch {
+	case matched == 0:
+		return store.Errorf(store.EInvalid, "constraints: no node has %s", kvText(spec.Constraints))
+	case need.GPUs > most.GPUs && most.GPUs == 0:
+		return store.Errorf(store.EInvalid, "gpus: no node of this cluster has GPUs")
+	case need.GPUs > most.GPUs:
+		return store.Errorf(store.EInvalid, "gpus: %d per task is more than %s has (%d)", need.GPUs, which, most.GPUs)
+	case need.CPU > most.CPU:
+		return store.Errorf(store.EInvalid, "cpu: %s per task is more than %s has (largest: %s)", cpuText(need.CPU), which, cpuText(most.CPU))
+	case need.Memory > most.Memory:
+		return store.Errorf(store.EInvalid, "memory: %s per task is more than %s has (largest: %s)", memText(need.Memory), which, memText(most.Memory))
+	}
+	return store.Errorf(store.EInvalid, "cpu, memory: no single node has %s and %s together", cpuText(need.CPU), memText(need.Memory))
+}
+
+func cpuText(m int64) string {
+	if m%1000 == 0 {
+		if m == 1000 {
+			return "1 CPU"
+		}
+		return fmt.Sprintf("%d CPUs", m/1000)
+	}
+	return fmt.Sprintf("%dm CPU", m)
+}
+
+func memText(b int64) string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	default:
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+}
+
+func kvText(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gantry/client"
+	"gantry/gantrytest"
+	"gantry/store"
+)
+
+// TestQuotasAndConstraints: an admin's quota bounds what a user's tasks hold
+// at once (the rest wait, then run); a task bigger than the quota, than any
+// node, or needing a label no node has is refused at submission with one
+// line naming the field; constraints place tasks by node label.
+func TestQuotasAndConstraints(t *testing.T) {
+	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--label", "zone=lab", "--label", "disk=ssd"}})
+	ctx := context.Background()
+	alice, _ := n.CreateUser(t, "alice")
+
+	t.Run("node ls shows the node's labels", func(t *testing.T) {
+		out, errOut, code := n.Gantry(t, "node", "ls")
+		if code != 0 || !strings.Contains(out, "disk=ssd,zone=lab") {
+			t.Fatalf("node ls: code %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("a quota of 1 CPU keeps at most two 500m tasks placed at once", func(t *testing.T) {
+		out, errOut, code := n.Gantry(t, "user", "quota", "alice", "--cpu", "1")
+		if code != 0 || out != "alice may hold at once: 1.0 CPU\n" {
+			t.Fatalf("user quota: code %d stdout %q stderr %q", code, out, errOut)
+		}
+		j := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "0.5"}, Array: 6, CPU: 500, Memory: 16 << 20})
+		j = waitJob(t, alice, j.ID, 2*time.Minute)
+		if j.State != store.StateSucceeded {
+			t.Fatalf("job %s", j.State)
+		}
+		type edge struct {
+			at    time.Time
+			delta int
+		}
+		var edges []edge
+		for i := 0; i < j.Total; i++ {
+			td, err := alice.Task(ctx, j.ID, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range td.AttemptList {
+				edges = append(edges, edge{at.Scheduled, +1}, edge{at.Ended, -1})
+			}
+		}
+		sort.Slice(edges, func(a, b int) bool {
+			if !edges[a].at.Equal(edges[b].at) {
+				return edges[a].at.Before(edges[b].at)
+			}
+			return edges[a].delta < edges[b].delta
+		})
+		held, most := 0, 0
+		for _, e := range edges {
+			held += e.delta
+			most = max(most, held)
+		}
+		if most != 2 {
+			t.Fatalf("at most %d tasks held resources at once, want 2 (quota 1 CPU, 500m each)", most)
+		}
+		var me client.User
+		if err := alice.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
+			t.Fatal(err)
+		}
+		if me.Quota == nil || me.Quota.CPU != 1000 || me.Usage == nil || me.Usage.Tasks != 0 {
+			t.Fatalf("/me quota %+v usage %+v, want 1000m and nothing held", me.Quota, me.Usage)
+		}
+		out, _, _ = n.Gantry(t, "user", "ls")
+		if !strings.Contains(out, "alice") || !strings.Contains(out, "0.0/1.0") {
+			t.Fatalf("user ls:\n%s", out)
+		}
+	})
+
+	refused := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"more CPU per task than the quota", []string{"--cpu", "2"}, "cpu: 2 CPUs per task is more than your quota (1 CPU)"},
+		{"more memory than any node has", []string{"--cpu", "0.5", "--memory", "100000G"}, "memory: 100000 GiB per task is more than any node has"},
+		{"a GPU where no node has one", []string{"--cpu", "0.5", "--gpus", "1"}, "gpus: no node of this cluster has GPUs"},
+		{"a label no node has", []string{"--cpu", "0.5", "--constraint", "zone=mars"}, "constraints: no node has zone=mars"},
+		{"a malformed constraint", []string{"--cpu", "0.5", "--constraint", "zone=a b"}, "constraints: zone=\"a b\": not a valid label value"},
+	}
+	for _, tc := range refused {
+		t.Run("refused at submission: "+tc.name, func(t *testing.T) {
+			args := append(append([]string{"run"}, tc.args...), "gantry/toolbox", "--", "true")
+			_, errOut, code := n.GantryAs(t, alice.Token, args...)
+			line := strings.TrimSpace(errOut)
+			if code == 0 || !strings.Contains(line, tc.want) || strings.Contains(line, "\n") {
+				t.Fatalf("code %d stderr %q; want one line containing %q", code, errOut, tc.want)
+			}
+		})
+	}
+
+	t.Run("a constraint the node satisfies runs there", func(t *testing.T) {
+		out, errOut, code := n.GantryAs(t, alice.Token, "run", "--cpu", "0.5", "--constraint", "zone=lab", "--constraint", "disk=ssd", "gantry/toolbox", "--", "echo", "on the lab node")
+		if code != 0 || out != "on the lab node\n" {
+			t.Fatalf("code %d stdout %q stderr %q", code, out, errOut)
+		}
+	})
+
+	t.Run("only an admin sets quotas, and not negative ones", func(t *testing.T) {
+		_, err := alice.SetQuota(ctx, "alice", store.Resources{})
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 403 {
+			t.Fatalf("alice lifting her own quota: %v", err)
+		}
+		_, err = n.Client().SetQuota(ctx, "alice", store.Resources{CPU: -1})
+		if !errors.As(err, &ce) || ce.Status != 400 {
+			t.Fatalf("negative quota: %v", err)
+		}
+	})
+}
