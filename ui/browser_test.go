@@ -228,7 +228,7 @@ const recordStates = `(() => {
 
 func TestConsole(t *testing.T) {
 	b := browser(t)
-	n := gantrytest.Start(t)
+	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--label", "zone=lab"}})
 	ctx := context.Background()
 	aliceAPI, alicePW := n.CreateUser(t, "alice")
 	bobAPI, bobPW := n.CreateUser(t, "bob")
@@ -262,6 +262,15 @@ func TestConsole(t *testing.T) {
 		}
 		alice.shoot("submit-invalid")
 		alice.do(5*time.Second, chromedp.SetValue(chromedp.CSS("#f-array"), "1"))
+	})
+
+	t.Run("a constraint no node satisfies is refused next to its field", func(t *testing.T) {
+		alice.t = t
+		alice.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS("#f-constraints"), "zone=mars"),
+			chromedp.Click(chromedp.CSS("form.submit button[type=submit]")))
+		alice.waitFor(10*time.Second, `document.querySelector('.field[data-field=constraints] .err')?.textContent.includes('no node has zone=mars')`, "the constraints field's error")
+		alice.do(5*time.Second, chromedp.SetValue(chromedp.CSS("#f-constraints"), "zone=lab"))
 	})
 
 	t.Run("a job submitted in the form goes queued, running, succeeded and its log streams live", func(t *testing.T) {
@@ -352,8 +361,27 @@ func TestConsole(t *testing.T) {
 	t.Run("every page renders at 1280 and 390 pixels", func(t *testing.T) {
 		admin := newTab(t, b, n.URL)
 		admin.signIn("admin", n.AdminPassword)
-		// A 10,000-task array that cannot be placed shows the grid at its densest.
-		big, err := n.Client().Submit(ctx, store.JobSpec{Name: "wide-array", Image: "gantry/toolbox", Command: []string{"echo"}, Array: store.MaxArraySize, CPU: capacity * 4})
+		admin.open("/admin/users", `document.querySelectorAll('#main table tbody tr').length >= 3`, "the users page")
+		admin.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS(".quota-form #f-user"), "alice"),
+			chromedp.SetValue(chromedp.CSS(".quota-form #f-cpu"), "2"),
+			chromedp.SetValue(chromedp.CSS(".quota-form #f-memory"), "4"),
+			chromedp.Click(chromedp.CSS(".quota-form button[type=submit]")))
+		admin.waitFor(10*time.Second, `document.querySelector('tr[data-user=alice] td.quota')?.textContent === '2 CPU, 4.0 GiB'`, "alice's quota in the users table")
+		if u, err := aliceAPI.Job(ctx, firstJob); err != nil || u == nil {
+			t.Fatalf("alice's API still works: %v", err)
+		}
+		var me client.User
+		if err := aliceAPI.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil || me.Quota == nil || me.Quota.CPU != 2000 || me.Quota.Memory != 4<<30 {
+			t.Fatalf("alice's quota after the form: %+v %v", me.Quota, err)
+		}
+		// A 10,000-task array on a drained node stays queued: the grid at
+		// its densest.
+		node := nodes[0].Name
+		if _, err := n.Client().DrainNode(ctx, node, "drain", 0); err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		big, err := n.Client().Submit(ctx, store.JobSpec{Name: "wide-array", Image: "gantry/toolbox", Command: []string{"echo"}, Array: store.MaxArraySize})
 		if err != nil {
 			t.Fatalf("submit array: %v", err)
 		}
@@ -364,8 +392,11 @@ func TestConsole(t *testing.T) {
 		}
 		admin.waitFor(30*time.Second, `document.querySelector('#main .head h1 .badge')?.textContent === 'cancelled' && document.querySelector('.legend')?.textContent.includes('cancelled 10000')`, "the array to show cancelled")
 		admin.shoot("job-array-10000-cancelled")
+		if _, err := n.Client().DrainNode(ctx, node, "ready", 0); err != nil {
+			t.Fatalf("ready: %v", err)
+		}
 		for _, pg := range []struct{ path, cond, name string }{
-			{"/nodes", `!!document.querySelector('table.cards tbody tr')`, "nodes"},
+			{"/nodes", `document.querySelector('table.cards tbody tr .tag.label')?.textContent === 'zone=lab'`, "nodes"},
 			{"/images", `!!document.querySelector('.steps')`, "images"},
 			{"/account", `!!document.querySelector('#main section table, #main section .empty')`, "account"},
 			{"/admin/users", `document.querySelectorAll('#main table tbody tr').length >= 3`, "admin-users"},

@@ -1,7 +1,7 @@
 // The console's entry point: session, navigation bar, routing and the pages
 // that are simple forms and tables. Jobs live in jobs.js and job.js.
 import {h, time, toast, refreshTimes, cpu, bytes, badge} from './util.js';
-import {api, get, post, setUnauthorizedHandler} from './api.js';
+import {api, get, post, setUnauthorizedHandler, APIError} from './api.js';
 import {Live} from './live.js';
 import {jobsPage} from './jobs.js';
 import {jobPage} from './job.js';
@@ -233,7 +233,11 @@ function accountPage() {
       } catch (err) { showError(tokForm, err); }
     });
   });
-  main.append(h('h1', {}, 'Account'), h('p', {class: 'muted'}, `Signed in as ${app.me.name}${app.me.admin ? ', an administrator' : ''}.`),
+  const quota = h('p', {class: 'muted quota-line'});
+  get('/me').then((me) => {
+    quota.replaceChildren('Your running tasks hold ', usageText(me.usage), '; your quota: ', quotaText(me.quota), '.');
+  }).catch(() => {});
+  main.append(h('h1', {}, 'Account'), h('p', {class: 'muted'}, `Signed in as ${app.me.name}${app.me.admin ? ', an administrator' : ''}.`), quota,
     pwForm, h('section', {class: 'card'}, h('h2', {}, 'API tokens'), secret, list, tokForm));
   load().catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
 }
@@ -259,10 +263,12 @@ function usersPage() {
     h('button', {type: 'submit', class: 'primary'}, 'Create user'));
   const load = async () => {
     const {users} = await get('/users');
-    list.replaceChildren(h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Created'), h('th', {}, ''))),
-      h('tbody', {}, users.map((u) => h('tr', {},
+    list.replaceChildren(h('table', {class: 'cards users'}, h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Tasks hold now'), h('th', {}, 'Quota'), h('th', {}, 'Created'), h('th', {}, ''))),
+      h('tbody', {}, users.map((u) => h('tr', {'data-user': u.name},
         h('td', {}, u.name), h('td', {'data-label': 'Role'}, u.admin ? 'admin' : 'user'),
         h('td', {'data-label': 'Status'}, u.disabled ? h('span', {class: 'badge s-cancelled'}, 'disabled') : h('span', {class: 'badge s-succeeded'}, 'active')),
+        h('td', {'data-label': 'Tasks hold now'}, usageText(u.usage)),
+        h('td', {'data-label': 'Quota', class: 'quota'}, quotaText(u.quota)),
         h('td', {'data-label': 'Created'}, time(u.created)),
         h('td', {class: 'right'}, u.name === app.me.name ? null : h('button', {class: u.disabled ? 'small' : 'small danger', onclick: async () => {
           try { await api('PATCH', '/users/' + encodeURIComponent(u.name), {disabled: !u.disabled}); load(); } catch (err) { toast(err.message); }
@@ -277,8 +283,45 @@ function usersPage() {
       } catch (err) { showError(form, err); }
     });
   });
-  main.append(h('h1', {}, 'Users'), h('section', {class: 'card'}, list), form);
+  const qUser = h('input', {required: true, autocapitalize: 'none', spellcheck: 'false', autocomplete: 'off'});
+  const qCPU = h('input', {type: 'number', min: 0, step: 0.1, inputmode: 'decimal', placeholder: 'no limit'});
+  const qMem = h('input', {type: 'number', min: 0, step: 0.5, inputmode: 'decimal', placeholder: 'no limit'});
+  const qGPUs = h('input', {type: 'number', min: 0, step: 1, inputmode: 'numeric', placeholder: 'no limit'});
+  const qForm = h('form', {class: 'card quota-form', novalidate: true},
+    h('h2', {}, 'Set a quota'),
+    h('p', {class: 'muted'}, 'What one user\'s tasks may hold at once; tasks beyond it wait in the queue. Empty or 0 is no limit; saving replaces the whole quota.'),
+    h('div', {class: 'form-err', role: 'alert', hidden: true}),
+    h('div', {class: 'row'}, field('user', 'Username', qUser), field('cpu', 'CPUs', qCPU), field('memory', 'Memory (GiB)', qMem), field('gpus', 'GPUs', qGPUs)),
+    h('button', {type: 'submit', class: 'primary'}, 'Save quota'));
+  qForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(qForm, async () => {
+      try {
+        const n = (el, scale) => { const v = el.value.trim(); return v === '' ? 0 : Math.round(Number(v) * scale); };
+        const quota = {cpu: n(qCPU, 1000), memory: n(qMem, 1 << 30), gpus: n(qGPUs, 1)};
+        const who = qUser.value.trim();
+        if (!who) throw new APIError(400, 'user: which user?');
+        await api('PATCH', '/users/' + encodeURIComponent(who), {quota});
+        clearErrors(qForm); qForm.reset(); toast(`Quota of ${who} saved.`, 'ok'); load();
+      } catch (err) { showError(qForm, err); }
+    });
+  });
+  main.append(h('h1', {}, 'Users'), h('section', {class: 'card'}, list), form, qForm);
   load().catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
+}
+
+function usageText(u) {
+  if (!u || !u.tasks) return h('span', {class: 'muted'}, 'nothing');
+  return `${u.tasks} task${u.tasks === 1 ? '' : 's'}: ${cpu(u.allocated.cpu)}, ${bytes(u.allocated.memory)}`;
+}
+
+function quotaText(q) {
+  if (!q) return h('span', {class: 'muted'}, 'none');
+  const parts = [];
+  if (q.cpu) parts.push(cpu(q.cpu));
+  if (q.memory) parts.push(bytes(q.memory));
+  if (q.gpus) parts.push(`${q.gpus} GPU${q.gpus === 1 ? '' : 's'}`);
+  return parts.join(', ');
 }
 
 // ---- nodes -------------------------------------------------------------------
@@ -299,7 +342,8 @@ function nodesPage() {
   const render = () => {
     if (!nodes.size) { body.replaceChildren(h('p', {class: 'empty'}, 'No nodes have registered yet.')); return; }
     const rows = [...nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => h('tr', {},
-      h('td', {'data-label': 'Node'}, h('strong', {}, n.name), n.leader ? h('span', {class: 'tag'}, 'leader') : null, h('div', {class: 'muted small'}, n.addr)),
+      h('td', {'data-label': 'Node'}, h('strong', {}, n.name), n.leader ? h('span', {class: 'tag'}, 'leader') : null, h('div', {class: 'muted small'}, n.addr),
+        n.labels ? h('div', {class: 'labels'}, Object.keys(n.labels).sort().map((k) => h('span', {class: 'tag label', title: 'node label: jobs select it with a constraint'}, `${k}=${n.labels[k]}`))) : null),
       h('td', {'data-label': 'State'}, h('span', {class: `badge n-${n.state}`, title: n.drain_deadline ? 'tasks move elsewhere at ' + new Date(n.drain_deadline).toLocaleString() : ''},
         n.state === 'draining' && !n.running ? 'drained' : n.state)),
       h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu), inUse(n.used && n.used.cpu, cpu)),

@@ -41,6 +41,7 @@ export function submitPage(app) {
   const priority = i({type: 'number', min: -1000, max: 1000, value: 0, inputmode: 'numeric'});
   const queue = i({placeholder: 'default', autocapitalize: 'none'});
   const env = h('textarea', {rows: 3, placeholder: 'KEY=value, one per line', spellcheck: 'false'});
+  const constraints = i({placeholder: 'e.g. zone=lab, disk=ssd', autocapitalize: 'none', spellcheck: 'false'});
 
   const form = h('form', {class: 'card submit', novalidate: true},
     h('div', {class: 'form-err', role: 'alert', hidden: true}),
@@ -56,6 +57,7 @@ export function submitPage(app) {
       field('priority', 'Priority', priority, '-1000 to 1000.'),
       field('queue', 'Queue', queue)),
     field('env', 'Environment', env),
+    field('constraints', 'Run only on nodes with labels', constraints, 'KEY=value pairs separated by commas; the Nodes page shows each node\'s labels.'),
     h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, 'Submit job'), h('a', {href: '/jobs', class: 'button'}, 'Cancel')));
 
   form.addEventListener('submit', (e) => {
@@ -79,6 +81,15 @@ export function submitPage(app) {
             const k = l.indexOf('=');
             if (k <= 0) throw new APIError(400, `env: "${l}" is not KEY=value`);
             spec.env[l.slice(0, k)] = l.slice(k + 1);
+          }
+        }
+        const cons = constraints.value.split(/[,\s]+/).map((l) => l.trim()).filter(Boolean);
+        if (cons.length) {
+          spec.constraints = {};
+          for (const c of cons) {
+            const k = c.indexOf('=');
+            if (k <= 0) throw new APIError(400, `constraints: "${c}" is not KEY=value`);
+            spec.constraints[c.slice(0, k)] = c.slice(k + 1);
           }
         }
         const job = await post('/jobs', spec);
