@@ -121,3 +121,49 @@ func TestQuotasAndConstraints(t *testing.T) {
 		}
 	})
 }
+
+// TestFairShareServesTheUserHoldingLeast: alice fills the node with two
+// jobs and has more queued; bob submits one task. When alice's short job
+// ends she still holds half the node and bob holds nothing, so the freed
+// half goes to bob although alice's queued tasks were submitted first.
+func TestFairShareServesTheUserHoldingLeast(t *testing.T) {
+	n := gantrytest.Start(t)
+	ctx := context.Background()
+	alice, _ := n.CreateUser(t, "alice")
+	bob, _ := n.CreateUser(t, "bob")
+	nodes, err := n.Client().Nodes(ctx)
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes: %v %v", nodes, err)
+	}
+	half := nodes[0].Capacity.CPU / 2
+	short := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: half, Memory: 16 << 20})
+	long := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "6"}, Array: 3, CPU: half, Memory: 16 << 20})
+	gantrytest.Eventually(t, 60*time.Second, func() bool {
+		j, err := alice.Job(ctx, short.ID)
+		l, err2 := alice.Job(ctx, long.ID)
+		return err == nil && err2 == nil && j.State == store.StateRunning && l.Counts[store.StateRunning] == 1
+	}, "alice's two tasks running")
+	b := submit(t, bob, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: half, Memory: 16 << 20})
+	if j := waitJob(t, bob, b.ID, 90*time.Second); j.State != store.StateSucceeded {
+		t.Fatalf("bob's job %s", j.State)
+	}
+	bt, err := bob.Task(ctx, b.ID, 0)
+	if err != nil || len(bt.AttemptList) != 1 {
+		t.Fatalf("bob's task: %+v %v", bt, err)
+	}
+	bobAt := bt.AttemptList[0].Scheduled
+	for i := 1; i < 3; i++ {
+		at, err := alice.Task(ctx, long.ID, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range at.AttemptList {
+			if a.Scheduled.Before(bobAt) {
+				t.Fatalf("alice's queued task %d was placed at %s, before bob's at %s: the freed half went to the user already holding half the node", i, a.Scheduled, bobAt)
+			}
+		}
+	}
+	if _, err := alice.Cancel(ctx, long.ID); err != nil {
+		t.Fatal(err)
+	}
+}
