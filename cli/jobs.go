@@ -21,6 +21,7 @@ import (
 
 type runFlags struct {
 	name, cpu, memory, timeout, after string
+	afterAny                          string
 	gpus, array, retries, priority    int
 	retryOn                           []int
 	env, labels, constraints          []string
@@ -72,6 +73,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.timeout, "timeout", "", "time limit per attempt, e.g. 10m")
 	fl.IntVar(&f.priority, "priority", 0, "priority (-1000..1000, higher runs first)")
 	fl.StringVar(&f.after, "after", "", "start after this job succeeded (comma-separated ids)")
+	fl.StringVar(&f.afterAny, "after-any", "", "start after this job ended, however it ended (comma-separated ids)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
@@ -106,6 +108,9 @@ func (f *runFlags) spec(args []string) (store.JobSpec, error) {
 	}
 	if f.after != "" {
 		s.After = strings.Split(f.after, ",")
+	}
+	if f.afterAny != "" {
+		s.AfterAny = strings.Split(f.afterAny, ",")
 	}
 	if s.Env, err = parseKV("--env", f.env); err != nil {
 		return s, err

@@ -253,6 +253,28 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("after-any runs once its dependency ended, even in failure", func(t *testing.T) {
+		out, errOut, code := n.Gantry(t, "run", "-d", "gantry/toolbox", "--", "sleep", "1")
+		if code != 0 {
+			t.Fatalf("run -d: %s", errOut)
+		}
+		failing := strings.TrimSpace(out)
+		out, errOut, code = n.Gantry(t, "run", "--after-any", failing, "gantry/toolbox", "--", "echo", "cleanup")
+		if code != 0 || out != "cleanup\n" {
+			t.Fatalf("run --after-any: code %d stdout %q stderr %q", code, out, errOut)
+		}
+		f, err := c.Job(ctx, failing)
+		if err != nil || !store.Terminal(f.State) {
+			t.Fatalf("the dependency had not ended when the dependent ran: %+v %v", f, err)
+		}
+		bad := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "2"}})
+		waitJob(t, c, bad.ID, time.Minute)
+		out, errOut, code = n.Gantry(t, "run", "--after-any", bad.ID, "gantry/toolbox", "--", "echo", "after a failure")
+		if code != 0 || out != "after a failure\n" {
+			t.Fatalf("run --after-any a failed job: code %d stdout %q stderr %q", code, out, errOut)
+		}
+	})
+
 	t.Run("a missing image in another registry fails as image_pull_failed", func(t *testing.T) {
 		j := submit(t, c, store.JobSpec{Image: "registry.invalid/nope:1", Command: []string{"true"}})
 		j = waitJob(t, c, j.ID, time.Minute)

@@ -61,7 +61,7 @@ type CreateUser struct {
 
 // UpdateUser changes an account's flags or password.
 type UpdateUser struct {
-	Name         string `json:"name"`
+	Name         string     `json:"name"`
 	Disabled     *bool      `json:"disabled,omitempty"`
 	PasswordHash []byte     `json:"password_hash,omitempty"`
 	Quota        *Resources `json:"quota,omitempty"` // replaces the quota when set

@@ -22,23 +22,41 @@ func (a *applier) submitJob(c *SubmitJob) (any, error) {
 	// Dependencies: wait for active ones, fail fast on ended ones that did
 	// not succeed. Everything is checked before anything is written, so a
 	// rejected command leaves no trace.
+	// after_any dependencies only wait for their job to end, in any state.
 	failedDep := ""
-	var waitOn []string
-	for _, dep := range spec.After {
-		d, err := a.job(dep)
+	type wait struct {
+		job string
+		any bool
+	}
+	var waitOn []wait
+	deps := make([]wait, 0, len(spec.After)+len(spec.AfterAny))
+	for _, d := range spec.After {
+		deps = append(deps, wait{d, false})
+	}
+	for _, d := range spec.AfterAny {
+		deps = append(deps, wait{d, true})
+	}
+	for _, dep := range deps {
+		field := "after"
+		if dep.any {
+			field = "after_any"
+		}
+		d, err := a.job(dep.job)
 		if errors.Is(err, ErrNotFound) {
-			return nil, Errorf(EInvalid, "after: job %s not found", dep)
+			return nil, Errorf(EInvalid, "%s: job %s not found", field, dep.job)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if d.Owner != c.Owner {
-			return nil, Errorf(EInvalid, "after: job %s not found", dep)
+			return nil, Errorf(EInvalid, "%s: job %s not found", field, dep.job)
 		}
 		switch {
 		case d.State == StateSucceeded:
 		case Terminal(d.State):
-			failedDep = dep
+			if !dep.any {
+				failedDep = dep.job
+			}
 		default:
 			waitOn = append(waitOn, dep)
 		}
@@ -46,7 +64,11 @@ func (a *applier) submitJob(c *SubmitJob) (any, error) {
 	if failedDep == "" {
 		for _, dep := range waitOn {
 			j.Held++
-			if err := a.txn.Set(dependentKey(dep, c.ID), nil); err != nil {
+			var v []byte
+			if dep.any {
+				v = []byte(depAny)
+			}
+			if err := a.txn.Set(dependentKey(dep.job, c.ID), v); err != nil {
 				return nil, err
 			}
 		}
@@ -173,8 +195,17 @@ func (a *applier) releaseDependents(j *Job) error {
 	prefix := []byte(pDependent + j.ID + "/")
 	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	var ids []string
+	anyEnd := map[string]bool{} // dependents that wait for any end (after_any)
 	for it.Rewind(); it.Valid(); it.Next() {
-		ids = append(ids, string(it.Item().Key()[len(prefix):]))
+		id := string(it.Item().Key()[len(prefix):])
+		ids = append(ids, id)
+		if err := it.Item().Value(func(v []byte) error {
+			anyEnd[id] = string(v) == depAny
+			return nil
+		}); err != nil {
+			it.Close()
+			return err
+		}
 	}
 	it.Close()
 	for _, id := range ids {
@@ -188,7 +219,7 @@ func (a *applier) releaseDependents(j *Job) error {
 		if Terminal(d.State) || d.Held == 0 {
 			continue
 		}
-		if j.State != StateSucceeded {
+		if j.State != StateSucceeded && !anyEnd[id] {
 			d.Held = 0
 			if err := a.failQueued(d, "dependency "+j.ID+" did not succeed"); err != nil {
 				return err

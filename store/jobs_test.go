@@ -501,3 +501,37 @@ func TestGPUsAreReleasedAndConstraintsRecheckedOnApply(t *testing.T) {
 		t.Fatalf("constraint with a space: %v", err)
 	}
 }
+
+// TestAfterAnyWaitsForAnyEnd: an after_any dependent starts once its
+// dependency ended, whether it failed or was cancelled, and when it had
+// already ended at submission; an after dependent in the same chain fails.
+func TestAfterAnyWaitsForAnyEnd(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.submit("a", "alice", JobSpec{Image: "x"})
+	cleanup := f.submit("cleanup", "alice", JobSpec{Image: "x", AfterAny: []string{"a"}})
+	strict := f.submit("strict", "alice", JobSpec{Image: "x", After: []string{"a"}})
+	if cleanup.Held != 1 || strict.Held != 1 {
+		t.Fatalf("dependents not held: %d %d", cleanup.Held, strict.Held)
+	}
+	if got := f.placeAll("n1"); got != 1 {
+		t.Fatalf("placed %d; the dependents must wait", got)
+	}
+	f.end("a", 0, 1, 3, ReasonExited)
+	if j := f.job("strict"); j.State != StateFailed {
+		t.Fatalf("after dependent of a failed job: %s", j.State)
+	}
+	if got := f.placeAll("n1"); got != 1 {
+		t.Fatalf("after_any dependent not released after a failure (placed %d)", got)
+	}
+	f.submit("b", "alice", JobSpec{Image: "x"})
+	f.must(CmdCancelJob, CancelJob{ID: "b", Actor: "alice"})
+	late := f.submit("late", "alice", JobSpec{Image: "x", AfterAny: []string{"b"}})
+	if late.Held != 0 || late.State != StateQueued {
+		t.Fatalf("after_any on an already cancelled job: held %d state %s", late.Held, late.State)
+	}
+	twice := JobSpec{Image: "x", Array: 1, After: []string{"a"}, AfterAny: []string{"a"}}
+	if err := twice.Validate(); ErrorCode(err) != EInvalid || !strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("a job in after and after_any: %v", err)
+	}
+}

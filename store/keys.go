@@ -19,12 +19,15 @@ const (
 	pAttempt    = "a/"   // a/<job id>/<index>/<n> -> Attempt
 	pQueue      = "q/"   // q/<priority rank>/<job id>/<index> -> ""
 	pNodeActive = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
-	pDependent  = "dep/" // dep/<dependency job id>/<dependent job id> -> ""
+	pDependent  = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
 	pNode       = "n/"   // n/<name> -> Node
 	pUserUsage  = "uu/"  // uu/<user> -> UserUsage (resources of the user's placed, unended attempts)
 	kApplied    = "m/applied"
 	kCluster    = "m/cluster"
 )
+
+// depAny marks a dependent that waits for its dependency to end in any state.
+const depAny = "any"
 
 func idx(i int) string { return fmt.Sprintf("%06d", i) }
 func att(n int) string { return fmt.Sprintf("%03d", n) }

@@ -132,6 +132,8 @@ type JobSpec struct {
 	Queue    string            `json:"queue,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	After    []string          `json:"after,omitempty"`
+	// AfterAny jobs must have ended, in any state, before this one starts.
+	AfterAny []string `json:"after_any,omitempty"`
 	// Constraints are node labels a task's node must have (key = value).
 	Constraints map[string]string `json:"constraints,omitempty"`
 }
@@ -184,6 +186,20 @@ func (s *JobSpec) Validate() error {
 		return bad("command: at most 1000 arguments")
 	case len(s.After) > 100:
 		return bad("after: at most 100 jobs")
+	case len(s.AfterAny) > 100:
+		return bad("after_any: at most 100 jobs")
+	}
+	seen := map[string]string{}
+	for _, l := range []struct {
+		field string
+		ids   []string
+	}{{"after", s.After}, {"after_any", s.AfterAny}} {
+		for _, id := range l.ids {
+			if prev, dup := seen[id]; dup {
+				return bad("%s: job %s is listed twice (also in %s)", l.field, id, prev)
+			}
+			seen[id] = l.field
+		}
 	}
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {

@@ -61,11 +61,13 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec) {
 		fail(c, err)
 		return
 	}
-	for _, dep := range spec.After {
-		j, err := a.cfg.Store.Job(dep)
-		if err != nil || j.Owner != id.User {
-			fail(c, store.Errorf(store.EInvalid, "after: job %s not found", dep))
-			return
+	for field, deps := range map[string][]string{"after": spec.After, "after_any": spec.AfterAny} {
+		for _, dep := range deps {
+			j, err := a.cfg.Store.Job(dep)
+			if err != nil || j.Owner != id.User {
+				fail(c, store.Errorf(store.EInvalid, "%s: job %s not found", field, dep))
+				return
+			}
 		}
 	}
 	res, ok := a.propose(c, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec})
@@ -142,7 +144,7 @@ func (a *API) retryJob(c *gin.Context) {
 		return
 	}
 	spec := j.Spec
-	spec.After = nil
+	spec.After, spec.AfterAny = nil, nil
 	a.submit(c, spec)
 }
 
