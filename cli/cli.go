@@ -68,7 +68,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
-	root.AddCommand(imageCmd(g))
+	root.AddCommand(imageCmd(g), scheduleCmd(g))
 	return root
 }
 

@@ -26,6 +26,8 @@ type runFlags struct {
 	retryOn                           []int
 	env, labels, constraints          []string
 	detach                            bool
+	schedule                          string
+	allowOverlap                      bool
 	workdir                           string
 }
 
@@ -45,6 +47,17 @@ func runCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			if f.schedule != "" {
+				s, err := cl.CreateSchedule(ctx, f.name, f.schedule, spec, f.allowOverlap)
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), s)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: submits a job at %q (UTC); next at %s\n", s.ID, s.Cron, s.NextRun.Local().Format("2006-01-02 15:04:05"))
+				return nil
+			}
 			j, err := cl.Submit(ctx, spec)
 			if err != nil {
 				return err
@@ -77,6 +90,8 @@ func runCmd(g *globals) *cobra.Command {
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
+	fl.StringVar(&f.schedule, "schedule", "", "instead of running now, submit the job at these times (cron, UTC: \"0 3 * * *\", @hourly, @every 10m)")
+	fl.BoolVar(&f.allowOverlap, "allow-overlap", false, "with --schedule: submit even while the previous run's job has not ended")
 	return c
 }
 

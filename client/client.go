@@ -272,6 +272,41 @@ func (c *Client) SetQuota(ctx context.Context, name string, q store.Resources) (
 	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), map[string]any{"quota": q}, &u)
 }
 
+// CreateSchedule adds a schedule that submits spec at the times cron names.
+func (c *Client) CreateSchedule(ctx context.Context, name, cron string, spec store.JobSpec, allowOverlap bool) (*store.Schedule, error) {
+	var s store.Schedule
+	return &s, c.do(ctx, "POST", "/api/v1/schedules", map[string]any{"name": name, "cron": cron, "spec": spec, "allow_overlap": allowOverlap}, &s)
+}
+
+// Schedules lists the caller's schedules (an admin's: everyone's).
+func (c *Client) Schedules(ctx context.Context) ([]store.Schedule, error) {
+	var out struct {
+		Schedules []store.Schedule `json:"schedules"`
+	}
+	return out.Schedules, c.do(ctx, "GET", "/api/v1/schedules", nil, &out)
+}
+
+// Schedule fetches one schedule.
+func (c *Client) Schedule(ctx context.Context, id string) (*store.Schedule, error) {
+	var s store.Schedule
+	return &s, c.do(ctx, "GET", "/api/v1/schedules/"+url.PathEscape(id), nil, &s)
+}
+
+// SetSchedulePaused pauses or resumes a schedule.
+func (c *Client) SetSchedulePaused(ctx context.Context, id string, paused bool) (*store.Schedule, error) {
+	verb := "resume"
+	if paused {
+		verb = "pause"
+	}
+	var s store.Schedule
+	return &s, c.do(ctx, "POST", "/api/v1/schedules/"+url.PathEscape(id)+"/"+verb, nil, &s)
+}
+
+// DeleteSchedule removes a schedule; the jobs it submitted stay.
+func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/api/v1/schedules/"+url.PathEscape(id), nil, nil)
+}
+
 // Do sends a JSON request and decodes the answer; for calls the typed
 // methods do not cover.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {

@@ -105,6 +105,10 @@ func decodeResult(typ string, raw json.RawMessage) (any, error, bool) {
 		v = &store.PlaceResult{}
 	case store.CmdSetJoinSecret:
 		v = &store.JoinSecret{}
+	case store.CmdCreateSchedule, store.CmdUpdateSchedule:
+		v = &store.Schedule{}
+	case store.CmdFireSchedule:
+		v = &store.FireResult{}
 	default:
 		return raw, nil, false
 	}

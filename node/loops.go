@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/node/runner"
@@ -168,7 +169,44 @@ func (n *Node) runScheduler(ctx context.Context, sched *scheduler.Scheduler) {
 			sub.Close()
 		}
 	}()
+	go n.runSchedules(ctx)
 	sched.Run(ctx, kick)
+}
+
+// runSchedules submits the jobs of due schedules while this node leads. A
+// fire names the due time it is for, so a fire repeated by a new leader
+// (or retried here) is a no-op in the store.
+func (n *Node) runSchedules(ctx context.Context) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		due, err := n.store.DueSchedules(time.Now())
+		if err != nil {
+			n.log.Warn("read schedules", "err", err)
+		}
+		for _, s := range due {
+			res, err := n.Propose(ctx, store.CmdFireSchedule, store.FireSchedule{ID: s.ID, Due: s.NextRun, JobID: ulid.Make().String()})
+			if err != nil {
+				if ctx.Err() == nil {
+					n.log.Warn("fire schedule", "schedule", s.ID, "err", err)
+				}
+				continue
+			}
+			if r, ok := res.(*store.FireResult); ok {
+				switch {
+				case r.Job != nil:
+					n.log.Info("schedule submitted a job", "schedule", s.ID, "job", r.Job.ID)
+				case r.Skipped:
+					n.log.Info("schedule skipped a run: its previous job has not ended", "schedule", s.ID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func poke(c chan struct{}) {

@@ -12,5 +12,8 @@ func (a *applier) applyExtra(c Command) (res any, err error, ok bool) {
 	if res, err, ok := a.applyBlobLoc(c); ok {
 		return res, err, true
 	}
+	if res, err, ok := a.applySchedule(c); ok {
+		return res, err, true
+	}
 	return nil, nil, false
 }

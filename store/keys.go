@@ -8,22 +8,24 @@ import (
 
 // Key layout (see DESIGN.md). Fixed-width decimal numbers keep keys sortable.
 const (
-	pUser       = "u/"   // u/<name> -> User
-	pToken      = "t/"   // t/<sha256 hex> -> Token
-	pUserToken  = "ut/"  // ut/<user>/<token id> -> sha256 hex
-	pJob        = "j/"   // j/<job id> -> Job
-	pJobOwner   = "jo/"  // jo/<owner>/<job id> -> ""
-	pJobState   = "js/"  // js/<state>/<job id> -> ""
-	pJobOwnerSt = "jos/" // jos/<owner>/<state>/<job id> -> ""
-	pTask       = "k/"   // k/<job id>/<index> -> Task
-	pAttempt    = "a/"   // a/<job id>/<index>/<n> -> Attempt
-	pQueue      = "q/"   // q/<priority rank>/<job id>/<index> -> ""
-	pNodeActive = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
-	pDependent  = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
-	pNode       = "n/"   // n/<name> -> Node
-	pUserUsage  = "uu/"  // uu/<user> -> UserUsage (resources of the user's placed, unended attempts)
-	kApplied    = "m/applied"
-	kCluster    = "m/cluster"
+	pUser          = "u/"   // u/<name> -> User
+	pToken         = "t/"   // t/<sha256 hex> -> Token
+	pUserToken     = "ut/"  // ut/<user>/<token id> -> sha256 hex
+	pJob           = "j/"   // j/<job id> -> Job
+	pJobOwner      = "jo/"  // jo/<owner>/<job id> -> ""
+	pJobState      = "js/"  // js/<state>/<job id> -> ""
+	pJobOwnerSt    = "jos/" // jos/<owner>/<state>/<job id> -> ""
+	pTask          = "k/"   // k/<job id>/<index> -> Task
+	pAttempt       = "a/"   // a/<job id>/<index>/<n> -> Attempt
+	pQueue         = "q/"   // q/<priority rank>/<job id>/<index> -> ""
+	pNodeActive    = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
+	pDependent     = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
+	pNode          = "n/"   // n/<name> -> Node
+	pUserUsage     = "uu/"  // uu/<user> -> UserUsage (resources of the user's placed, unended attempts)
+	pSchedule      = "s/"   // s/<id> -> Schedule
+	pScheduleOwner = "so/"  // so/<owner>/<id> -> ""
+	kApplied       = "m/applied"
+	kCluster       = "m/cluster"
 )
 
 // depAny marks a dependent that waits for its dependency to end in any state.
@@ -57,6 +59,10 @@ func nodeActiveKey(node, job string, i, n int) []byte {
 func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
 func nodeKey(name string) []byte          { return []byte(pNode + name) }
 func userUsageKey(name string) []byte     { return []byte(pUserUsage + name) }
+func scheduleKey(id string) []byte        { return []byte(pSchedule + id) }
+func scheduleOwnerKey(owner, id string) []byte {
+	return []byte(pScheduleOwner + owner + "/" + id)
+}
 
 // parseQueueKey splits q/<rank>/<job>/<index>.
 func parseQueueKey(k []byte) (job string, i int, ok bool) {

@@ -147,12 +147,13 @@ func (s *Store) view(fn func(txn *badger.Txn) error) error { return s.db.View(fn
 // Event is a change applied to the store, delivered to local subscribers on
 // every node after the change is committed to the state database.
 type Event struct {
-	Type  string // "job", "task", "node", "user", "token"
-	Owner string
-	Job   *Job
-	Task  *Task
-	Node  *Node
-	Name  string
+	Type     string // "job", "task", "node", "user", "token", "schedule"
+	Owner    string
+	Job      *Job
+	Task     *Task
+	Node     *Node
+	Schedule *Schedule // nil for a deleted schedule (Name is its id)
+	Name     string
 }
 
 // Subscription receives events. When a subscriber falls behind, its channel

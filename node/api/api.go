@@ -112,6 +112,7 @@ func New(cfg Config) *API {
 	authed.GET("/jobs/:id/tasks/:index/logs", a.taskLogs)
 
 	a.imageRoutes(authed)
+	a.scheduleRoutes(authed)
 
 	authed.GET("/nodes", a.listNodes)
 	authed.POST("/nodes/:name/drain", a.adminOnly, a.setNodeState(store.NodeDraining))
