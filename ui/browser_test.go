@@ -358,6 +358,26 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("a schedule made in the form submits jobs and shows live on the schedules page", func(t *testing.T) {
+		alice.t = t
+		alice.open("/submit", `!!document.getElementById('f-cron')`, "the submit form")
+		alice.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS("#f-name"), "heartbeat"),
+			chromedp.SetValue(chromedp.CSS("#f-command"), "echo beat"),
+			chromedp.SetValue(chromedp.CSS("#f-cpu"), "100"),
+			chromedp.SetValue(chromedp.CSS("#f-cron"), "@every 2s"),
+			chromedp.Click(chromedp.CSS("form.submit button[type=submit]")))
+		alice.waitFor(15*time.Second, `location.pathname === '/schedules' && !!document.querySelector('table.schedules tbody tr')`, "the schedules page")
+		alice.waitFor(30*time.Second, `Number(document.querySelector('table.schedules tbody tr td.runs')?.textContent) >= 2`, "two runs counted live")
+		alice.do(5*time.Second, chromedp.Click(chromedp.CSS("table.schedules tbody tr td.right button")))
+		alice.waitFor(10*time.Second, `document.querySelector('table.schedules tbody tr td.next')?.textContent === 'paused'`, "the schedule paused")
+		list, err := aliceAPI.Schedules(ctx)
+		if err != nil || len(list) != 1 || !list[0].Paused || list[0].Runs < 2 || list[0].Name != "heartbeat" {
+			t.Fatalf("alice's schedules after the form: %+v %v", list, err)
+		}
+		alice.shoot("schedules")
+	})
+
 	t.Run("every page renders at 1280 and 390 pixels", func(t *testing.T) {
 		admin := newTab(t, b, n.URL)
 		admin.signIn("admin", n.AdminPassword)
@@ -402,6 +422,7 @@ func TestConsole(t *testing.T) {
 			{"/admin/users", `document.querySelectorAll('#main table tbody tr').length >= 3`, "admin-users"},
 			{"/admin/jobs", `document.querySelectorAll('table.jobs tbody tr').length >= 4`, "admin-jobs"},
 			{"/submit", `!!document.getElementById('f-image')`, "submit"},
+			{"/schedules", `!!document.querySelector('table.schedules tbody tr')`, "admin-schedules"},
 		} {
 			admin.open(pg.path, pg.cond, pg.name)
 			admin.shoot(pg.name)

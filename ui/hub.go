@@ -117,6 +117,10 @@ type message struct {
 	Job  *store.Job  `json:"job,omitempty"`
 	Task *store.Task `json:"task,omitempty"`
 	Node *store.Node `json:"node,omitempty"`
+	// Schedule is a created or changed schedule; for a deleted one it is
+	// nil and ScheduleID names it.
+	Schedule   *store.Schedule `json:"schedule,omitempty"`
+	ScheduleID string          `json:"schedule_id,omitempty"`
 	// JobID names the job of a "following" acknowledgement.
 	JobID string `json:"job_id,omitempty"`
 	// Sent is when the hub took the event off the store's change feed, in
@@ -214,6 +218,8 @@ func (c *client) wants(ev *store.Event) bool {
 	case "task":
 		f := c.follow.Load()
 		return f != nil && *f == ev.Task.JobID && c.canRead(ev.Owner)
+	case "schedule":
+		return c.canRead(ev.Owner)
 	case "node", "resync":
 		return true
 	}
@@ -415,15 +421,24 @@ func (h *Hub) fanOut(sub *store.Subscription, stop chan struct{}) {
 	}
 }
 
+// eventMessage is the WebSocket message for a store event.
+func eventMessage(ev *store.Event, at time.Time) message {
+	m := message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Schedule: ev.Schedule, Sent: at.UnixNano()}
+	if ev.Type == "schedule" {
+		m.ScheduleID = ev.Name
+	}
+	return m
+}
+
 // deliverAll delivers a burst of events, encoding each once.
 func (h *Hub) deliverAll(evs []store.Event, at time.Time) {
 	enc := make([][]byte, len(evs))
 	for i := range evs {
 		ev := &evs[i]
-		if ev.Type != "job" && ev.Type != "task" && ev.Type != "node" && ev.Type != "resync" {
+		if ev.Type != "job" && ev.Type != "task" && ev.Type != "node" && ev.Type != "resync" && ev.Type != "schedule" {
 			continue
 		}
-		b, err := json.Marshal(message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Sent: at.UnixNano()})
+		b, err := json.Marshal(eventMessage(ev, at))
 		if err != nil {
 			h.log.Error("encode event", "type", ev.Type, "err", err)
 			continue
@@ -451,7 +466,7 @@ func (h *Hub) deliver(ev *store.Event, at time.Time) {
 		}
 		if b == nil {
 			var err error
-			b, err = json.Marshal(message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Sent: at.UnixNano()})
+			b, err = json.Marshal(eventMessage(ev, at))
 			if err != nil {
 				h.log.Error("encode event", "type", ev.Type, "err", err)
 				return

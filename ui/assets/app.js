@@ -6,6 +6,7 @@ import {Live} from './live.js';
 import {jobsPage} from './jobs.js';
 import {jobPage} from './job.js';
 import {submitPage} from './submit.js';
+import {schedulesPage} from './schedules.js';
 
 const main = document.getElementById('main');
 export const app = {me: null, live: null, cleanup: null, go: (p, r) => go(p, r)};
@@ -14,6 +15,7 @@ const routes = [
   [/^\/(?:jobs)?\/?$/, () => jobsPage(app, {mine: true})],
   [/^\/jobs\/([0-9A-Za-z]+)(?:\/tasks\/(\d+))?\/?$/, (m) => jobPage(app, m[1], m[2] === undefined ? null : Number(m[2]))],
   [/^\/submit\/?$/, () => submitPage(app)],
+  [/^\/schedules\/?$/, () => schedulesPage(app)],
   [/^\/nodes\/?$/, () => nodesPage()],
   [/^\/images\/?$/, () => imagesPage()],
   [/^\/account\/?$/, () => accountPage()],
@@ -48,7 +50,7 @@ function route() {
 }
 
 function setNav(path) {
-  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/account', 'Account']];
+  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/schedules', 'Schedules'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/account', 'Account']];
   if (app.me.admin) links.push(['/admin/jobs', 'All jobs'], ['/admin/users', 'Users']);
   const nav = document.getElementById('nav');
   nav.replaceChildren(...links.map(([href, label]) => {

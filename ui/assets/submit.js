@@ -42,6 +42,7 @@ export function submitPage(app) {
   const queue = i({placeholder: 'default', autocapitalize: 'none'});
   const env = h('textarea', {rows: 3, placeholder: 'KEY=value, one per line', spellcheck: 'false'});
   const constraints = i({placeholder: 'e.g. zone=lab, disk=ssd', autocapitalize: 'none', spellcheck: 'false'});
+  const cron = i({placeholder: 'e.g. 0 3 * * * or @hourly (empty: run once, now)', autocapitalize: 'none', spellcheck: 'false'});
 
   const form = h('form', {class: 'card submit', novalidate: true},
     h('div', {class: 'form-err', role: 'alert', hidden: true}),
@@ -57,6 +58,7 @@ export function submitPage(app) {
       field('priority', 'Priority', priority, '-1000 to 1000.'),
       field('queue', 'Queue', queue)),
     field('env', 'Environment', env),
+    field('cron', 'Repeat on a schedule (cron, UTC)', cron, 'Five fields (minute hour day month weekday), or @hourly, @daily, @every 10m. The job is submitted at each due time.'),
     field('constraints', 'Run only on nodes with labels', constraints, 'KEY=value pairs separated by commas; the Nodes page shows each node\'s labels.'),
     h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, 'Submit job'), h('a', {href: '/jobs', class: 'button'}, 'Cancel')));
 
@@ -91,6 +93,17 @@ export function submitPage(app) {
             if (k <= 0) throw new APIError(400, `constraints: "${c}" is not KEY=value`);
             spec.constraints[c.slice(0, k)] = c.slice(k + 1);
           }
+        }
+        if (cron.value.trim()) {
+          try {
+            await post('/schedules', {name: spec.name || '', cron: cron.value.trim(), spec});
+          } catch (err) {
+            // The schedule's errors name spec.<field>: show them at the field.
+            if (err.message && err.message.startsWith('spec.')) throw new APIError(err.status, err.message.slice(5));
+            throw err;
+          }
+          app.go('/schedules');
+          return;
         }
         const job = await post('/jobs', spec);
         app.go(`/jobs/${job.id}`);
