@@ -44,8 +44,9 @@ type Auth struct {
 }
 
 type cached struct {
-	id  Identity
-	exp time.Time
+	id   Identity
+	hash []byte // the password hash the check was made against
+	exp  time.Time
 }
 
 // New returns an Auth over st. nodeSecret authenticates NodeUser.
@@ -125,11 +126,18 @@ func (a *Auth) Password(ctx context.Context, username, password string) (Identit
 	c, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && time.Now().Before(c.exp) {
-		// Re-read the account so a disabled user is refused at once.
-		if _, err := a.user(username); err != nil {
+		// Re-read the account so a disabled user is refused at once, and a
+		// changed password makes the old one fail at once.
+		u, err := a.user(username)
+		if err != nil {
 			return Identity{}, err
 		}
-		return c.id, nil
+		if subtle.ConstantTimeCompare(u.PasswordHash, c.hash) == 1 {
+			return Identity{User: u.Name, Admin: u.Admin}, nil
+		}
+		a.mu.Lock()
+		delete(a.cache, key)
+		a.mu.Unlock()
 	}
 	u, err := a.st.User(username)
 	if errors.Is(err, store.ErrNotFound) {
@@ -151,7 +159,7 @@ func (a *Auth) Password(ctx context.Context, username, password string) (Identit
 	if len(a.cache) > 10000 {
 		a.cache = map[[32]byte]cached{}
 	}
-	a.cache[key] = cached{id: id, exp: time.Now().Add(time.Minute)}
+	a.cache[key] = cached{id: id, hash: u.PasswordHash, exp: time.Now().Add(time.Minute)}
 	a.mu.Unlock()
 	return id, nil
 }
