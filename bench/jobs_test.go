@@ -68,24 +68,36 @@ func TestBenchJobOverhead(t *testing.T) {
 	// Warm both paths once. The runner pulls the toolbox from the node's
 	// registry by digest; docker run uses that same local image by id.
 	timeCmd(t, env, bin, "run", "gantry/toolbox", "--", "true")
-	out, err := exec.Command("docker", "images", "--format", "{{.Repository}} {{.ID}}").Output()
-	var img []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if repo, id, ok := strings.Cut(l, " "); ok && repo == n.HTTPAddr+"/gantry/toolbox" {
-			img = append(img, id)
-		}
-	}
-	if err != nil || len(img) == 0 {
-		t.Fatalf("the toolbox pulled from %s is not in Docker: %v", n.HTTPAddr, err)
-	}
-	timeCmd(t, nil, "docker", "run", "--rm", img[0], "true")
+	img := toolboxImageID(t, n)
+	timeCmd(t, nil, "docker", "run", "--rm", img, "true")
 	var g, d []time.Duration
 	for i := 0; i < 15; i++ {
 		g = append(g, timeCmd(t, env, bin, "run", "gantry/toolbox", "--", "true"))
-		d = append(d, timeCmd(t, nil, "docker", "run", "--rm", img[0], "true"))
+		d = append(d, timeCmd(t, nil, "docker", "run", "--rm", img, "true"))
 	}
 	gm, dm := median(g), median(d)
 	report(t, "job overhead: gantry run median %s, docker run --rm median %s, ratio %.2f (target <= 1.3)", gm.Round(time.Millisecond), dm.Round(time.Millisecond), float64(gm)/float64(dm))
+}
+
+// toolboxImageID is the id of the toolbox image Docker pulled from n's
+// registry (the runner pulls it at start).
+func toolboxImageID(t *testing.T, n *gantrytest.Node) string {
+	t.Helper()
+	var id string
+	gantrytest.Eventually(t, 60*time.Second, func() bool {
+		out, err := exec.Command("docker", "images", "--format", "{{.Repository}} {{.ID}}").Output()
+		if err != nil {
+			return false
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if repo, i, ok := strings.Cut(l, " "); ok && repo == n.HTTPAddr+"/gantry/toolbox" {
+				id = i
+				return true
+			}
+		}
+		return false
+	}, "the toolbox pulled from %s in Docker", n.HTTPAddr)
+	return id
 }
 
 // TestBenchThroughput: 200 one-second tasks through Gantry against the same
@@ -120,6 +132,7 @@ func TestBenchThroughput(t *testing.T) {
 	}
 	gantryDur := time.Since(start)
 
+	img := toolboxImageID(t, n)
 	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +152,7 @@ func TestBenchThroughput(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				if err := directRun(ctx, dc, i, cpu); err != nil {
+				if err := directRun(ctx, dc, img, i, cpu); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
@@ -157,9 +170,9 @@ func TestBenchThroughput(t *testing.T) {
 		parallel, gr, gantryDur.Round(time.Millisecond), dr, directDur.Round(time.Millisecond), gr/dr)
 }
 
-func directRun(ctx context.Context, dc *client.Client, i int, cpu int64) error {
+func directRun(ctx context.Context, dc *client.Client, img string, i int, cpu int64) error {
 	name := "gantry-bench-direct-" + strconv.Itoa(i) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cr, err := dc.ContainerCreate(ctx, &container.Config{Image: "gantry/toolbox", Cmd: []string{"sleep", "1"}, Labels: map[string]string{"gantry.bench": "1"}},
+	cr, err := dc.ContainerCreate(ctx, &container.Config{Image: img, Cmd: []string{"sleep", "1"}, Labels: map[string]string{"gantry.bench": "1"}},
 		&container.HostConfig{Resources: container.Resources{NanoCPUs: cpu * 1e6, Memory: 16 << 20}}, nil, nil, name)
 	if err != nil {
 		return err

@@ -185,6 +185,7 @@ func newNode(t testing.TB, o Options) *Node {
 		}
 		n.Stop()
 		n.removeContainers()
+		n.removeImages()
 	})
 	return n
 }
@@ -386,6 +387,32 @@ func (n *Node) removeContainers() {
 	}
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+// removeImages untags the images Docker pulled from this node's registry
+// (their names start with its host:port, which no other node shares), so
+// test runs do not pile up tags.
+func (n *Node) removeImages() {
+	out, err := exec.Command("docker", "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Output()
+	if err != nil {
+		return
+	}
+	var refs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || !strings.HasPrefix(f[0], n.HTTPAddr+"/") {
+			continue
+		}
+		switch {
+		case f[1] != "<none>":
+			refs = append(refs, f[0]+":"+f[1])
+		case f[2] != "<none>":
+			refs = append(refs, f[0]+"@"+f[2])
+		}
+	}
+	if len(refs) > 0 {
+		_ = exec.Command("docker", append([]string{"rmi"}, refs...)...).Run()
 	}
 }
 
