@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,71 @@ func TestSchedules(t *testing.T) {
 			t.Fatalf("a schedule whose job could never run: code %d stderr %q", code, errOut)
 		}
 	})
+}
+
+// TestSchedulesSurviveLeaderFailover: a schedule keeps firing after the
+// leader is killed (the new leader takes over), and no due time ever
+// submits two jobs, whichever leader fired it.
+func TestSchedulesSurviveLeaderFailover(t *testing.T) {
+	cl := gantrytest.StartCluster(t, 3)
+	ctx := context.Background()
+	leader := cl.Leader(t, 10*time.Second)
+	f := cl.Followers(t)[0]
+	s, err := f.Client().CreateSchedule(ctx, "beat", "@every 1s", store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runsOf := func(via *gantrytest.Node) int {
+		sc, err := via.Client().Schedule(ctx, s.ID)
+		if err != nil {
+			return -1
+		}
+		return sc.Runs
+	}
+	gantrytest.Eventually(t, 30*time.Second, func() bool { return runsOf(f) >= 2 }, "two runs before the failover")
+	leader.Kill9(t)
+	newLeader := cl.Leader(t, 15*time.Second)
+	before := runsOf(newLeader)
+	gantrytest.Eventually(t, 30*time.Second, func() bool { return runsOf(newLeader) >= before+3 }, "three runs fired by the new leader %s", newLeader.Name)
+	if _, err := newLeader.Client().SetSchedulePaused(ctx, s.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	// Every job of the schedule, and one per due second at most.
+	var mine []store.Job
+	cursor := ""
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		jobs, next, err := newLeader.Client().Jobs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Spec.Labels[store.ScheduleLabel] == s.ID {
+				mine = append(mine, j)
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	sc, err := newLeader.Client().Schedule(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != sc.Runs {
+		t.Fatalf("%d jobs carry the schedule's label, the schedule counted %d runs", len(mine), sc.Runs)
+	}
+	seconds := map[int64]int{}
+	for _, j := range mine {
+		seconds[j.Submitted.Unix()]++
+	}
+	for sec, n := range seconds {
+		if n > 1 {
+			t.Fatalf("%d jobs submitted for the due time %s", n, time.Unix(sec, 0).UTC())
+		}
+	}
 }
