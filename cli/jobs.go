@@ -396,6 +396,9 @@ func jobCmd(g *globals) *cobra.Command {
 			if j.Message != "" {
 				fmt.Fprintf(w, "  %s\n", j.Message)
 			}
+			if j.Waiting != "" {
+				fmt.Fprintf(w, "  queued because %s\n", j.Waiting)
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tNODE\tEXIT\tREASON")
 			for i, t := range tasks {

@@ -80,6 +80,30 @@ func TestQuotasAndConstraints(t *testing.T) {
 		}
 	})
 
+	t.Run("job show says a job waits for the quota", func(t *testing.T) {
+		hog := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 1000, Memory: 16 << 20})
+		gantrytest.Eventually(t, 60*time.Second, func() bool {
+			j, err := alice.Job(ctx, hog.ID)
+			return err == nil && j.State == store.StateRunning
+		}, "the quota-filling job to run")
+		waiting := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 16 << 20})
+		j, err := alice.Job(ctx, waiting.ID)
+		want := "quota: your running tasks hold 1 CPU, 16 MiB; one more task would exceed your quota of 1 CPU"
+		if err != nil || j.State != store.StateQueued || j.Waiting != want {
+			t.Fatalf("job behind the quota: %+v %v; want waiting %q", j, err, want)
+		}
+		out, _, _ := n.GantryAs(t, alice.Token, "job", "show", waiting.ID)
+		if !strings.Contains(out, "queued because "+want) {
+			t.Fatalf("job show:\n%s", out)
+		}
+		for _, id := range []string{hog.ID, waiting.ID} {
+			if _, err := alice.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitJob(t, alice, hog.ID, time.Minute)
+	})
+
 	refused := []struct {
 		name string
 		args []string

@@ -535,3 +535,39 @@ func TestAfterAnyWaitsForAnyEnd(t *testing.T) {
 		t.Fatalf("a job in after and after_any: %v", err)
 	}
 }
+
+func TestWaitReasonSaysWhatHoldsAJobBack(t *testing.T) {
+	job := func(mod func(*Job)) *Job {
+		j := &Job{ID: "j", State: StateQueued, Counts: map[string]int{StateQueued: 1}, Total: 1, Spec: JobSpec{CPU: 1000, Memory: 1 << 30}}
+		if mod != nil {
+			mod(j)
+		}
+		return j
+	}
+	node := func(state string, freeCPU int64, labels map[string]string) Node {
+		return Node{Name: "n", State: state, Capacity: Resources{CPU: 4000, Memory: 8 << 30}, Allocated: Resources{CPU: 4000 - freeCPU}, Labels: labels}
+	}
+	full := []Node{node(NodeReady, 500, nil)}
+	room := []Node{node(NodeReady, 4000, map[string]string{"zone": "a"})}
+	for _, tc := range []struct {
+		name    string
+		j       *Job
+		pending []string
+		nodes   []Node
+		quota   Resources
+		use     UserUsage
+		want    string
+	}{
+		{"placeable now", job(nil), nil, room, Resources{}, UserUsage{}, ""},
+		{"ended", job(func(j *Job) { j.State = StateSucceeded; j.Counts = map[string]int{StateSucceeded: 1} }), nil, full, Resources{}, UserUsage{}, ""},
+		{"dependencies", job(func(j *Job) { j.Held = 1 }), []string{"J1"}, room, Resources{}, UserUsage{}, "waiting for J1 to end (dependencies)"},
+		{"quota", job(nil), nil, room, Resources{CPU: 2000}, UserUsage{Allocated: Resources{CPU: 1500, Memory: 512 << 20}}, "quota: your running tasks hold 1.5 CPU, 512 MiB; one more task would exceed your quota of 2 CPU"},
+		{"no ready node", job(nil), nil, []Node{node(NodeDraining, 4000, nil), node(NodeDown, 4000, nil)}, Resources{}, UserUsage{}, "no node is ready (every node is draining or down)"},
+		{"constraints", job(func(j *Job) { j.Spec.Constraints = map[string]string{"zone": "b"} }), nil, room, Resources{}, UserUsage{}, "no ready node has zone=b"},
+		{"full", job(nil), nil, full, Resources{}, UserUsage{}, "resources: no ready node has 1 CPU, 1.0 GiB free for one task now"},
+	} {
+		if got := WaitReason(tc.j, tc.pending, tc.nodes, tc.quota, tc.use); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

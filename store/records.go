@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -263,6 +265,9 @@ type Job struct {
 	CancelRequested bool           `json:"cancel_requested,omitempty"`
 	Held            int            `json:"held,omitempty"` // dependencies not yet satisfied
 	Message         string         `json:"message,omitempty"`
+	// Waiting says why queued tasks are not running; computed by the API
+	// on read (WaitReason), never stored.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Task is one element of a job's array.
@@ -389,3 +394,73 @@ func FormatRetention(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// WaitReason says why j's queued tasks are not running now, in words for
+// its owner; "" when nothing holds them back beyond the next scheduling
+// pass (or other queued work ahead of them). pending lists the jobs it
+// still depends on; nodes are the cluster's; quota and use are the owner's.
+func WaitReason(j *Job, pending []string, nodes []Node, quota Resources, use UserUsage) string {
+	if Terminal(j.State) || j.Counts[StateQueued] == 0 {
+		return ""
+	}
+	if j.Held > 0 {
+		if len(pending) > 0 {
+			return "waiting for " + strings.Join(pending, ", ") + " to end (dependencies)"
+		}
+		return "waiting for the jobs it depends on"
+	}
+	need := j.Spec.Task()
+	if !quota.Allows(use.Allocated.Plus(need)) {
+		return fmt.Sprintf("quota: your running tasks hold %s; one more task would exceed your quota of %s", resourcesText(use.Allocated), resourcesText(quota))
+	}
+	ready, matching := 0, 0
+	for i := range nodes {
+		n := &nodes[i]
+		if n.State != NodeReady {
+			continue
+		}
+		ready++
+		if !n.Matches(j.Spec.Constraints) {
+			continue
+		}
+		matching++
+		if n.Free().Holds(need) {
+			return ""
+		}
+	}
+	switch {
+	case ready == 0:
+		return "no node is ready (every node is draining or down)"
+	case matching == 0:
+		keys := make([]string, 0, len(j.Spec.Constraints))
+		for k := range j.Spec.Constraints {
+			keys = append(keys, k+"="+j.Spec.Constraints[k])
+		}
+		sort.Strings(keys)
+		return "no ready node has " + strings.Join(keys, ", ")
+	}
+	return fmt.Sprintf("resources: no ready node has %s free for one task now", resourcesText(need))
+}
+
+// resourcesText prints resources for people: "1.5 CPU, 512 MiB".
+func resourcesText(r Resources) string {
+	var parts []string
+	if r.CPU > 0 {
+		parts = append(parts, strconv.FormatFloat(float64(r.CPU)/1000, 'f', -1, 64)+" CPU")
+	}
+	if r.Memory > 0 {
+		if r.Memory >= 1<<30 {
+			parts = append(parts, strconv.FormatFloat(float64(r.Memory)/(1<<30), 'f', 1, 64)+" GiB")
+		} else {
+			parts = append(parts, strconv.FormatInt(r.Memory>>20, 10)+" MiB")
+		}
+	}
+	if r.GPUs > 0 {
+		parts = append(parts, strconv.Itoa(r.GPUs)+" GPU")
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+

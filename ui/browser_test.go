@@ -406,6 +406,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("submit array: %v", err)
 		}
 		admin.open("/jobs/"+big.ID, `document.querySelector('.legend')?.textContent.includes('queued 10000') && document.querySelector('.grid canvas')?.dataset.drawn === '10000'`, "the 10,000-task grid")
+		admin.waitFor(10*time.Second, `document.querySelector('.kv.waiting .v')?.textContent === 'no node is ready (every node is draining or down)'`, "why the array waits")
 		admin.shoot("job-array-10000")
 		if _, err := n.Client().Cancel(ctx, big.ID); err != nil {
 			t.Fatalf("cancel: %v", err)

@@ -117,8 +117,34 @@ func validState(s string) bool {
 
 func (a *API) getJob(c *gin.Context) {
 	if j, ok := a.readableJob(c); ok {
+		j.Waiting = a.waitReason(j)
 		c.JSON(http.StatusOK, j)
 	}
+}
+
+// waitReason says why a job's queued tasks are not running (store.WaitReason).
+func (a *API) waitReason(j *store.Job) string {
+	if store.Terminal(j.State) || j.Counts[store.StateQueued] == 0 {
+		return ""
+	}
+	var pending []string
+	if j.Held > 0 {
+		for _, dep := range append(append([]string(nil), j.Spec.After...), j.Spec.AfterAny...) {
+			if d, err := a.cfg.Store.Job(dep); err == nil && !store.Terminal(d.State) {
+				pending = append(pending, dep)
+			}
+		}
+	}
+	nodes, err := a.cfg.Store.Nodes()
+	if err != nil {
+		return ""
+	}
+	var quota store.Resources
+	if u, err := a.cfg.Store.User(j.Owner); err == nil {
+		quota = u.Quota
+	}
+	use, _ := a.cfg.Store.Usage(j.Owner)
+	return store.WaitReason(j, pending, nodes, quota, use)
 }
 
 func (a *API) cancelJob(c *gin.Context) {

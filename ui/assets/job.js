@@ -13,6 +13,7 @@ export function jobPage(app, id, task) {
   let job = null;
   let tasks = []; // index -> Task
   let selected = task;
+  let waiting = ''; // why queued tasks wait: computed by the server on GET, refreshed while any wait
   const header = h('div', {class: 'head'});
   const summary = h('div', {class: 'summary'});
   const spec = h('details', {class: 'card spec'});
@@ -36,7 +37,8 @@ export function jobPage(app, id, task) {
       kv('Submitted', time(job.submitted)), kv('Started', time(job.started)), kv('Ended', time(job.ended)),
       kv('Duration', dur(jobDuration(job))),
       kv('Resources', `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? `, ${job.spec.gpus} GPU` : '')),
-      job.message ? kv('Message', job.message) : null].filter(Boolean));
+      job.message ? kv('Message', job.message) : null,
+      waiting && (job.counts || {}).queued ? h('div', {class: 'kv waiting'}, h('span', {class: 'k'}, 'Queued because'), h('span', {class: 'v'}, waiting)) : null].filter(Boolean));
     spec.replaceChildren(h('summary', {}, 'Spec'), h('pre', {}, JSON.stringify(job.spec, null, 2)));
     grid.setCounts(job.counts || {}, job.total);
   };
@@ -65,6 +67,7 @@ export function jobPage(app, id, task) {
 
   const load = async () => {
     job = await get(`/jobs/${id}`);
+    waiting = job.waiting || '';
     renderHeader();
     await loadTasks();
     if (selected == null && job.total === 1) selected = 0;
@@ -137,7 +140,15 @@ export function jobPage(app, id, task) {
   }}, h('label', {for: 'goto-task'}, 'Task #'), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, 'Open'));
   gridBox.append(h('div', {class: 'head'}, h('h2', {}, 'Tasks'), gotoTask), grid.legend, grid.el);
   main.append(header, summary, gridBox, taskBox, spec);
-  const timer = setInterval(() => { if (job && job.state === 'running') renderHeader(); }, 1000);
+  let ticks = 0;
+  const timer = setInterval(async () => {
+    if (job && job.state === 'running') renderHeader();
+    // The reason a task waits changes with the whole cluster (nodes, other
+    // users' tasks, quotas), not only with this job: ask again now and then.
+    if (job && !terminal(job.state) && (job.counts || {}).queued && ++ticks % 3 === 0) {
+      try { const j = await get(`/jobs/${id}`); waiting = j.waiting || ''; renderHeader(); } catch { /* the live view goes on */ }
+    }
+  }, 1000);
   return () => { off(); log.close(); grid.close(); clearInterval(timer); };
 }
 
