@@ -463,4 +463,3 @@ func resourcesText(r Resources) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
