@@ -191,6 +191,11 @@ func parseBytes(s string) (int64, error) {
 // job, until the job ends; it returns an exitError with the job's code.
 func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr io.Writer) error {
 	if j.Total == 1 {
+		// While the task waits for a node, say why (on stderr) instead of
+		// hanging silently; the notices stop once it has been placed.
+		nctx, stopNotices := context.WithCancel(ctx)
+		defer stopNotices()
+		go queuedNotices(nctx, cl, j.ID, stderr)
 		attempt := 1
 		for {
 			rc, n, err := cl.Logs(ctx, j.ID, 0, attempt, true)
@@ -201,6 +206,7 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 			if err != nil {
 				return err
 			}
+			stopNotices()
 			_, err = io.Copy(stdout, rc)
 			rc.Close()
 			if err != nil && ctx.Err() == nil {
@@ -222,10 +228,22 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 		}
 	}
 	progress := newProgress(stderr, j.Total > 1)
+	var asked time.Time
 	for {
 		cur, err := cl.Wait(ctx, j.ID, time.Second)
 		if err != nil {
 			return err
+		}
+		// Nothing running and tasks queued: ask now and then why.
+		if progress.enabled && cur.Counts[store.StateQueued] > 0 && cur.Counts[store.StateRunning]+cur.Counts[store.StateScheduled] == 0 {
+			if time.Since(asked) > 3*time.Second {
+				asked = time.Now()
+				if full, err := cl.Job(ctx, j.ID); err == nil {
+					progress.why = full.Waiting
+				}
+			}
+		} else {
+			progress.why = ""
 		}
 		progress.show(cur)
 		if store.Terminal(cur.State) {
@@ -278,6 +296,32 @@ type progress struct {
 	enabled bool
 	tty     bool
 	last    string
+	why     string // why tasks wait, while none runs
+}
+
+// queuedNotices prints, once a second has passed and then whenever it
+// changes, why job id's task is still queued, until ctx ends or the task
+// leaves the queue.
+func queuedNotices(ctx context.Context, cl *client.Client, id string, w io.Writer) {
+	last := ""
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		j, err := cl.Job(ctx, id)
+		if err != nil || store.Terminal(j.State) || j.Counts[store.StateQueued] == 0 {
+			return
+		}
+		if j.Waiting != "" && j.Waiting != last && ctx.Err() == nil {
+			fmt.Fprintf(w, "gantry: job %s is queued because %s\n", id, j.Waiting)
+			last = j.Waiting
+		}
+		t.Reset(2 * time.Second)
+	}
 }
 
 func newProgress(w io.Writer, enabled bool) *progress {
@@ -304,6 +348,9 @@ func (p *progress) show(j *store.Job) {
 	line := fmt.Sprintf("[%s%s] %d/%d done  %d running  %d queued  %d failed",
 		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, j.Total,
 		c[store.StateRunning]+c[store.StateScheduled], c[store.StateQueued], c[store.StateFailed])
+	if p.why != "" {
+		line += "  (queued because " + p.why + ")"
+	}
 	if line == p.last {
 		return
 	}

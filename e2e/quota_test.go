@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,6 +137,41 @@ func TestQuotasAndConstraints(t *testing.T) {
 		}
 	})
 
+	t.Run("gantry run says why its job waits, then runs it", func(t *testing.T) {
+		nodes, err := n.Client().Nodes(ctx)
+		if err != nil || len(nodes) != 1 {
+			t.Fatalf("nodes: %v %v", nodes, err)
+		}
+		if _, err := n.Client().DrainNode(ctx, nodes[0].Name, "drain", 0); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(gantrytest.Binary(t), "run", "--cpu", "0.1", "--memory", "16M", "gantry/toolbox", "--", "echo", "ran at last")
+		cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+n.AdminToken, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		var stdout bytes.Buffer
+		stderr := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = &stdout, stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		gantrytest.Eventually(t, 30*time.Second, func() bool {
+			return strings.Contains(stderr.String(), "is queued because no node is ready (every node is draining or down)")
+		}, "gantry run to say why it waits (stderr so far: %q)", lazy(stderr.String))
+		if _, err := n.Client().DrainNode(ctx, nodes[0].Name, "ready", 0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil || stdout.String() != "ran at last\n" {
+				t.Fatalf("gantry run: %v stdout %q stderr %q", err, stdout.String(), stderr.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("gantry run did not finish after the node was readied; stderr %q", stderr.String())
+		}
+	})
+
 	t.Run("only an admin sets quotas, and not negative ones", func(t *testing.T) {
 		_, err := alice.SetQuota(ctx, "alice", store.Resources{})
 		var ce *client.Error
@@ -190,4 +229,22 @@ func TestFairShareServesTheUserHoldingLeast(t *testing.T) {
 	if _, err := alice.Cancel(ctx, long.ID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
