@@ -48,4 +48,9 @@ stop_gantry() {
 	kill -9 "$GANTRY_PID" 2>/dev/null || true
 	wait "$GANTRY_PID" 2>/dev/null || true
 	GANTRY_PID=""
+	# Untag what Docker pulled from this server's registry (the runner
+	# pre-pulls the toolbox): its names start with this host:port.
+	docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}' 2>/dev/null |
+		awk -v p="$GANTRY_HOSTPORT/" 'index($1, p) == 1 { if ($2 != "<none>") print $1 ":" $2; else if ($3 != "<none>") print $1 "@" $3 }' |
+		xargs -r docker rmi >/dev/null 2>&1 || true
 }
