@@ -385,9 +385,20 @@ func jobCmd(g *globals) *cobra.Command {
 					q.Set(k, v)
 				}
 			}
-			jobs, _, err := cl.Jobs(cmd.Context(), q)
+			jobs, next, err := cl.Jobs(cmd.Context(), q)
 			if err != nil {
 				return err
+			}
+			// A text search examines a bounded number of jobs per request:
+			// go on from where it stopped until the list is full or done.
+			for query != "" && len(jobs) < limit && next != "" {
+				q.Set("cursor", next)
+				q.Set("limit", strconv.Itoa(limit-len(jobs)))
+				var more []store.Job
+				if more, next, err = cl.Jobs(cmd.Context(), q); err != nil {
+					return err
+				}
+				jobs = append(jobs, more...)
 			}
 			if g.output == "json" {
 				return printJSON(cmd.OutOrStdout(), jobs)

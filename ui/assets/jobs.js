@@ -71,6 +71,14 @@ export function jobsPage(app, {mine}) {
   const load = async () => {
     const r = await get('/jobs' + qs({state: f.state, q: f.q, owner: f.owner, cursor: f.cursor, limit: LIMIT}));
     jobs = r.jobs; next = r.next;
+    // A text search examines a bounded number of jobs per request and says
+    // where it stopped: keep going while the page is not full and older
+    // jobs remain, so an old job is found without paging by hand.
+    for (let round = 0; f.q && jobs.length < LIMIT && next && round < 100; round++) {
+      if (!jobs.length) { table.hidden = true; empty.hidden = false; empty.replaceChildren(h('p', {class: 'muted'}, 'Searching older jobs…')); }
+      const more = await get('/jobs' + qs({state: f.state, q: f.q, owner: f.owner, cursor: next, limit: LIMIT - jobs.length}));
+      jobs = jobs.concat(more.jobs); next = more.next;
+    }
     render();
   };
 
