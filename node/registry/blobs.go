@@ -258,7 +258,10 @@ func (w *blobWriter) closeDirect() {
 // current size is off, while feeding h. Reading from the network, hashing
 // and writing run as a pipeline of three goroutines so they overlap; the
 // writer is a blobWriter. It returns the number of bytes written.
-func copyHashed(f *os.File, off int64, h hash.Hash, src io.Reader, limit int64) (int64, error) {
+//
+// progress, when not nil, is called by the writer after each chunk with the
+// bytes written so far (those bytes are in the file and may be read).
+func copyHashed(f *os.File, off int64, h hash.Hash, src io.Reader, limit int64, progress func(written int64)) (int64, error) {
 	type chunk struct {
 		cb  *chunkBuf
 		n   int
@@ -304,6 +307,8 @@ func copyHashed(f *os.File, off int64, h hash.Hash, src io.Reader, limit int64) 
 				if err := bw.write(c.cb.b[:c.n]); err != nil {
 					werr = err
 					failed.Store(true)
+				} else if progress != nil {
+					progress(bw.off - off)
 				}
 			}
 			chunkPool.Put(c.cb)

@@ -56,7 +56,7 @@ func TestCopyHashedAppendsExactlyWhatItHashes(t *testing.T) {
 				if n < 10000 {
 					src = iotest.OneByteReader(src)
 				}
-				w, err := copyHashed(f, off, h, src, limit)
+				w, err := copyHashed(f, off, h, src, limit, nil)
 				if err != nil || w != int64(n) {
 					t.Fatalf("%s parts %v body %d: wrote %d, %v", dir, parts, j, w, err)
 				}
@@ -90,7 +90,7 @@ func TestCopyHashedReportsAReadErrorWithWhatItWrote(t *testing.T) {
 	rand.Read(body)
 	broken := errors.New("connection reset")
 	src := io.MultiReader(bytes.NewReader(body), iotest.ErrReader(broken))
-	n, err := copyHashed(f, 0, sha256.New(), src, -1)
+	n, err := copyHashed(f, 0, sha256.New(), src, -1, nil)
 	if !errors.Is(err, broken) {
 		t.Fatalf("err = %v, want the read error", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -35,10 +36,48 @@ type Peers interface {
 }
 
 // fetchCall is one peer fetch of a blob; concurrent requests for the same
-// blob wait on it.
+// blob wait on it, and a GET may stream the bytes as they arrive
+// (streamFromPeer).
 type fetchCall struct {
 	done chan struct{}
-	err  error
+	err  error // set before done is closed
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when the attempt or its progress moves
+	attempt int           // attempts started, one per peer tried
+	path    string        // the temporary file of the current attempt
+	written int64         // bytes of the current attempt in that file
+}
+
+func newFetchCall() *fetchCall {
+	return &fetchCall{done: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// begin starts a new attempt writing to path.
+func (c *fetchCall) begin(path string) {
+	c.mu.Lock()
+	c.attempt++
+	c.path, c.written = path, 0
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// advance records that the current attempt has n bytes in its file.
+func (c *fetchCall) advance(n int64) {
+	c.mu.Lock()
+	c.written = n
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// state returns the current attempt, its file and progress, and a channel
+// closed at the next change.
+func (c *fetchCall) state() (attempt int, path string, written int64, changed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attempt, c.path, c.written, c.changed
 }
 
 // fetchTimeout bounds one peer fetch (a 500 MiB blob takes seconds).
@@ -102,27 +141,7 @@ var errNoHolder = errors.New("no other node holds the blob")
 // fetchBlob runs one fetch of d per digest at a time (singleflight); the
 // fetch outlives a waiter that gives up.
 func (r *Registry) fetchBlob(ctx context.Context, d digest.Digest, from []string) error {
-	r.fetchMu.Lock()
-	if r.fetches == nil {
-		r.fetches = map[digest.Digest]*fetchCall{}
-	}
-	c, running := r.fetches[d]
-	if !running {
-		c = &fetchCall{done: make(chan struct{})}
-		r.fetches[d] = c
-	}
-	r.fetchMu.Unlock()
-	if !running {
-		go func() {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-			c.err = r.doFetch(fctx, d, from)
-			cancel()
-			r.fetchMu.Lock()
-			delete(r.fetches, d)
-			r.fetchMu.Unlock()
-			close(c.done)
-		}()
-	}
+	c := r.startFetch(ctx, d, from)
 	select {
 	case <-c.done:
 		return c.err
@@ -131,7 +150,32 @@ func (r *Registry) fetchBlob(ctx context.Context, d digest.Digest, from []string
 	}
 }
 
-func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string) error {
+// startFetch returns the fetch of d under way, starting one if there is
+// none.
+func (r *Registry) startFetch(ctx context.Context, d digest.Digest, from []string) *fetchCall {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	if r.fetches == nil {
+		r.fetches = map[digest.Digest]*fetchCall{}
+	}
+	if c, running := r.fetches[d]; running {
+		return c
+	}
+	c := newFetchCall()
+	r.fetches[d] = c
+	go func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		c.err = r.doFetch(fctx, d, from, c)
+		cancel()
+		r.fetchMu.Lock()
+		delete(r.fetches, d)
+		r.fetchMu.Unlock()
+		close(c.done)
+	}()
+	return c
+}
+
+func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string, c *fetchCall) error {
 	if _, ok, err := r.blobs.stat(d, r.now()); err != nil || ok {
 		return err
 	}
@@ -144,7 +188,7 @@ func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string) 
 	var errs []error
 	for _, node := range from {
 		start := time.Now()
-		size, err := r.fetchFrom(ctx, node, d)
+		size, err := r.fetchFrom(ctx, node, d, c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("from %s: %w", node, err))
 			continue
@@ -164,7 +208,7 @@ func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string) 
 
 // fetchFrom streams blob d from node into a temporary file while hashing,
 // verifies it, syncs it and moves it into place.
-func (r *Registry) fetchFrom(ctx context.Context, node string, d digest.Digest) (int64, error) {
+func (r *Registry) fetchFrom(ctx context.Context, node string, d digest.Digest, c *fetchCall) (int64, error) {
 	rc, err := r.cfg.Peers.FetchBlob(ctx, node, d)
 	if err != nil {
 		return 0, err
@@ -183,7 +227,8 @@ func (r *Registry) fetchFrom(ctx context.Context, node string, d digest.Digest) 
 		}
 	}()
 	h := d.Algorithm().Hash()
-	n, err := copyHashed(f, 0, h, rc, -1)
+	c.begin(tmp)
+	n, err := copyHashed(f, 0, h, rc, -1, c.advance)
 	if err != nil {
 		return n, err
 	}

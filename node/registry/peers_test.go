@@ -30,6 +30,7 @@ type fakeCluster struct {
 	fetches atomic.Int32
 	gate    chan struct{} // when set, FetchBlob waits on it
 	corrupt bool          // FetchBlob serves wrong bytes
+	hold    chan struct{} // when set, FetchBlob serves half the blob, then waits on it
 	down    bool          // Replicate fails: no peer reachable
 }
 
@@ -69,13 +70,30 @@ func (p fakePeers) FetchBlob(ctx context.Context, node string, d digest.Digest) 
 	if err != nil {
 		return nil, err
 	}
-	if p.c.corrupt {
+	if p.c.corrupt || p.c.hold != nil {
 		b, _ := io.ReadAll(f)
 		f.Close()
-		b[0] ^= 0xff
+		if p.c.corrupt {
+			b[0] ^= 0xff
+		}
+		if p.c.hold != nil {
+			half := len(b) / 2
+			return io.NopCloser(io.MultiReader(bytes.NewReader(b[:half]), &heldReader{hold: p.c.hold, r: bytes.NewReader(b[half:])})), nil
+		}
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
 	return f, nil
+}
+
+// heldReader blocks its first read until hold is closed.
+type heldReader struct {
+	hold chan struct{}
+	r    io.Reader
+}
+
+func (h *heldReader) Read(p []byte) (int, error) {
+	<-h.hold
+	return h.r.Read(p)
 }
 
 func (p fakePeers) Copies() int {
@@ -295,5 +313,88 @@ func TestReconcileLocationsMatchesTheDisk(t *testing.T) {
 	}
 	if added, removed, err := reg.ReconcileLocations(ctx); err != nil || added+removed != 0 {
 		t.Fatalf("second reconcile: +%d -%d %v, want nothing", added, removed, err)
+	}
+}
+
+// TestGetStreamsALargeBlobWhileItIsFetched: a node lacking a large blob
+// answers a GET with the bytes as they arrive from the peer (the client has
+// half the blob while the peer still holds back the rest), the body is the
+// blob, and the node keeps a verified copy. With corrupt peer bytes the
+// client never gets a complete body and nothing is stored.
+func TestGetStreamsALargeBlobWhileItIsFetched(t *testing.T) {
+	e := newEnv(t)
+	c, srv := newFakeCluster(e, "a", "b")
+	e.srv = srv["a"]
+	blob := make([]byte, 24<<20)
+	for i := range blob {
+		blob[i] = byte(i*7 + i>>12)
+	}
+	d := e.pushBlob("alice", "alice/big", blob)
+	dropCopy := func() {
+		if err := c.regs["a"].waitCopy(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.regs["b"].blobs.removeIfIdle(d, e.now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropCopy()
+	get := func() *http.Response {
+		req, _ := http.NewRequest("GET", srv["b"].URL+"/v2/alice/big/blobs/"+d.String(), nil)
+		req.SetBasicAuth("alice", "alice-pw")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	c.hold = make(chan struct{})
+	res := get()
+	if res.StatusCode != http.StatusOK || res.ContentLength != int64(len(blob)) {
+		t.Fatalf("GET: %d, length %d", res.StatusCode, res.ContentLength)
+	}
+	first := make([]byte, len(blob)/2-(4<<20))
+	got := make(chan error, 1)
+	go func() { _, err := io.ReadFull(res.Body, first); got <- err }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("reading the first half: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no bytes reached the client while the peer held back the second half: the GET waits for the whole fetch")
+	}
+	close(c.hold)
+	rest, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || !bytes.Equal(append(first, rest...), blob) {
+		t.Fatalf("streamed body: %d+%d bytes, %v; want the blob", len(first), len(rest), err)
+	}
+	gantryEventually(t, func() bool { _, err := os.Stat(c.regs["b"].blobs.path(d)); return err == nil }, "b to keep the verified copy")
+
+	// Corrupt bytes from the peer: the body is cut short, nothing stored.
+	c.hold = nil
+	dropCopy()
+	c.corrupt = true
+	res = get()
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err == nil && len(body) == len(blob) {
+		t.Fatalf("a complete body (%d bytes, status %d) was served from corrupt peer bytes", len(body), res.StatusCode)
+	}
+	if _, err := os.Stat(c.regs["b"].blobs.path(d)); err == nil {
+		t.Fatal("a corrupt copy was stored")
+	}
+}
+
+func gantryEventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }

@@ -187,7 +187,7 @@ func (u *upload) appendBody(body io.Reader, limit int64, now time.Time) error {
 		}
 		u.h = h
 	}
-	n, err := copyHashed(u.f, u.size, u.h, body, limit)
+	n, err := copyHashed(u.f, u.size, u.h, body, limit, nil)
 	u.size += n
 	u.touched = now
 	if err != nil {
@@ -442,13 +442,21 @@ func (r *Registry) serveBlob(ctx context.Context, w http.ResponseWriter, req *ht
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
-	if _, err := r.st.RegBlobLink(rt.name, d.String()); err != nil {
+	link, err := r.st.RegBlobLink(rt.name, d.String())
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errBlobUnknown
 		}
 		return err
 	}
 	f, err := r.blobs.open(d)
+	if errors.Is(err, fs.ErrNotExist) && req.Method == http.MethodGet && req.Header.Get("Range") == "" && link.Size >= streamMin {
+		// Large and held elsewhere: serve it while it is fetched (stream.go).
+		if r.streamFromPeer(ctx, w, d, link.Size) {
+			return nil
+		}
+		f, err = r.blobs.open(d)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Linked here but stored on other nodes: fetch it (peers.go).
 		if ok, ferr := r.ensureLocal(ctx, d); ferr != nil || !ok {
