@@ -561,10 +561,10 @@ func TestWaitReasonSaysWhatHoldsAJobBack(t *testing.T) {
 		{"placeable now", job(nil), nil, room, Resources{}, UserUsage{}, ""},
 		{"ended", job(func(j *Job) { j.State = StateSucceeded; j.Counts = map[string]int{StateSucceeded: 1} }), nil, full, Resources{}, UserUsage{}, ""},
 		{"dependencies", job(func(j *Job) { j.Held = 1 }), []string{"J1"}, room, Resources{}, UserUsage{}, "waiting for J1 to end (dependencies)"},
-		{"quota", job(nil), nil, room, Resources{CPU: 2000}, UserUsage{Allocated: Resources{CPU: 1500, Memory: 512 << 20}}, "quota: your running tasks hold 1.5 CPU, 512 MiB; one more task would exceed your quota of 2 CPU"},
+		{"quota", job(nil), nil, room, Resources{CPU: 2000}, UserUsage{Allocated: Resources{CPU: 1500, Memory: 512 << 20}}, "quota: your running tasks hold 1.5 CPUs, 512 MiB; one more task would exceed your quota of 2 CPUs"},
 		{"no ready node", job(nil), nil, []Node{node(NodeDraining, 4000, nil), node(NodeDown, 4000, nil)}, Resources{}, UserUsage{}, "no node is ready (every node is draining or down)"},
 		{"constraints", job(func(j *Job) { j.Spec.Constraints = map[string]string{"zone": "b"} }), nil, room, Resources{}, UserUsage{}, "no ready node has zone=b"},
-		{"full", job(nil), nil, full, Resources{}, UserUsage{}, "resources: no ready node has 1 CPU, 1.0 GiB free for one task now"},
+		{"full", job(nil), nil, full, Resources{}, UserUsage{}, "resources: no ready node has 1 CPU, 1 GiB free for one task now"},
 	} {
 		if got := WaitReason(tc.j, tc.pending, tc.nodes, tc.quota, tc.use); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

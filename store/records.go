@@ -411,7 +411,7 @@ func WaitReason(j *Job, pending []string, nodes []Node, quota Resources, use Use
 	}
 	need := j.Spec.Task()
 	if !quota.Allows(use.Allocated.Plus(need)) {
-		return fmt.Sprintf("quota: your running tasks hold %s; one more task would exceed your quota of %s", resourcesText(use.Allocated), resourcesText(quota))
+		return fmt.Sprintf("quota: your running tasks hold %s; one more task would exceed your quota of %s", ResourcesText(use.Allocated), ResourcesText(quota))
 	}
 	ready, matching := 0, 0
 	for i := range nodes {
@@ -432,28 +432,19 @@ func WaitReason(j *Job, pending []string, nodes []Node, quota Resources, use Use
 	case ready == 0:
 		return "no node is ready (every node is draining or down)"
 	case matching == 0:
-		keys := make([]string, 0, len(j.Spec.Constraints))
-		for k := range j.Spec.Constraints {
-			keys = append(keys, k+"="+j.Spec.Constraints[k])
-		}
-		sort.Strings(keys)
-		return "no ready node has " + strings.Join(keys, ", ")
+		return "no ready node has " + LabelsText(j.Spec.Constraints)
 	}
-	return fmt.Sprintf("resources: no ready node has %s free for one task now", resourcesText(need))
+	return fmt.Sprintf("resources: no ready node has %s free for one task now", ResourcesText(need))
 }
 
-// resourcesText prints resources for people: "1.5 CPU, 512 MiB".
-func resourcesText(r Resources) string {
+// ResourcesText prints resources for people: "1.5 CPUs, 512 MiB".
+func ResourcesText(r Resources) string {
 	var parts []string
 	if r.CPU > 0 {
-		parts = append(parts, strconv.FormatFloat(float64(r.CPU)/1000, 'f', -1, 64)+" CPU")
+		parts = append(parts, CPUText(r.CPU))
 	}
 	if r.Memory > 0 {
-		if r.Memory >= 1<<30 {
-			parts = append(parts, strconv.FormatFloat(float64(r.Memory)/(1<<30), 'f', 1, 64)+" GiB")
-		} else {
-			parts = append(parts, strconv.FormatInt(r.Memory>>20, 10)+" MiB")
-		}
+		parts = append(parts, MemoryText(r.Memory))
 	}
 	if r.GPUs > 0 {
 		parts = append(parts, strconv.Itoa(r.GPUs)+" GPU")
@@ -462,4 +453,34 @@ func resourcesText(r Resources) string {
 		return "nothing"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// CPUText prints millicores for people: "1 CPU", "2 CPUs", "0.5 CPUs".
+func CPUText(m int64) string {
+	if m == 1000 {
+		return "1 CPU"
+	}
+	return strconv.FormatFloat(float64(m)/1000, 'f', -1, 64) + " CPUs"
+}
+
+// MemoryText prints bytes for people: "512 MiB", "4 GiB", "1.5 GiB".
+func MemoryText(b int64) string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return strconv.FormatInt(b>>30, 10) + " GiB"
+	case b >= 1<<30:
+		return strconv.FormatFloat(float64(b)/(1<<30), 'f', 1, 64) + " GiB"
+	default:
+		return strconv.FormatInt(b>>20, 10) + " MiB"
+	}
+}
+
+// LabelsText prints labels or constraints sorted: "disk=ssd, zone=lab".
+func LabelsText(m map[string]string) string {
+	kv := make([]string, 0, len(m))
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ", ")
 }

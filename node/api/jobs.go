@@ -3,11 +3,8 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -320,9 +317,9 @@ func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
 		q := u.Quota
 		switch {
 		case q.CPU > 0 && need.CPU > q.CPU:
-			return store.Errorf(store.EInvalid, "cpu: %s per task is more than your quota (%s)", cpuText(need.CPU), cpuText(q.CPU))
+			return store.Errorf(store.EInvalid, "cpu: %s per task is more than your quota (%s)", store.CPUText(need.CPU), store.CPUText(q.CPU))
 		case q.Memory > 0 && need.Memory > q.Memory:
-			return store.Errorf(store.EInvalid, "memory: %s per task is more than your quota (%s)", memText(need.Memory), memText(q.Memory))
+			return store.Errorf(store.EInvalid, "memory: %s per task is more than your quota (%s)", store.MemoryText(need.Memory), store.MemoryText(q.Memory))
 		default:
 			return store.Errorf(store.EInvalid, "gpus: %d per task is more than your quota (%d)", need.GPUs, q.GPUs)
 		}
@@ -345,53 +342,19 @@ func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
 	}
 	which := "any node"
 	if len(spec.Constraints) > 0 {
-		which = "any node with " + kvText(spec.Constraints)
+		which = "any node with " + store.LabelsText(spec.Constraints)
 	}
 	switch {
 	case matched == 0:
-		return store.Errorf(store.EInvalid, "constraints: no node has %s", kvText(spec.Constraints))
+		return store.Errorf(store.EInvalid, "constraints: no node has %s", store.LabelsText(spec.Constraints))
 	case need.GPUs > most.GPUs && most.GPUs == 0:
 		return store.Errorf(store.EInvalid, "gpus: no node of this cluster has GPUs")
 	case need.GPUs > most.GPUs:
 		return store.Errorf(store.EInvalid, "gpus: %d per task is more than %s has (%d)", need.GPUs, which, most.GPUs)
 	case need.CPU > most.CPU:
-		return store.Errorf(store.EInvalid, "cpu: %s per task is more than %s has (largest: %s)", cpuText(need.CPU), which, cpuText(most.CPU))
+		return store.Errorf(store.EInvalid, "cpu: %s per task is more than %s has (largest: %s)", store.CPUText(need.CPU), which, store.CPUText(most.CPU))
 	case need.Memory > most.Memory:
-		return store.Errorf(store.EInvalid, "memory: %s per task is more than %s has (largest: %s)", memText(need.Memory), which, memText(most.Memory))
+		return store.Errorf(store.EInvalid, "memory: %s per task is more than %s has (largest: %s)", store.MemoryText(need.Memory), which, store.MemoryText(most.Memory))
 	}
-	return store.Errorf(store.EInvalid, "cpu, memory: no single node has %s and %s together", cpuText(need.CPU), memText(need.Memory))
-}
-
-func cpuText(m int64) string {
-	if m%1000 == 0 {
-		if m == 1000 {
-			return "1 CPU"
-		}
-		return fmt.Sprintf("%d CPUs", m/1000)
-	}
-	return fmt.Sprintf("%dm CPU", m)
-}
-
-func memText(b int64) string {
-	switch {
-	case b >= 1<<30 && b%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", b>>30)
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	default:
-		return fmt.Sprintf("%d MiB", b>>20)
-	}
-}
-
-func kvText(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, ", ")
+	return store.Errorf(store.EInvalid, "cpu, memory: no single node has %s and %s together", store.CPUText(need.CPU), store.MemoryText(need.Memory))
 }
