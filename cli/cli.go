@@ -99,7 +99,7 @@ func parseNodeLabels(kvs []string) (map[string]string, error) {
 }
 
 // parseRetention reads a duration in Go's syntax or whole days ("30d").
-func parseRetention(s string) (time.Duration, error) {
+func parseRetention(flag, s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
 			return time.Duration(n) * 24 * time.Hour, nil
@@ -107,12 +107,12 @@ func parseRetention(s string) (time.Duration, error) {
 	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return d, nil
 	}
-	return 0, fmt.Errorf("--log-retention: %q is not a duration (e.g. 30d, 72h, or 0 to keep logs forever)", s)
+	return 0, fmt.Errorf("%s: %q is not a duration (e.g. 30d, 72h, or 0 to keep forever)", flag, s)
 }
 
 func serverCmd() *cobra.Command {
 	var cfg node.Config
-	var retention string
+	var retention, jobRetention string
 	var labels []string
 	var debug bool
 	c := &cobra.Command{
@@ -126,11 +126,14 @@ func serverCmd() *cobra.Command {
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg.AdminPassword = os.Getenv("GANTRY_ADMIN_PASSWORD")
-			d, err := parseRetention(retention)
+			d, err := parseRetention("--log-retention", retention)
 			if err != nil {
 				return err
 			}
 			cfg.LogRetention = d
+			if cfg.JobRetention, err = parseRetention("--job-retention", jobRetention); err != nil {
+				return err
+			}
 			if cfg.Labels, err = parseNodeLabels(labels); err != nil {
 				return err
 			}
@@ -145,6 +148,8 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
 	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")
 	f.StringVar(&cfg.Name, "name", envOr("GANTRY_NAME", ""), "node name (default: host name)")
+	f.StringVar(&jobRetention, "job-retention", envOr("GANTRY_JOB_RETENTION", "0"),
+		"remove the records of jobs this long after they ended, e.g. 90d (0: keep them forever)")
 	f.StringVar(&retention, "log-retention", envOr("GANTRY_LOG_RETENTION", "30d"),
 		"remove task logs this long after their job ended, e.g. 30d, 72h (0: keep them forever)")
 	var envLabels []string

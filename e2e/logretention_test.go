@@ -87,3 +87,40 @@ func readLog(t *testing.T, c *client.Client, id string) string {
 	}
 	return string(b)
 }
+
+// TestJobRetention: with --job-retention 3s a finished job's record goes
+// (404, gone from the list) while a running job stays.
+func TestJobRetention(t *testing.T) {
+	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--job-retention", "3s"}})
+	c := n.Client()
+	ctx := context.Background()
+	long := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 100, Memory: 16 << 20})
+	done := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "short-lived"}, CPU: 100, Memory: 16 << 20})
+	if j := waitJob(t, c, done.ID, time.Minute); j.State != store.StateSucceeded {
+		t.Fatalf("job %s", j.State)
+	}
+	var ce *client.Error
+	gantrytest.Eventually(t, 30*time.Second, func() bool {
+		_, err := c.Job(ctx, done.ID)
+		return errors.As(err, &ce) && ce.Status == 404
+	}, "the finished job %s to be purged", done.ID)
+	jobs, _, err := c.Jobs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.ID == done.ID {
+			t.Fatal("the purged job is still listed")
+		}
+	}
+	if j, err := c.Job(ctx, long.ID); err != nil || j.State != store.StateRunning {
+		t.Fatalf("the running job: %+v %v", j, err)
+	}
+	if _, err := c.Cancel(ctx, long.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := n.Gantry(t, "server", "--job-retention", "soon")
+	if code == 0 || !strings.Contains(errOut, `--job-retention: "soon" is not a duration`) {
+		t.Fatalf("a bad --job-retention: code %d stderr %q", code, errOut)
+	}
+}

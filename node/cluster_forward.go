@@ -109,6 +109,8 @@ func decodeResult(typ string, raw json.RawMessage) (any, error, bool) {
 		v = &store.Schedule{}
 	case store.CmdFireSchedule:
 		v = &store.FireResult{}
+	case store.CmdPurgeJobs:
+		v = &store.PurgeResult{}
 	default:
 		return raw, nil, false
 	}

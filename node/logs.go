@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gantry/store"
@@ -15,6 +16,9 @@ const DefaultLogRetention = 30 * 24 * time.Hour
 // once at start, then every quarter of the retention (between 1 s and 1 h).
 func (n *Node) pruneLogsLoop(ctx context.Context) {
 	ret := n.cfg.LogRetention
+	if n.cfg.JobRetention > 0 && (ret <= 0 || n.cfg.JobRetention < ret) {
+		ret = n.cfg.JobRetention
+	}
 	if ret <= 0 || n.runner == nil {
 		return
 	}
@@ -29,8 +33,13 @@ func (n *Node) pruneLogsLoop(ctx context.Context) {
 	}
 }
 
+// purgedLogsAge is how old the logs of a job the store no longer knows must
+// be before they go (with job retention on, such a job was purged).
+const purgedLogsAge = 10 * time.Minute
+
 // pruneLogs removes the logs of every job that ended longer ago than the
-// retention. Logs of jobs the store does not know are left alone.
+// log retention and, when job retention is on, of jobs that were purged.
+// Logs of other jobs the store does not know are left alone.
 func (n *Node) pruneLogs(now time.Time) {
 	ids, err := n.runner.LoggedJobs()
 	if err != nil {
@@ -40,7 +49,12 @@ func (n *Node) pruneLogs(now time.Time) {
 	removed := 0
 	for _, id := range ids {
 		j, err := n.store.Job(id)
-		if err != nil || !j.LogsExpired(n.cfg.LogRetention, now) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if n.cfg.JobRetention <= 0 || now.Sub(n.runner.JobLogsModified(id)) < purgedLogsAge {
+				continue
+			}
+		case err != nil || !j.LogsExpired(n.cfg.LogRetention, now):
 			continue
 		}
 		if err := n.runner.RemoveJobLogs(id); err != nil {

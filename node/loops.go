@@ -170,6 +170,7 @@ func (n *Node) runScheduler(ctx context.Context, sched *scheduler.Scheduler) {
 		}
 	}()
 	go n.runSchedules(ctx)
+	go n.runJobRetention(ctx)
 	sched.Run(ctx, kick)
 }
 
@@ -256,5 +257,46 @@ func (n *Node) checkDrains(ctx context.Context, now time.Time) {
 			n.log.Info("drain deadline passed: tasks moved off the node", "node", nd.Name, "tasks", nd.Running)
 		}
 		cancel()
+	}
+}
+
+// runJobRetention removes, while this node leads, the records of jobs that
+// ended longer ago than the job retention, a few at a time so no Raft entry
+// grows large (a job may have 10,000 tasks).
+func (n *Node) runJobRetention(ctx context.Context) {
+	ret := n.cfg.JobRetention
+	if ret <= 0 {
+		return
+	}
+	every := min(max(ret/4, time.Second), time.Hour)
+	for {
+		before := time.Now().Add(-ret)
+		ids, err := n.store.EndedBefore(before, 1000)
+		if err != nil {
+			n.log.Warn("job retention", "err", err)
+		}
+		purged := 0
+		for len(ids) > 0 && ctx.Err() == nil {
+			batch := ids[:min(len(ids), 8)]
+			ids = ids[len(batch):]
+			res, err := n.Propose(ctx, store.CmdPurgeJobs, store.PurgeJobs{IDs: batch, Before: before})
+			if err != nil {
+				if ctx.Err() == nil {
+					n.log.Warn("job retention", "err", err)
+				}
+				break
+			}
+			if r, ok := res.(*store.PurgeResult); ok {
+				purged += r.Purged
+			}
+		}
+		if purged > 0 {
+			n.log.Info("job retention: removed jobs that ended long ago", "jobs", purged, "retention", store.FormatRetention(ret))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
 	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// Labels describe the node (zone=eu, disk=ssd); jobs select nodes by
 	// them with constraints.
 	Labels map[string]string
+	// JobRetention is how long after a job ended its record (tasks,
+	// attempts) is kept (0: forever).
+	JobRetention time.Duration
 	// LogRetention is how long after a job ended its task logs are kept
 	// on this node (0: forever).
 	LogRetention time.Duration

@@ -15,5 +15,8 @@ func (a *applier) applyExtra(c Command) (res any, err error, ok bool) {
 	if res, err, ok := a.applySchedule(c); ok {
 		return res, err, true
 	}
+	if res, err, ok := a.applyRetention(c); ok {
+		return res, err, true
+	}
 	return nil, nil, false
 }

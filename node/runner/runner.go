@@ -242,6 +242,16 @@ func (r *Runner) LoggedJobs() ([]string, error) {
 	return ids, nil
 }
 
+// JobLogsModified is when the logs of job on this node last changed (zero
+// when there are none).
+func (r *Runner) JobLogsModified(job string) time.Time {
+	fi, err := os.Stat(filepath.Join(r.cfg.LogDir, safeName(job)))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
 // RemoveJobLogs deletes every task log of job on this node.
 func (r *Runner) RemoveJobLogs(job string) error {
 	if err := os.RemoveAll(filepath.Join(r.cfg.LogDir, safeName(job))); err != nil {

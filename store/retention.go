@@ -1,0 +1,113 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// CmdPurgeJobs removes ended jobs (job retention).
+const CmdPurgeJobs = "job.purge"
+
+// PurgeJobs removes the jobs in IDs that ended before Before, with their
+// tasks, attempts and index entries. Each is re-checked on apply: a job that
+// is not there, has not ended, or ended later is left alone.
+type PurgeJobs struct {
+	IDs    []string  `json:"ids"`
+	Before time.Time `json:"before"`
+}
+
+// PurgeResult counts the jobs a purge removed.
+type PurgeResult struct {
+	Purged int `json:"purged"`
+}
+
+func (a *applier) applyRetention(c Command) (any, error, bool) {
+	if c.Type == CmdPurgeJobs {
+		res, err := decodeApply(c.Data, a.purgeJobs)
+		return res, err, true
+	}
+	return nil, nil, false
+}
+
+func (a *applier) purgeJobs(c *PurgeJobs) (any, error) {
+	res := &PurgeResult{}
+	for _, id := range c.IDs {
+		j, err := a.job(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !Terminal(j.State) || j.Ended.IsZero() || !j.Ended.Before(c.Before) {
+			continue
+		}
+		for _, k := range [][]byte{jobKey(id), jobOwnerKey(j.Owner, id), jobStateKey(j.State, id), jobOwnerStateKey(j.Owner, j.State, id)} {
+			if err := a.txn.Delete(k); err != nil {
+				return nil, err
+			}
+		}
+		for _, prefix := range []string{pTask + id + "/", pAttempt + id + "/", pDependent + id + "/"} {
+			if err := a.deletePrefix([]byte(prefix)); err != nil {
+				return nil, err
+			}
+		}
+		// Not written back by flush.
+		delete(a.jobs, id)
+		delete(a.dirty, id)
+		a.events = append(a.events, Event{Type: "job_purged", Owner: j.Owner, Name: id})
+		res.Purged++
+	}
+	return res, nil
+}
+
+// deletePrefix deletes every key under prefix in the applier's transaction.
+func (a *applier) deletePrefix(prefix []byte) error {
+	var keys [][]byte
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := a.txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EndedBefore returns up to limit ids of jobs that ended before t, oldest
+// submissions first. Job ids sort by submission time, so each state's scan
+// stops at the first job submitted after t.
+func (s *Store) EndedBefore(t time.Time, limit int) ([]string, error) {
+	var out []string
+	err := s.view(func(txn *badger.Txn) error {
+		for _, st := range []string{StateSucceeded, StateFailed, StateCancelled} {
+			prefix := []byte(pJobState + st + "/")
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+				id := string(it.Item().Key()[len(prefix):])
+				var j Job
+				if err := getJSON(txn, jobKey(id), &j); err != nil {
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					it.Close()
+					return err
+				}
+				if !j.Submitted.Before(t) {
+					break
+				}
+				if !j.Ended.IsZero() && j.Ended.Before(t) {
+					out = append(out, id)
+				}
+			}
+			it.Close()
+		}
+		return nil
+	})
+	return out, err
+}
