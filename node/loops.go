@@ -260,9 +260,13 @@ func (n *Node) checkDrains(ctx context.Context, now time.Time) {
 	}
 }
 
+// purgeTasks bounds the tasks (each with its attempts) one purge entry
+// deletes: a 10,000-task array fits one transaction, as its submission did.
+const purgeTasks = 10000
+
 // runJobRetention removes, while this node leads, the records of jobs that
-// ended longer ago than the job retention, a few at a time so no Raft entry
-// grows large (a job may have 10,000 tasks).
+// ended longer ago than the job retention, in entries of at most
+// purgeTasks tasks so no Raft entry or transaction grows too large.
 func (n *Node) runJobRetention(ctx context.Context) {
 	ret := n.cfg.JobRetention
 	if ret <= 0 {
@@ -271,14 +275,19 @@ func (n *Node) runJobRetention(ctx context.Context) {
 	every := min(max(ret/4, time.Second), time.Hour)
 	for {
 		before := time.Now().Add(-ret)
-		ids, err := n.store.EndedBefore(before, 1000)
+		ended, err := n.store.EndedBefore(before, 1000)
 		if err != nil {
 			n.log.Warn("job retention", "err", err)
 		}
 		purged := 0
-		for len(ids) > 0 && ctx.Err() == nil {
-			batch := ids[:min(len(ids), 8)]
-			ids = ids[len(batch):]
+		for len(ended) > 0 && ctx.Err() == nil {
+			var batch []string
+			tasks := 0
+			for len(ended) > 0 && (len(batch) == 0 || tasks+ended[0].Tasks <= purgeTasks) {
+				batch = append(batch, ended[0].ID)
+				tasks += ended[0].Tasks
+				ended = ended[1:]
+			}
 			res, err := n.Propose(ctx, store.CmdPurgeJobs, store.PurgeJobs{IDs: batch, Before: before})
 			if err != nil {
 				if ctx.Err() == nil {

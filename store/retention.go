@@ -79,11 +79,18 @@ func (a *applier) deletePrefix(prefix []byte) error {
 	return nil
 }
 
-// EndedBefore returns up to limit ids of jobs that ended before t, oldest
+// EndedJob is a job EndedBefore found, with its number of tasks (what a
+// purge of it deletes grows with them).
+type EndedJob struct {
+	ID    string
+	Tasks int
+}
+
+// EndedBefore returns up to limit jobs that ended before t, oldest
 // submissions first. Job ids sort by submission time, so each state's scan
 // stops at the first job submitted after t.
-func (s *Store) EndedBefore(t time.Time, limit int) ([]string, error) {
-	var out []string
+func (s *Store) EndedBefore(t time.Time, limit int) ([]EndedJob, error) {
+	var out []EndedJob
 	err := s.view(func(txn *badger.Txn) error {
 		for _, st := range []string{StateSucceeded, StateFailed, StateCancelled} {
 			prefix := []byte(pJobState + st + "/")
@@ -102,7 +109,7 @@ func (s *Store) EndedBefore(t time.Time, limit int) ([]string, error) {
 					break
 				}
 				if !j.Ended.IsZero() && j.Ended.Before(t) {
-					out = append(out, id)
+					out = append(out, EndedJob{ID: id, Tasks: j.Total})
 				}
 			}
 			it.Close()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
 )
 
 // keysOf counts the keys of the state database that mention id.
@@ -41,7 +42,7 @@ func TestPurgeRemovesEndedJobsEntirelyAndNothingElse(t *testing.T) {
 	}
 	later := time.Now().Add(time.Hour)
 	ids, err := f.st.EndedBefore(later, 100)
-	if err != nil || len(ids) != 1 || ids[0] != "01OLD" {
+	if err != nil || len(ids) != 1 || ids[0] != (EndedJob{ID: "01OLD", Tasks: 3}) {
 		t.Fatalf("ended before: %v %v", ids, err)
 	}
 	// Too early a cut-off purges nothing.
@@ -68,5 +69,32 @@ func TestPurgeRemovesEndedJobsEntirelyAndNothingElse(t *testing.T) {
 	}
 	if r := f.must(CmdPurgeJobs, PurgeJobs{IDs: []string{"01OLD"}, Before: later}).(*PurgeResult); r.Purged != 0 {
 		t.Fatal("a repeated purge removed something")
+	}
+}
+
+// TestPurgeOfA10000TaskJobFitsOneEntry: the largest job (purgeTasks in the
+// node's retention loop) is purged by one command.
+func TestPurgeOfA10000TaskJobFitsOneEntry(t *testing.T) {
+	f := newFSM(t)
+	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "huge", Capacity: Resources{CPU: 10 * MaxArraySize, Memory: 1 << 50}}})
+	f.submit("01BIG", "alice", JobSpec{Image: "x", Array: MaxArraySize, CPU: 10, Memory: 8 << 20})
+	if got := f.placeAll("huge"); got != MaxArraySize {
+		t.Fatalf("placed %d", got)
+	}
+	// Every task ran once: 10,000 attempts too.
+	var ends []*raft.Log
+	for i := 0; i < MaxArraySize; i++ {
+		ends = append(ends, f.entry(CmdAttemptEnded, AttemptEnded{JobID: "01BIG", Task: i, N: 1, ExitCode: 0, Reason: ReasonExited, Ended: time.Now()}))
+	}
+	f.st.ApplyBatch(ends)
+	if j := f.job("01BIG"); j.State != StateSucceeded {
+		t.Fatalf("big job %s", j.State)
+	}
+	r := f.must(CmdPurgeJobs, PurgeJobs{IDs: []string{"01BIG"}, Before: time.Now().Add(time.Hour)}).(*PurgeResult)
+	if r.Purged != 1 {
+		t.Fatalf("purged %d", r.Purged)
+	}
+	if left := keysOf(t, f.st, "01BIG"); len(left) != 0 {
+		t.Fatalf("%d keys left of the purged job, e.g. %v", len(left), left[0])
 	}
 }
