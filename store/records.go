@@ -328,9 +328,12 @@ type Node struct {
 }
 
 // Matches reports whether the node has every label of constraints.
-func (n *Node) Matches(constraints map[string]string) bool {
+func (n *Node) Matches(constraints map[string]string) bool { return LabelsMatch(n.Labels, constraints) }
+
+// LabelsMatch reports whether labels hold every key=value of constraints.
+func LabelsMatch(labels, constraints map[string]string) bool {
 	for k, v := range constraints {
-		if n.Labels[k] != v {
+		if labels[k] != v {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -219,7 +220,7 @@ func (a *applier) fireSchedule(c *FireSchedule) (any, error) {
 		if spec.Labels == nil {
 			spec.Labels = map[string]string{}
 		} else {
-			spec.Labels = copyLabels(spec.Labels)
+			spec.Labels = maps.Clone(spec.Labels)
 		}
 		spec.Labels[ScheduleLabel] = s.ID
 		out, err := a.submitJob(&SubmitJob{ID: c.JobID, Owner: s.Owner, Spec: spec})
@@ -251,14 +252,6 @@ func (a *applier) fireSchedule(c *FireSchedule) (any, error) {
 
 // ScheduleLabel is the job label naming the schedule that submitted it.
 const ScheduleLabel = "gantry.schedule"
-
-func copyLabels(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {

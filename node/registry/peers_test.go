@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"gantry/gantrytest"
 	"gantry/node/auth"
 	"gantry/store"
 )
@@ -371,7 +372,7 @@ func TestGetStreamsALargeBlobWhileItIsFetched(t *testing.T) {
 	if err != nil || !bytes.Equal(append(first, rest...), blob) {
 		t.Fatalf("streamed body: %d+%d bytes, %v; want the blob", len(first), len(rest), err)
 	}
-	gantryEventually(t, func() bool { _, err := os.Stat(c.regs["b"].blobs.path(d)); return err == nil }, "b to keep the verified copy")
+	gantrytest.Eventually(t, 10*time.Second, func() bool { _, err := os.Stat(c.regs["b"].blobs.path(d)); return err == nil }, "b to keep the verified copy")
 
 	// Corrupt bytes from the peer: the body is cut short, nothing stored.
 	c.hold = nil
@@ -385,16 +386,5 @@ func TestGetStreamsALargeBlobWhileItIsFetched(t *testing.T) {
 	}
 	if _, err := os.Stat(c.regs["b"].blobs.path(d)); err == nil {
 		t.Fatal("a corrupt copy was stored")
-	}
-}
-
-func gantryEventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }

@@ -241,7 +241,7 @@ func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]st
 	var best *nodeFree
 	bestScore := -1.0
 	for _, n := range nodes {
-		if !n.free.Holds(need) || !matches(n.labels, constraints) {
+		if !n.free.Holds(need) || !store.LabelsMatch(n.labels, constraints) {
 			continue
 		}
 		if score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory)); score > bestScore {
@@ -249,15 +249,6 @@ func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]st
 		}
 	}
 	return best
-}
-
-func matches(labels, constraints map[string]string) bool {
-	for k, v := range constraints {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ownerQueue is one user's queued tasks of a priority level, with their
