@@ -3,9 +3,20 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"gantry/cli"
+	"gantry/node"
 )
 
-func main() { os.Exit(cli.Main(os.Args[1:])) }
+func main() { os.Exit(cli.Main(os.Args[1:], runServer)) }
+
+// runServer runs a node with the configuration `gantry server` parsed.
+func runServer(ctx context.Context, c cli.ServerConfig) error {
+	return node.New(node.Config{
+		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, ClusterAddr: c.ClusterAddr, Advertise: c.Advertise,
+		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels,
+		JobRetention: c.JobRetention, LogRetention: c.LogRetention, Logger: c.Logger,
+	}).Run(ctx)
+}

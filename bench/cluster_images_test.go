@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 const benchManifest = "application/vnd.oci.image.manifest.v1+json"
@@ -220,7 +220,7 @@ func TestBenchClusterImageCache(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		j, err := alice.Submit(context.Background(), store.JobSpec{Image: "alice/big:" + tag, Command: []string{"true"}, CPU: 100, Memory: 16 << 20})
+		j, err := alice.Submit(context.Background(), wire.JobSpec{Image: "alice/big:" + tag, Command: []string{"true"}, CPU: 100, Memory: 16 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,13 +231,13 @@ func TestBenchClusterImageCache(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if store.Terminal(j.State) {
+			if wire.Terminal(j.State) {
 				break
 			}
 		}
 		took := time.Since(start)
 		tasks, _ := alice.Tasks(context.Background(), j.ID)
-		if j.State != store.StateSucceeded || len(tasks) != 1 || tasks[0].Node != node {
+		if j.State != wire.StateSucceeded || len(tasks) != 1 || tasks[0].Node != node {
 			t.Fatalf("job on %s: %s %+v", node, j.State, tasks)
 		}
 		return took

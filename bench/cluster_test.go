@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // drainAll keeps submitted tasks queued so the benchmarks measure the
@@ -41,7 +41,7 @@ func TestBenchClusterFailover(t *testing.T) {
 		leader.Kill9(t)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			_, err := c.Submit(ctx, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
+			_, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
 			cancel()
 			if err == nil {
 				break

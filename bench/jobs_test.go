@@ -22,7 +22,7 @@ import (
 
 	gclient "gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 func median(d []time.Duration) time.Duration {
@@ -114,7 +114,7 @@ func TestBenchThroughput(t *testing.T) {
 	}
 	cpu := nodes[0].Capacity.CPU / parallel
 	start := time.Now()
-	j, err := c.Submit(ctx, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: tasks, CPU: cpu, Memory: 16 << 20})
+	j, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: tasks, CPU: cpu, Memory: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ func TestBenchThroughput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if store.Terminal(cur.State) {
-			if cur.State != store.StateSucceeded {
+		if wire.Terminal(cur.State) {
+			if cur.State != wire.StateSucceeded {
 				t.Fatalf("job %s", cur.State)
 			}
 			break
@@ -233,7 +233,7 @@ func submitMany(t *testing.T, nodes []*gantrytest.Node, total, clients int) (tim
 			var mine []time.Duration
 			for range next {
 				s := time.Now()
-				if _, err := c.Submit(context.Background(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}}); err != nil {
+				if _, err := c.Submit(context.Background(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}}); err != nil {
 					errs <- err
 					return
 				}

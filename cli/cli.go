@@ -20,9 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gantry/client"
-	"gantry/node"
 	"gantry/node/toolbox"
-	"gantry/store"
 )
 
 // exitError carries a process exit code through cobra.
@@ -30,12 +28,33 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// Main runs the CLI and returns the process exit code.
-func Main(args []string) int {
+// ServerConfig is what `gantry server` was asked to run (INTERFACE.md
+// lists the flags); main turns it into a node.
+type ServerConfig struct {
+	DataDir       string
+	HTTPAddr      string
+	ClusterAddr   string
+	Advertise     string
+	Name          string
+	Join          string
+	Token         string
+	AdminPassword string
+	Labels        map[string]string
+	JobRetention  time.Duration
+	LogRetention  time.Duration
+	Logger        *slog.Logger
+}
+
+// Server runs a node until ctx ends.
+type Server func(ctx context.Context, cfg ServerConfig) error
+
+// Main runs the CLI and returns the process exit code; server runs
+// `gantry server`.
+func Main(args []string, server Server) int {
 	if len(args) > 0 && args[0] == "toolbox" {
 		return toolbox.Main(args[1:])
 	}
-	root := newRoot()
+	root := newRoot(server)
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -58,7 +77,7 @@ type globals struct {
 	output string
 }
 
-func newRoot() *cobra.Command {
+func newRoot(server Server) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "gantry",
@@ -67,7 +86,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(serverCmd(), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
+	root.AddCommand(serverCmd(server), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g), scheduleCmd(g))
 	return root
 }
@@ -79,7 +98,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-// parseNodeLabels reads K=V node labels.
+// parseNodeLabels reads K=V node labels (the node checks their spelling).
 func parseNodeLabels(kvs []string) (map[string]string, error) {
 	if len(kvs) == 0 {
 		return nil, nil
@@ -89,9 +108,6 @@ func parseNodeLabels(kvs []string) (map[string]string, error) {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
 			return nil, fmt.Errorf("--label: %q: want KEY=VALUE", kv)
-		}
-		if err := store.ValidNodeLabel(k, v); err != nil {
-			return nil, fmt.Errorf("--label: %v", err)
 		}
 		out[k] = v
 	}
@@ -110,8 +126,8 @@ func parseRetention(flag, s string) (time.Duration, error) {
 	return 0, fmt.Errorf("%s: %q is not a duration (e.g. 30d, 72h, or 0 to keep forever)", flag, s)
 }
 
-func serverCmd() *cobra.Command {
-	var cfg node.Config
+func serverCmd(server Server) *cobra.Command {
+	var cfg ServerConfig
 	var retention, jobRetention string
 	var labels []string
 	var debug bool
@@ -137,7 +153,7 @@ func serverCmd() *cobra.Command {
 			if cfg.Labels, err = parseNodeLabels(labels); err != nil {
 				return err
 			}
-			return node.New(cfg).Run(cmd.Context())
+			return server(cmd.Context(), cfg)
 		},
 	}
 	f := c.Flags()

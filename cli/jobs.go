@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gantry/client"
-	"gantry/store"
+	"gantry/wire"
 )
 
 type runFlags struct {
@@ -95,8 +95,8 @@ func runCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func (f *runFlags) spec(args []string) (store.JobSpec, error) {
-	s := store.JobSpec{Name: f.name, Image: args[0], GPUs: f.gpus, Array: f.array, Retries: f.retries,
+func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
+	s := wire.JobSpec{Name: f.name, Image: args[0], GPUs: f.gpus, Array: f.array, Retries: f.retries,
 		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir}
 	rest := args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
@@ -119,7 +119,7 @@ func (f *runFlags) spec(args []string) (store.JobSpec, error) {
 		if err != nil {
 			return s, fmt.Errorf("--timeout: %q is not a duration such as 90s or 10m", f.timeout)
 		}
-		s.Timeout = store.Duration(d)
+		s.Timeout = wire.Duration(d)
 	}
 	if f.after != "" {
 		s.After = strings.Split(f.after, ",")
@@ -189,7 +189,7 @@ func parseBytes(s string) (int64, error) {
 
 // follow streams a single-task job's output, or shows progress of an array
 // job, until the job ends; it returns an exitError with the job's code.
-func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr io.Writer) error {
+func follow(ctx context.Context, cl *client.Client, j *wire.Job, stdout, stderr io.Writer) error {
 	if j.Total == 1 {
 		// While the task waits for a node, say why (on stderr) instead of
 		// hanging silently; the notices stop once it has been placed.
@@ -219,7 +219,7 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 			if err != nil {
 				return err
 			}
-			if store.Terminal(t.State) || n == 0 {
+			if wire.Terminal(t.State) || n == 0 {
 				break
 			}
 			// The task will run again: follow its next attempt (the server
@@ -235,7 +235,7 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 			return err
 		}
 		// Nothing running and tasks queued: ask now and then why.
-		if progress.enabled && cur.Counts[store.StateQueued] > 0 && cur.Counts[store.StateRunning]+cur.Counts[store.StateScheduled] == 0 {
+		if progress.enabled && cur.Counts[wire.StateQueued] > 0 && cur.Counts[wire.StateRunning]+cur.Counts[wire.StateScheduled] == 0 {
 			if time.Since(asked) > 3*time.Second {
 				asked = time.Now()
 				if full, err := cl.Job(ctx, j.ID); err == nil {
@@ -246,20 +246,20 @@ func follow(ctx context.Context, cl *client.Client, j *store.Job, stdout, stderr
 			progress.why = ""
 		}
 		progress.show(cur)
-		if store.Terminal(cur.State) {
+		if wire.Terminal(cur.State) {
 			progress.done()
 			return jobExit(ctx, cl, cur, stderr)
 		}
 	}
 }
 
-func jobExit(ctx context.Context, cl *client.Client, j *store.Job, stderr io.Writer) error {
-	if j.State == store.StateSucceeded {
+func jobExit(ctx context.Context, cl *client.Client, j *wire.Job, stderr io.Writer) error {
+	if j.State == wire.StateSucceeded {
 		return nil
 	}
 	if j.Total > 1 {
 		fmt.Fprintf(stderr, "gantry: job %s %s: %d succeeded, %d failed, %d cancelled\n", j.ID, j.State,
-			j.Counts[store.StateSucceeded], j.Counts[store.StateFailed], j.Counts[store.StateCancelled])
+			j.Counts[wire.StateSucceeded], j.Counts[wire.StateFailed], j.Counts[wire.StateCancelled])
 		return exitError{1}
 	}
 	t, err := cl.Task(ctx, j.ID, 0)
@@ -268,16 +268,16 @@ func jobExit(ctx context.Context, cl *client.Client, j *store.Job, stderr io.Wri
 	}
 	code := 1
 	switch t.Reason {
-	case store.ReasonExited:
+	case wire.ReasonExited:
 		if t.ExitCode != nil && *t.ExitCode > 0 {
 			code = *t.ExitCode
 		}
 		return exitError{code}
-	case store.ReasonOOMKilled:
+	case wire.ReasonOOMKilled:
 		code = 137
-	case store.ReasonTimedOut:
+	case wire.ReasonTimedOut:
 		code = 124
-	case store.ReasonCancelled:
+	case wire.ReasonCancelled:
 		code = 130
 	}
 	msg := t.Reason
@@ -313,7 +313,7 @@ func queuedNotices(ctx context.Context, cl *client.Client, id string, w io.Write
 		case <-t.C:
 		}
 		j, err := cl.Job(ctx, id)
-		if err != nil || store.Terminal(j.State) || j.Counts[store.StateQueued] == 0 {
+		if err != nil || wire.Terminal(j.State) || j.Counts[wire.StateQueued] == 0 {
 			return
 		}
 		if j.Waiting != "" && j.Waiting != last && ctx.Err() == nil {
@@ -334,12 +334,12 @@ func newProgress(w io.Writer, enabled bool) *progress {
 	return &progress{w: w, enabled: enabled, tty: tty}
 }
 
-func (p *progress) show(j *store.Job) {
+func (p *progress) show(j *wire.Job) {
 	if !p.enabled {
 		return
 	}
 	c := j.Counts
-	done := c[store.StateSucceeded] + c[store.StateFailed] + c[store.StateCancelled]
+	done := c[wire.StateSucceeded] + c[wire.StateFailed] + c[wire.StateCancelled]
 	width := 30
 	fill := 0
 	if j.Total > 0 {
@@ -347,7 +347,7 @@ func (p *progress) show(j *store.Job) {
 	}
 	line := fmt.Sprintf("[%s%s] %d/%d done  %d running  %d queued  %d failed",
 		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, j.Total,
-		c[store.StateRunning]+c[store.StateScheduled], c[store.StateQueued], c[store.StateFailed])
+		c[wire.StateRunning]+c[wire.StateScheduled], c[wire.StateQueued], c[wire.StateFailed])
 	if p.why != "" {
 		line += "  (queued because " + p.why + ")"
 	}
@@ -394,7 +394,7 @@ func jobCmd(g *globals) *cobra.Command {
 			for query != "" && len(jobs) < limit && next != "" {
 				q.Set("cursor", next)
 				q.Set("limit", strconv.Itoa(limit-len(jobs)))
-				var more []store.Job
+				var more []wire.Job
 				if more, next, err = cl.Jobs(cmd.Context(), q); err != nil {
 					return err
 				}
@@ -407,7 +407,7 @@ func jobCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tTASKS\tIMAGE\tAGE")
 			for _, j := range jobs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, dash(j.Spec.Name), j.Owner, j.State,
-					j.Counts[store.StateSucceeded], j.Total, j.Spec.Image, age(j.Submitted))
+					j.Counts[wire.StateSucceeded], j.Total, j.Spec.Image, age(j.Submitted))
 			}
 			return tw.Flush()
 		},
@@ -511,13 +511,13 @@ func jobCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if store.Terminal(j.State) {
+				if wire.Terminal(j.State) {
 					if g.output == "json" {
 						_ = printJSON(cmd.OutOrStdout(), j)
 					} else {
 						fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", j.ID, j.State)
 					}
-					if j.State != store.StateSucceeded {
+					if j.State != wire.StateSucceeded {
 						return exitError{1}
 					}
 					return nil
@@ -537,7 +537,7 @@ func jobCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("cancel %s: %w", id, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", j.ID, map[bool]string{true: "cancelled", false: "cancelling"}[store.Terminal(j.State)])
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", j.ID, map[bool]string{true: "cancelled", false: "cancelling"}[wire.Terminal(j.State)])
 			}
 			return nil
 		},

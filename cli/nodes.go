@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gantry/store"
+	"gantry/wire"
 )
 
 func nodeCmd(g *globals) *cobra.Command {
@@ -146,11 +146,11 @@ func userCmd(g *globals) *cobra.Command {
 				if u.Disabled {
 					role += " (disabled)"
 				}
-				var use store.UserUsage
+				var use wire.Usage
 				if u.Usage != nil {
 					use = *u.Usage
 				}
-				var q store.Resources
+				var q wire.Resources
 				if u.Quota != nil {
 					q = *u.Quota
 				}
@@ -178,7 +178,7 @@ func userCmd(g *globals) *cobra.Command {
 		Example: "  gantry user quota alice --cpu 8 --memory 16G\n  gantry user quota alice   # remove alice's quota",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var q store.Resources
+			var q wire.Resources
 			var err error
 			if qcpu != "" && qcpu != "0" {
 				if q.CPU, err = parseCPU(qcpu); err != nil {
@@ -214,7 +214,7 @@ func userCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func quotaText(q store.Resources) string {
+func quotaText(q wire.Resources) string {
 	var parts []string
 	if q.CPU > 0 {
 		parts = append(parts, fmt.Sprintf("%.1f CPU", float64(q.CPU)/1000))

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gantry/store"
+	"gantry/wire"
 )
 
 func scheduleCmd(g *globals) *cobra.Command {
@@ -96,7 +96,7 @@ func scheduleCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func nextText(s store.Schedule) string {
+func nextText(s wire.Schedule) string {
 	if s.Paused {
 		return "paused"
 	}
@@ -106,7 +106,7 @@ func nextText(s store.Schedule) string {
 	return s.NextRun.Local().Format("2006-01-02 15:04:05")
 }
 
-func printSchedule(w io.Writer, s *store.Schedule) {
+func printSchedule(w io.Writer, s *wire.Schedule) {
 	fmt.Fprintf(w, "Schedule %s", s.ID)
 	if s.Name != "" {
 		fmt.Fprintf(w, "  %s", s.Name)

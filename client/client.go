@@ -1,5 +1,5 @@
 // Package client is a small Go client for Gantry's REST API, used by the
-// CLI and by tests. It speaks in the store's record types.
+// CLI and by tests. It speaks in the API's wire types (package wire).
 package client
 
 import (
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gantry/store"
+	"gantry/wire"
 )
 
 // Client calls one Gantry node.
@@ -42,9 +42,11 @@ var transport = func() *http.Transport {
 	return t
 }()
 
-// Error is an error answer from the API.
+// Error is an error answer from the API: its HTTP status, its code
+// (wire.Code*, "" when the answer carried none) and its message.
 type Error struct {
 	Status  int
+	Code    string
 	Message string
 }
 
@@ -92,19 +94,22 @@ func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Re
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		var e struct {
-			Error string `json:"error"`
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-			if e.Error == "" {
-				e.Error = resp.Status
-			}
-		}
-		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
+		return nil, errorOf(resp)
 	}
 	return resp, nil
+}
+
+// errorOf reads an error answer.
+func errorOf(resp *http.Response) *Error {
+	var e wire.Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(b))
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+	}
+	return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 }
 
 func unwrapURLError(err error) error {
@@ -116,56 +121,48 @@ func unwrapURLError(err error) error {
 
 // Login exchanges a username and password for an API token.
 func (c *Client) Login(ctx context.Context, user, password, clientName string) (string, error) {
-	var out struct {
-		Token string `json:"token"`
-	}
-	err := c.do(ctx, "POST", "/api/v1/login", map[string]string{"username": user, "password": password, "client": clientName}, &out)
+	var out wire.LoginResult
+	err := c.do(ctx, "POST", "/api/v1/login", wire.Login{Username: user, Password: password, Client: clientName}, &out)
 	return out.Token, err
 }
 
 // Submit submits a job.
-func (c *Client) Submit(ctx context.Context, spec store.JobSpec) (*store.Job, error) {
-	var j store.Job
+func (c *Client) Submit(ctx context.Context, spec wire.JobSpec) (*wire.Job, error) {
+	var j wire.Job
 	return &j, c.do(ctx, "POST", "/api/v1/jobs", spec, &j)
 }
 
 // Job fetches a job.
-func (c *Client) Job(ctx context.Context, id string) (*store.Job, error) {
-	var j store.Job
+func (c *Client) Job(ctx context.Context, id string) (*wire.Job, error) {
+	var j wire.Job
 	return &j, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, &j)
 }
 
 // Jobs lists jobs.
-func (c *Client) Jobs(ctx context.Context, q url.Values) ([]store.Job, string, error) {
-	var out struct {
-		Jobs []store.Job `json:"jobs"`
-		Next string      `json:"next"`
-	}
+func (c *Client) Jobs(ctx context.Context, q url.Values) ([]wire.Job, string, error) {
+	var out wire.JobList
 	err := c.do(ctx, "GET", "/api/v1/jobs?"+q.Encode(), nil, &out)
 	return out.Jobs, out.Next, err
 }
 
 // Cancel cancels a job.
-func (c *Client) Cancel(ctx context.Context, id string) (*store.Job, error) {
-	var j store.Job
+func (c *Client) Cancel(ctx context.Context, id string) (*wire.Job, error) {
+	var j wire.Job
 	return &j, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
 }
 
 // Wait blocks until the job ends or timeout passes (server side).
-func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (*store.Job, error) {
-	var j store.Job
+func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (*wire.Job, error) {
+	var j wire.Job
 	return &j, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/wait?timeout="+timeout.String(), nil, &j)
 }
 
 // Tasks lists all tasks of a job, following the cursor.
-func (c *Client) Tasks(ctx context.Context, id string) ([]store.Task, error) {
-	var all []store.Task
+func (c *Client) Tasks(ctx context.Context, id string) ([]wire.Task, error) {
+	var all []wire.Task
 	cursor := ""
 	for {
-		var out struct {
-			Tasks []store.Task `json:"tasks"`
-			Next  string       `json:"next"`
-		}
+		var out wire.TaskList
 		p := "/api/v1/jobs/" + url.PathEscape(id) + "/tasks?limit=10000"
 		if cursor != "" {
 			p += "&cursor=" + cursor
@@ -181,15 +178,9 @@ func (c *Client) Tasks(ctx context.Context, id string) ([]store.Task, error) {
 	}
 }
 
-// TaskDetail is a task with its attempts.
-type TaskDetail struct {
-	store.Task
-	AttemptList []store.Attempt `json:"attempt_list"`
-}
-
 // Task fetches a task and its attempts.
-func (c *Client) Task(ctx context.Context, id string, index int) (*TaskDetail, error) {
-	var t TaskDetail
+func (c *Client) Task(ctx context.Context, id string, index int) (*wire.TaskDetail, error) {
+	var t wire.TaskDetail
 	return &t, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/tasks/"+strconv.Itoa(index), nil, &t)
 }
 
@@ -212,30 +203,21 @@ func (c *Client) Logs(ctx context.Context, id string, index, attempt int, follow
 }
 
 // Nodes lists the cluster's nodes.
-func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
-	var out struct {
-		Nodes []NodeInfo `json:"nodes"`
-	}
+func (c *Client) Nodes(ctx context.Context) ([]wire.Node, error) {
+	var out wire.NodeList
 	return out.Nodes, c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
 }
 
-// NodeInfo is a node as the API shows it.
-type NodeInfo struct {
-	store.Node
-	Leader bool             `json:"leader"`
-	Used   *store.Resources `json:"used,omitempty"`
-}
-
 // SetNodeState drains or readies a node (admin).
-func (c *Client) SetNodeState(ctx context.Context, name, action string) (*store.Node, error) {
+func (c *Client) SetNodeState(ctx context.Context, name, action string) (*wire.Node, error) {
 	return c.DrainNode(ctx, name, action, 0)
 }
 
 // DrainNode applies action ("drain", "ready", "remove") to a node; for
 // "drain", a deadline > 0 moves tasks still running there elsewhere once it
 // has passed.
-func (c *Client) DrainNode(ctx context.Context, name, action string, deadline time.Duration) (*store.Node, error) {
-	var n store.Node
+func (c *Client) DrainNode(ctx context.Context, name, action string, deadline time.Duration) (*wire.Node, error) {
+	var n wire.Node
 	p := "/api/v1/nodes/" + url.PathEscape(name) + "/" + action
 	if deadline > 0 {
 		p += "?deadline=" + url.QueryEscape(deadline.String())
@@ -245,60 +227,46 @@ func (c *Client) DrainNode(ctx context.Context, name, action string, deadline ti
 
 // CreateUser creates an account (admin).
 func (c *Client) CreateUser(ctx context.Context, name, password string, admin bool) error {
-	return c.do(ctx, "POST", "/api/v1/users", map[string]any{"username": name, "password": password, "admin": admin}, nil)
-}
-
-// User is an account as the API shows it.
-type User struct {
-	Name     string           `json:"name"`
-	Admin    bool             `json:"admin"`
-	Disabled bool             `json:"disabled"`
-	Created  time.Time        `json:"created"`
-	Quota    *store.Resources `json:"quota,omitempty"`
-	Usage    *store.UserUsage `json:"usage,omitempty"`
+	return c.do(ctx, "POST", "/api/v1/users", wire.CreateUser{Username: name, Password: password, Admin: admin}, nil)
 }
 
 // Users lists the accounts (admin).
-func (c *Client) Users(ctx context.Context) ([]User, error) {
-	var out struct {
-		Users []User `json:"users"`
-	}
+func (c *Client) Users(ctx context.Context) ([]wire.User, error) {
+	var out wire.UserList
 	return out.Users, c.do(ctx, "GET", "/api/v1/users", nil, &out)
 }
 
 // SetQuota replaces a user's quota (admin); a zero field is no limit.
-func (c *Client) SetQuota(ctx context.Context, name string, q store.Resources) (*User, error) {
-	var u User
-	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), map[string]any{"quota": q}, &u)
+func (c *Client) SetQuota(ctx context.Context, name string, q wire.Resources) (*wire.User, error) {
+	var u wire.User
+	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), wire.UpdateUser{Quota: &q}, &u)
 }
 
 // CreateSchedule adds a schedule that submits spec at the times cron names.
-func (c *Client) CreateSchedule(ctx context.Context, name, cron string, spec store.JobSpec, allowOverlap bool) (*store.Schedule, error) {
-	var s store.Schedule
-	return &s, c.do(ctx, "POST", "/api/v1/schedules", map[string]any{"name": name, "cron": cron, "spec": spec, "allow_overlap": allowOverlap}, &s)
+func (c *Client) CreateSchedule(ctx context.Context, name, cron string, spec wire.JobSpec, allowOverlap bool) (*wire.Schedule, error) {
+	var s wire.Schedule
+	return &s, c.do(ctx, "POST", "/api/v1/schedules", wire.ScheduleRequest{Name: name, Cron: cron, Spec: spec, AllowOverlap: allowOverlap}, &s)
 }
 
 // Schedules lists the caller's schedules (an admin's: everyone's).
-func (c *Client) Schedules(ctx context.Context) ([]store.Schedule, error) {
-	var out struct {
-		Schedules []store.Schedule `json:"schedules"`
-	}
+func (c *Client) Schedules(ctx context.Context) ([]wire.Schedule, error) {
+	var out wire.ScheduleList
 	return out.Schedules, c.do(ctx, "GET", "/api/v1/schedules", nil, &out)
 }
 
 // Schedule fetches one schedule.
-func (c *Client) Schedule(ctx context.Context, id string) (*store.Schedule, error) {
-	var s store.Schedule
+func (c *Client) Schedule(ctx context.Context, id string) (*wire.Schedule, error) {
+	var s wire.Schedule
 	return &s, c.do(ctx, "GET", "/api/v1/schedules/"+url.PathEscape(id), nil, &s)
 }
 
 // SetSchedulePaused pauses or resumes a schedule.
-func (c *Client) SetSchedulePaused(ctx context.Context, id string, paused bool) (*store.Schedule, error) {
+func (c *Client) SetSchedulePaused(ctx context.Context, id string, paused bool) (*wire.Schedule, error) {
 	verb := "resume"
 	if paused {
 		verb = "pause"
 	}
-	var s store.Schedule
+	var s wire.Schedule
 	return &s, c.do(ctx, "POST", "/api/v1/schedules/"+url.PathEscape(id)+"/"+verb, nil, &s)
 }
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // pushedImage is an image pushed over the raw OCI API: its manifest bytes
@@ -223,10 +223,10 @@ func TestClusterImages(t *testing.T) {
 			}
 		}
 		hadIt := hasBlobFile(n3, layer)
-		j := submit(t, alice, store.JobSpec{Image: "alice/peer:v1", Command: []string{"cat", "/msg.txt"}, CPU: 100, Memory: 16 << 20})
+		j := submit(t, alice, wire.JobSpec{Image: "alice/peer:v1", Command: []string{"cat", "/msg.txt"}, CPU: 100, Memory: 16 << 20})
 		j = waitJob(t, alice, j.ID, 90*time.Second)
 		tasks, _ := alice.Tasks(t.Context(), j.ID)
-		if j.State != store.StateSucceeded {
+		if j.State != wire.StateSucceeded {
 			td, _ := alice.Task(t.Context(), j.ID, 0)
 			t.Fatalf("job ended %s: %+v", j.State, td)
 		}

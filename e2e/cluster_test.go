@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // TestCluster shares one three-node cluster across the behaviours that do
@@ -36,9 +36,9 @@ func TestCluster(t *testing.T) {
 	t.Run("jobs submitted to a follower run and spread over the nodes", func(t *testing.T) {
 		f := cl.Followers(t)[0]
 		c := f.Client()
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 12, CPU: 500, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 12, CPU: 500, Memory: 16 << 20})
 		j = waitJob(t, c, j.ID, 2*time.Minute)
-		if j.State != store.StateSucceeded {
+		if j.State != wire.StateSucceeded {
 			t.Fatalf("job %s ended %s, counts %v", j.ID, j.State, j.Counts)
 		}
 		tasks, err := c.Tasks(ctx, j.ID)
@@ -56,8 +56,8 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a consistent read on a follower sees a write made on another node", func(t *testing.T) {
-		j := submit(t, cl.Leader(t, 10*time.Second).Client(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "x"}, CPU: 100, Memory: 16 << 20})
-		var got store.Job
+		j := submit(t, cl.Leader(t, 10*time.Second).Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "x"}, CPU: 100, Memory: 16 << 20})
+		var got wire.Job
 		if err := cl.Followers(t)[0].Client().Do(ctx, "GET", "/api/v1/jobs/"+j.ID+"?consistent=true", nil, &got); err != nil || got.ID != j.ID {
 			t.Fatalf("consistent read of %s on a follower: %v (got %q)", j.ID, err, got.ID)
 		}
@@ -65,9 +65,9 @@ func TestCluster(t *testing.T) {
 
 	t.Run("logs of tasks that ran on other nodes are served by any node", func(t *testing.T) {
 		c := cl.Nodes[0].Client()
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "hello-from-a-task"}, Array: 9, CPU: 700, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "hello-from-a-task"}, Array: 9, CPU: 700, Memory: 16 << 20})
 		j = waitJob(t, c, j.ID, 2*time.Minute)
-		if j.State != store.StateSucceeded {
+		if j.State != wire.StateSucceeded {
 			t.Fatalf("job ended %s %v", j.State, j.Counts)
 		}
 		tasks, _ := c.Tasks(ctx, j.ID)
@@ -193,7 +193,7 @@ func TestClusterFailover(t *testing.T) {
 
 	var jobs []string
 	for i := 0; i < 4; i++ {
-		j := submit(t, f.Client(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 50, CPU: 100, Memory: 8 << 20})
+		j := submit(t, f.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 50, CPU: 100, Memory: 8 << 20})
 		jobs = append(jobs, j.ID)
 	}
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
@@ -223,7 +223,7 @@ func TestClusterFailover(t *testing.T) {
 				return
 			default:
 			}
-			j, err := f.Client().Submit(ctx, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", fmt.Sprint(i)}, CPU: 100, Memory: 8 << 20})
+			j, err := f.Client().Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", fmt.Sprint(i)}, CPU: 100, Memory: 8 << 20})
 			if err == nil {
 				mu.Lock()
 				jobs = append(jobs, j.ID)
@@ -267,14 +267,14 @@ func TestClusterFailover(t *testing.T) {
 				worker = n
 			}
 		}
-		j := submit(t, l.Client(), store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "3"}, Array: 20, CPU: 200, Memory: 8 << 20})
+		j := submit(t, l.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "3"}, Array: 20, CPU: 200, Memory: 8 << 20})
 		gantrytest.Eventually(t, 60*time.Second, func() bool {
 			tasks, err := l.Client().Tasks(ctx, j.ID)
 			if err != nil {
 				return false
 			}
 			for _, tk := range tasks {
-				if tk.Node == worker.Name && tk.State == store.StateRunning {
+				if tk.Node == worker.Name && tk.State == wire.StateRunning {
 					return true
 				}
 			}
@@ -282,7 +282,7 @@ func TestClusterFailover(t *testing.T) {
 		}, "a task running on %s", worker.Name)
 		worker.Kill9(t)
 		gantrytest.Eventually(t, 20*time.Second, func() bool {
-			return cl.NodeStates(t, l)[worker.Name] == store.NodeDown
+			return cl.NodeStates(t, l)[worker.Name] == wire.NodeDown
 		}, "%s marked down", worker.Name)
 		checkAllSucceededOnce(t, l, []string{j.ID})
 		worker.Restart(t)
@@ -299,7 +299,7 @@ func checkAllSucceededOnce(t *testing.T, via *gantrytest.Node, jobs []string) {
 	tasksTotal, lost := 0, 0
 	for _, id := range jobs {
 		j := waitJob(t, c, id, 3*time.Minute)
-		if j.State != store.StateSucceeded {
+		if j.State != wire.StateSucceeded {
 			t.Fatalf("job %s ended %s %v", id, j.State, j.Counts)
 		}
 		for i := 0; i < j.Total; i++ {
@@ -309,10 +309,10 @@ func checkAllSucceededOnce(t *testing.T, via *gantrytest.Node, jobs []string) {
 			}
 			ok := 0
 			for _, a := range td.AttemptList {
-				if a.State == store.StateSucceeded {
+				if a.State == wire.StateSucceeded {
 					ok++
 				}
-				if a.Reason == store.ReasonNodeLost {
+				if a.Reason == wire.ReasonNodeLost {
 					lost++
 				}
 			}

@@ -14,10 +14,10 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
-func waitJob(t *testing.T, c *client.Client, id string, timeout time.Duration) *store.Job {
+func waitJob(t *testing.T, c *client.Client, id string, timeout time.Duration) *wire.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -26,13 +26,13 @@ func waitJob(t *testing.T, c *client.Client, id string, timeout time.Duration) *
 		if err != nil {
 			t.Fatalf("wait for job %s: %v", id, err)
 		}
-		if store.Terminal(j.State) {
+		if wire.Terminal(j.State) {
 			return j
 		}
 	}
 }
 
-func submit(t *testing.T, c *client.Client, spec store.JobSpec) *store.Job {
+func submit(t *testing.T, c *client.Client, spec wire.JobSpec) *wire.Job {
 	t.Helper()
 	j, err := c.Submit(context.Background(), spec)
 	if err != nil {
@@ -66,7 +66,7 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("an attempt records the manifest digest it ran", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}})
 		waitJob(t, c, j.ID, time.Minute)
 		td, err := c.Task(ctx, j.ID, 0)
 		if err != nil {
@@ -97,9 +97,9 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("an array job of 50 tasks gives each task its own index", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"env"}, Array: 50, CPU: 100, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"env"}, Array: 50, CPU: 100, Memory: 16 << 20})
 		j = waitJob(t, c, j.ID, 3*time.Minute)
-		if j.State != store.StateSucceeded || j.Counts[store.StateSucceeded] != 50 {
+		if j.State != wire.StateSucceeded || j.Counts[wire.StateSucceeded] != 50 {
 			t.Fatalf("job %s: state %s counts %v, want succeeded with 50", j.ID, j.State, j.Counts)
 		}
 		for i := 0; i < 50; i++ {
@@ -112,23 +112,23 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("a task over its memory limit fails as oom_killed", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"alloc", "256"}, Memory: 32 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"alloc", "256"}, Memory: 32 << 20})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, err := c.Task(ctx, j.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != store.StateFailed || td.Reason != store.ReasonOOMKilled {
+		if j.State != wire.StateFailed || td.Reason != wire.ReasonOOMKilled {
 			t.Fatalf("job %s, task reason %q; want failed with oom_killed", j.State, td.Reason)
 		}
 	})
 
 	t.Run("a task past its timeout ends timed_out", func(t *testing.T) {
 		start := time.Now()
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, Timeout: store.Duration(time.Second)})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, Timeout: wire.Duration(time.Second)})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, _ := c.Task(ctx, j.ID, 0)
-		if j.State != store.StateFailed || td.Reason != store.ReasonTimedOut {
+		if j.State != wire.StateFailed || td.Reason != wire.ReasonTimedOut {
 			t.Fatalf("job %s, task reason %q; want failed with timed_out", j.State, td.Reason)
 		}
 		if d := time.Since(start); d > 30*time.Second {
@@ -137,36 +137,36 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("a retried task that fails twice then succeeds shows three attempts", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"fail-until", "3", "7"}, Retries: 3})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"fail-until", "3", "7"}, Retries: 3})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, err := c.Task(ctx, j.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != store.StateSucceeded || len(td.AttemptList) != 3 {
+		if j.State != wire.StateSucceeded || len(td.AttemptList) != 3 {
 			t.Fatalf("job %s with %d attempts; want succeeded after 3", j.State, len(td.AttemptList))
 		}
 		for i, a := range td.AttemptList[:2] {
-			if a.ExitCode == nil || *a.ExitCode != 7 || a.State != store.StateFailed {
+			if a.ExitCode == nil || *a.ExitCode != 7 || a.State != wire.StateFailed {
 				t.Fatalf("attempt %d: %+v; want failed with exit 7", i+1, a)
 			}
 		}
 	})
 
 	t.Run("retry_on limits which exit codes retry", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "5"}, Retries: 3, RetryOn: []int{7}})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "5"}, Retries: 3, RetryOn: []int{7}})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, _ := c.Task(ctx, j.ID, 0)
-		if j.State != store.StateFailed || len(td.AttemptList) != 1 {
+		if j.State != wire.StateFailed || len(td.AttemptList) != 1 {
 			t.Fatalf("job %s with %d attempts; want failed after 1 (exit 5 is not in retry_on)", j.State, len(td.AttemptList))
 		}
 	})
 
 	t.Run("cancel stops a running container within seconds", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
 		gantrytest.Eventually(t, time.Minute, func() bool {
 			cur, err := c.Job(ctx, j.ID)
-			return err == nil && cur.State == store.StateRunning
+			return err == nil && cur.State == wire.StateRunning
 		}, "job %s never ran", j.ID)
 		var container string
 		td, _ := c.Task(ctx, j.ID, 0)
@@ -176,7 +176,7 @@ func TestJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		j = waitJob(t, c, j.ID, 30*time.Second)
-		if j.State != store.StateCancelled {
+		if j.State != wire.StateCancelled {
 			t.Fatalf("job state %s, want cancelled", j.State)
 		}
 		gantrytest.Eventually(t, 10*time.Second, func() bool {
@@ -196,10 +196,10 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("drain with a deadline moves running tasks off the node", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "120"}})
 		gantrytest.Eventually(t, time.Minute, func() bool {
 			cur, err := c.Job(ctx, j.ID)
-			return err == nil && cur.State == store.StateRunning
+			return err == nil && cur.State == wire.StateRunning
 		}, "job %s never ran", j.ID)
 		td, _ := c.Task(ctx, j.ID, 0)
 		first := td.AttemptList[0].Container
@@ -208,8 +208,8 @@ func TestJobs(t *testing.T) {
 		}
 		gantrytest.Eventually(t, 30*time.Second, func() bool {
 			td, err := c.Task(ctx, j.ID, 0)
-			return err == nil && td.State == store.StateQueued && len(td.AttemptList) == 1 &&
-				td.AttemptList[0].Reason == store.ReasonNodeLost
+			return err == nil && td.State == wire.StateQueued && len(td.AttemptList) == 1 &&
+				td.AttemptList[0].Reason == wire.ReasonNodeLost
 		}, "the task to be moved off the drained node")
 		gantrytest.Eventually(t, 15*time.Second, func() bool {
 			for _, id := range n.Containers(t) {
@@ -224,31 +224,31 @@ func TestJobs(t *testing.T) {
 		}
 		gantrytest.Eventually(t, time.Minute, func() bool {
 			td, err := c.Task(ctx, j.ID, 0)
-			return err == nil && td.State == store.StateRunning && len(td.AttemptList) == 2
+			return err == nil && td.State == wire.StateRunning && len(td.AttemptList) == 2
 		}, "the task to run again once the node is ready")
 		if _, err := c.Cancel(ctx, j.ID); err != nil {
 			t.Fatal(err)
 		}
-		if j := waitJob(t, c, j.ID, 30*time.Second); j.State != store.StateCancelled {
+		if j := waitJob(t, c, j.ID, 30*time.Second); j.State != wire.StateCancelled {
 			t.Fatalf("job %s, want cancelled", j.State)
 		}
 	})
 
 	t.Run("after waits for its dependency and fails fast when it failed", func(t *testing.T) {
-		first := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}})
-		second := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{first.ID}})
-		if second.State != store.StateQueued {
+		first := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}})
+		second := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{first.ID}})
+		if second.State != wire.StateQueued {
 			t.Fatalf("dependent job state %s, want queued", second.State)
 		}
 		f := waitJob(t, c, first.ID, time.Minute)
 		s := waitJob(t, c, second.ID, time.Minute)
-		if f.State != store.StateSucceeded || s.State != store.StateSucceeded || s.Started.Before(f.Ended) {
+		if f.State != wire.StateSucceeded || s.State != wire.StateSucceeded || s.Started.Before(f.Ended) {
 			t.Fatalf("first %s (ended %s), second %s (started %s); want second to start after first succeeded", f.State, f.Ended, s.State, s.Started)
 		}
-		bad := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "1"}})
+		bad := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "1"}})
 		waitJob(t, c, bad.ID, time.Minute)
-		dep := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{bad.ID}})
-		if dep.State != store.StateFailed {
+		dep := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, After: []string{bad.ID}})
+		if dep.State != wire.StateFailed {
 			t.Fatalf("job after a failed job is %s, want failed at once", dep.State)
 		}
 	})
@@ -264,10 +264,10 @@ func TestJobs(t *testing.T) {
 			t.Fatalf("run --after-any: code %d stdout %q stderr %q", code, out, errOut)
 		}
 		f, err := c.Job(ctx, failing)
-		if err != nil || !store.Terminal(f.State) {
+		if err != nil || !wire.Terminal(f.State) {
 			t.Fatalf("the dependency had not ended when the dependent ran: %+v %v", f, err)
 		}
-		bad := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "2"}})
+		bad := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"exit", "2"}})
 		waitJob(t, c, bad.ID, time.Minute)
 		out, errOut, code = n.Gantry(t, "run", "--after-any", bad.ID, "gantry/toolbox", "--", "echo", "after a failure")
 		if code != 0 || out != "after a failure\n" {
@@ -276,16 +276,16 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("a missing image in another registry fails as image_pull_failed", func(t *testing.T) {
-		j := submit(t, c, store.JobSpec{Image: "registry.invalid/nope:1", Command: []string{"true"}})
+		j := submit(t, c, wire.JobSpec{Image: "registry.invalid/nope:1", Command: []string{"true"}})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, _ := c.Task(ctx, j.ID, 0)
-		if j.State != store.StateFailed || td.Reason != store.ReasonImagePullFailed {
+		if j.State != wire.StateFailed || td.Reason != wire.ReasonImagePullFailed {
 			t.Fatalf("job %s reason %q; want failed with image_pull_failed", j.State, td.Reason)
 		}
 	})
 
 	t.Run("a missing repository of the local registry is a 400 at submission", func(t *testing.T) {
-		_, err := c.Submit(ctx, store.JobSpec{Image: "nobody/does-not-exist:1", Command: []string{"true"}})
+		_, err := c.Submit(ctx, wire.JobSpec{Image: "nobody/does-not-exist:1", Command: []string{"true"}})
 		ce, ok := err.(*client.Error)
 		if !ok || ce.Status != 400 || !strings.Contains(ce.Message, "image: nobody/does-not-exist:1 not found") {
 			t.Fatalf("submit got %v; want 400 \"image: nobody/does-not-exist:1 not found\"", err)
@@ -299,7 +299,7 @@ func TestIsolation(t *testing.T) {
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")
 	ctx := context.Background()
-	j := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "30"}})
+	j := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "30"}})
 
 	jobs, _, err := bob.Jobs(ctx, nil)
 	if err != nil {
@@ -357,8 +357,8 @@ func TestIsolation(t *testing.T) {
 	// API tokens: the secret is shown once, works, is never listed, and stops
 	// working when deleted.
 	var created struct {
-		Token string      `json:"token"`
-		Info  store.Token `json:"info"`
+		Token string     `json:"token"`
+		Info  wire.Token `json:"info"`
 	}
 	if err := alice.Do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": "ci"}, &created); err != nil || !strings.HasPrefix(created.Token, "gtk_") {
 		t.Fatalf("create token: %+v %v", created, err)
@@ -407,7 +407,7 @@ func TestIsolation(t *testing.T) {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
 	if nd := nodes[0]; nd.Capacity.CPU <= 0 || nd.Used == nil || nd.Used.Memory <= 0 || nd.Used.Memory > nd.Capacity.Memory {
-		t.Fatalf("node %+v used %+v: want capacity and a measured memory use", nd.Node, nd.Used)
+		t.Fatalf("node %+v used %+v: want capacity and a measured memory use", nd, nd.Used)
 	}
 }
 
@@ -467,28 +467,28 @@ func TestCrashRecovery(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	var mu sync.Mutex
-	add := func(j *store.Job) { mu.Lock(); ids = append(ids, j.ID); mu.Unlock() }
+	add := func(j *wire.Job) { mu.Lock(); ids = append(ids, j.ID); mu.Unlock() }
 	// Long enough to be running at the kill, short enough to finish while the
 	// node is down or right after.
 	for i := 0; i < 4; i++ {
-		add(submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: 100, Memory: 16 << 20}))
+		add(submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: 100, Memory: 16 << 20}))
 	}
-	arr := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 10, CPU: 200, Memory: 16 << 20})
+	arr := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 10, CPU: 200, Memory: 16 << 20})
 	add(arr)
-	failing := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sh-not-here"}, CPU: 100, Memory: 16 << 20})
+	failing := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sh-not-here"}, CPU: 100, Memory: 16 << 20})
 	add(failing)
 	gantrytest.Eventually(t, time.Minute, func() bool {
 		j, err := c.Job(ctx, arr.ID)
-		return err == nil && j.Counts[store.StateRunning] > 0
+		return err == nil && j.Counts[wire.StateRunning] > 0
 	}, "array job never ran")
 	n.Kill9(t)
 	n.Restart(t)
 	c = n.Client()
 	for _, id := range ids {
 		j := waitJob(t, c, id, 2*time.Minute)
-		want := store.StateSucceeded
+		want := wire.StateSucceeded
 		if id == failing.ID {
-			want = store.StateFailed
+			want = wire.StateFailed
 		}
 		if j.State != want {
 			t.Fatalf("job %s ended %s, want %s", id, j.State, want)

@@ -12,7 +12,7 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // TestLogRetention: with --log-retention 3s, a finished job's logs are
@@ -23,10 +23,10 @@ func TestLogRetention(t *testing.T) {
 	c := n.Client()
 	ctx := context.Background()
 
-	long := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"tick", "200ms", "60s"}, CPU: 100, Memory: 16 << 20})
-	done := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "kept for a while"}, CPU: 100, Memory: 16 << 20})
+	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"tick", "200ms", "60s"}, CPU: 100, Memory: 16 << 20})
+	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "kept for a while"}, CPU: 100, Memory: 16 << 20})
 	j := waitJob(t, c, done.ID, time.Minute)
-	if j.State != store.StateSucceeded {
+	if j.State != wire.StateSucceeded {
 		t.Fatalf("job %s: %s", j.ID, j.State)
 	}
 	if got := readLog(t, c, done.ID); got != "kept for a while\n" {
@@ -63,7 +63,7 @@ func TestLogRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rj.State != store.StateRunning {
+	if rj.State != wire.StateRunning {
 		t.Fatalf("long job is %s, want running", rj.State)
 	}
 	if got := readLog(t, c, long.ID); !strings.Contains(got, "tick") {
@@ -94,9 +94,9 @@ func TestJobRetention(t *testing.T) {
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--job-retention", "3s"}})
 	c := n.Client()
 	ctx := context.Background()
-	long := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 100, Memory: 16 << 20})
-	done := submit(t, c, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "short-lived"}, CPU: 100, Memory: 16 << 20})
-	if j := waitJob(t, c, done.ID, time.Minute); j.State != store.StateSucceeded {
+	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 100, Memory: 16 << 20})
+	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "short-lived"}, CPU: 100, Memory: 16 << 20})
+	if j := waitJob(t, c, done.ID, time.Minute); j.State != wire.StateSucceeded {
 		t.Fatalf("job %s", j.State)
 	}
 	var ce *client.Error
@@ -113,7 +113,7 @@ func TestJobRetention(t *testing.T) {
 			t.Fatal("the purged job is still listed")
 		}
 	}
-	if j, err := c.Job(ctx, long.ID); err != nil || j.State != store.StateRunning {
+	if j, err := c.Job(ctx, long.ID); err != nil || j.State != wire.StateRunning {
 		t.Fatalf("the running job: %+v %v", j, err)
 	}
 	if _, err := c.Cancel(ctx, long.ID); err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // firewall adds iptables rules that drop traffic between cluster ports and
@@ -70,7 +70,7 @@ func TestClusterPartition(t *testing.T) {
 			majority = append(majority, n)
 		}
 	}
-	before, err := leader.Client().Submit(ctx, store.JobSpec{Name: "before", Image: "gantry/toolbox", Command: []string{"true"}})
+	before, err := leader.Client().Submit(ctx, wire.JobSpec{Name: "before", Image: "gantry/toolbox", Command: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestClusterPartition(t *testing.T) {
 
 	// The minority side accepts no writes.
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, err = minority.Client().Submit(wctx, store.JobSpec{Name: "on-the-minority", Image: "gantry/toolbox", Command: []string{"true"}})
+	_, err = minority.Client().Submit(wctx, wire.JobSpec{Name: "on-the-minority", Image: "gantry/toolbox", Command: []string{"true"}})
 	cancel()
 	if err == nil {
 		t.Fatal("a write on the cut-off node was acknowledged")
@@ -101,7 +101,7 @@ func TestClusterPartition(t *testing.T) {
 	var during []string
 	gantrytest.Eventually(t, 30*time.Second, func() bool {
 		for _, n := range majority {
-			j, err := n.Client().Submit(ctx, store.JobSpec{Name: "during", Image: "gantry/toolbox", Command: []string{"true"}})
+			j, err := n.Client().Submit(ctx, wire.JobSpec{Name: "during", Image: "gantry/toolbox", Command: []string{"true"}})
 			if err == nil {
 				during = append(during, j.ID)
 				return true
@@ -110,7 +110,7 @@ func TestClusterPartition(t *testing.T) {
 		return false
 	}, "the majority to accept a write during the partition")
 	for i := 0; i < 4; i++ {
-		j, err := majority[i%2].Client().Submit(ctx, store.JobSpec{Name: "during", Image: "gantry/toolbox", Command: []string{"true"}})
+		j, err := majority[i%2].Client().Submit(ctx, wire.JobSpec{Name: "during", Image: "gantry/toolbox", Command: []string{"true"}})
 		if err != nil {
 			t.Fatalf("majority write %d: %v", i, err)
 		}
@@ -146,7 +146,7 @@ func TestClusterPartition(t *testing.T) {
 	}
 	// And it takes writes again.
 	gantrytest.Eventually(t, 30*time.Second, func() bool {
-		_, err := minority.Client().Submit(ctx, store.JobSpec{Name: "after", Image: "gantry/toolbox", Command: []string{"true"}})
+		_, err := minority.Client().Submit(ctx, wire.JobSpec{Name: "after", Image: "gantry/toolbox", Command: []string{"true"}})
 		return err == nil
 	}, "the healed node to accept writes again")
 }

@@ -14,7 +14,7 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // TestQuotasAndConstraints: an admin's quota bounds what a user's tasks hold
@@ -38,9 +38,9 @@ func TestQuotasAndConstraints(t *testing.T) {
 		if code != 0 || out != "alice may hold at once: 1.0 CPU\n" {
 			t.Fatalf("user quota: code %d stdout %q stderr %q", code, out, errOut)
 		}
-		j := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "0.5"}, Array: 6, CPU: 500, Memory: 16 << 20})
+		j := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "0.5"}, Array: 6, CPU: 500, Memory: 16 << 20})
 		j = waitJob(t, alice, j.ID, 2*time.Minute)
-		if j.State != store.StateSucceeded {
+		if j.State != wire.StateSucceeded {
 			t.Fatalf("job %s", j.State)
 		}
 		type edge struct {
@@ -71,7 +71,7 @@ func TestQuotasAndConstraints(t *testing.T) {
 		if most != 2 {
 			t.Fatalf("at most %d tasks held resources at once, want 2 (quota 1 CPU, 500m each)", most)
 		}
-		var me client.User
+		var me wire.User
 		if err := alice.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
 			t.Fatal(err)
 		}
@@ -85,15 +85,15 @@ func TestQuotasAndConstraints(t *testing.T) {
 	})
 
 	t.Run("job show says a job waits for the quota", func(t *testing.T) {
-		hog := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 1000, Memory: 16 << 20})
+		hog := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 1000, Memory: 16 << 20})
 		gantrytest.Eventually(t, 60*time.Second, func() bool {
 			j, err := alice.Job(ctx, hog.ID)
-			return err == nil && j.State == store.StateRunning
+			return err == nil && j.State == wire.StateRunning
 		}, "the quota-filling job to run")
-		waiting := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 16 << 20})
+		waiting := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 16 << 20})
 		j, err := alice.Job(ctx, waiting.ID)
 		want := "quota: your running tasks hold 1 CPU, 16 MiB; one more task would exceed your quota of 1 CPU"
-		if err != nil || j.State != store.StateQueued || j.Waiting != want {
+		if err != nil || j.State != wire.StateQueued || j.Waiting != want {
 			t.Fatalf("job behind the quota: %+v %v; want waiting %q", j, err, want)
 		}
 		out, _, _ := n.GantryAs(t, alice.Token, "job", "show", waiting.ID)
@@ -173,12 +173,12 @@ func TestQuotasAndConstraints(t *testing.T) {
 	})
 
 	t.Run("only an admin sets quotas, and not negative ones", func(t *testing.T) {
-		_, err := alice.SetQuota(ctx, "alice", store.Resources{})
+		_, err := alice.SetQuota(ctx, "alice", wire.Resources{})
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != 403 {
 			t.Fatalf("alice lifting her own quota: %v", err)
 		}
-		_, err = n.Client().SetQuota(ctx, "alice", store.Resources{CPU: -1})
+		_, err = n.Client().SetQuota(ctx, "alice", wire.Resources{CPU: -1})
 		if !errors.As(err, &ce) || ce.Status != 400 {
 			t.Fatalf("negative quota: %v", err)
 		}
@@ -199,15 +199,15 @@ func TestFairShareServesTheUserHoldingLeast(t *testing.T) {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
 	half := nodes[0].Capacity.CPU / 2
-	short := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: half, Memory: 16 << 20})
-	long := submit(t, alice, store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "6"}, Array: 3, CPU: half, Memory: 16 << 20})
+	short := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: half, Memory: 16 << 20})
+	long := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "6"}, Array: 3, CPU: half, Memory: 16 << 20})
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
 		j, err := alice.Job(ctx, short.ID)
 		l, err2 := alice.Job(ctx, long.ID)
-		return err == nil && err2 == nil && j.State == store.StateRunning && l.Counts[store.StateRunning] == 1
+		return err == nil && err2 == nil && j.State == wire.StateRunning && l.Counts[wire.StateRunning] == 1
 	}, "alice's two tasks running")
-	b := submit(t, bob, store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: half, Memory: 16 << 20})
-	if j := waitJob(t, bob, b.ID, 90*time.Second); j.State != store.StateSucceeded {
+	b := submit(t, bob, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: half, Memory: 16 << 20})
+	if j := waitJob(t, bob, b.ID, 90*time.Second); j.State != wire.StateSucceeded {
 		t.Fatalf("bob's job %s", j.State)
 	}
 	bt, err := bob.Task(ctx, b.ID, 0)

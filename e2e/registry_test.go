@@ -20,7 +20,7 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // dockerCLI runs the real docker CLI with its own config dir, so logins
@@ -164,18 +164,18 @@ func TestRegistry(t *testing.T) {
 	})
 
 	t.Run("another user's job with the image is rejected at submission", func(t *testing.T) {
-		_, err := bob.Submit(ctx, store.JobSpec{Image: "alice/tool:1.0"})
+		_, err := bob.Submit(ctx, wire.JobSpec{Image: "alice/tool:1.0"})
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != 400 || ce.Message != "image: alice/tool:1.0 not found" {
 			t.Fatalf("bob's submission: %v; want 400 image: alice/tool:1.0 not found", err)
 		}
 		// Naming this node's registry with its host changes nothing.
-		_, err = bob.Submit(ctx, store.JobSpec{Image: host + "/alice/tool:1.0"})
+		_, err = bob.Submit(ctx, wire.JobSpec{Image: host + "/alice/tool:1.0"})
 		if !errors.As(err, &ce) || ce.Status != 400 || ce.Message != "image: "+host+"/alice/tool:1.0 not found" {
 			t.Fatalf("bob's submission with this node's host: %v; want 400 not found", err)
 		}
 		// The same answer as for a repository that does not exist.
-		_, err = bob.Submit(ctx, store.JobSpec{Image: "alice/nothing:1.0"})
+		_, err = bob.Submit(ctx, wire.JobSpec{Image: "alice/nothing:1.0"})
 		if !errors.As(err, &ce) || ce.Status != 400 || ce.Message != "image: alice/nothing:1.0 not found" {
 			t.Fatalf("bob's submission of a missing repo: %v", err)
 		}
@@ -209,7 +209,7 @@ func TestRegistry(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("image ls: %d %s", code, errOut)
 		}
-		var list client.ImageList
+		var list wire.ImageList
 		gantrytest.JSON(t, []byte(out), &list)
 		found := false
 		for _, r := range list.Repositories {
@@ -246,7 +246,7 @@ func TestRegistry(t *testing.T) {
 		if out, errOut, code := n.GantryAs(t, alice.Token, "image", "rm", tag); code != 0 {
 			t.Fatalf("alice image rm: %d %s %s", code, out, errOut)
 		}
-		if _, err := alice.Submit(ctx, store.JobSpec{Image: tag}); err == nil {
+		if _, err := alice.Submit(ctx, wire.JobSpec{Image: tag}); err == nil {
 			t.Fatal("a job with the deleted tag was accepted")
 		}
 		if _, _, code := n.GantryAs(t, alice.Token, "image", "gc", "--dry-run"); code == 0 {
@@ -267,7 +267,7 @@ func TestRegistry(t *testing.T) {
 		if out, errOut, code := n.GantryAs(t, alice.Token, "image", "rm", "alice/tool@"+dgst); code != 0 {
 			t.Fatalf("alice image rm by digest %q: %d %s %s", dgst, code, out, errOut)
 		}
-		if _, err := alice.Submit(ctx, store.JobSpec{Image: "alice/tool:1.0"}); err == nil {
+		if _, err := alice.Submit(ctx, wire.JobSpec{Image: "alice/tool:1.0"}); err == nil {
 			t.Fatal("a job with the tag of the deleted manifest was accepted")
 		}
 		if out, errOut, code := n.Gantry(t, "image", "gc", "--dry-run"); code != 0 || !strings.Contains(out, "would remove") {

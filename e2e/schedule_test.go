@@ -10,7 +10,7 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // TestSchedules: `gantry run --schedule "@every 2s"` submits a job at each
@@ -30,7 +30,7 @@ func TestSchedules(t *testing.T) {
 	id := strings.TrimSuffix(strings.Fields(out)[1], ":")
 
 	// Two runs, each a job labelled with the schedule that succeeds.
-	var jobs []store.Job
+	var jobs []wire.Job
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
 		list, _, err := alice.Jobs(ctx, nil)
 		if err != nil {
@@ -38,14 +38,14 @@ func TestSchedules(t *testing.T) {
 		}
 		jobs = jobs[:0]
 		for _, j := range list {
-			if j.Spec.Labels[store.ScheduleLabel] == id {
+			if j.Spec.Labels[wire.ScheduleLabel] == id {
 				jobs = append(jobs, j)
 			}
 		}
 		return len(jobs) >= 2
 	}, "two jobs from schedule %s", id)
 	for _, j := range jobs[:2] {
-		if got := waitJob(t, alice, j.ID, time.Minute); got.State != store.StateSucceeded || got.Spec.Name != "ping" {
+		if got := waitJob(t, alice, j.ID, time.Minute); got.State != wire.StateSucceeded || got.Spec.Name != "ping" {
 			t.Fatalf("scheduled job %s: %s %q", j.ID, got.State, got.Spec.Name)
 		}
 	}
@@ -83,7 +83,7 @@ func TestSchedules(t *testing.T) {
 	})
 
 	t.Run("a run is skipped while the previous job still runs", func(t *testing.T) {
-		s, err := alice.CreateSchedule(ctx, "slow", "@every 1s", store.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "4"}, CPU: 100, Memory: 16 << 20}, false)
+		s, err := alice.CreateSchedule(ctx, "slow", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "4"}, CPU: 100, Memory: 16 << 20}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestSchedulesSurviveLeaderFailover(t *testing.T) {
 	ctx := context.Background()
 	leader := cl.Leader(t, 10*time.Second)
 	f := cl.Followers(t)[0]
-	s, err := f.Client().CreateSchedule(ctx, "beat", "@every 1s", store.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}, true)
+	s, err := f.Client().CreateSchedule(ctx, "beat", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSchedulesSurviveLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every job of the schedule, and one per due second at most.
-	var mine []store.Job
+	var mine []wire.Job
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
@@ -175,7 +175,7 @@ func TestSchedulesSurviveLeaderFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {
-			if j.Spec.Labels[store.ScheduleLabel] == s.ID {
+			if j.Spec.Labels[wire.ScheduleLabel] == s.ID {
 				mine = append(mine, j)
 			}
 		}

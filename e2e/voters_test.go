@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // voters returns the Raft configuration as name → voter, read through via.
@@ -68,7 +68,7 @@ func acceptsWrites(t *testing.T, n *gantrytest.Node, timeout time.Duration, labe
 	var err error
 	for ctx.Err() == nil {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = n.Client().Submit(cctx, store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", label}, CPU: 100, Memory: 8 << 20})
+		_, err = n.Client().Submit(cctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", label}, CPU: 100, Memory: 8 << 20})
 		ccancel()
 		if err == nil {
 			return

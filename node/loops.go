@@ -16,12 +16,12 @@ import (
 type reporter struct{ n *Node }
 
 func (r reporter) Started(ctx context.Context, k runner.Key, containerID string, at time.Time) error {
-	_, err := r.n.Propose(ctx, store.CmdAttemptStarted, store.AttemptStarted{JobID: k.JobID, Task: k.Task, N: k.Attempt, Container: containerID, At: at})
+	_, err := store.CmdAttemptStarted.Propose(ctx, r.n.cluster, store.AttemptStarted{JobID: k.JobID, Task: k.Task, N: k.Attempt, Container: containerID, At: at})
 	return err
 }
 
 func (r reporter) Finished(ctx context.Context, res runner.Result) error {
-	_, err := r.n.Propose(ctx, store.CmdAttemptEnded, store.AttemptEnded{
+	_, err := store.CmdAttemptEnded.Propose(ctx, r.n.cluster, store.AttemptEnded{
 		JobID: res.JobID, Task: res.Task, N: res.Attempt, Container: res.ContainerID,
 		ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message,
 		Started: res.StartedAt, Ended: res.EndedAt, ImageDigest: res.ImageDigest,
@@ -102,13 +102,13 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
 		})
 	}
-	n.images.pinImages(ctx, want)
+	n.images.PinImages(ctx, want)
 	n.runner.Sync(ctx, want)
 }
 
 // leaderLoop runs the scheduler while this node leads.
 func (n *Node) leaderLoop(ctx context.Context) {
-	sched := scheduler.New(scheduler.Config{State: n.store, Proposer: n, Logger: n.log, Registerer: n.reg})
+	sched := scheduler.New(scheduler.Config{State: n.store, Proposer: n.cluster, Logger: n.log, Registerer: n.reg})
 	var stop context.CancelFunc
 	var done chan struct{}
 	stopSched := func() {
@@ -122,7 +122,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	check := time.NewTicker(500 * time.Millisecond)
 	defer check.Stop()
 	for {
-		leader := n.cluster.IsLeader()
+		leader := n.raft.IsLeader()
 		if leader && stop == nil {
 			sctx, cancel := context.WithCancel(ctx)
 			stop = cancel // called by stopSched, deferred above
@@ -139,7 +139,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-n.cluster.LeaderCh():
+		case <-n.raft.LeaderCh():
 		case <-check.C:
 		}
 	}
@@ -186,20 +186,18 @@ func (n *Node) runSchedules(ctx context.Context) {
 			n.log.Warn("read schedules", "err", err)
 		}
 		for _, s := range due {
-			res, err := n.Propose(ctx, store.CmdFireSchedule, store.FireSchedule{ID: s.ID, Due: s.NextRun, JobID: ulid.Make().String()})
+			r, err := store.CmdFireSchedule.Propose(ctx, n.cluster, store.FireSchedule{ID: s.ID, Due: s.NextRun, JobID: ulid.Make().String()})
 			if err != nil {
 				if ctx.Err() == nil {
 					n.log.Warn("fire schedule", "schedule", s.ID, "err", err)
 				}
 				continue
 			}
-			if r, ok := res.(*store.FireResult); ok {
-				switch {
-				case r.Job != nil:
-					n.log.Info("schedule submitted a job", "schedule", s.ID, "job", r.Job.ID)
-				case r.Skipped:
-					n.log.Info("schedule skipped a run: its previous job has not ended", "schedule", s.ID)
-				}
+			switch {
+			case r.Job != nil:
+				n.log.Info("schedule submitted a job", "schedule", s.ID, "job", r.Job.ID)
+			case r.Skipped:
+				n.log.Info("schedule skipped a run: its previous job has not ended", "schedule", s.ID)
 			}
 		}
 		select {
@@ -217,15 +215,9 @@ func poke(c chan struct{}) {
 	}
 }
 
-type metrics struct {
-	commit prometheus.Histogram
-}
-
-func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
-	m := &metrics{
-		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_raft_commit_seconds", Help: "Time to commit and apply one command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-	}
-	reg.MustRegister(m.commit,
+// registerMetrics adds the gauges read from the store.
+func registerMetrics(reg *prometheus.Registry, st *store.Store) {
+	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_queue_depth", Help: "Queued tasks ready for placement."}, func() float64 {
 			d, _ := st.QueueDepth()
 			return float64(d)
@@ -235,29 +227,6 @@ func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
 			return float64(c[store.StateRunning])
 		}),
 	)
-	return m
-}
-
-// checkDrains moves the remaining tasks off draining nodes whose drain
-// deadline has passed (leader only): their attempts end as node_lost and are
-// placed elsewhere; the node's runner then stops the containers.
-func (n *Node) checkDrains(ctx context.Context, now time.Time) {
-	nodes, err := n.store.Nodes()
-	if err != nil {
-		return
-	}
-	for _, nd := range nodes {
-		if nd.State != store.NodeDraining || nd.DrainDeadline.IsZero() || now.Before(nd.DrainDeadline) || nd.Running == 0 {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if _, err := n.Propose(pctx, store.CmdEvictNode, store.EvictNode{Name: nd.Name}); err != nil {
-			n.log.Warn("move tasks off a drained node", "node", nd.Name, "err", err)
-		} else {
-			n.log.Info("drain deadline passed: tasks moved off the node", "node", nd.Name, "tasks", nd.Running)
-		}
-		cancel()
-	}
 }
 
 // purgeTasks bounds the tasks (each with its attempts) one purge entry
@@ -288,16 +257,14 @@ func (n *Node) runJobRetention(ctx context.Context) {
 				tasks += ended[0].Tasks
 				ended = ended[1:]
 			}
-			res, err := n.Propose(ctx, store.CmdPurgeJobs, store.PurgeJobs{IDs: batch, Before: before})
+			r, err := store.CmdPurgeJobs.Propose(ctx, n.cluster, store.PurgeJobs{IDs: batch, Before: before})
 			if err != nil {
 				if ctx.Err() == nil {
 					n.log.Warn("job retention", "err", err)
 				}
 				break
 			}
-			if r, ok := res.(*store.PurgeResult); ok {
-				purged += r.Purged
-			}
+			purged += r.Purged
 		}
 		if purged > 0 {
 			n.log.Info("job retention: removed jobs that ended long ago", "jobs", purged, "retention", store.FormatRetention(ret))

@@ -1,7 +1,8 @@
-// Package node runs one Gantry node: it opens the store and Raft, starts the
-// API, registry, scheduler (on the leader) and runner, and wires them with
-// plain code. Sub-packages hold each subsystem; this package owns only
-// configuration, start-up order and shutdown.
+// Package node runs one Gantry node: it takes its ports, opens the store and
+// Raft, starts the cluster protocol, registry, runner, scheduler (on the
+// leader) and API, and wires them together with plain code. Sub-packages
+// hold each subsystem; this package owns only configuration, start-up
+// order and shutdown.
 package node
 
 import (
@@ -20,6 +21,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -29,6 +31,8 @@ import (
 
 	"gantry/node/api"
 	"gantry/node/auth"
+	"gantry/node/cluster"
+	"gantry/node/images"
 	"gantry/node/runner"
 	"gantry/raftcluster"
 	"gantry/store"
@@ -66,19 +70,25 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
-	store   *store.Store
-	cluster *raftcluster.Cluster
-	auth    *auth.Auth
-	runner  *runner.Runner
-	http    *http.Server
-	reg     *prometheus.Registry
-	metrics *metrics
+	// ctx is the node's own: every loop runs under it, and close cancels it
+	// before waiting for them, whatever the caller's context does.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
 
-	clusterID string
-	usage     usage
-	wg        sync.WaitGroup
-	cl        *clusterState // membership and node-to-node calls (cluster.go)
-	images    *images       // the registry and the runner's view of it (images.go)
+	httpLn    net.Listener
+	clusterLn net.Listener
+	http      *http.Server
+	handler   atomic.Pointer[http.Handler] // nil until start-up is done: 503
+
+	store   *store.Store
+	raft    *raftcluster.Cluster
+	cluster *cluster.Cluster
+	auth    *auth.Auth
+	images  *images.Images
+	runner  *runner.Runner
+	reg     *prometheus.Registry
+	commit  prometheus.Histogram
 }
 
 // New returns a node for cfg; Run starts it.
@@ -105,11 +115,16 @@ func New(cfg Config) *Node {
 }
 
 // Run starts the node and serves until ctx ends, then shuts down cleanly.
+// A failure to start returns at once, having released everything the node
+// took (ports, files, goroutines).
 func (n *Node) Run(ctx context.Context) error {
-	err := n.start(ctx)
+	n.ctx, n.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { n.cancel(context.Cause(ctx)) })
+	defer stop()
+	err := n.start(n.ctx)
 	if err == nil {
-		<-ctx.Done()
-		n.log.Info("shutting down", "reason", context.Cause(ctx))
+		<-n.ctx.Done()
+		n.log.Info("shutting down", "reason", context.Cause(n.ctx))
 	}
 	cerr := n.close()
 	if err != nil {
@@ -119,51 +134,93 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) start(ctx context.Context) error {
-	if !validNodeName(n.cfg.Name) {
+	if !cluster.ValidNodeName(n.cfg.Name) {
 		return fmt.Errorf("--name %q: use letters, digits, '.', '-' or '_'", n.cfg.Name)
 	}
-	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	for k, v := range n.cfg.Labels {
+		if err := store.ValidNodeLabel(k, v); err != nil {
+			return fmt.Errorf("--label: %v", err)
+		}
+	}
+	if err := checkDataDir(n.cfg.DataDir); err != nil {
+		return err
 	}
 	adv, err := n.advertiseHost()
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(filepath.Join(n.cfg.DataDir, "state"), n.log)
-	if err != nil {
-		return err
-	}
-	n.store = st
 	_, cport, err := net.SplitHostPort(n.cfg.ClusterAddr)
 	if err != nil {
 		return fmt.Errorf("--cluster %q: %w", n.cfg.ClusterAddr, err)
 	}
-	member, err := n.joinIfNeeded(ctx, adv, cport) // cluster_join.go
+	_, hport, err := net.SplitHostPort(n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http %q: %w", n.cfg.HTTPAddr, err)
+	}
+	// The ports first: a node that cannot serve must not bootstrap or join
+	// anything. Until start-up is done the HTTP port answers 503.
+	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("--http %s: %w", n.cfg.HTTPAddr, err)
+	}
+	if n.clusterLn, err = net.Listen("tcp", n.cfg.ClusterAddr); err != nil {
+		return fmt.Errorf("--cluster %s: %w", n.cfg.ClusterAddr, err)
+	}
+	n.serveHTTP()
+
+	if n.store, err = store.Open(filepath.Join(n.cfg.DataDir, "state"), n.log); err != nil {
+		return err
+	}
+	tlsDir := filepath.Join(n.cfg.DataDir, "tls")
+	member := ""
+	if n.cfg.Join != "" {
+		if n.cfg.Token == "" {
+			if _, err := os.Stat(filepath.Join(tlsDir, "node.pem")); err != nil {
+				return errors.New("--join needs --token (print it on a member with 'gantry cluster join-command')")
+			}
+		}
+		member, err = cluster.Join(ctx, cluster.JoinConfig{Member: n.cfg.Join, Token: n.cfg.Token, Name: n.cfg.Name,
+			TLSDir: tlsDir, Host: adv, Cluster: net.JoinHostPort(adv, cport), Logger: n.log})
+		if err != nil {
+			return err
+		}
+	}
+	pki, err := raftcluster.LoadOrCreatePKI(tlsDir, n.cfg.Name, []string{adv})
 	if err != nil {
 		return err
 	}
-	pki, err := raftcluster.LoadOrCreatePKI(filepath.Join(n.cfg.DataDir, "tls"), n.cfg.Name, []string{adv})
-	if err != nil {
-		return err
-	}
-	n.cluster, err = raftcluster.Open(raftcluster.Config{
-		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Bind: n.cfg.ClusterAddr,
-		Advertise: net.JoinHostPort(adv, cport), FSM: st, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
+	n.raft, err = raftcluster.Open(raftcluster.Config{
+		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Listener: n.clusterLn,
+		Advertise: net.JoinHostPort(adv, cport), FSM: n.store, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
 	})
+	n.clusterLn = nil // raftcluster owns it now, and closes it
 	if err != nil {
 		return err
 	}
-	n.startInternal(adv)
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_raft_commit_seconds",
+		Help: "Time to commit and apply one command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	n.reg.MustRegister(n.commit)
+	registerMetrics(n.reg, n.store)
+
+	n.cluster = cluster.New(cluster.Config{
+		Name: n.cfg.Name, Advertise: adv, HTTPPort: hport, TLSDir: tlsDir, Raft: n.raft, Store: n.store,
+		Logger: n.log, LogRetention: n.cfg.LogRetention, Labels: n.cfg.Labels,
+		// Register runs only once the runner exists (below).
+		Capacity: func(ctx context.Context) (int64, int64, error) { return n.runner.Capacity(ctx) },
+		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
+	})
+	n.cluster.Start()
 	if member != "" {
-		n.adoptCAKey(ctx, member, pki, adv)
+		n.cluster.AdoptCAKey(ctx, member)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := n.cluster.WaitLeader(wctx); err != nil {
+	if err := n.raft.WaitLeader(wctx); err != nil {
 		return err
 	}
 	if n.cfg.Join != "" {
-		if err := n.waitCaughtUp(wctx); err != nil {
+		if err := n.cluster.WaitCaughtUp(wctx); err != nil {
 			return err
 		}
 	}
@@ -171,72 +228,94 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.auth = auth.New(st, nodeSecret)
+	n.auth = auth.New(n.store, nodeSecret)
 
 	first, password, err := n.bootstrap(ctx)
 	if err != nil {
 		return err
 	}
-	if err := n.ensureJoinSecret(ctx); err != nil {
+	if err := n.cluster.EnsureJoinSecret(ctx); err != nil {
 		return err
 	}
-	info, err := st.Cluster()
+	info, err := n.store.Cluster()
 	if err != nil {
 		return fmt.Errorf("read cluster identity: %w", err)
 	}
-	n.clusterID = info.ID
-
-	n.reg = prometheus.NewRegistry()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.metrics = newMetrics(n.reg, st)
-
-	if err := n.openRegistry(nodeSecret); err != nil {
+	n.images, err = images.Open(images.Config{
+		DataDir: n.cfg.DataDir, HTTPAddr: n.cfg.HTTPAddr, Advertise: adv, NodeName: n.cfg.Name, NodeSecret: nodeSecret,
+		Store: n.store, Proposer: n.cluster, Auth: n.auth, Peers: n.cluster.Peers(), Logger: n.log,
+	})
+	if err != nil {
 		return err
 	}
 	n.runner, err = runner.New(runner.Config{
-		Node: n.cfg.Name, Cluster: n.clusterID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
-		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.registryAuth,
+		Node: n.cfg.Name, Cluster: info.ID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
+		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.RegistryAuth,
 	})
 	if err != nil {
 		return fmt.Errorf("start runner: %w", err)
 	}
+	n.cluster.Attach(n.images.Registry(), logFiles{n.runner})
 	if err := n.runner.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the Docker Engine (is dockerd running and is its socket accessible?): %w", err)
 	}
-	if err := n.seedToolbox(ctx); err != nil {
+	if err := n.images.SeedToolbox(ctx); err != nil {
 		return err
 	}
-	if err := n.register(ctx, adv); err != nil {
+	if err := n.cluster.Register(ctx); err != nil {
 		return err
 	}
 
-	n.goLoop(ctx, n.usage.run)
+	n.goLoop(ctx, n.cluster.Run)
+	n.goLoop(ctx, n.cluster.ReconcileBlobs)
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
-	n.goLoop(ctx, n.clusterLoop)
-	n.goLoop(ctx, n.reconcileBlobs) // peers.go
-	n.goLoop(ctx, n.pruneLogsLoop)  // logs.go
+	n.goLoop(ctx, n.pruneLogsLoop) // logs.go
 
-	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", n.cfg.HTTPAddr, err)
-	}
-	handler := api.New(api.Config{
-		Store: st, Proposer: n, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: clusterAdmin{n},
-		Usage: n.nodeUsage, LogRetention: n.cfg.LogRetention,
+	var handler http.Handler = api.New(api.Config{
+		Store: n.store, Proposer: n.cluster, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: n.cluster,
+		Usage: n.cluster.NodeUsage, LogRetention: n.cfg.LogRetention,
 		LogPath: func(job string, task, attempt int) string {
 			return n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
 		},
 		Leader: func() (bool, string) {
-			_, id := n.cluster.Leader()
-			return n.cluster.IsLeader(), id
+			_, id := n.raft.Leader()
+			return n.raft.IsLeader(), id
 		},
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Registry: n.images.reg, Images: n.images.reg,
-		Events: ui.NewHub(ui.HubConfig{Store: st, Logger: n.log}),
+		Registry: n.images.Registry(), Images: n.images.Registry(),
+		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),
 	})
-	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	n.handler.Store(&handler)
+	n.log.Info("node ready", "name", n.cfg.Name, "http", n.httpLn.Addr().String(), "cluster", n.cfg.ClusterAddr, "data", n.cfg.DataDir)
+	n.goLoop(ctx, func(ctx context.Context) { n.images.PrepullToolbox(ctx, n.runner.Pull) })
+	if first {
+		n.printBanner(adv, n.httpLn.Addr(), password, pki.CAHash())
+	}
+	// Start-up (building the toolbox image above all) leaves garbage the
+	// runtime would return to the OS only slowly; an idle node should be small.
+	debug.FreeOSMemory()
+	return nil
+}
+
+// serveHTTP serves the HTTP port from the moment it is bound: 503 with a
+// JSON error until start-up has installed the real handler.
+func (n *Node) serveHTTP() {
+	starting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"the node is starting; try again in a moment","code":"unavailable"}` + "\n"))
+	})
+	n.http = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := n.handler.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		starting.ServeHTTP(w, r)
+	})}
+	ln := n.httpLn
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -244,15 +323,6 @@ func (n *Node) start(ctx context.Context) error {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
-	n.log.Info("node ready", "name", n.cfg.Name, "http", ln.Addr().String(), "cluster", n.cfg.ClusterAddr, "data", n.cfg.DataDir)
-	n.goLoop(ctx, n.prepullToolbox)
-	if first {
-		n.printBanner(adv, ln.Addr(), password, pki.CAHash())
-	}
-	// Start-up (building the toolbox image above all) leaves garbage the
-	// runtime would return to the OS only slowly; an idle node should be small.
-	debug.FreeOSMemory()
-	return nil
 }
 
 func (n *Node) goLoop(ctx context.Context, fn func(context.Context)) {
@@ -263,23 +333,33 @@ func (n *Node) goLoop(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
+// close releases what start took, in reverse order; it is safe after a
+// partial start.
 func (n *Node) close() error {
+	n.cancel(errors.New("node closing"))
 	var errs []error
 	if n.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = n.http.Shutdown(sctx)
 		cancel()
+	} else if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.clusterLn != nil {
+		n.clusterLn.Close()
 	}
 	n.wg.Wait()
-	n.closeInternal()
+	if n.cluster != nil {
+		n.cluster.Close()
+	}
 	if n.images != nil {
-		errs = append(errs, n.images.reg.Close())
+		errs = append(errs, n.images.Close())
 	}
 	if n.runner != nil {
 		errs = append(errs, n.runner.Close())
 	}
-	if n.cluster != nil {
-		errs = append(errs, n.cluster.Close())
+	if n.raft != nil {
+		errs = append(errs, n.raft.Close())
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
@@ -287,16 +367,19 @@ func (n *Node) close() error {
 	return errors.Join(errs...)
 }
 
-func validNodeName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
+// checkDataDir creates the data directory and proves it writable, so an
+// unusable one is reported in one line before anything else starts.
+func checkDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--data %s: %w", dir, err)
 	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
+	f, err := os.CreateTemp(dir, ".write-check-")
+	if err != nil {
+		return fmt.Errorf("--data %s is not writable: %w", dir, errors.Unwrap(err))
 	}
-	return true
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 // advertiseHost is the host other nodes and clients use for this node.
@@ -360,7 +443,7 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 		Token:     store.Token{ID: ulid.Make().String(), User: "admin", Name: "admin-token"},
 		TokenHash: auth.HashToken(secret),
 	}
-	if _, err := n.Propose(ctx, store.CmdBootstrap, cmd); err != nil {
+	if _, err := store.CmdBootstrap.Propose(ctx, n.cluster, cmd); err != nil {
 		return false, "", fmt.Errorf("bootstrap: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(n.cfg.DataDir, "admin-token"), []byte(secret+"\n"), 0o600); err != nil {
@@ -372,6 +455,12 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 func (n *Node) printBanner(adv string, httpAddr net.Addr, password, caHash string) {
 	_, port, _ := net.SplitHostPort(httpAddr.String())
 	url := "http://localhost:" + port
+	join := "gantry server --join " + net.JoinHostPort(adv, port) + " --token <see 'gantry cluster join-command'>"
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	if cmd, _, err := n.cluster.JoinCommand(ctx, false); err == nil {
+		join = cmd
+	}
 	fmt.Fprintf(n.cfg.Out, `
 Gantry is running.
   Console:         %s
@@ -381,44 +470,18 @@ Gantry is running.
   Join command:    %s
   (CA %s)
 
-`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), n.bannerJoinCommand(adv, port), caHash)
+`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, caHash)
 }
 
-// Propose commits a command through Raft and returns Apply's result; an
-// error the state machine returned comes back as the error.
-func (n *Node) Propose(ctx context.Context, typ string, payload any) (any, error) {
-	b, err := store.NewCommand(typ, time.Now(), payload)
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	res, err := n.apply(ctx, typ, b) // locally on the leader, else forwarded (cluster_forward.go)
-	if n.metrics != nil {
-		n.metrics.commit.Observe(time.Since(start).Seconds())
-	}
-	if errors.Is(err, raftcluster.ErrNotLeader) {
-		return nil, store.Errorf(store.EUnavailable, "this node is not the leader; try again")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("propose %s: %w", typ, err)
-	}
-	if e, ok := res.(error); ok {
-		return nil, e
-	}
-	return res, nil
+// logFiles gives the cluster the runner's log paths.
+type logFiles struct{ r *runner.Runner }
+
+func (l logFiles) LogPath(job string, task, attempt int) string {
+	return l.r.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
 }
 
-// register records this node and its capacity in the cluster state.
-func (n *Node) register(ctx context.Context, adv string) error {
-	cpu, mem, err := n.runner.Capacity(ctx)
-	if err != nil {
-		return fmt.Errorf("read Docker capacity: %w", err)
-	}
-	_, hport, _ := net.SplitHostPort(n.cfg.HTTPAddr)
-	_, cport, _ := net.SplitHostPort(n.cfg.ClusterAddr)
-	_, err = n.Propose(ctx, store.CmdUpsertNode, store.UpsertNode{Node: store.Node{
-		Name: n.cfg.Name, Addr: net.JoinHostPort(adv, cport), APIAddr: net.JoinHostPort(adv, hport),
-		Capacity: store.Resources{CPU: cpu, Memory: mem}, Labels: n.cfg.Labels,
-	}})
-	return err
+// viewer tells the console hub who the API authenticated.
+func viewer(r *http.Request) (ui.Viewer, bool) {
+	id, ok := auth.FromContext(r.Context())
+	return ui.Viewer{User: id.User, Admin: id.Admin}, ok
 }

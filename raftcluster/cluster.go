@@ -8,14 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -24,9 +22,12 @@ var ErrNotLeader = errors.New("not the leader")
 
 // Config says how to run this node's Raft.
 type Config struct {
-	Dir       string // raft/ under the node's data dir
-	NodeID    string
-	Bind      string // cluster listen address, e.g. ":7071"
+	Dir    string // raft/ under the node's data dir
+	NodeID string
+	Bind   string // cluster listen address, e.g. ":7071"
+	// Listener, when set, is the cluster port already bound (start-up takes
+	// its ports before anything else); Open then does not listen on Bind.
+	Listener  net.Listener
 	Advertise string // host:port other nodes dial
 	FSM       raft.FSM
 	PKI       *PKI
@@ -71,9 +72,11 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Bind)
-	if err != nil {
-		return nil, fmt.Errorf("listen on cluster address %s: %w", cfg.Bind, err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Bind); err != nil {
+			return nil, fmt.Errorf("listen on cluster address %s: %w", cfg.Bind, err)
+		}
 	}
 	c.mux = newMux(ln, cfg.PKI.ServerTLS())
 	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
@@ -200,23 +203,3 @@ func (c *Cluster) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-func hclogger(l *slog.Logger) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{l}})
-}
-
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(string(trimNL(p)))
-	return len(p), nil
-}
-
-func trimNL(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-var _ io.Writer = slogWriter{}

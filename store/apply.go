@@ -115,55 +115,19 @@ func (s *Store) saveApplied(index uint64) error {
 }
 
 func (a *applier) apply(data []byte) (any, error) {
-	var c Command
-	if err := json.Unmarshal(data, &c); err != nil {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, Errorf(EInvalid, "undecodable command")
 	}
-	if c.V > CommandVersion {
-		return nil, Errorf(EUnavailable, "command %s v%d is newer than this binary", c.Type, c.V)
+	e, ok := commands[env.Type]
+	if !ok {
+		return nil, Errorf(EInvalid, "unknown command %q", env.Type)
 	}
-	a.at = c.Time
-	switch c.Type {
-	case CmdBootstrap:
-		return decodeApply(c.Data, a.bootstrap)
-	case CmdCreateUser:
-		return decodeApply(c.Data, a.createUser)
-	case CmdUpdateUser:
-		return decodeApply(c.Data, a.updateUser)
-	case CmdCreateToken:
-		return decodeApply(c.Data, a.createToken)
-	case CmdDeleteToken:
-		return decodeApply(c.Data, a.deleteToken)
-	case CmdSubmitJob:
-		return decodeApply(c.Data, a.submitJob)
-	case CmdCancelJob:
-		return decodeApply(c.Data, a.cancelJob)
-	case CmdPlace:
-		return decodeApply(c.Data, a.place)
-	case CmdAttemptStarted:
-		return decodeApply(c.Data, a.attemptStarted)
-	case CmdAttemptEnded:
-		return decodeApply(c.Data, a.attemptEnded)
-	case CmdUpsertNode:
-		return decodeApply(c.Data, a.upsertNode)
-	case CmdSetNodeState:
-		return decodeApply(c.Data, a.setNodeState)
-	case CmdEvictNode:
-		return decodeApply(c.Data, a.evictNode)
-	default:
-		if r, err, ok := a.applyExtra(c); ok {
-			return r, err
-		}
-		return nil, Errorf(EInvalid, "unknown command %q", c.Type)
+	if v := e.info().Version; env.V > v {
+		return nil, Errorf(EUnavailable, "command %s v%d is newer than this binary (v%d)", env.Type, env.V, v)
 	}
-}
-
-func decodeApply[T any](data []byte, fn func(*T) (any, error)) (any, error) {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, Errorf(EInvalid, "undecodable command payload")
-	}
-	return fn(&v)
+	a.at = env.Time
+	return e.applyData(a, env.Data)
 }
 
 // flush writes cached jobs and nodes, maintaining the job state indexes.
@@ -262,7 +226,7 @@ func (a *applier) node(name string) (*Node, error) {
 	return &n, nil
 }
 
-func (a *applier) bootstrap(c *Bootstrap) (any, error) {
+func (a *applier) bootstrap(c *Bootstrap) (*Token, error) {
 	ok, err := exists(a.txn, []byte(kCluster))
 	if err != nil || ok {
 		return nil, err
@@ -276,7 +240,7 @@ func (a *applier) bootstrap(c *Bootstrap) (any, error) {
 	return a.createToken(&CreateToken{Token: c.Token, Hash: c.TokenHash})
 }
 
-func (a *applier) createUser(c *CreateUser) (any, error) {
+func (a *applier) createUser(c *CreateUser) (*User, error) {
 	ok, err := exists(a.txn, userKey(c.User.Name))
 	if err != nil {
 		return nil, err
@@ -293,7 +257,7 @@ func (a *applier) createUser(c *CreateUser) (any, error) {
 	return &u, nil
 }
 
-func (a *applier) updateUser(c *UpdateUser) (any, error) {
+func (a *applier) updateUser(c *UpdateUser) (*User, error) {
 	var u User
 	if err := getJSON(a.txn, userKey(c.Name), &u); err != nil {
 		return nil, err
@@ -318,7 +282,7 @@ func (a *applier) updateUser(c *UpdateUser) (any, error) {
 	return &u, nil
 }
 
-func (a *applier) createToken(c *CreateToken) (any, error) {
+func (a *applier) createToken(c *CreateToken) (*Token, error) {
 	t := c.Token
 	t.Created = a.at
 	if err := putJSON(a.txn, tokenKey(c.Hash), tokenRecord{Token: t, Hash: c.Hash}); err != nil {
@@ -336,25 +300,25 @@ type tokenRecord struct {
 	Hash string `json:"hash"`
 }
 
-func (a *applier) deleteToken(c *DeleteToken) (any, error) {
+func (a *applier) deleteToken(c *DeleteToken) (None, error) {
 	item, err := a.txn.Get(userTokenKey(c.User, c.ID))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, Errorf(ENotFound, "token %s not found", c.ID)
+		return None{}, Errorf(ENotFound, "token %s not found", c.ID)
 	}
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	hash, err := item.ValueCopy(nil)
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if err := a.txn.Delete(tokenKey(string(hash))); err != nil {
-		return nil, err
+		return None{}, err
 	}
-	return nil, a.txn.Delete(userTokenKey(c.User, c.ID))
+	return None{}, a.txn.Delete(userTokenKey(c.User, c.ID))
 }
 
-func (a *applier) upsertNode(c *UpsertNode) (any, error) {
+func (a *applier) upsertNode(c *UpsertNode) (*Node, error) {
 	n, err := a.node(c.Node.Name)
 	if errors.Is(err, ErrNotFound) {
 		nn := c.Node
@@ -376,7 +340,7 @@ func (a *applier) upsertNode(c *UpsertNode) (any, error) {
 	return n, nil
 }
 
-func (a *applier) setNodeState(c *SetNodeState) (any, error) {
+func (a *applier) setNodeState(c *SetNodeState) (*Node, error) {
 	switch c.State {
 	case NodeReady, NodeDraining, NodeDown:
 	default:
@@ -398,7 +362,7 @@ func (a *applier) setNodeState(c *SetNodeState) (any, error) {
 	return n, nil
 }
 
-func (a *applier) evictNode(c *EvictNode) (any, error) {
+func (a *applier) evictNode(c *EvictNode) (*Node, error) {
 	n, err := a.node(c.Name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENotFound, "node %q not found", c.Name)

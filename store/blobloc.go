@@ -6,13 +6,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// CmdRegBlobLocated records that a node holds (or, with Gone, no longer
-// holds) the bytes of blobs. Blob bytes live on the nodes' disks; this index
-// tells a node lacking a blob which peers to fetch it from, and a push how
-// many copies the cluster has. A blob link (CmdRegLinkBlob with Node set)
-// records the location too, so an upload costs no extra command.
-const CmdRegBlobLocated = "registry.blob.located"
-
 // pRegBlobNode: rn/<digest>\x00<node> -> "".
 const pRegBlobNode = "rn/"
 
@@ -25,23 +18,15 @@ type RegBlobLocated struct {
 	Gone    bool     `json:"gone,omitempty"`
 }
 
-func (a *applier) applyBlobLoc(c Command) (any, error, bool) {
-	if c.Type != CmdRegBlobLocated {
-		return nil, nil, false
-	}
-	res, err := decodeApply(c.Data, a.regBlobLocated)
-	return res, err, true
-}
-
 func validLocNode(n string) bool { return n != "" && !strings.Contains(n, sep) }
 
-func (a *applier) regBlobLocated(c *RegBlobLocated) (any, error) {
+func (a *applier) regBlobLocated(c *RegBlobLocated) (int, error) {
 	if !validLocNode(c.Node) {
-		return nil, Errorf(EInvalid, "invalid blob location")
+		return 0, Errorf(EInvalid, "invalid blob location")
 	}
 	for _, d := range c.Digests {
 		if !validRegDigest(d) {
-			return nil, Errorf(EInvalid, "invalid blob location")
+			return 0, Errorf(EInvalid, "invalid blob location")
 		}
 	}
 	for _, d := range c.Digests {
@@ -52,7 +37,7 @@ func (a *applier) regBlobLocated(c *RegBlobLocated) (any, error) {
 			err = a.txn.Set(regBlobNodeKey(d, c.Node), nil)
 		}
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
 	return len(c.Digests), nil

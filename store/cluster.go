@@ -7,17 +7,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Cluster membership commands (owned by raftcluster/ and node/cluster*.go).
-const (
-	// CmdNodeLost marks a node down and ends its active attempts with
-	// ReasonNodeLost, so they are rescheduled under their retry policy.
-	CmdNodeLost = "node.lost"
-	// CmdRemoveNode does what CmdNodeLost does, then deletes the node.
-	CmdRemoveNode = "node.remove"
-	// CmdSetJoinSecret stores a new join secret (the old one stops working).
-	CmdSetJoinSecret = "cluster.join_secret"
-)
-
 const kJoinSecret = "m/join"
 
 // NodeLost names a node that stopped heartbeating.
@@ -44,22 +33,7 @@ type SetJoinSecret struct {
 	IfMissing bool   `json:"if_missing,omitempty"`
 }
 
-func (a *applier) applyCluster(c Command) (any, error, bool) {
-	switch c.Type {
-	case CmdNodeLost:
-		res, err := decodeApply(c.Data, a.nodeLost)
-		return res, err, true
-	case CmdRemoveNode:
-		res, err := decodeApply(c.Data, a.removeNode)
-		return res, err, true
-	case CmdSetJoinSecret:
-		res, err := decodeApply(c.Data, a.setJoinSecret)
-		return res, err, true
-	}
-	return nil, nil, false
-}
-
-func (a *applier) nodeLost(c *NodeLost) (any, error) {
+func (a *applier) nodeLost(c *NodeLost) (*Node, error) {
 	n, err := a.node(c.Name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENotFound, "node %q not found", c.Name)
@@ -75,7 +49,7 @@ func (a *applier) nodeLost(c *NodeLost) (any, error) {
 	return n, nil
 }
 
-func (a *applier) removeNode(c *RemoveNode) (any, error) {
+func (a *applier) removeNode(c *RemoveNode) (*Node, error) {
 	n, err := a.node(c.Name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENotFound, "node %q not found", c.Name)
@@ -121,7 +95,7 @@ func (a *applier) endNodeAttempts(node, msg string) error {
 	return nil
 }
 
-func (a *applier) setJoinSecret(c *SetJoinSecret) (any, error) {
+func (a *applier) setJoinSecret(c *SetJoinSecret) (*JoinSecret, error) {
 	if len(c.Secret) < 32 {
 		return nil, Errorf(EInvalid, "join secret too short")
 	}

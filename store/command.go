@@ -1,157 +1,216 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"time"
 )
 
-// Command types. Each is applied by one function in apply.go.
-const (
-	CmdBootstrap      = "bootstrap"
-	CmdCreateUser     = "user.create"
-	CmdUpdateUser     = "user.update"
-	CmdCreateToken    = "token.create"
-	CmdDeleteToken    = "token.delete"
-	CmdSubmitJob      = "job.submit"
-	CmdCancelJob      = "job.cancel"
-	CmdPlace          = "task.place"
-	CmdAttemptStarted = "attempt.started"
-	CmdAttemptEnded   = "attempt.ended"
-	CmdUpsertNode     = "node.upsert"
-	CmdSetNodeState   = "node.state"
-	CmdEvictNode      = "node.evict"
-)
+// A command is one kind of change to the replicated state. Each is declared
+// once, in the table in commands.go, with its type name, version, payload
+// type, result type and apply function; proposing, applying, forwarding to
+// the leader and decoding a forwarded result all read that one declaration,
+// so a command cannot be half-registered.
 
-// CommandVersion is the version this binary writes. Apply accepts every
-// version up to it.
-const CommandVersion = 1
+// Command is a declared command with payload type P whose apply returns R.
+type Command[P, R any] struct {
+	typ     string
+	version int
+	apply   func(*applier, *P) (R, error)
+}
 
-// Command is the envelope of every entry in the Raft log. The proposer stamps
-// Time; Apply never reads the clock.
-type Command struct {
+// Type is the command's name in the log ("job.submit").
+func (c *Command[P, R]) Type() string { return c.typ }
+
+// Version is the newest version of the payload this binary writes and
+// applies; Apply refuses a newer one instead of guessing at it.
+func (c *Command[P, R]) Version() int { return c.version }
+
+// Encode stamps the payload with the proposer's time into a log entry.
+// Apply never reads the clock: at is the command's time on every node.
+func (c *Command[P, R]) Encode(at time.Time, payload P) ([]byte, error) {
+	d, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", c.typ, err)
+	}
+	return json.Marshal(envelope{Type: c.typ, V: c.version, Time: at.UTC(), Data: d})
+}
+
+// Propose commits the command through p, stamped with the current time, and
+// returns Apply's result. An error Apply returned comes back as the error,
+// an *Error with its code even when the command was forwarded.
+func (c *Command[P, R]) Propose(ctx context.Context, p Proposer, payload P) (R, error) {
+	var zero R
+	b, err := c.Encode(time.Now(), payload)
+	if err != nil {
+		return zero, err
+	}
+	res, err := p.Propose(ctx, c.typ, b)
+	if err != nil {
+		return zero, err
+	}
+	if res == nil {
+		return zero, nil
+	}
+	r, ok := res.(R)
+	if !ok {
+		return zero, fmt.Errorf("propose %s: result is %T, want %T", c.typ, res, zero)
+	}
+	return r, nil
+}
+
+// Proposer commits an encoded command (from Command.Encode) through the
+// Raft log. It returns the value Apply returned, as the type the command's
+// apply function returns (a forwarded result is decoded with
+// DecodeResult), or the error Apply returned, or the reason the command
+// could not be committed.
+type Proposer interface {
+	Propose(ctx context.Context, typ string, cmd []byte) (any, error)
+}
+
+// None is the result of a command that returns nothing.
+type None struct{}
+
+// envelope is the encoding of every entry in the Raft log. The proposer
+// stamps Time; Apply never reads the clock.
+type envelope struct {
 	Type string          `json:"t"`
 	V    int             `json:"v"`
 	Time time.Time       `json:"at"`
 	Data json.RawMessage `json:"d"`
 }
 
-// NewCommand encodes payload into a command of the given type.
-func NewCommand(typ string, at time.Time, payload any) ([]byte, error) {
+// entry is a command as the table holds it, without its type parameters.
+type entry interface {
+	info() CommandInfo
+	applyData(a *applier, data json.RawMessage) (any, error)
+	decodeResult(raw json.RawMessage) (any, error)
+	decodePayload(raw json.RawMessage) (any, error)
+}
+
+func (c *Command[P, R]) info() CommandInfo {
+	return CommandInfo{Type: c.typ, Version: c.version,
+		Payload: reflect.TypeFor[P](), Result: reflect.TypeFor[R]()}
+}
+
+func (c *Command[P, R]) applyData(a *applier, data json.RawMessage) (any, error) {
+	var p P
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, Errorf(EInvalid, "undecodable %s payload", c.typ)
+	}
+	r, err := c.apply(a, &p)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (c *Command[P, R]) decodeResult(raw json.RawMessage) (any, error) {
+	var r R
+	if len(raw) == 0 {
+		return r, nil
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("decode %s result: %w", c.typ, err)
+	}
+	return r, nil
+}
+
+func (c *Command[P, R]) decodePayload(raw json.RawMessage) (any, error) {
+	var p P
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("decode %s payload: %w", c.typ, err)
+	}
+	return p, nil
+}
+
+// commands is the table, by type name; define fills it from commands.go.
+var commands = map[string]entry{}
+
+// define declares a command. It is called only from the table in
+// commands.go; a type declared twice is a programming error caught when
+// the package loads.
+func define[P, R any](typ string, version int, apply func(*applier, *P) (R, error)) *Command[P, R] {
+	if _, dup := commands[typ]; dup {
+		panic("store: command " + typ + " declared twice")
+	}
+	c := &Command[P, R]{typ: typ, version: version, apply: apply}
+	commands[typ] = c
+	return c
+}
+
+// CommandInfo describes a declared command.
+type CommandInfo struct {
+	Type    string
+	Version int
+	Payload reflect.Type
+	Result  reflect.Type
+}
+
+// Commands lists every declared command, by type name.
+func Commands() []CommandInfo {
+	out := make([]CommandInfo, 0, len(commands))
+	for _, e := range commands {
+		out = append(out, e.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+// DecodeResult turns the JSON of a command's result, as the leader sends it
+// back to a follower that forwarded the command, into the value Apply
+// returned, so callers cannot tell a forwarded write from a local one.
+func DecodeResult(typ string, raw []byte) (any, error) {
+	e, ok := commands[typ]
+	if !ok {
+		return nil, fmt.Errorf("decode result: unknown command %q", typ)
+	}
+	return e.decodeResult(raw)
+}
+
+// Decoded is an encoded command read back.
+type Decoded struct {
+	Type    string
+	Version int
+	Time    time.Time
+	Payload any // the payload type the table declares, as a value
+}
+
+// DecodeCommand reads an encoded command back (tests, tools, forwarding
+// checks); an unknown type or a payload that does not decode is an error.
+func DecodeCommand(cmd []byte) (Decoded, error) {
+	var env envelope
+	if err := json.Unmarshal(cmd, &env); err != nil {
+		return Decoded{}, Errorf(EInvalid, "undecodable command")
+	}
+	e, ok := commands[env.Type]
+	if !ok {
+		return Decoded{}, Errorf(EInvalid, "unknown command %q", env.Type)
+	}
+	p, err := e.decodePayload(env.Data)
+	if err != nil {
+		return Decoded{}, Errorf(EInvalid, "%v", err)
+	}
+	return Decoded{Type: env.Type, Version: env.V, Time: env.Time, Payload: p}, nil
+}
+
+// EncodeCommand encodes a payload given as a value of the type the table
+// declares for typ; for tools and tests that hold payloads untyped. Code
+// that knows its command uses Command.Encode.
+func EncodeCommand(typ string, at time.Time, payload any) ([]byte, error) {
+	e, ok := commands[typ]
+	if !ok {
+		return nil, fmt.Errorf("encode: unknown command %q", typ)
+	}
+	if want := e.info().Payload; reflect.TypeOf(payload) != want {
+		return nil, fmt.Errorf("encode %s: payload is %T, want %s", typ, payload, want)
+	}
 	d, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", typ, err)
 	}
-	return json.Marshal(Command{Type: typ, V: CommandVersion, Time: at.UTC(), Data: d})
-}
-
-// Bootstrap creates the cluster identity and the admin account.
-type Bootstrap struct {
-	Cluster ClusterInfo `json:"cluster"`
-	Admin   User        `json:"admin"`
-	Token   Token       `json:"token"`
-	// TokenHash is the admin token's hash (Token.Hash is not serialised).
-	TokenHash string `json:"token_hash"`
-}
-
-// CreateUser adds an account.
-type CreateUser struct {
-	User User `json:"user"`
-}
-
-// UpdateUser changes an account's flags or password.
-type UpdateUser struct {
-	Name         string     `json:"name"`
-	Disabled     *bool      `json:"disabled,omitempty"`
-	PasswordHash []byte     `json:"password_hash,omitempty"`
-	Quota        *Resources `json:"quota,omitempty"` // replaces the quota when set
-}
-
-// CreateToken stores a token (hash only).
-type CreateToken struct {
-	Token Token  `json:"token"`
-	Hash  string `json:"hash"`
-}
-
-// DeleteToken revokes a token of a user.
-type DeleteToken struct {
-	User string `json:"user"`
-	ID   string `json:"id"`
-}
-
-// SubmitJob adds a job and its tasks.
-type SubmitJob struct {
-	ID    string  `json:"id"`
-	Owner string  `json:"owner"`
-	Spec  JobSpec `json:"spec"`
-}
-
-// CancelJob requests cancellation of a job. Actor is checked against the
-// owner on apply (admins may cancel anything).
-type CancelJob struct {
-	ID    string `json:"id"`
-	Actor string `json:"actor"`
-	Admin bool   `json:"admin"`
-}
-
-// Placement puts the next attempt of one queued task on a node.
-type Placement struct {
-	JobID string `json:"job"`
-	Task  int    `json:"task"`
-	Node  string `json:"node"`
-}
-
-// Place is a batch of placements proposed by the leader's scheduler. Each is
-// re-checked on apply; the ones that no longer fit are skipped.
-type Place struct {
-	Placements []Placement `json:"p"`
-}
-
-// PlaceResult tells the scheduler how many placements were accepted.
-type PlaceResult struct {
-	Accepted int
-	Rejected int
-}
-
-// AttemptStarted records that a container is running for an attempt.
-type AttemptStarted struct {
-	JobID     string    `json:"job"`
-	Task      int       `json:"task"`
-	N         int       `json:"attempt"`
-	Container string    `json:"container"`
-	At        time.Time `json:"at"`
-}
-
-// AttemptEnded records how an attempt ended.
-type AttemptEnded struct {
-	JobID       string    `json:"job"`
-	Task        int       `json:"task"`
-	N           int       `json:"attempt"`
-	Container   string    `json:"container,omitempty"`
-	ExitCode    int       `json:"exit_code"`
-	Reason      string    `json:"reason"`
-	Message     string    `json:"message,omitempty"`
-	Started     time.Time `json:"started,omitzero"`
-	Ended       time.Time `json:"ended"`
-	ImageDigest string    `json:"image_digest,omitempty"`
-}
-
-// UpsertNode registers a node or updates its address and capacity.
-type UpsertNode struct {
-	Node Node `json:"node"`
-}
-
-// SetNodeState drains, readies or marks a node down.
-type SetNodeState struct {
-	Name  string `json:"name"`
-	State string `json:"state"`
-	// Deadline (draining only): after it, tasks still running there are
-	// moved elsewhere (see CmdEvictNode).
-	Deadline time.Time `json:"deadline,omitzero"`
-}
-
-// EvictNode ends the running attempts of a draining node whose drain
-// deadline has passed, so they are rescheduled on other nodes.
-type EvictNode struct {
-	Name string `json:"name"`
+	return json.Marshal(envelope{Type: typ, V: e.info().Version, Time: at.UTC(), Data: d})
 }

@@ -26,6 +26,15 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// Is makes errors.Is(err, ErrNotFound) (and any other *Error sentinel) match
+// every error of the same code, wherever its message was written: an error
+// that crossed a forward to the leader is rebuilt from its code and
+// message, not its identity.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -50,5 +59,6 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
-// ErrNotFound is returned by getters when a record does not exist.
+// ErrNotFound is returned by getters when a record does not exist;
+// errors.Is(err, ErrNotFound) holds for every not_found error.
 var ErrNotFound = &Error{Code: ENotFound, Message: "not found"}

@@ -9,7 +9,7 @@ import (
 
 var stateRank = map[string]int{StateQueued: 0, StateScheduled: 1, StateRunning: 2, StateSucceeded: 3, StateFailed: 3, StateCancelled: 3}
 
-func (a *applier) submitJob(c *SubmitJob) (any, error) {
+func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	if ok, err := exists(a.txn, jobKey(c.ID)); err != nil || ok {
 		if ok {
 			return nil, Errorf(EConflict, "job %s already exists", c.ID)
@@ -242,7 +242,7 @@ func (a *applier) releaseDependents(j *Job) error {
 	return nil
 }
 
-func (a *applier) cancelJob(c *CancelJob) (any, error) {
+func (a *applier) cancelJob(c *CancelJob) (*Job, error) {
 	j, err := a.job(c.ID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !c.Admin && j.Owner != c.Actor) {
 		return nil, Errorf(ENotFound, "job %s not found", c.ID)
@@ -283,7 +283,7 @@ func (a *applier) cancelJob(c *CancelJob) (any, error) {
 	return j, a.aggregate(j)
 }
 
-func (a *applier) place(c *Place) (any, error) {
+func (a *applier) place(c *Place) (*PlaceResult, error) {
 	res := &PlaceResult{}
 	for _, p := range c.Placements {
 		ok, err := a.placeOne(p)
@@ -362,41 +362,41 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	return true, a.setTask(j, &t, StateScheduled)
 }
 
-func (a *applier) attemptStarted(c *AttemptStarted) (any, error) {
+func (a *applier) attemptStarted(c *AttemptStarted) (None, error) {
 	var at Attempt
 	if err := getJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), &at); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if at.State != StateScheduled {
-		return nil, nil // already running or ended: nothing to do
+		return None{}, nil // already running or ended: nothing to do
 	}
 	at.State = StateRunning
 	at.Container = c.Container
 	at.Started = c.At
 	if err := putJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), at); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	j, err := a.job(c.JobID)
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	var t Task
 	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if t.Attempts != c.N || t.State != StateScheduled {
-		return nil, nil
+		return None{}, nil
 	}
-	return nil, a.setTask(j, &t, StateRunning)
+	return None{}, a.setTask(j, &t, StateRunning)
 }
 
-func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
+func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	var at Attempt
 	if err := getJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), &at); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if Terminal(at.State) {
-		return nil, nil // already recorded: reports are idempotent
+		return None{}, nil // already recorded: reports are idempotent
 	}
 	code := c.ExitCode
 	at.ExitCode = &code
@@ -422,46 +422,46 @@ func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
 		at.State = StateFailed
 	}
 	if err := putJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), at); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if err := a.txn.Delete(nodeActiveKey(at.Node, c.JobID, c.Task, c.N)); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	held := Resources{CPU: at.CPU, Memory: at.Memory, GPUs: at.GPUs}
 	if n, err := a.node(at.Node); err == nil {
 		n.Allocated = n.Allocated.Minus(held)
 		n.Running = max(n.Running-1, 0)
 	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return None{}, err
 	}
 	j, err := a.job(c.JobID)
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	use, err := a.userUsage(j.Owner)
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	use.Allocated = use.Allocated.Minus(held)
 	use.Tasks = max(use.Tasks-1, 0)
 	var t Task
 	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if t.Attempts != c.N || Terminal(t.State) {
-		return nil, nil
+		return None{}, nil
 	}
 	t.ExitCode = &code
 	t.Reason = c.Reason
 	switch {
 	case success:
-		return nil, a.setTask(j, &t, StateSucceeded)
+		return None{}, a.setTask(j, &t, StateSucceeded)
 	case c.Reason == ReasonCancelled || j.CancelRequested:
-		return nil, a.setTask(j, &t, StateCancelled)
+		return None{}, a.setTask(j, &t, StateCancelled)
 	case a.retries(j, &t, c):
 		t.Node = ""
 		if err := a.txn.Set(queueKey(j.Spec.Priority, j.ID, t.Index), nil); err != nil {
-			return nil, err
+			return None{}, err
 		}
 		// An attempt has run, so the job is under way even while the task
 		// waits for its next attempt.
@@ -471,9 +471,9 @@ func (a *applier) attemptEnded(c *AttemptEnded) (any, error) {
 				j.Started = a.at
 			}
 		}
-		return nil, a.setTask(j, &t, StateQueued)
+		return None{}, a.setTask(j, &t, StateQueued)
 	default:
-		return nil, a.setTask(j, &t, StateFailed)
+		return None{}, a.setTask(j, &t, StateFailed)
 	}
 }
 

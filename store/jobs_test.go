@@ -30,9 +30,12 @@ func newFSM(t *testing.T) *fsm {
 	return &fsm{t: t, st: st}
 }
 
-func (f *fsm) entry(typ string, payload any) *raft.Log {
+// commandType is any declared command (*Command[P, R]).
+type commandType interface{ Type() string }
+
+func (f *fsm) entry(c commandType, payload any) *raft.Log {
 	f.t.Helper()
-	b, err := NewCommand(typ, time.Date(2026, 1, 1, 0, 0, 0, int(f.n)*1000, time.UTC), payload)
+	b, err := EncodeCommand(c.Type(), time.Date(2026, 1, 1, 0, 0, 0, int(f.n)*1000, time.UTC), payload)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func (f *fsm) entry(typ string, payload any) *raft.Log {
 	return &raft.Log{Index: f.n, Type: raft.LogCommand, Data: b}
 }
 
-func (f *fsm) do(typ string, payload any) (any, error) {
+func (f *fsm) do(typ commandType, payload any) (any, error) {
 	f.t.Helper()
 	res := f.st.Apply(f.entry(typ, payload))
 	if err, ok := res.(error); ok {
@@ -49,11 +52,11 @@ func (f *fsm) do(typ string, payload any) (any, error) {
 	return res, nil
 }
 
-func (f *fsm) must(typ string, payload any) any {
+func (f *fsm) must(typ commandType, payload any) any {
 	f.t.Helper()
 	res, err := f.do(typ, payload)
 	if err != nil {
-		f.t.Fatalf("%s: %v", typ, err)
+		f.t.Fatalf("%s: %v", typ.Type(), err)
 	}
 	return res
 }

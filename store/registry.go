@@ -11,16 +11,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Registry command types (applied by the methods in this file, dispatched
-// from applyExtra).
-const (
-	CmdRegLinkBlob       = "registry.blob.link"
-	CmdRegUnlinkBlobs    = "registry.blob.unlink"
-	CmdRegPutManifest    = "registry.manifest.put"
-	CmdRegDeleteManifest = "registry.manifest.delete"
-	CmdRegDeleteTag      = "registry.tag.delete"
-)
-
 // Registry key prefixes (see the Registry section of DESIGN.md).
 const (
 	pRegRepo     = "rr/" // rr/<repo> -> RegRepo
@@ -153,24 +143,6 @@ const (
 	RegMsgNameUnknown     = "repository name not known to registry"
 )
 
-func (a *applier) applyRegistry(c Command) (res any, err error, ok bool) {
-	switch c.Type {
-	case CmdRegLinkBlob:
-		res, err = decodeApply(c.Data, a.regLinkBlob)
-	case CmdRegUnlinkBlobs:
-		res, err = decodeApply(c.Data, a.regUnlinkBlobs)
-	case CmdRegPutManifest:
-		res, err = decodeApply(c.Data, a.regPutManifest)
-	case CmdRegDeleteManifest:
-		res, err = decodeApply(c.Data, a.regDeleteManifest)
-	case CmdRegDeleteTag:
-		res, err = decodeApply(c.Data, a.regDeleteTag)
-	default:
-		return nil, nil, false
-	}
-	return res, err, true
-}
-
 // regTouchRepo creates the repository record or updates its last push.
 func (a *applier) regTouchRepo(name, owner string) error {
 	var r RegRepo
@@ -189,25 +161,25 @@ func validRegDigest(d string) bool {
 	return ok && alg != "" && hex != "" && !strings.ContainsAny(d, sep+"/")
 }
 
-func (a *applier) regLinkBlob(c *RegLinkBlob) (any, error) {
+func (a *applier) regLinkBlob(c *RegLinkBlob) (None, error) {
 	if c.Repo == "" || !validRegDigest(c.Digest) || c.Size < 0 || strings.Contains(c.Repo, sep) {
-		return nil, Errorf(EInvalid, "invalid blob link")
+		return None{}, Errorf(EInvalid, "invalid blob link")
 	}
 	if err := a.regTouchRepo(c.Repo, c.Owner); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if err := putJSON(a.txn, regBlobKey(c.Repo, c.Digest), RegBlobLink{Size: c.Size, Linked: a.at, Creator: c.User}); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if c.Node != "" {
 		if err := a.regLocate(c.Digest, c.Node); err != nil {
-			return nil, err
+			return None{}, err
 		}
 	}
-	return nil, a.txn.Set(regBlobRepoKey(c.Digest, c.Repo), nil)
+	return None{}, a.txn.Set(regBlobRepoKey(c.Digest, c.Repo), nil)
 }
 
-func (a *applier) regUnlinkBlobs(c *RegUnlinkBlobs) (any, error) {
+func (a *applier) regUnlinkBlobs(c *RegUnlinkBlobs) (int, error) {
 	var referenced map[string]bool
 	if c.IfUnreferenced {
 		referenced = map[string]bool{}
@@ -222,7 +194,7 @@ func (a *applier) regUnlinkBlobs(c *RegUnlinkBlobs) (any, error) {
 				}
 				return nil
 			}); err != nil {
-				return nil, err
+				return 0, err
 			}
 		}
 	}
@@ -232,28 +204,28 @@ func (a *applier) regUnlinkBlobs(c *RegUnlinkBlobs) (any, error) {
 		err := getJSON(a.txn, regBlobKey(l.Repo, l.Digest), &link)
 		if errors.Is(err, ErrNotFound) {
 			if !c.IfUnreferenced {
-				return nil, Errorf(ENotFound, RegMsgBlobUnknown)
+				return 0, Errorf(ENotFound, RegMsgBlobUnknown)
 			}
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if c.IfUnreferenced && (referenced[l.Repo+sep+l.Digest] || link.Linked.After(c.NotAfter)) {
 			continue
 		}
 		if err := a.txn.Delete(regBlobKey(l.Repo, l.Digest)); err != nil {
-			return nil, err
+			return 0, err
 		}
 		if err := a.txn.Delete(regBlobRepoKey(l.Digest, l.Repo)); err != nil {
-			return nil, err
+			return 0, err
 		}
 		removed++
 	}
 	return removed, nil
 }
 
-func (a *applier) regPutManifest(c *RegPutManifest) (any, error) {
+func (a *applier) regPutManifest(c *RegPutManifest) (*RegManifest, error) {
 	m := c.Manifest
 	if m.Repo == "" || strings.Contains(m.Repo, sep) || !validRegDigest(m.Digest) {
 		return nil, Errorf(EInvalid, "invalid manifest record")
@@ -313,14 +285,14 @@ func (a *applier) regPutManifest(c *RegPutManifest) (any, error) {
 	return &m, nil
 }
 
-func (a *applier) regDeleteManifest(c *RegDeleteManifest) (any, error) {
+func (a *applier) regDeleteManifest(c *RegDeleteManifest) (None, error) {
 	var m RegManifest
 	err := getJSON(a.txn, regManifestKey(c.Repo, c.Digest), &m)
 	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(ENotFound, RegMsgManifestUnknown)
+		return None{}, Errorf(ENotFound, RegMsgManifestUnknown)
 	}
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	var tags [][]byte
 	if err := regScanPrefix(a.txn, []byte(pRegTag+c.Repo+sep), func(k, v []byte) error {
@@ -333,35 +305,35 @@ func (a *applier) regDeleteManifest(c *RegDeleteManifest) (any, error) {
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	for _, k := range tags {
 		if err := a.txn.Delete(k); err != nil {
-			return nil, err
+			return None{}, err
 		}
 	}
 	if m.Subject != "" {
 		if err := a.txn.Delete(regReferrerKey(c.Repo, m.Subject, c.Digest)); err != nil {
-			return nil, err
+			return None{}, err
 		}
 	}
 	if err := a.txn.Delete(regManifestKey(c.Repo, c.Digest)); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	a.events = append(a.events, Event{Type: "image", Name: c.Repo + "@" + c.Digest})
-	return nil, nil
+	return None{}, nil
 }
 
-func (a *applier) regDeleteTag(c *RegDeleteTag) (any, error) {
+func (a *applier) regDeleteTag(c *RegDeleteTag) (None, error) {
 	ok, err := exists(a.txn, regTagKey(c.Repo, c.Tag))
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if !ok {
-		return nil, Errorf(ENotFound, RegMsgTagUnknown)
+		return None{}, Errorf(ENotFound, RegMsgTagUnknown)
 	}
 	a.events = append(a.events, Event{Type: "image", Name: c.Repo + ":" + c.Tag})
-	return nil, a.txn.Delete(regTagKey(c.Repo, c.Tag))
+	return None{}, a.txn.Delete(regTagKey(c.Repo, c.Tag))
 }
 
 // regScanPrefix calls fn with every key and value under prefix. The key is

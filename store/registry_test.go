@@ -15,9 +15,9 @@ type regApplier struct {
 	n  uint64
 }
 
-func (a *regApplier) apply(typ string, payload any) (any, error) {
+func (a *regApplier) apply(c commandType, payload any) (any, error) {
 	a.t.Helper()
-	b, err := NewCommand(typ, time.Date(2026, 1, 1, 0, 0, int(a.n), 0, time.UTC), payload)
+	b, err := EncodeCommand(c.Type(), time.Date(2026, 1, 1, 0, 0, int(a.n), 0, time.UTC), payload)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -7,9 +7,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// CmdPurgeJobs removes ended jobs (job retention).
-const CmdPurgeJobs = "job.purge"
-
 // PurgeJobs removes the jobs in IDs that ended before Before, with their
 // tasks, attempts and index entries. Each is re-checked on apply: a job that
 // is not there, has not ended, or ended later is left alone.
@@ -23,15 +20,7 @@ type PurgeResult struct {
 	Purged int `json:"purged"`
 }
 
-func (a *applier) applyRetention(c Command) (any, error, bool) {
-	if c.Type == CmdPurgeJobs {
-		res, err := decodeApply(c.Data, a.purgeJobs)
-		return res, err, true
-	}
-	return nil, nil, false
-}
-
-func (a *applier) purgeJobs(c *PurgeJobs) (any, error) {
+func (a *applier) purgeJobs(c *PurgeJobs) (*PurgeResult, error) {
 	res := &PurgeResult{}
 	for _, id := range c.IDs {
 		j, err := a.job(id)

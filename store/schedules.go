@@ -11,14 +11,6 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Schedule command types.
-const (
-	CmdCreateSchedule = "schedule.create"
-	CmdUpdateSchedule = "schedule.update"
-	CmdDeleteSchedule = "schedule.delete"
-	CmdFireSchedule   = "schedule.fire"
-)
-
 // Schedule submits a job from its spec at the times its cron expression
 // names (in UTC). By default a run is skipped while the job of the previous
 // run has not ended.
@@ -106,25 +98,7 @@ func nextRun(expr string, t time.Time) (time.Time, error) {
 	return s.Next(t.UTC()), nil
 }
 
-func (a *applier) applySchedule(c Command) (any, error, bool) {
-	switch c.Type {
-	case CmdCreateSchedule:
-		res, err := decodeApply(c.Data, a.createSchedule)
-		return res, err, true
-	case CmdUpdateSchedule:
-		res, err := decodeApply(c.Data, a.updateSchedule)
-		return res, err, true
-	case CmdDeleteSchedule:
-		res, err := decodeApply(c.Data, a.deleteSchedule)
-		return res, err, true
-	case CmdFireSchedule:
-		res, err := decodeApply(c.Data, a.fireSchedule)
-		return res, err, true
-	}
-	return nil, nil, false
-}
-
-func (a *applier) createSchedule(c *CreateSchedule) (any, error) {
+func (a *applier) createSchedule(c *CreateSchedule) (*Schedule, error) {
 	s := c.Schedule
 	if ok, err := exists(a.txn, scheduleKey(s.ID)); err != nil || ok {
 		if ok {
@@ -159,7 +133,7 @@ func (a *applier) ownSchedule(id, actor string, admin bool) (*Schedule, error) {
 	return &s, nil
 }
 
-func (a *applier) updateSchedule(c *UpdateSchedule) (any, error) {
+func (a *applier) updateSchedule(c *UpdateSchedule) (*Schedule, error) {
 	s, err := a.ownSchedule(c.ID, c.Actor, c.Admin)
 	if err != nil {
 		return nil, err
@@ -177,22 +151,22 @@ func (a *applier) updateSchedule(c *UpdateSchedule) (any, error) {
 	return s, a.putSchedule(s)
 }
 
-func (a *applier) deleteSchedule(c *DeleteSchedule) (any, error) {
+func (a *applier) deleteSchedule(c *DeleteSchedule) (None, error) {
 	s, err := a.ownSchedule(c.ID, c.Actor, c.Admin)
 	if err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if err := a.txn.Delete(scheduleKey(s.ID)); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	if err := a.txn.Delete(scheduleOwnerKey(s.Owner, s.ID)); err != nil {
-		return nil, err
+		return None{}, err
 	}
 	a.events = append(a.events, Event{Type: "schedule", Owner: s.Owner, Name: s.ID})
-	return nil, nil
+	return None{}, nil
 }
 
-func (a *applier) fireSchedule(c *FireSchedule) (any, error) {
+func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 	var s Schedule
 	if err := getJSON(a.txn, scheduleKey(c.ID), &s); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -234,9 +208,8 @@ func (a *applier) fireSchedule(c *FireSchedule) (any, error) {
 			s.Skipped++
 			res.Skipped = true
 		} else {
-			j := out.(*Job)
-			res.Job = j
-			s.LastJob, s.Runs = j.ID, s.Runs+1
+			res.Job = out
+			s.LastJob, s.Runs = out.ID, s.Runs+1
 		}
 	}
 	s.LastRun = c.Due

@@ -21,9 +21,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/hashicorp/raft"
 
-	"gantry/node/auth"
 	"gantry/store"
 	"gantry/ui"
 )
@@ -56,26 +54,24 @@ func envInt(k string, def int) int {
 	return def
 }
 
-type benchStore struct {
-	st    *store.Store
-	index uint64
-}
+type benchStore struct{ d *store.Direct }
 
-func (s *benchStore) apply(b testing.TB, typ string, payloads ...any) {
+// apply applies payloads of one command as one batch, as Raft hands a
+// burst of entries to the state machine.
+func (s *benchStore) apply(b testing.TB, cmd interface{ Type() string }, payloads ...any) {
 	b.Helper()
-	logs := make([]*raft.Log, 0, len(payloads))
+	cmds := make([][]byte, 0, len(payloads))
 	now := time.Now()
 	for _, p := range payloads {
-		data, err := store.NewCommand(typ, now, p)
+		data, err := store.EncodeCommand(cmd.Type(), now, p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.index++
-		logs = append(logs, &raft.Log{Index: s.index, Type: raft.LogCommand, Data: data})
+		cmds = append(cmds, data)
 	}
-	for _, r := range s.st.ApplyBatch(logs) {
+	for _, r := range s.d.ApplyBatch(cmds) {
 		if err, ok := r.(error); ok && err != nil {
-			b.Fatalf("apply %s: %v", typ, err)
+			b.Fatalf("apply %s: %v", cmd.Type(), err)
 		}
 	}
 }
@@ -87,18 +83,18 @@ func runHubBench(b *testing.B, nClients, nTasks, rate int) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	bs := &benchStore{st: st}
+	bs := &benchStore{d: store.NewDirect(st)}
 	bs.apply(b, store.CmdUpsertNode, store.UpsertNode{Node: store.Node{Name: "n1", Addr: "127.0.0.1:1",
 		Capacity: store.Resources{CPU: 1 << 40, Memory: 1 << 60}}})
 	jobID := "01BENCHJOB0000000000000000"
 	bs.apply(b, store.CmdSubmitJob, store.SubmitJob{ID: jobID, Owner: "alice", Spec: store.JobSpec{
 		Image: "gantry/toolbox", Command: []string{"echo"}, CPU: 10, Memory: 6 << 20, Array: nTasks, Queue: "default"}})
 
-	hub := ui.NewHub(ui.HubConfig{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// What node/api's middleware does after authenticating the session.
-		hub.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{User: "alice"})))
-	}))
+	// Every request comes from alice, as if node/api's middleware had
+	// authenticated her session.
+	alice := func(*http.Request) (ui.Viewer, bool) { return ui.Viewer{User: "alice"}, true }
+	hub := ui.NewHub(ui.HubConfig{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Viewer: alice})
+	srv := httptest.NewServer(hub)
 	defer srv.Close()
 	defer hub.Shutdown(context.Background())
 

@@ -17,7 +17,7 @@ import (
 
 	"gantry/client"
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // chromium finds the browser the tests drive: $CHROME, or Debian's chromium.
@@ -276,13 +276,13 @@ func TestConsole(t *testing.T) {
 	t.Run("a job submitted in the form goes queued, running, succeeded and its log streams live", func(t *testing.T) {
 		alice.t = t
 		// Fill the node first so the job visibly waits in the queue.
-		blocker, err := aliceAPI.Submit(ctx, store.JobSpec{Name: "blocker", Image: "gantry/toolbox", Command: []string{"sleep", "3"}, CPU: capacity})
+		blocker, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "blocker", Image: "gantry/toolbox", Command: []string{"sleep", "3"}, CPU: capacity})
 		if err != nil {
 			t.Fatalf("submit blocker: %v", err)
 		}
 		gantrytest.Eventually(t, 30*time.Second, func() bool {
 			j, err := aliceAPI.Job(ctx, blocker.ID)
-			return err == nil && j.State == store.StateRunning
+			return err == nil && j.State == wire.StateRunning
 		}, "the blocker job to run")
 		eval[bool](alice, recordStates)
 		alice.do(10*time.Second,
@@ -320,10 +320,10 @@ func TestConsole(t *testing.T) {
 		bob.signIn("bob", bobPW)
 		// Alice's new job is submitted before Bob's; when Bob's shows up
 		// live, Alice's would have too.
-		if _, err := aliceAPI.Submit(ctx, store.JobSpec{Name: "alice-private", Image: "gantry/toolbox", Command: []string{"echo", "secret"}}); err != nil {
+		if _, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "alice-private", Image: "gantry/toolbox", Command: []string{"echo", "secret"}}); err != nil {
 			t.Fatalf("submit: %v", err)
 		}
-		if _, err := bobAPI.Submit(ctx, store.JobSpec{Name: "bob-job", Image: "gantry/toolbox", Command: []string{"echo", "hi"}}); err != nil {
+		if _, err := bobAPI.Submit(ctx, wire.JobSpec{Name: "bob-job", Image: "gantry/toolbox", Command: []string{"echo", "hi"}}); err != nil {
 			t.Fatalf("submit: %v", err)
 		}
 		bob.waitFor(20*time.Second, `document.querySelector('table.jobs tbody')?.textContent.includes('bob-job')`, "Bob's job to appear live")
@@ -335,7 +335,7 @@ func TestConsole(t *testing.T) {
 
 	t.Run("the page reconnects after a server restart and shows the true final state", func(t *testing.T) {
 		alice.t = t
-		j, err := aliceAPI.Submit(ctx, store.JobSpec{Name: "survivor", Image: "gantry/toolbox", Command: []string{"tick", "200ms", "6s"}})
+		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "survivor", Image: "gantry/toolbox", Command: []string{"tick", "200ms", "6s"}})
 		if err != nil {
 			t.Fatalf("submit: %v", err)
 		}
@@ -345,12 +345,12 @@ func TestConsole(t *testing.T) {
 		alice.waitFor(10*time.Second, `document.getElementById('live').textContent === 'Reconnecting…'`, "the page to notice the lost connection")
 		n.Restart(t)
 		final, err := aliceAPI.Wait(ctx, j.ID, 90*time.Second)
-		if err != nil || !store.Terminal(final.State) {
+		if err != nil || !wire.Terminal(final.State) {
 			t.Fatalf("wait for the job: %v %+v", err, final)
 		}
 		alice.waitFor(30*time.Second, fmt.Sprintf(`document.getElementById('live').textContent === 'Live' && document.querySelector('#main .head h1 .badge')?.textContent === %q`, final.State), "the page to show the final state "+final.State)
 		done := eval[string](alice, `document.querySelector('.summary')?.textContent || ''`)
-		if want := fmt.Sprintf("%d/%d", final.Counts[store.StateSucceeded], final.Total); !strings.Contains(done, want) {
+		if want := fmt.Sprintf("%d/%d", final.Counts[wire.StateSucceeded], final.Total); !strings.Contains(done, want) {
 			t.Errorf("summary %q does not show progress %s", done, want)
 		}
 		if m := eval[string](alice, `window.__marker || ''`); m != "no reload" {
@@ -391,7 +391,7 @@ func TestConsole(t *testing.T) {
 		if u, err := aliceAPI.Job(ctx, firstJob); err != nil || u == nil {
 			t.Fatalf("alice's API still works: %v", err)
 		}
-		var me client.User
+		var me wire.User
 		if err := aliceAPI.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil || me.Quota == nil || me.Quota.CPU != 2000 || me.Quota.Memory != 4<<30 {
 			t.Fatalf("alice's quota after the form: %+v %v", me.Quota, err)
 		}
@@ -401,7 +401,7 @@ func TestConsole(t *testing.T) {
 		if _, err := n.Client().DrainNode(ctx, node, "drain", 0); err != nil {
 			t.Fatalf("drain: %v", err)
 		}
-		big, err := n.Client().Submit(ctx, store.JobSpec{Name: "wide-array", Image: "gantry/toolbox", Command: []string{"echo"}, Array: store.MaxArraySize})
+		big, err := n.Client().Submit(ctx, wire.JobSpec{Name: "wide-array", Image: "gantry/toolbox", Command: []string{"echo"}, Array: 10000})
 		if err != nil {
 			t.Fatalf("submit array: %v", err)
 		}

@@ -14,8 +14,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"gantry/node/auth"
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
 
 // Defaults of HubConfig.
@@ -33,10 +34,20 @@ const (
 	maxClientMessage = 4096
 )
 
+// Viewer is who a console client is: what they may see of the feed.
+type Viewer struct {
+	User  string
+	Admin bool
+}
+
 // HubConfig configures a Hub.
 type HubConfig struct {
 	Store  *store.Store
 	Logger *slog.Logger
+	// Viewer tells who sent an authenticated request (the API's
+	// middleware authenticates /api/v1/events before the hub sees it);
+	// ok is false for a request nobody authenticated.
+	Viewer func(r *http.Request) (v Viewer, ok bool)
 	// ClientBuffer is how many messages may wait for one client before it is
 	// dropped (it reconnects and resynchronises). 0 means DefaultClientBuffer.
 	ClientBuffer int
@@ -112,21 +123,7 @@ func sameOrigin(r *http.Request) bool {
 }
 
 // message is what the hub sends; it follows docs/api.md ("Events").
-type message struct {
-	Type string      `json:"type"`
-	Job  *store.Job  `json:"job,omitempty"`
-	Task *store.Task `json:"task,omitempty"`
-	Node *store.Node `json:"node,omitempty"`
-	// Schedule is a created or changed schedule; for a deleted one it is
-	// nil and ScheduleID names it.
-	Schedule   *store.Schedule `json:"schedule,omitempty"`
-	ScheduleID string          `json:"schedule_id,omitempty"`
-	// JobID names the job of a "following" acknowledgement.
-	JobID string `json:"job_id,omitempty"`
-	// Sent is when the hub took the event off the store's change feed, in
-	// Unix nanoseconds; clients and benchmarks measure delivery delay by it.
-	Sent int64 `json:"sent,omitempty"`
-}
+type message = wire.Event
 
 // request is what a browser may send.
 type request struct {
@@ -138,7 +135,7 @@ type request struct {
 }
 
 type client struct {
-	id   auth.Identity
+	id   Viewer
 	conn atomic.Pointer[websocket.Conn] // nil until the handshake completes
 
 	// The queue of encoded messages grows on demand up to max, so an idle
@@ -230,13 +227,17 @@ func (c *client) wants(ev *store.Event) bool {
 // middleware has already authenticated it and put the identity in the
 // request context.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id, ok := auth.FromContext(r.Context())
+	var id Viewer
+	ok := false
+	if h.cfg.Viewer != nil {
+		id, ok = h.cfg.Viewer(r)
+	}
 	if !ok || id.User == "" {
-		http.Error(w, `{"error":"authentication required"}`, http.StatusUnauthorized)
+		http.Error(w, `{"error":"authentication required","code":"unauthorized"}`, http.StatusUnauthorized)
 		return
 	}
 	if !sameOrigin(r) {
-		http.Error(w, `{"error":"cross-origin WebSocket refused"}`, http.StatusForbidden)
+		http.Error(w, `{"error":"cross-origin WebSocket refused","code":"forbidden"}`, http.StatusForbidden)
 		return
 	}
 	// Register before the handshake completes: once the browser sees the
@@ -423,7 +424,23 @@ func (h *Hub) fanOut(sub *store.Subscription, stop chan struct{}) {
 
 // eventMessage is the WebSocket message for a store event.
 func eventMessage(ev *store.Event, at time.Time) message {
-	m := message{Type: ev.Type, Job: ev.Job, Task: ev.Task, Node: ev.Node, Schedule: ev.Schedule, Sent: at.UnixNano()}
+	m := message{Type: ev.Type, Sent: at.UnixNano()}
+	if ev.Job != nil {
+		j := view.Job(ev.Job)
+		m.Job = &j
+	}
+	if ev.Task != nil {
+		t := view.Task(ev.Task)
+		m.Task = &t
+	}
+	if ev.Node != nil {
+		n := view.Node(ev.Node)
+		m.Node = &n
+	}
+	if ev.Schedule != nil {
+		s := view.Schedule(ev.Schedule)
+		m.Schedule = &s
+	}
 	if ev.Type == "schedule" {
 		m.ScheduleID = ev.Name
 	}

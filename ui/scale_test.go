@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
-	"gantry/store"
+	"gantry/wire"
 )
 
 // TestConsolePagesThrough100000Jobs: a user with 100,000 jobs (submitted
@@ -47,7 +47,7 @@ func TestConsolePagesThrough100000Jobs(t *testing.T) {
 				if i > total {
 					return
 				}
-				if _, err := alice.Submit(ctx, store.JobSpec{Name: fmt.Sprintf("job-%06d", i), Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}); err != nil {
+				if _, err := alice.Submit(ctx, wire.JobSpec{Name: fmt.Sprintf("job-%06d", i), Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}); err != nil {
 					errs <- err
 					return
 				}

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"gantry/node/auth"
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
 
 const (
@@ -96,16 +99,8 @@ func (a *API) adminOnly(c *gin.Context) {
 	c.Next()
 }
 
-type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	// Client names a long-lived API token to create instead of a browser
-	// session (the CLI sends "cli").
-	Client string `json:"client,omitempty"`
-}
-
 func (a *API) login(c *gin.Context) {
-	var req loginRequest
+	var req wire.Login
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
@@ -124,7 +119,7 @@ func (a *API) login(c *gin.Context) {
 	if req.Client != "" {
 		tok.Name, tok.Session, tok.Expires = req.Client, false, time.Time{}
 	}
-	if _, ok := a.propose(c, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)}); !ok {
+	if _, ok := propose(c, a, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)}); !ok {
 		return
 	}
 	if tok.Session {
@@ -136,7 +131,7 @@ func (a *API) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"token": secret, "user": publicUser(u)})
+	c.JSON(http.StatusOK, wire.LoginResult{Token: secret, User: view.User(u)})
 }
 
 func (a *API) setCookie(c *gin.Context, name, value string, httpOnly bool, maxAge int) {
@@ -147,7 +142,7 @@ func (a *API) setCookie(c *gin.Context, name, value string, httpOnly bool, maxAg
 func (a *API) logout(c *gin.Context) {
 	id := identity(c)
 	if id.TokenID != "" && id.Session {
-		if _, ok := a.propose(c, store.CmdDeleteToken, store.DeleteToken{User: id.User, ID: id.TokenID}); !ok {
+		if _, ok := propose(c, a, store.CmdDeleteToken, store.DeleteToken{User: id.User, ID: id.TokenID}); !ok {
 			return
 		}
 	}
@@ -156,33 +151,25 @@ func (a *API) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type userView struct {
-	Name     string    `json:"name"`
-	Admin    bool      `json:"admin"`
-	Disabled bool      `json:"disabled"`
-	Created  time.Time `json:"created"`
-	// Quota bounds what the user's running tasks may hold at once (cpu in
-	// millicores, memory in bytes; a zero field or no quota: no limit).
-	Quota *store.Resources `json:"quota,omitempty"`
-	// Usage is what the user's placed, unended tasks hold now.
-	Usage *store.UserUsage `json:"usage,omitempty"`
-}
-
-func publicUser(u *store.User) userView {
-	v := userView{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
-	if !u.Quota.IsZero() {
-		q := u.Quota
-		v.Quota = &q
-	}
-	return v
-}
-
 // withUsage adds what the user's placed tasks hold now.
-func (a *API) withUsage(v userView) userView {
-	if use, err := a.cfg.Store.Usage(v.Name); err == nil {
-		v.Usage = &use
+func (a *API) withUsage(v wire.User) (wire.User, error) {
+	use, err := a.cfg.Store.Usage(v.Name)
+	if err != nil {
+		return v, fmt.Errorf("read usage of %s: %w", v.Name, err)
 	}
-	return v
+	u := view.Usage(use)
+	v.Usage = &u
+	return v, nil
+}
+
+// userAnswer answers with the account and what its tasks hold now.
+func (a *API) userAnswer(c *gin.Context, status int, u *store.User) {
+	v, err := a.withUsage(view.User(u))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(status, v)
 }
 
 func (a *API) me(c *gin.Context) {
@@ -191,14 +178,11 @@ func (a *API) me(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, a.withUsage(publicUser(u)))
+	a.userAnswer(c, http.StatusOK, u)
 }
 
 func (a *API) changePassword(c *gin.Context) {
-	var req struct {
-		Old string `json:"old"`
-		New string `json:"new"`
-	}
+	var req wire.PasswordChange
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
@@ -213,7 +197,7 @@ func (a *API) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if _, ok := a.propose(c, store.CmdUpdateUser, store.UpdateUser{Name: id.User, PasswordHash: hash}); !ok {
+	if _, ok := propose(c, a, store.CmdUpdateUser, store.UpdateUser{Name: id.User, PasswordHash: hash}); !ok {
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -225,19 +209,17 @@ func (a *API) listTokens(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]store.Token, 0, len(toks))
-	for _, t := range toks {
-		if !t.Session {
-			out = append(out, t)
+	out := make([]wire.Token, 0, len(toks))
+	for i := range toks {
+		if !toks[i].Session {
+			out = append(out, view.Token(&toks[i]))
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"tokens": out})
+	c.JSON(http.StatusOK, wire.TokenList{Tokens: out})
 }
 
 func (a *API) createToken(c *gin.Context) {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req wire.TokenRequest
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
@@ -248,15 +230,15 @@ func (a *API) createToken(c *gin.Context) {
 	}
 	secret := auth.NewSecret()
 	tok := store.Token{ID: ulid.Make().String(), User: identity(c).User, Name: req.Name}
-	res, ok := a.propose(c, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)})
+	res, ok := propose(c, a, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)})
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"token": secret, "info": res})
+	c.JSON(http.StatusCreated, wire.TokenCreated{Token: secret, Info: view.Token(res)})
 }
 
 func (a *API) deleteToken(c *gin.Context) {
-	if _, ok := a.propose(c, store.CmdDeleteToken, store.DeleteToken{User: identity(c).User, ID: c.Param("id")}); !ok {
+	if _, ok := propose(c, a, store.CmdDeleteToken, store.DeleteToken{User: identity(c).User, ID: c.Param("id")}); !ok {
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -268,11 +250,16 @@ func (a *API) listUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := make([]userView, 0, len(us))
+	out := make([]wire.User, 0, len(us))
 	for i := range us {
-		out = append(out, a.withUsage(publicUser(&us[i])))
+		v, err := a.withUsage(view.User(&us[i]))
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		out = append(out, v)
 	}
-	c.JSON(http.StatusOK, gin.H{"users": out})
+	c.JSON(http.StatusOK, wire.UserList{Users: out})
 }
 
 // ValidUsername reports whether name can be an account (and so a registry
@@ -293,11 +280,7 @@ func ValidUsername(name string) bool {
 }
 
 func (a *API) createUser(c *gin.Context) {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Admin    bool   `json:"admin"`
-	}
+	var req wire.CreateUser
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
@@ -311,18 +294,15 @@ func (a *API) createUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	res, ok := a.propose(c, store.CmdCreateUser, store.CreateUser{User: store.User{Name: req.Username, PasswordHash: hash, Admin: req.Admin}})
+	res, ok := propose(c, a, store.CmdCreateUser, store.CreateUser{User: store.User{Name: req.Username, PasswordHash: hash, Admin: req.Admin}})
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusCreated, publicUser(res.(*store.User)))
+	c.JSON(http.StatusCreated, view.User(res))
 }
 
 func (a *API) updateUser(c *gin.Context) {
-	var req struct {
-		Disabled *bool            `json:"disabled"`
-		Quota    *store.Resources `json:"quota"`
-	}
+	var req wire.UpdateUser
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
@@ -332,12 +312,12 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, store.Errorf(store.EInvalid, "disabled: you cannot disable your own account"))
 		return
 	}
-	res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdUpdateUser, store.UpdateUser{Name: name, Disabled: req.Disabled, Quota: req.Quota})
-	if err == nil {
-		if e, ok := res.(error); ok {
-			err = e
-		}
+	cmd := store.UpdateUser{Name: name, Disabled: req.Disabled}
+	if req.Quota != nil {
+		q := view.StoreResources(*req.Quota)
+		cmd.Quota = &q
 	}
+	res, err := store.CmdUpdateUser.Propose(c.Request.Context(), a.cfg.Proposer, cmd)
 	if errors.Is(err, store.ErrNotFound) {
 		err = store.Errorf(store.ENotFound, "user %q not found", name)
 	}
@@ -345,5 +325,5 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, a.withUsage(publicUser(res.(*store.User))))
+	a.userAnswer(c, http.StatusOK, res)
 }

@@ -1,20 +1,16 @@
 // Package api is Gantry's REST API under /api/v1/ (see docs/api.md): the
-// HTTP routing, authentication middleware, JSON encoding and the one table
-// from error codes to HTTP statuses. It is the only package that imports
-// gin. State changes go through the Proposer; reads come from the store.
+// routes (one table, Routes), authentication, JSON encoding in the wire
+// types (package wire, through package view) and the one table from error
+// codes to HTTP statuses. It is the only package that imports gin. State
+// changes go through a store.Proposer; reads come from the store.
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -22,18 +18,36 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gantry/node/auth"
+	"gantry/node/cluster"
 	"gantry/store"
+	"gantry/wire"
 )
 
-// Proposer commits a command through Raft and returns Apply's result.
-type Proposer interface {
-	Propose(ctx context.Context, typ string, payload any) (any, error)
+// State is what the API reads from the store (*store.Store implements it).
+type State interface {
+	Job(id string) (*store.Job, error)
+	ListJobs(f store.JobFilter) ([]store.Job, string, error)
+	Task(job string, index int) (*store.Task, error)
+	Tasks(job, state string, cursor, limit int) ([]store.Task, int, error)
+	Attempt(job string, task, n int) (*store.Attempt, error)
+	Attempts(job string, task int) ([]store.Attempt, error)
+	Nodes() ([]store.Node, error)
+	Cluster() (store.ClusterInfo, error)
+	User(name string) (*store.User, error)
+	Users() ([]store.User, error)
+	Usage(user string) (store.UserUsage, error)
+	Tokens(user string) ([]store.Token, error)
+	Schedule(id string) (*store.Schedule, error)
+	Schedules(owner string) ([]store.Schedule, error)
+	Subscribe(n int) *store.Subscription
 }
+
+var _ State = (*store.Store)(nil)
 
 // Config wires the API to the rest of the node.
 type Config struct {
-	Store    *store.Store
-	Proposer Proposer
+	Store    State
+	Proposer store.Proposer
 	Auth     *auth.Auth
 	Logger   *slog.Logger
 	// LogPath returns the local file of an attempt's log.
@@ -67,11 +81,131 @@ type Config struct {
 	SecureCookies bool
 }
 
+// ClusterAdmin is what the API needs from the node's cluster membership
+// (*cluster.Cluster implements it).
+type ClusterAdmin interface {
+	// CACert is the cluster CA certificate (PEM); public, pinned by joiners.
+	CACert() []byte
+	// Admit checks a join request (JSON), signs the node's certificate and
+	// adds it to Raft; EUnauthorized for a wrong or rotated token.
+	Admit(ctx context.Context, req []byte) (any, error)
+	// JoinCommand returns the join command and token, first replacing the
+	// secret when rotate is set.
+	JoinCommand(ctx context.Context, rotate bool) (command, token string, err error)
+	// RemoveNode takes a node out of Raft and the state.
+	RemoveNode(ctx context.Context, name string) (*store.Node, error)
+	// Members lists the Raft configuration.
+	Members(ctx context.Context) ([]cluster.Member, error)
+	// Linearize makes the next local read see every acknowledged write.
+	Linearize(ctx context.Context) error
+	// NodeLog opens an attempt's log on the node that ran it.
+	NodeLog(ctx context.Context, node, job string, task, attempt int, follow bool) (io.ReadCloser, error)
+}
+
+var _ ClusterAdmin = (*cluster.Cluster)(nil)
+
 // API is the HTTP handler of a node.
 type API struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *gin.Engine
+	routes []Route
+}
+
+// Access says who may call a route.
+type Access int
+
+const (
+	// Public routes need no credentials (health, login, the join protocol).
+	Public Access = iota
+	// Signed routes need any signed-in user.
+	Signed
+	// Admin routes need an admin.
+	Admin
+)
+
+func (a Access) String() string {
+	return [...]string{"public", "signed-in", "admin"}[a]
+}
+
+// Route is one endpoint of the API: every route is declared once, in
+// routeTable, and the router, the handler tests and the isolation matrix
+// all read that list.
+type Route struct {
+	Method  string
+	Path    string // gin syntax: /api/v1/jobs/:id
+	Access  Access
+	handler gin.HandlerFunc
+}
+
+// routeTable is every route of the API. Registry paths (/v2/) and the
+// console's assets are served outside it (ServeHTTP, fallback).
+func (a *API) routeTable() []Route {
+	r := func(method, path string, access Access, h gin.HandlerFunc) Route {
+		return Route{Method: method, Path: path, Access: access, handler: h}
+	}
+	rs := []Route{
+		r("GET", "/healthz", Public, a.health),
+		r("POST", "/api/v1/login", Public, a.login),
+		r("POST", "/api/v1/logout", Signed, a.logout),
+		r("GET", "/api/v1/me", Signed, a.me),
+		r("POST", "/api/v1/me/password", Signed, a.changePassword),
+		r("GET", "/api/v1/tokens", Signed, a.listTokens),
+		r("POST", "/api/v1/tokens", Signed, a.createToken),
+		r("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken),
+		r("GET", "/api/v1/users", Admin, a.listUsers),
+		r("POST", "/api/v1/users", Admin, a.createUser),
+		r("PATCH", "/api/v1/users/:name", Admin, a.updateUser),
+
+		r("POST", "/api/v1/jobs", Signed, a.submitJob),
+		r("GET", "/api/v1/jobs", Signed, a.listJobs),
+		r("GET", "/api/v1/jobs/:id", Signed, a.getJob),
+		r("POST", "/api/v1/jobs/:id/cancel", Signed, a.cancelJob),
+		r("POST", "/api/v1/jobs/:id/retry", Signed, a.retryJob),
+		r("GET", "/api/v1/jobs/:id/wait", Signed, a.waitJob),
+		r("GET", "/api/v1/jobs/:id/tasks", Signed, a.listTasks),
+		r("GET", "/api/v1/jobs/:id/tasks/:index", Signed, a.getTask),
+		r("GET", "/api/v1/jobs/:id/tasks/:index/logs", Signed, a.taskLogs),
+
+		r("POST", "/api/v1/schedules", Signed, a.createSchedule),
+		r("GET", "/api/v1/schedules", Signed, a.listSchedules),
+		r("GET", "/api/v1/schedules/:id", Signed, a.getSchedule),
+		r("POST", "/api/v1/schedules/:id/pause", Signed, a.pauseSchedule(true)),
+		r("POST", "/api/v1/schedules/:id/resume", Signed, a.pauseSchedule(false)),
+		r("DELETE", "/api/v1/schedules/:id", Signed, a.deleteSchedule),
+
+		r("GET", "/api/v1/nodes", Signed, a.listNodes),
+		r("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining)),
+		r("POST", "/api/v1/nodes/:name/ready", Admin, a.setNodeState(store.NodeReady)),
+		r("GET", "/api/v1/cluster", Signed, a.cluster),
+
+		r("GET", "/metrics", Signed, a.metrics),
+		r("GET", "/debug/pprof/*name", Admin, a.pprof),
+	}
+	if a.cfg.Images != nil {
+		rs = append(rs,
+			r("GET", "/api/v1/images", Signed, a.listImages),
+			r("POST", "/api/v1/images/import", Signed, a.importImages),
+			// Repository names contain slashes: /images/<repo>/tags/<tag>
+			// and /images/<repo>/manifests/<digest>.
+			r("DELETE", "/api/v1/images/*path", Signed, a.deleteImage),
+			r("POST", "/api/v1/admin/gc", Admin, a.collectGarbage),
+		)
+	}
+	if a.cfg.Cluster != nil {
+		rs = append(rs,
+			r("GET", "/api/v1/cluster/ca", Public, a.clusterCA),
+			r("POST", "/api/v1/cluster/join", Public, a.clusterJoin),
+			r("GET", "/api/v1/cluster/join-command", Admin, a.joinCommand(false)),
+			r("POST", "/api/v1/cluster/join-token/rotate", Admin, a.joinCommand(true)),
+			r("GET", "/api/v1/cluster/members", Admin, a.clusterMembers),
+			r("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode),
+		)
+	}
+	if a.cfg.Events != nil {
+		rs = append(rs, r("GET", "/api/v1/events", Signed, gin.WrapH(a.cfg.Events)))
+	}
+	return rs
 }
 
 // New builds the router.
@@ -82,65 +216,27 @@ func New(cfg Config) *API {
 	}
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api")}
 	e := gin.New()
-	e.Use(gin.Recovery())
+	e.Use(a.recoverAPI)
 	e.HandleMethodNotAllowed = false
 	e.ContextWithFallback = true
-
-	e.GET("/healthz", a.health)
-	v1 := e.Group("/api/v1")
-	v1.POST("/login", a.login)
-
-	authed := v1.Group("", a.authenticate, a.consistentRead)
-	authed.POST("/logout", a.logout)
-	authed.GET("/me", a.me)
-	authed.POST("/me/password", a.changePassword)
-	authed.GET("/tokens", a.listTokens)
-	authed.POST("/tokens", a.createToken)
-	authed.DELETE("/tokens/:id", a.deleteToken)
-	authed.GET("/users", a.adminOnly, a.listUsers)
-	authed.POST("/users", a.adminOnly, a.createUser)
-	authed.PATCH("/users/:name", a.adminOnly, a.updateUser)
-
-	authed.POST("/jobs", a.submitJob)
-	authed.GET("/jobs", a.listJobs)
-	authed.GET("/jobs/:id", a.getJob)
-	authed.POST("/jobs/:id/cancel", a.cancelJob)
-	authed.POST("/jobs/:id/retry", a.retryJob)
-	authed.GET("/jobs/:id/wait", a.waitJob)
-	authed.GET("/jobs/:id/tasks", a.listTasks)
-	authed.GET("/jobs/:id/tasks/:index", a.getTask)
-	authed.GET("/jobs/:id/tasks/:index/logs", a.taskLogs)
-
-	a.imageRoutes(authed)
-	a.scheduleRoutes(authed)
-
-	authed.GET("/nodes", a.listNodes)
-	authed.POST("/nodes/:name/drain", a.adminOnly, a.setNodeState(store.NodeDraining))
-	authed.POST("/nodes/:name/ready", a.adminOnly, a.setNodeState(store.NodeReady))
-	authed.GET("/cluster", a.cluster)
-	a.clusterRoutes(v1, authed)
-
-	if cfg.Events != nil {
-		authed.GET("/events", gin.WrapH(cfg.Events))
-	}
-	if cfg.Metrics != nil {
-		e.GET("/metrics", a.authenticate, gin.WrapH(cfg.Metrics))
-	}
-	// Profiles for operators (admin only).
-	e.GET("/debug/pprof/*name", a.authenticate, a.adminOnly, func(c *gin.Context) {
-		switch c.Param("name") {
-		case "/profile":
-			pprof.Profile(c.Writer, c.Request)
-		case "/trace":
-			pprof.Trace(c.Writer, c.Request)
-		default:
-			pprof.Index(c.Writer, c.Request)
+	a.routes = a.routeTable()
+	for _, rt := range a.routes {
+		chain := []gin.HandlerFunc{}
+		if rt.Access != Public {
+			chain = append(chain, a.authenticate, a.consistentRead)
 		}
-	})
+		if rt.Access == Admin {
+			chain = append(chain, a.adminOnly)
+		}
+		e.Handle(rt.Method, rt.Path, append(chain, rt.handler)...)
+	}
 	e.NoRoute(a.fallback)
 	a.engine = e
 	return a
 }
+
+// Routes lists every route of the API, in declaration order.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP serves the API, registry and console. Registry paths go to the
 // registry directly, not through gin, so blob downloads keep net/http's
@@ -170,7 +266,7 @@ func (a *API) isRegistryPath(p string) bool {
 	return false
 }
 
-// recoverRegistry answers 500 for a panic in the registry, as gin.Recovery
+// recoverRegistry answers 500 for a panic in the registry, as recoverAPI
 // does for the API, instead of dropping the connection.
 func (a *API) recoverRegistry(w http.ResponseWriter, r *http.Request) {
 	v := recover()
@@ -184,6 +280,25 @@ func (a *API) recoverRegistry(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusInternalServerError)
 	w.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"internal error"}]}`))
+}
+
+// recoverAPI answers a handler's panic with the API's 500, logged with its
+// stack, and keeps the connection.
+func (a *API) recoverAPI(c *gin.Context) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		a.log.Error("api handler panicked", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v, "stack", string(debug.Stack()))
+		if !c.Writer.Written() {
+			c.AbortWithStatusJSON(http.StatusInternalServerError, wire.Error{Error: "internal error", Code: wire.CodeInternal})
+		}
+	}()
+	c.Next()
 }
 
 func (a *API) fallback(c *gin.Context) {
@@ -211,92 +326,31 @@ var statusOf = map[string]int{
 	store.EInternal:     http.StatusInternalServerError,
 }
 
-// fail writes err as {"error": ...}; internal details go to the log only.
+// fail writes err as {"error": message, "code": code}; internal details go
+// to the log only.
 func fail(c *gin.Context, err error) {
 	code := store.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		code, status = store.EInternal, http.StatusInternalServerError
+	}
+	msg := store.ErrorMessage(err)
 	if code == store.EInternal {
-		slog.Default().Error("internal error", "path", c.Request.URL.Path, "err", err)
+		slog.Default().Error("internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		msg = "internal error"
 	}
-	c.AbortWithStatusJSON(statusOf[code], gin.H{"error": store.ErrorMessage(err)})
+	if status == http.StatusUnauthorized && !strings.HasPrefix(c.Request.URL.Path, "/api/v1/login") {
+		c.Header("WWW-Authenticate", `Bearer realm="gantry"`)
+	}
+	c.AbortWithStatusJSON(status, wire.Error{Error: msg, Code: code})
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are
-// errors whose message names the field.
-func decode(c *gin.Context, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
-	if err != nil {
-		return store.Errorf(store.EInvalid, "%s", describeJSONError(err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		msg := describeJSONError(err)
-		if f := culprit(body, v); f != "" && !strings.HasPrefix(msg, f+":") && !strings.HasPrefix(msg, "unknown field") {
-			msg = f + ": " + msg
-		}
-		return store.Errorf(store.EInvalid, "%s", msg)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return store.Errorf(store.EInvalid, "request body: unexpected data after the JSON object")
-	}
-	return nil
-}
-
-// culprit finds the top-level field whose value failed to decode, so errors
-// from custom decoders (durations) still name their field.
-func culprit(body []byte, v any) string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
-		return ""
-	}
-	t := reflect.TypeOf(v).Elem()
-	for k, raw := range fields {
-		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
-		if json.Unmarshal(one, reflect.New(t).Interface()) != nil {
-			return k
-		}
-	}
-	return ""
-}
-
-func describeJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "request body"
-		}
-		return fmt.Sprintf("%s: want %s, got %s", field, te.Type.String(), te.Value)
-	case errors.As(err, &se):
-		return fmt.Sprintf("request body: invalid JSON at byte %d", se.Offset)
-	case errors.As(err, &mbe):
-		return "request body: too large"
-	case errors.Is(err, io.EOF):
-		return "request body: empty, want a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "request body: invalid JSON (it ends too early)"
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + f
-	}
-	msg = strings.TrimPrefix(msg, "json: ")
-	// Errors from our own UnmarshalJSON methods come wrapped with the field.
-	return msg
-}
-
-func (a *API) propose(c *gin.Context, typ string, payload any) (any, bool) {
-	res, err := a.cfg.Proposer.Propose(c.Request.Context(), typ, payload)
+// propose commits a command; on failure it has answered the request.
+func propose[P, R any](c *gin.Context, a *API, cmd *store.Command[P, R], payload P) (R, bool) {
+	res, err := cmd.Propose(c.Request.Context(), a.cfg.Proposer, payload)
 	if err != nil {
 		fail(c, err)
-		return nil, false
-	}
-	if e, ok := res.(error); ok && e != nil {
-		fail(c, e)
-		return nil, false
+		return res, false
 	}
 	return res, true
 }
@@ -306,5 +360,25 @@ func (a *API) health(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		leader, name = a.cfg.Leader()
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "leader": leader, "leader_name": name})
+	c.JSON(http.StatusOK, wire.Health{Status: "ok", Leader: leader, LeaderName: name})
+}
+
+func (a *API) metrics(c *gin.Context) {
+	if a.cfg.Metrics == nil {
+		fail(c, store.Errorf(store.ENotFound, "this node serves no metrics"))
+		return
+	}
+	a.cfg.Metrics.ServeHTTP(c.Writer, c.Request)
+}
+
+// pprof serves profiles for operators (admin only).
+func (a *API) pprof(c *gin.Context) {
+	switch c.Param("name") {
+	case "/profile":
+		pprof.Profile(c.Writer, c.Request)
+	case "/trace":
+		pprof.Trace(c.Writer, c.Request)
+	default:
+		pprof.Index(c.Writer, c.Request)
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gantry/node/registry"
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
 
 // Images is what the API needs from the registry (registry.Registry
@@ -27,18 +29,6 @@ type Images interface {
 
 var _ Images = (*registry.Registry)(nil)
 
-func (a *API) imageRoutes(g *gin.RouterGroup) {
-	if a.cfg.Images == nil {
-		return
-	}
-	g.GET("/images", a.listImages)
-	g.POST("/images/import", a.importImages)
-	// Repository names contain slashes: /images/<repo>/tags/<tag> and
-	// /images/<repo>/manifests/<digest>.
-	g.DELETE("/images/*path", a.deleteImage)
-	g.POST("/admin/gc", a.adminOnly, a.collectGarbage)
-}
-
 // checkImage rejects a job image in this node's registry (with or without
 // this node's host) that does not exist or that the caller may not pull;
 // both get the same message, so others' private repositories are not
@@ -52,25 +42,16 @@ func (a *API) checkImage(c *gin.Context, user string, admin bool, image string) 
 		return nil
 	}
 	_, _, err := a.cfg.Images.Resolve(c.Request.Context(), user, admin, ref)
-	switch store.ErrorCode(err) {
-	case "":
+	if err == nil {
 		return nil
+	}
+	switch store.ErrorCode(err) {
 	case store.EInvalid:
 		return store.Errorf(store.EInvalid, "image: %s", store.ErrorMessage(err))
 	case store.ENotFound:
 		return store.Errorf(store.EInvalid, "image: %s not found", image)
 	}
 	return err
-}
-
-// imagesResponse is GET /api/v1/images.
-type imagesResponse struct {
-	Repositories []registry.RepoInfo `json:"repositories"`
-	// Usage is the caller's storage: bytes of distinct blobs in their
-	// repositories.
-	Usage int64 `json:"usage"`
-	// UsageByOwner is every owner's usage (admins only).
-	UsageByOwner map[string]int64 `json:"usage_by_owner,omitempty"`
 }
 
 func (a *API) listImages(c *gin.Context) {
@@ -86,10 +67,7 @@ func (a *API) listImages(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp := imagesResponse{Repositories: repos, Usage: usage[id.User]}
-	if resp.Repositories == nil {
-		resp.Repositories = []registry.RepoInfo{}
-	}
+	resp := wire.ImageList{Repositories: view.ImageRepos(repos), Usage: usage[id.User]}
 	if id.Admin {
 		resp.UsageByOwner = usage
 	}
@@ -105,7 +83,7 @@ func (a *API) deleteImage(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"deleted": repo + ":" + tag})
+		c.JSON(http.StatusOK, wire.Deleted{Deleted: repo + ":" + tag})
 		return
 	}
 	if repo, d, ok := strings.Cut(p, "/manifests/"); ok && repo != "" && d != "" && !strings.Contains(d, "/") {
@@ -113,7 +91,7 @@ func (a *API) deleteImage(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"deleted": repo + "@" + d})
+		c.JSON(http.StatusOK, wire.Deleted{Deleted: repo + "@" + d})
 		return
 	}
 	fail(c, store.Errorf(store.ENotFound, "no such endpoint: DELETE /api/v1/images/%s (want /api/v1/images/REPO/tags/TAG or /api/v1/images/REPO/manifests/DIGEST)", p))
@@ -132,7 +110,7 @@ func (a *API) importImages(c *gin.Context) {
 	if refs == nil {
 		refs = []string{}
 	}
-	c.JSON(http.StatusCreated, gin.H{"images": refs})
+	c.JSON(http.StatusCreated, wire.ImageImport{Images: refs})
 }
 
 func (a *API) collectGarbage(c *gin.Context) {
@@ -142,5 +120,5 @@ func (a *API) collectGarbage(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, rep)
+	c.JSON(http.StatusOK, view.GCReport(rep))
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/oklog/ulid/v2"
 
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
 
 // readableJob returns the job if the caller may read it; others' jobs are
@@ -35,12 +38,12 @@ func canRead(c *gin.Context, j *store.Job) bool {
 }
 
 func (a *API) submitJob(c *gin.Context) {
-	var spec store.JobSpec
+	var spec wire.JobSpec
 	if err := decode(c, &spec); err != nil {
 		fail(c, err)
 		return
 	}
-	a.submit(c, spec)
+	a.submit(c, view.StoreJobSpec(spec))
 }
 
 func (a *API) submit(c *gin.Context, spec store.JobSpec) {
@@ -58,20 +61,37 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec) {
 		fail(c, err)
 		return
 	}
-	for field, deps := range map[string][]string{"after": spec.After, "after_any": spec.AfterAny} {
-		for _, dep := range deps {
-			j, err := a.cfg.Store.Job(dep)
-			if err != nil || j.Owner != id.User {
-				fail(c, store.Errorf(store.EInvalid, "%s: job %s not found", field, dep))
-				return
-			}
-		}
+	if err := a.checkDependencies(&spec, id.User); err != nil {
+		fail(c, err)
+		return
 	}
-	res, ok := a.propose(c, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec})
+	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec})
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusCreated, res)
+	c.JSON(http.StatusCreated, view.Job(j))
+}
+
+// checkDependencies refuses dependencies on jobs that do not exist or that
+// belong to someone else (both "not found", so others' jobs are not
+// revealed); a store that cannot answer is an internal error, not a
+// missing job.
+func (a *API) checkDependencies(spec *store.JobSpec, user string) error {
+	for _, l := range []struct {
+		field string
+		ids   []string
+	}{{"after", spec.After}, {"after_any", spec.AfterAny}} {
+		for _, dep := range l.ids {
+			j, err := a.cfg.Store.Job(dep)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("read dependency %s: %w", dep, err)
+			}
+			if err != nil || j.Owner != user {
+				return store.Errorf(store.EInvalid, "%s: job %s not found", l.field, dep)
+			}
+		}
+	}
+	return nil
 }
 
 func (a *API) listJobs(c *gin.Context) {
@@ -97,10 +117,7 @@ func (a *API) listJobs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []store.Job{}
-	}
-	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next": next})
+	c.JSON(http.StatusOK, wire.JobList{Jobs: view.Jobs(jobs), Next: next})
 }
 
 func validState(s string) bool {
@@ -113,35 +130,55 @@ func validState(s string) bool {
 }
 
 func (a *API) getJob(c *gin.Context) {
-	if j, ok := a.readableJob(c); ok {
-		j.Waiting = a.waitReason(j)
-		c.JSON(http.StatusOK, j)
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
 	}
+	waiting, err := a.waitReason(j)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	v := view.Job(j)
+	v.Waiting = waiting
+	c.JSON(http.StatusOK, v)
 }
 
 // waitReason says why a job's queued tasks are not running (store.WaitReason).
-func (a *API) waitReason(j *store.Job) string {
+func (a *API) waitReason(j *store.Job) (string, error) {
 	if store.Terminal(j.State) || j.Counts[store.StateQueued] == 0 {
-		return ""
+		return "", nil
 	}
 	var pending []string
 	if j.Held > 0 {
 		for _, dep := range append(append([]string(nil), j.Spec.After...), j.Spec.AfterAny...) {
-			if d, err := a.cfg.Store.Job(dep); err == nil && !store.Terminal(d.State) {
+			d, err := a.cfg.Store.Job(dep)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return "", fmt.Errorf("read dependency %s: %w", dep, err)
+			case !store.Terminal(d.State):
 				pending = append(pending, dep)
 			}
 		}
 	}
 	nodes, err := a.cfg.Store.Nodes()
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("read nodes: %w", err)
 	}
 	var quota store.Resources
-	if u, err := a.cfg.Store.User(j.Owner); err == nil {
+	u, err := a.cfg.Store.User(j.Owner)
+	switch {
+	case err == nil:
 		quota = u.Quota
+	case !errors.Is(err, store.ErrNotFound):
+		return "", fmt.Errorf("read user %s: %w", j.Owner, err)
 	}
-	use, _ := a.cfg.Store.Usage(j.Owner)
-	return store.WaitReason(j, pending, nodes, quota, use)
+	use, err := a.cfg.Store.Usage(j.Owner)
+	if err != nil {
+		return "", fmt.Errorf("read usage of %s: %w", j.Owner, err)
+	}
+	return store.WaitReason(j, pending, nodes, quota, use), nil
 }
 
 func (a *API) cancelJob(c *gin.Context) {
@@ -150,11 +187,11 @@ func (a *API) cancelJob(c *gin.Context) {
 		return
 	}
 	id := identity(c)
-	res, ok := a.propose(c, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin})
+	res, ok := propose(c, a, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin})
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, res)
+	c.JSON(http.StatusOK, view.Job(res))
 }
 
 func (a *API) retryJob(c *gin.Context) {
@@ -192,7 +229,7 @@ func (a *API) waitJob(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, j)
+	c.JSON(http.StatusOK, view.Job(j))
 }
 
 // waitTerminal waits for a job to end, returning its latest state when ctx
@@ -259,14 +296,11 @@ func (a *API) listTasks(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if tasks == nil {
-		tasks = []store.Task{}
-	}
 	nextS := ""
 	if next >= 0 {
 		nextS = strconv.Itoa(next)
 	}
-	c.JSON(http.StatusOK, gin.H{"tasks": tasks, "next": nextS})
+	c.JSON(http.StatusOK, wire.TaskList{Tasks: view.Tasks(tasks), Next: nextS})
 }
 
 func (a *API) taskIndex(c *gin.Context, j *store.Job) (int, bool) {
@@ -297,14 +331,7 @@ func (a *API) getTask(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if atts == nil {
-		atts = []store.Attempt{}
-	}
-	c.JSON(http.StatusOK, struct {
-		*store.Task
-		Attempts     int             `json:"attempts"`
-		AttemptsList []store.Attempt `json:"attempt_list"`
-	}{t, t.Attempts, atts})
+	c.JSON(http.StatusOK, wire.TaskDetail{Task: view.Task(t), AttemptList: view.Attempts(atts)})
 }
 
 // checkPlaceable refuses a job that would wait queued forever: one task
@@ -313,7 +340,11 @@ func (a *API) getTask(c *gin.Context) {
 // capacity for one task.
 func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
 	need := spec.Task()
-	if u, err := a.cfg.Store.User(user); err == nil && !u.Quota.Allows(need) {
+	u, err := a.cfg.Store.User(user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read user %s: %w", user, err)
+	}
+	if err == nil && !u.Quota.Allows(need) {
 		q := u.Quota
 		switch {
 		case q.CPU > 0 && need.CPU > q.CPU:
@@ -325,7 +356,10 @@ func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
 		}
 	}
 	nodes, err := a.cfg.Store.Nodes()
-	if err != nil || len(nodes) == 0 {
+	if err != nil {
+		return fmt.Errorf("read nodes: %w", err)
+	}
+	if len(nodes) == 0 {
 		return nil // nothing to judge by
 	}
 	var most store.Resources

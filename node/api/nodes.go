@@ -8,14 +8,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
-
-type nodeView struct {
-	store.Node
-	Leader bool             `json:"leader"`
-	Used   *store.Resources `json:"used,omitempty"`
-}
 
 func (a *API) listNodes(c *gin.Context) {
 	nodes, err := a.cfg.Store.Nodes()
@@ -27,20 +23,24 @@ func (a *API) listNodes(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		_, leaderName = a.cfg.Leader()
 	}
-	out := make([]nodeView, len(nodes))
+	out := make([]wire.Node, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		out[i] = nodeView{Node: n, Leader: n.Name == leaderName}
+		out[i] = view.Node(&n)
+		out[i].Leader = n.Name == leaderName
 		if a.cfg.Usage != nil {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out[i].Used = a.cfg.Usage(c.Request.Context(), n)
+				if u := a.cfg.Usage(c.Request.Context(), n); u != nil {
+					r := view.Resources(*u)
+					out[i].Used = &r
+				}
 			}()
 		}
 	}
 	wg.Wait()
-	c.JSON(http.StatusOK, gin.H{"nodes": out})
+	c.JSON(http.StatusOK, wire.NodeList{Nodes: out})
 }
 
 func (a *API) setNodeState(state string) gin.HandlerFunc {
@@ -55,12 +55,7 @@ func (a *API) setNodeState(state string) gin.HandlerFunc {
 			}
 			cmd.Deadline = time.Now().Add(d)
 		}
-		res, err := a.cfg.Proposer.Propose(c.Request.Context(), store.CmdSetNodeState, cmd)
-		if err == nil {
-			if e, ok := res.(error); ok {
-				err = e
-			}
-		}
+		res, err := store.CmdSetNodeState.Propose(c.Request.Context(), a.cfg.Proposer, cmd)
 		if errors.Is(err, store.ErrNotFound) {
 			err = store.Errorf(store.ENotFound, "node %q not found", name)
 		}
@@ -68,7 +63,7 @@ func (a *API) setNodeState(state string) gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, res)
+		c.JSON(http.StatusOK, view.Node(res))
 	}
 }
 
@@ -87,5 +82,5 @@ func (a *API) cluster(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		_, leaderName = a.cfg.Leader()
 	}
-	c.JSON(http.StatusOK, gin.H{"id": info.ID, "created": info.Created, "leader": leaderName, "nodes": len(nodes)})
+	c.JSON(http.StatusOK, wire.Cluster{ID: info.ID, Created: info.Created, Leader: leaderName, Nodes: len(nodes)})
 }

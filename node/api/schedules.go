@@ -1,40 +1,26 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/oklog/ulid/v2"
 
+	"gantry/node/view"
 	"gantry/store"
+	"gantry/wire"
 )
-
-// scheduleRequest is the body of POST /schedules.
-type scheduleRequest struct {
-	Name         string        `json:"name"`
-	Cron         string        `json:"cron"`
-	Spec         store.JobSpec `json:"spec"`
-	AllowOverlap bool          `json:"allow_overlap"`
-}
-
-func (a *API) scheduleRoutes(g *gin.RouterGroup) {
-	g.POST("/schedules", a.createSchedule)
-	g.GET("/schedules", a.listSchedules)
-	g.GET("/schedules/:id", a.getSchedule)
-	g.POST("/schedules/:id/pause", a.pauseSchedule(true))
-	g.POST("/schedules/:id/resume", a.pauseSchedule(false))
-	g.DELETE("/schedules/:id", a.deleteSchedule)
-}
 
 // createSchedule checks the spec as a submission would (a schedule whose
 // jobs could never run is refused now, not at 3 a.m.) and stores it.
 func (a *API) createSchedule(c *gin.Context) {
-	var req scheduleRequest
+	var req wire.ScheduleRequest
 	if err := decode(c, &req); err != nil {
 		fail(c, err)
 		return
 	}
-	spec := req.Spec
+	spec := view.StoreJobSpec(req.Spec)
 	spec.Defaults()
 	if err := store.ValidateScheduleSpec(req.Name, req.Cron, &spec); err != nil {
 		fail(c, prefixed("spec.", err))
@@ -49,12 +35,12 @@ func (a *API) createSchedule(c *gin.Context) {
 		fail(c, prefixed("spec.", err))
 		return
 	}
-	res, ok := a.propose(c, store.CmdCreateSchedule, store.CreateSchedule{Schedule: store.Schedule{
+	res, ok := propose(c, a, store.CmdCreateSchedule, store.CreateSchedule{Schedule: store.Schedule{
 		ID: ulid.Make().String(), Owner: id.User, Name: req.Name, Cron: req.Cron, Spec: spec, AllowOverlap: req.AllowOverlap}})
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusCreated, res)
+	c.JSON(http.StatusCreated, view.Schedule(res))
 }
 
 // prefixed puts a spec field's error under "spec." (so "image: …" becomes
@@ -85,16 +71,17 @@ func (a *API) listSchedules(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if list == nil {
-		list = []store.Schedule{}
-	}
-	c.JSON(http.StatusOK, gin.H{"schedules": list})
+	c.JSON(http.StatusOK, wire.ScheduleList{Schedules: view.Schedules(list)})
 }
 
 // readableSchedule loads a schedule the caller may see; others' private
 // schedules are not found.
 func (a *API) readableSchedule(c *gin.Context) (*store.Schedule, bool) {
 	s, err := a.cfg.Store.Schedule(c.Param("id"))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		fail(c, err)
+		return nil, false
+	}
 	id := identity(c)
 	if err != nil || (s.Owner != id.User && !id.Admin) {
 		fail(c, store.Errorf(store.ENotFound, "schedule %s not found", c.Param("id")))
@@ -105,7 +92,7 @@ func (a *API) readableSchedule(c *gin.Context) (*store.Schedule, bool) {
 
 func (a *API) getSchedule(c *gin.Context) {
 	if s, ok := a.readableSchedule(c); ok {
-		c.JSON(http.StatusOK, s)
+		c.JSON(http.StatusOK, view.Schedule(s))
 	}
 }
 
@@ -116,9 +103,9 @@ func (a *API) pauseSchedule(paused bool) gin.HandlerFunc {
 			return
 		}
 		id := identity(c)
-		res, ok := a.propose(c, store.CmdUpdateSchedule, store.UpdateSchedule{ID: s.ID, Paused: paused, Actor: id.User, Admin: id.Admin})
+		res, ok := propose(c, a, store.CmdUpdateSchedule, store.UpdateSchedule{ID: s.ID, Paused: paused, Actor: id.User, Admin: id.Admin})
 		if ok {
-			c.JSON(http.StatusOK, res)
+			c.JSON(http.StatusOK, view.Schedule(res))
 		}
 	}
 }
@@ -129,7 +116,7 @@ func (a *API) deleteSchedule(c *gin.Context) {
 		return
 	}
 	id := identity(c)
-	if _, ok := a.propose(c, store.CmdDeleteSchedule, store.DeleteSchedule{ID: s.ID, Actor: id.User, Admin: id.Admin}); ok {
+	if _, ok := propose(c, a, store.CmdDeleteSchedule, store.DeleteSchedule{ID: s.ID, Actor: id.User, Admin: id.Admin}); ok {
 		c.Status(http.StatusNoContent)
 	}
 }

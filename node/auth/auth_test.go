@@ -5,15 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"gantry/store"
 )
 
 type fixture struct {
 	t  *testing.T
 	st *store.Store
-	n  uint64
+	d  *store.Direct
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -22,21 +20,14 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &fixture{t: t, st: st}
+	return &fixture{t: t, st: st, d: store.NewDirect(st)}
 }
 
-// apply commits a command the way Raft would, stamped now.
-func (f *fixture) apply(typ string, payload any) {
+// must fails the test when a command was refused.
+func (f *fixture) must(err error) {
 	f.t.Helper()
-	b, err := store.NewCommand(typ, time.Now(), payload)
 	if err != nil {
 		f.t.Fatal(err)
-	}
-	f.n++
-	if res := f.st.Apply(&raft.Log{Index: f.n, Type: raft.LogCommand, Data: b}); res != nil {
-		if err, ok := res.(error); ok {
-			f.t.Fatalf("%s: %v", typ, err)
-		}
 	}
 }
 
@@ -46,13 +37,13 @@ func (f *fixture) user(name, pw string, admin bool) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.apply(store.CmdCreateUser, store.CreateUser{User: store.User{Name: name, PasswordHash: h, Admin: admin}})
+	f.must(ignore(store.CmdCreateUser.Propose(context.Background(), f.d, store.CreateUser{User: store.User{Name: name, PasswordHash: h, Admin: admin}})))
 }
 
 func (f *fixture) token(user, id string, session bool, expires time.Time) string {
 	f.t.Helper()
 	secret := NewSecret()
-	f.apply(store.CmdCreateToken, store.CreateToken{Token: store.Token{ID: id, User: user, Name: id, Session: session, Expires: expires}, Hash: HashToken(secret)})
+	f.must(ignore(store.CmdCreateToken.Propose(context.Background(), f.d, store.CreateToken{Token: store.Token{ID: id, User: user, Name: id, Session: session, Expires: expires}, Hash: HashToken(secret)})))
 	return secret
 }
 
@@ -101,7 +92,7 @@ func TestAChangedPasswordFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := HashPassword("new password")
-	f.apply(store.CmdUpdateUser, store.UpdateUser{Name: "alice", PasswordHash: h})
+	f.must(ignore(store.CmdUpdateUser.Propose(context.Background(), f.d, store.UpdateUser{Name: "alice", PasswordHash: h})))
 	if _, err := a.Password(ctx, "alice", "old password"); code(err) != store.EUnauthorized {
 		t.Fatalf("old password right after the change: %v", err)
 	}
@@ -109,7 +100,7 @@ func TestAChangedPasswordFailsAtOnce(t *testing.T) {
 		t.Fatalf("new password: %v", err)
 	}
 	yes := true
-	f.apply(store.CmdUpdateUser, store.UpdateUser{Name: "alice", Disabled: &yes})
+	f.must(ignore(store.CmdUpdateUser.Propose(context.Background(), f.d, store.UpdateUser{Name: "alice", Disabled: &yes})))
 	if _, err := a.Password(ctx, "alice", "new password"); code(err) != store.EForbidden {
 		t.Fatalf("disabled account (cached check): %v", err)
 	}
@@ -147,13 +138,13 @@ func TestTokenChecks(t *testing.T) {
 	if _, _, err := a.Authenticate(ctx, "bob", api); code(err) != store.EUnauthorized {
 		t.Fatalf("bob presenting alice's token: %v", err)
 	}
-	f.apply(store.CmdDeleteToken, store.DeleteToken{User: "alice", ID: "t1"})
+	f.must(ignore(store.CmdDeleteToken.Propose(context.Background(), f.d, store.DeleteToken{User: "alice", ID: "t1"})))
 	if _, err := a.Token(ctx, api); code(err) != store.EUnauthorized {
 		t.Fatalf("deleted token: %v", err)
 	}
 	other := f.token("bob", "t3", false, time.Time{})
 	yes := true
-	f.apply(store.CmdUpdateUser, store.UpdateUser{Name: "bob", Disabled: &yes})
+	f.must(ignore(store.CmdUpdateUser.Propose(context.Background(), f.d, store.UpdateUser{Name: "bob", Disabled: &yes})))
 	if _, err := a.Token(ctx, other); code(err) != store.EForbidden {
 		t.Fatalf("token of a disabled account: %v", err)
 	}
@@ -177,3 +168,5 @@ func TestSecretsAndPasswordRules(t *testing.T) {
 		t.Fatalf("73-byte password: %v", err)
 	}
 }
+
+func ignore[R any](_ R, err error) error { return err }

@@ -72,7 +72,7 @@ func (r *Registry) collect(ctx context.Context, dryRun, cluster bool) (GCReport,
 	if !dryRun {
 		for i := 0; i < len(rep.UnlinkedBlobs); i += unlinkBatch {
 			batch := rep.UnlinkedBlobs[i:min(i+unlinkBatch, len(rep.UnlinkedBlobs))]
-			if _, err := r.propose(ctx, store.CmdRegUnlinkBlobs, store.RegUnlinkBlobs{Links: batch, IfUnreferenced: true, NotAfter: cutoff}); err != nil {
+			if _, err := store.CmdRegUnlinkBlobs.Propose(ctx, r.prop, store.RegUnlinkBlobs{Links: batch, IfUnreferenced: true, NotAfter: cutoff}); err != nil {
 				return rep, fmt.Errorf("gc: unlink: %w", err)
 			}
 		}

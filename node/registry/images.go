@@ -55,7 +55,7 @@ func (r *Registry) linkExisting(ctx context.Context, repo, user string, d digest
 	if err != nil || !ok {
 		return false, err
 	}
-	_, err = r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: size, User: user, Node: r.cfg.NodeName})
+	_, err = store.CmdRegLinkBlob.Propose(ctx, r.prop, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: size, User: user, Node: r.cfg.NodeName})
 	return err == nil, err
 }
 
@@ -124,7 +124,7 @@ func (r *Registry) importImage(ctx context.Context, owner, repo, tag string, man
 	}
 	d := digest.Canonical.FromBytes(manifest)
 	m.Repo, m.Digest, m.Content, m.Pusher = name, d.String(), manifest, owner
-	if _, err := r.propose(ctx, store.CmdRegPutManifest, store.RegPutManifest{Owner: ownerOf(name), Manifest: *m, Tags: []string{tag}}); err != nil {
+	if _, err := store.CmdRegPutManifest.Propose(ctx, r.prop, store.RegPutManifest{Owner: ownerOf(name), Manifest: *m, Tags: []string{tag}}); err != nil {
 		return fmt.Errorf("import %s:%s: %w", name, tag, err)
 	}
 	r.log.Info("image imported", "repo", name, "tag", tag, "digest", d)

@@ -209,7 +209,7 @@ func (r *Registry) serveManifest(ctx context.Context, w http.ResponseWriter, req
 			if !validTag(rt.ref) {
 				return manifestInvalid("invalid tag %q", truncate(rt.ref))
 			}
-			if _, err := r.propose(ctx, store.CmdRegDeleteTag, store.RegDeleteTag{Repo: rt.name, Tag: rt.ref}); err != nil {
+			if _, err := store.CmdRegDeleteTag.Propose(ctx, r.prop, store.RegDeleteTag{Repo: rt.name, Tag: rt.ref}); err != nil {
 				if store.ErrorCode(err) == store.ENotFound {
 					return errManifestUnknown
 				}
@@ -220,7 +220,7 @@ func (r *Registry) serveManifest(ctx context.Context, w http.ResponseWriter, req
 			if err != nil {
 				return err
 			}
-			if _, err := r.propose(ctx, store.CmdRegDeleteManifest, store.RegDeleteManifest{Repo: rt.name, Digest: d.String()}); err != nil {
+			if _, err := store.CmdRegDeleteManifest.Propose(ctx, r.prop, store.RegDeleteManifest{Repo: rt.name, Digest: d.String()}); err != nil {
 				if store.ErrorCode(err) == store.ENotFound {
 					return errManifestUnknown
 				}
@@ -281,14 +281,13 @@ func (r *Registry) putManifest(ctx context.Context, w http.ResponseWriter, req *
 	if err := r.ensureCopies(ctx, rt.name, m.Blobs); err != nil {
 		return err
 	}
-	res, err := r.propose(ctx, store.CmdRegPutManifest, store.RegPutManifest{Owner: ownerOf(rt.name), Manifest: *m, Tags: tags})
+	_, err = store.CmdRegPutManifest.Propose(ctx, r.prop, store.RegPutManifest{Owner: ownerOf(rt.name), Manifest: *m, Tags: tags})
 	if err != nil {
 		if se := (*store.Error)(nil); errors.As(err, &se) && se.Code == store.ENotFound {
 			return &ociError{Status: http.StatusBadRequest, Code: codeManifestBlobUnknown, Message: se.Message}
 		}
 		return err
 	}
-	_ = res
 	h := w.Header()
 	h.Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
 	h.Set("Docker-Content-Digest", d.String())

@@ -197,7 +197,7 @@ func (r *Registry) doFetch(ctx context.Context, d digest.Digest, from []string, 
 		r.log.Info("blob fetched from a peer", "digest", d, "from", node, "bytes", size, "took", took.Round(time.Millisecond),
 			"mib_per_s", fmt.Sprintf("%.0f", float64(size)/(1<<20)/max(took.Seconds(), 1e-6)))
 		if r.cfg.NodeName != "" {
-			if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: []string{d.String()}}); err != nil {
+			if _, err := store.CmdRegBlobLocated.Propose(ctx, r.prop, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: []string{d.String()}}); err != nil {
 				return fmt.Errorf("record blob location: %w", err)
 			}
 		}
@@ -316,7 +316,7 @@ func (r *Registry) forgetLocations(ctx context.Context, rep *GCReport) {
 	}
 	for i := 0; i < len(rep.DeletedBlobs); i += unlinkBatch {
 		batch := rep.DeletedBlobs[i:min(i+unlinkBatch, len(rep.DeletedBlobs))]
-		if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: true}); err != nil {
+		if _, err := store.CmdRegBlobLocated.Propose(ctx, r.prop, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: true}); err != nil {
 			r.log.Warn("gc: forget blob locations", "err", err)
 			return
 		}
@@ -373,7 +373,7 @@ func (r *Registry) ReconcileLocations(ctx context.Context) (added, removed int, 
 	}{{add, false}, {gone, true}} {
 		for i := 0; i < len(c.ds); i += unlinkBatch {
 			batch := c.ds[i:min(i+unlinkBatch, len(c.ds))]
-			if _, err := r.propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: c.gone}); err != nil {
+			if _, err := store.CmdRegBlobLocated.Propose(ctx, r.prop, store.RegBlobLocated{Node: r.cfg.NodeName, Digests: batch, Gone: c.gone}); err != nil {
 				return added, removed, err
 			}
 			if c.gone {

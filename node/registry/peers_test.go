@@ -297,7 +297,7 @@ func TestReconcileLocationsMatchesTheDisk(t *testing.T) {
 	d := e.pushBlob("alice", "alice/app", []byte("old blob"))
 	ctx := context.Background()
 	// As if stored before locations were recorded.
-	if _, err := e.prop.Propose(ctx, store.CmdRegBlobLocated, store.RegBlobLocated{Node: "a", Digests: []string{d.String()}, Gone: true}); err != nil {
+	if _, err := store.CmdRegBlobLocated.Propose(ctx, e.prop, store.RegBlobLocated{Node: "a", Digests: []string{d.String()}, Gone: true}); err != nil {
 		t.Fatal(err)
 	}
 	if added, removed, err := reg.ReconcileLocations(ctx); err != nil || added != 1 || removed != 0 {

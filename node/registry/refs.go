@@ -131,7 +131,7 @@ func (r *Registry) DeleteTag(ctx context.Context, user string, admin bool, repo,
 	if !allowed(user, admin, false, repo, "delete") {
 		return store.Errorf(store.EForbidden, "only the owner of %s can delete its tags", repo)
 	}
-	if _, err := r.propose(ctx, store.CmdRegDeleteTag, store.RegDeleteTag{Repo: repo, Tag: tag}); err != nil {
+	if _, err := store.CmdRegDeleteTag.Propose(ctx, r.prop, store.RegDeleteTag{Repo: repo, Tag: tag}); err != nil {
 		if store.ErrorCode(err) == store.ENotFound {
 			return notFound
 		}
@@ -163,7 +163,7 @@ func (r *Registry) DeleteManifest(ctx context.Context, user string, admin bool, 
 	if !allowed(user, admin, false, repo, "delete") {
 		return store.Errorf(store.EForbidden, "only the owner of %s can delete its manifests", repo)
 	}
-	if _, err := r.propose(ctx, store.CmdRegDeleteManifest, store.RegDeleteManifest{Repo: repo, Digest: d.String()}); err != nil {
+	if _, err := store.CmdRegDeleteManifest.Propose(ctx, r.prop, store.RegDeleteManifest{Repo: repo, Digest: d.String()}); err != nil {
 		if store.ErrorCode(err) == store.ENotFound {
 			return notFound
 		}

@@ -27,12 +27,6 @@ import (
 	"gantry/store"
 )
 
-// Proposer commits a command through Raft and returns Apply's result, or
-// the *store.Error Apply returned.
-type Proposer interface {
-	Propose(ctx context.Context, typ string, payload any) (any, error)
-}
-
 // Authenticator checks a user's password or API token. It returns an
 // *store.Error with code EUnauthorized for bad credentials.
 type Authenticator interface {
@@ -57,13 +51,13 @@ const (
 
 // Config configures a Registry.
 type Config struct {
-	Dir        string        // blob files, upload sessions and the token key live here
-	Store      *store.Store  // read side of the replicated metadata
-	Proposer   Proposer      // write side of the replicated metadata
-	Auth       Authenticator // checks passwords and API tokens
-	Logger     *slog.Logger  // nil: slog.Default()
-	NodeSecret string        // the runner's secret for user NodeUser; empty disables it
-	Realm      string        // external base URL for WWW-Authenticate; empty: from the request
+	Dir        string         // blob files, upload sessions and the token key live here
+	Store      *store.Store   // read side of the replicated metadata
+	Proposer   store.Proposer // write side of the replicated metadata
+	Auth       Authenticator  // checks passwords and API tokens
+	Logger     *slog.Logger   // nil: slog.Default()
+	NodeSecret string         // the runner's secret for user NodeUser; empty disables it
+	Realm      string         // external base URL for WWW-Authenticate; empty: from the request
 	// Hosts are the host:port names that reach this registry (e.g.
 	// "127.0.0.1:7070"); an image reference starting with one is local.
 	Hosts []string
@@ -85,7 +79,7 @@ type Config struct {
 type Registry struct {
 	cfg   Config
 	st    *store.Store
-	prop  Proposer
+	prop  store.Proposer
 	log   *slog.Logger
 	blobs *blobStore
 	now   func() time.Time
@@ -309,19 +303,6 @@ func scopeFor(rt *route, method string) string {
 	default:
 		return "repository:" + rt.name + ":pull,push"
 	}
-}
-
-// propose commits a command and wraps a failure with what was attempted.
-func (r *Registry) propose(ctx context.Context, typ string, payload any) (any, error) {
-	res, err := r.prop.Propose(ctx, typ, payload)
-	if err != nil {
-		var se *store.Error
-		if errors.As(err, &se) {
-			return nil, se
-		}
-		return nil, fmt.Errorf("propose %s: %w", typ, err)
-	}
-	return res, nil
 }
 
 func ensureDir(dir string) error {

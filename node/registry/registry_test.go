@@ -28,7 +28,7 @@ type env struct {
 	t    *testing.T
 	dir  string
 	st   *store.Store
-	prop *registrytest.DirectProposer
+	prop *store.Direct
 	reg  *Registry
 	srv  *httptest.Server
 	now  time.Time
@@ -43,7 +43,8 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e.st = st
-	e.prop = &registrytest.DirectProposer{Store: st, Now: func() time.Time { return e.now }}
+	e.prop = store.NewDirect(st)
+	e.prop.Now = func() time.Time { return e.now }
 	ctx := context.Background()
 	for _, u := range []struct {
 		name  string

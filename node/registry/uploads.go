@@ -222,7 +222,7 @@ func (r *Registry) finish(ctx context.Context, u *upload, d digest.Digest) error
 	}
 	os.Remove(u.metaP)
 	u.gone = true
-	_, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: u.repo, Owner: ownerOf(u.repo), Digest: d.String(), Size: u.size, User: u.user, Node: r.cfg.NodeName})
+	_, err := store.CmdRegLinkBlob.Propose(ctx, r.prop, store.RegLinkBlob{Repo: u.repo, Owner: ownerOf(u.repo), Digest: d.String(), Size: u.size, User: u.user, Node: r.cfg.NodeName})
 	return err
 }
 
@@ -333,7 +333,7 @@ func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from
 		if ok, err := r.ensureLocal(ctx, d); err != nil || !ok {
 			return false, err
 		}
-		if _, err := r.propose(ctx, store.CmdRegLinkBlob, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: link.Size, User: p.user, Node: r.cfg.NodeName}); err != nil {
+		if _, err := store.CmdRegLinkBlob.Propose(ctx, r.prop, store.RegLinkBlob{Repo: repo, Owner: ownerOf(repo), Digest: d.String(), Size: link.Size, User: p.user, Node: r.cfg.NodeName}); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -432,7 +432,7 @@ func (r *Registry) serveBlob(ctx context.Context, w http.ResponseWriter, req *ht
 		return err
 	}
 	if req.Method == http.MethodDelete {
-		if _, err := r.propose(ctx, store.CmdRegUnlinkBlobs, store.RegUnlinkBlobs{Links: []store.RegLink{{Repo: rt.name, Digest: d.String()}}}); err != nil {
+		if _, err := store.CmdRegUnlinkBlobs.Propose(ctx, r.prop, store.RegUnlinkBlobs{Links: []store.RegLink{{Repo: rt.name, Digest: d.String()}}}); err != nil {
 			if store.ErrorCode(err) == store.ENotFound {
 				return errBlobUnknown
 			}

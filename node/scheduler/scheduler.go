@@ -25,15 +25,10 @@ type State interface {
 	Quotas() (map[string]store.Resources, error)
 }
 
-// Proposer commits a command through Raft.
-type Proposer interface {
-	Propose(ctx context.Context, typ string, payload any) (any, error)
-}
-
 // Config configures a Scheduler.
 type Config struct {
 	State    State
-	Proposer Proposer
+	Proposer store.Proposer
 	Logger   *slog.Logger
 	// Window is how many queued tasks one pass considers.
 	Window int
@@ -158,15 +153,13 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 			batch = batch[:s.cfg.Batch]
 		}
 		placements = placements[len(batch):]
-		res, err := s.cfg.Proposer.Propose(ctx, store.CmdPlace, store.Place{Placements: batch})
+		r, err := store.CmdPlace.Propose(ctx, s.cfg.Proposer, store.Place{Placements: batch})
 		if err != nil {
 			return accepted, err
 		}
-		if r, ok := res.(*store.PlaceResult); ok {
-			accepted += r.Accepted
-			if r.Rejected > 0 {
-				s.log.Debug("placements rejected on apply", "rejected", r.Rejected)
-			}
+		accepted += r.Accepted
+		if r.Rejected > 0 {
+			s.log.Debug("placements rejected on apply", "rejected", r.Rejected)
 		}
 	}
 	s.placements.Add(float64(accepted))

@@ -1,4 +1,4 @@
-package node
+package cluster
 
 import (
 	"context"
@@ -18,10 +18,15 @@ import (
 	"gantry/store"
 )
 
+// Peers is the registry's view of the other nodes (registry.Peers): which
+// hold a blob, fetching it from one, asking one to copy it, collecting
+// garbage on all.
+func (c *Cluster) Peers() registry.Peers { return peers{c} }
+
 // peers implements registry.Peers (and registry.PeerCollector) over the
 // mutual-TLS internal listener: blob bytes are read from the nodes the store
 // records as holding them, and a push asks one peer to copy its blobs.
-type peers struct{ n *Node }
+type peers struct{ c *Cluster }
 
 var (
 	_ registry.Peers         = peers{}
@@ -31,13 +36,13 @@ var (
 // otherNodes returns the members other than this one, those not down
 // first, each group in name order.
 func (p peers) otherNodes() []store.Node {
-	nodes, err := p.n.store.Nodes()
+	nodes, err := p.c.st.Nodes()
 	if err != nil {
 		return nil
 	}
 	var out []store.Node
 	for _, nd := range nodes {
-		if nd.Name != p.n.cfg.Name {
+		if nd.Name != p.c.cfg.Name {
 			out = append(out, nd)
 		}
 	}
@@ -52,7 +57,7 @@ func (p peers) otherNodes() []store.Node {
 }
 
 func (p peers) Holders(d digest.Digest) []string {
-	held, err := p.n.store.RegBlobHolders(d.String())
+	held, err := p.c.st.RegBlobHolders(d.String())
 	if err != nil || len(held) == 0 {
 		return nil
 	}
@@ -70,7 +75,7 @@ func (p peers) Holders(d digest.Digest) []string {
 }
 
 func (p peers) Copies() int {
-	nodes, err := p.n.store.Nodes()
+	nodes, err := p.c.st.Nodes()
 	if err != nil || len(nodes) < 2 {
 		return 1
 	}
@@ -78,11 +83,11 @@ func (p peers) Copies() int {
 }
 
 func (p peers) FetchBlob(ctx context.Context, node string, d digest.Digest) (io.ReadCloser, error) {
-	nd, err := p.n.store.Node(node)
+	nd, err := p.c.st.Node(node)
 	if err != nil {
 		return nil, fmt.Errorf("node %s is not a member", node)
 	}
-	resp, err := p.n.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/registry/blobs/"+d.String(), nil)
+	resp, err := p.c.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/registry/blobs/"+d.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -98,13 +103,13 @@ func (p peers) Replicate(ctx context.Context, d digest.Digest, except []string) 
 	for _, e := range except {
 		skip[e] = true
 	}
-	q := url.Values{"digest": {d.String()}, "from": {p.n.cfg.Name}}
+	q := url.Values{"digest": {d.String()}, "from": {p.c.cfg.Name}}
 	var errs []error
 	for _, nd := range p.otherNodes() {
 		if skip[nd.Name] || nd.State == store.NodeDown {
 			continue
 		}
-		resp, err := p.n.internalDo(ctx, http.MethodPost, nd.Addr, "/internal/v1/registry/replicate?"+q.Encode(), nil)
+		resp, err := p.c.internalDo(ctx, http.MethodPost, nd.Addr, "/internal/v1/registry/replicate?"+q.Encode(), nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", nd.Name, err))
 			continue
@@ -136,7 +141,7 @@ func (p peers) CollectPeers(ctx context.Context, dryRun bool) []registry.PeerGC 
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		resp, err := p.n.internalDo(cctx, http.MethodPost, nd.Addr, q, nil)
+		resp, err := p.c.internalDo(cctx, http.MethodPost, nd.Addr, q, nil)
 		if err == nil {
 			var rep registry.GCReport
 			if resp.StatusCode != http.StatusOK {
@@ -155,25 +160,18 @@ func (p peers) CollectPeers(ctx context.Context, dryRun bool) []registry.PeerGC 
 	return out
 }
 
-// peerRoutes adds the registry's node-to-node routes to the internal mux.
-// They are reachable only with a node certificate (mutual TLS).
-func (n *Node) peerRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /internal/v1/registry/blobs/{digest}", n.handlePeerBlob)
-	mux.HandleFunc("POST /internal/v1/registry/replicate", n.handleReplicate)
-	mux.HandleFunc("POST /internal/v1/registry/gc", n.handlePeerGC)
-}
-
-func (n *Node) peerRegistry(w http.ResponseWriter) *registry.Registry {
-	if n.images == nil || n.images.reg == nil {
+func (c *Cluster) peerRegistry(w http.ResponseWriter) *registry.Registry {
+	reg := c.registry()
+	if reg == nil {
 		http.Error(w, "registry not started", http.StatusServiceUnavailable)
 		return nil
 	}
-	return n.images.reg
+	return reg
 }
 
 // handlePeerBlob serves the bytes of a blob this node holds.
-func (n *Node) handlePeerBlob(w http.ResponseWriter, r *http.Request) {
-	reg := n.peerRegistry(w)
+func (c *Cluster) handlePeerBlob(w http.ResponseWriter, r *http.Request) {
+	reg := c.peerRegistry(w)
 	if reg == nil {
 		return
 	}
@@ -198,8 +196,8 @@ func (n *Node) handlePeerBlob(w http.ResponseWriter, r *http.Request) {
 
 // handleReplicate copies a blob from the node named in from (a push there
 // waits for this second copy).
-func (n *Node) handleReplicate(w http.ResponseWriter, r *http.Request) {
-	reg := n.peerRegistry(w)
+func (c *Cluster) handleReplicate(w http.ResponseWriter, r *http.Request) {
+	reg := c.peerRegistry(w)
 	if reg == nil {
 		return
 	}
@@ -209,7 +207,7 @@ func (n *Node) handleReplicate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := reg.PullBlob(r.Context(), d, r.URL.Query().Get("from")); err != nil {
-		n.log.Warn("replicate blob for a peer", "digest", d, "from", r.URL.Query().Get("from"), "err", err)
+		c.log.Warn("replicate blob for a peer", "digest", d, "from", r.URL.Query().Get("from"), "err", err)
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -217,8 +215,8 @@ func (n *Node) handleReplicate(w http.ResponseWriter, r *http.Request) {
 }
 
 // handlePeerGC runs this node's part of a cluster-wide collection.
-func (n *Node) handlePeerGC(w http.ResponseWriter, r *http.Request) {
-	reg := n.peerRegistry(w)
+func (c *Cluster) handlePeerGC(w http.ResponseWriter, r *http.Request) {
+	reg := c.peerRegistry(w)
 	if reg == nil {
 		return
 	}
@@ -230,21 +228,25 @@ func (n *Node) handlePeerGC(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// reconcileBlobs brings the store's record of this node's blobs in line
+// ReconcileBlobs brings the store's record of this node's blobs in line
 // with its disk once at start-up (blobs stored before locations were
 // recorded, files lost with a disk), retrying while the cluster is busy.
-func (n *Node) reconcileBlobs(ctx context.Context) {
+func (c *Cluster) ReconcileBlobs(ctx context.Context) {
+	reg := c.registry()
+	if reg == nil {
+		return
+	}
 	for try := 0; try < 5; try++ {
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		added, removed, err := n.images.reg.ReconcileLocations(rctx)
+		added, removed, err := reg.ReconcileLocations(rctx)
 		cancel()
 		if err == nil {
 			if added+removed > 0 {
-				n.log.Info("blob locations reconciled with this node's disk", "announced", added, "dropped", removed)
+				c.log.Info("blob locations reconciled with this node's disk", "announced", added, "dropped", removed)
 			}
 			return
 		}
-		n.log.Warn("reconcile blob locations", "err", err)
+		c.log.Warn("reconcile blob locations", "err", err)
 		select {
 		case <-ctx.Done():
 			return

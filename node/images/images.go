@@ -1,4 +1,10 @@
-package node
+// Package images connects a node's registry to its runner: it opens the
+// registry, seeds gantry/toolbox (the image built from this very binary),
+// pins job images to digests in the local registry so Docker pulls them
+// over loopback, and gives the runner the node's pull credential. The
+// registry itself (package registry) and the containers (package runner)
+// are not its concern.
+package images
 
 import (
 	"bytes"
@@ -37,53 +43,72 @@ const (
 	toolboxTag  = "latest"
 )
 
-// images wires the node's registry to its runner: it pins job images to
-// digests in the local registry and gives the runner its pull credential.
-type images struct {
-	reg  *registry.Registry
-	st   *store.Store
-	log  *slog.Logger
-	host string // host:port Docker pulls this node's registry from (loopback)
-	auth string // X-Registry-Auth for the node credential
+// Images is a node's registry as its runner sees it.
+type Images struct {
+	reg     *registry.Registry
+	st      *store.Store
+	log     *slog.Logger
+	host    string // host:port Docker pulls this node's registry from (loopback)
+	dataDir string
+	auth    string // X-Registry-Auth for the node credential
 
 	mu   sync.Mutex
 	pins map[runner.Key]string // attempt -> the reference it was first handed to the runner with
 }
 
-// openRegistry starts the registry under DATA/registry; nodeSecret is the
-// runner's pull credential (user registry.NodeUser).
-func (n *Node) openRegistry(nodeSecret string) error {
-	host, err := loopbackHost(n.cfg.HTTPAddr)
+// Config says where the registry lives and what it is wired to.
+type Config struct {
+	DataDir   string // the node's data dir; the registry is DATA/registry
+	HTTPAddr  string // the node's --http address (the registry is on it)
+	Advertise string // the node's advertise host
+	NodeName  string
+	// NodeSecret is the runner's pull credential (user registry.NodeUser).
+	NodeSecret string
+	Store      *store.Store
+	Proposer   store.Proposer
+	Auth       registry.Authenticator
+	Peers      registry.Peers
+	Logger     *slog.Logger
+}
+
+// Open starts the registry under DATA/registry.
+func Open(c Config) (*Images, error) {
+	host, err := loopbackHost(c.HTTPAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg := registry.Config{
-		Dir: filepath.Join(n.cfg.DataDir, "registry"), Store: n.store, Proposer: n, Auth: n.auth,
-		NodeSecret: nodeSecret, Logger: n.log, Hosts: n.registryHosts(host),
-		NodeName: n.cfg.Name, Peers: peers{n}, // peers.go
+		Dir: filepath.Join(c.DataDir, "registry"), Store: c.Store, Proposer: c.Proposer, Auth: c.Auth,
+		NodeSecret: c.NodeSecret, Logger: c.Logger, Hosts: registryHosts(host, c.HTTPAddr, c.Advertise),
+		NodeName: c.NodeName, Peers: c.Peers,
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return fmt.Errorf("%s=%q: want a positive duration", env, v)
+				return nil, fmt.Errorf("%s=%q: want a positive duration", env, v)
 			}
 			*dst = d
 		}
 	}
 	reg, err := registry.New(cfg)
 	if err != nil {
-		return fmt.Errorf("start registry: %w", err)
+		return nil, fmt.Errorf("start registry: %w", err)
 	}
-	b, err := json.Marshal(map[string]string{"username": registry.NodeUser, "password": nodeSecret, "serveraddress": host})
+	b, err := json.Marshal(map[string]string{"username": registry.NodeUser, "password": c.NodeSecret, "serveraddress": host})
 	if err != nil {
 		reg.Close()
-		return fmt.Errorf("encode registry credential: %w", err)
+		return nil, fmt.Errorf("encode registry credential: %w", err)
 	}
-	n.images = &images{reg: reg, st: n.store, log: n.log.With("component", "images"), host: host,
-		auth: base64.URLEncoding.EncodeToString(b), pins: map[runner.Key]string{}}
-	return nil
+	return &Images{reg: reg, st: c.Store, log: c.Logger.With("component", "images"), host: host,
+		dataDir: c.DataDir, auth: base64.URLEncoding.EncodeToString(b), pins: map[runner.Key]string{}}, nil
 }
+
+// Registry is the node's registry.
+func (im *Images) Registry() *registry.Registry { return im.reg }
+
+// Close closes the registry.
+func (im *Images) Close() error { return im.reg.Close() }
 
 // loopbackHost is the host:port the local Docker Engine reaches this node's
 // HTTP listener at. Docker treats 127.0.0.0/8 registries as insecure (plain
@@ -106,21 +131,21 @@ func loopbackHost(httpAddr string) (string, error) {
 // registryHosts are the host:port names that reach this node's registry, so
 // a job image like 127.0.0.1:7070/alice/tool is checked and pinned like
 // alice/tool (and never pulled with the node's credential unchecked).
-func (n *Node) registryHosts(loopback string) []string {
+func registryHosts(loopback, httpAddr, advertise string) []string {
 	_, port, _ := net.SplitHostPort(loopback)
 	hosts := []string{loopback, net.JoinHostPort("localhost", port)}
-	if adv, err := n.advertiseHost(); err == nil {
-		hosts = append(hosts, net.JoinHostPort(adv, port))
+	if advertise != "" {
+		hosts = append(hosts, net.JoinHostPort(advertise, port))
 	}
-	if h, _, err := net.SplitHostPort(n.cfg.HTTPAddr); err == nil && h != "" {
-		hosts = append(hosts, n.cfg.HTTPAddr)
+	if h, _, err := net.SplitHostPort(httpAddr); err == nil && h != "" {
+		hosts = append(hosts, httpAddr)
 	}
 	return hosts
 }
 
-// seedToolbox makes gantry/toolbox:latest in the registry the image built
+// SeedToolbox makes gantry/toolbox:latest in the registry the image built
 // from this very binary, importing it when it is missing or different.
-func (n *Node) seedToolbox(ctx context.Context) error {
+func (im *Images) SeedToolbox(ctx context.Context) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -132,10 +157,10 @@ func (n *Node) seedToolbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("hash own executable: %w", err)
 	}
-	marker := filepath.Join(n.cfg.DataDir, "toolbox-source")
+	marker := filepath.Join(im.dataDir, "toolbox-source")
 	if b, err := os.ReadFile(marker); err == nil {
 		if src, man, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && src == exeSum.String() {
-			if ok, err := n.toolboxPresent(digest.Digest(man), nil); err != nil || ok {
+			if ok, err := im.toolboxPresent(digest.Digest(man), nil); err != nil || ok {
 				return err
 			}
 		}
@@ -144,13 +169,13 @@ func (n *Node) seedToolbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build toolbox image: %w", err)
 	}
-	ok, err := n.toolboxPresent(img.ManifestDigest, []digest.Digest{img.LayerDigest, img.ConfigDigest})
+	ok, err := im.toolboxPresent(img.ManifestDigest, []digest.Digest{img.LayerDigest, img.ConfigDigest})
 	if err != nil {
 		return err
 	}
 	if !ok {
 		layers := map[digest.Digest]io.Reader{img.LayerDigest: bytes.NewReader(img.Layer)}
-		if err := n.images.reg.ImportImage(ctx, registry.SystemOwner, toolboxRepo, toolboxTag, v1.MediaTypeImageManifest,
+		if err := im.reg.ImportImage(ctx, registry.SystemOwner, toolboxRepo, toolboxTag, v1.MediaTypeImageManifest,
 			img.Manifest, img.Config, layers); err != nil {
 			return fmt.Errorf("import toolbox image: %w", err)
 		}
@@ -165,8 +190,8 @@ func (n *Node) seedToolbox(ctx context.Context) error {
 // and this node holds its blob files (tags are cluster-wide, blobs per node,
 // and the runner pulls from its own node). Without blobs given, they are
 // read from the stored manifest.
-func (n *Node) toolboxPresent(manifest digest.Digest, blobs []digest.Digest) (bool, error) {
-	t, err := n.store.RegTag(toolboxRepo, toolboxTag)
+func (im *Images) toolboxPresent(manifest digest.Digest, blobs []digest.Digest) (bool, error) {
+	t, err := im.st.RegTag(toolboxRepo, toolboxTag)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && t.Digest != manifest.String()) {
 		return false, nil
 	}
@@ -174,7 +199,7 @@ func (n *Node) toolboxPresent(manifest digest.Digest, blobs []digest.Digest) (bo
 		return false, fmt.Errorf("read %s:%s: %w", toolboxRepo, toolboxTag, err)
 	}
 	if blobs == nil {
-		m, err := n.store.RegManifest(toolboxRepo, manifest.String())
+		m, err := im.st.RegManifest(toolboxRepo, manifest.String())
 		if err != nil {
 			return false, nil
 		}
@@ -183,7 +208,7 @@ func (n *Node) toolboxPresent(manifest digest.Digest, blobs []digest.Digest) (bo
 		}
 	}
 	for _, d := range blobs {
-		ok, err := n.images.reg.HasBlob(d)
+		ok, err := im.reg.HasBlob(d)
 		if err != nil {
 			return false, fmt.Errorf("check toolbox blob %s: %w", d, err)
 		}
@@ -204,20 +229,20 @@ func fileDigest(path string) (digest.Digest, error) {
 	return digest.SHA256.FromReader(f)
 }
 
-// registryAuth is the runner's RegistryAuth: the node credential for pulls
+// RegistryAuth is the runner's RegistryAuth: the node credential for pulls
 // from this node's registry, nothing for other registries.
-func (im *images) registryAuth(ref string) string {
+func (im *Images) RegistryAuth(ref string) string {
 	if strings.HasPrefix(ref, im.host+"/") {
 		return im.auth
 	}
 	return ""
 }
 
-// pinImages rewrites the images of specs that name this registry (see
+// PinImages rewrites the images of specs that name this registry (see
 // Registry.LocalRef) to host/repo@digest, so Docker pulls over loopback and a
 // tag moved later does not change an attempt. An attempt keeps the reference
 // it was first given; pins of attempts no longer wanted are dropped.
-func (im *images) pinImages(ctx context.Context, specs []runner.Spec) {
+func (im *Images) PinImages(ctx context.Context, specs []runner.Spec) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	keep := make(map[runner.Key]bool, len(specs))
@@ -248,7 +273,7 @@ func (im *images) pinImages(ctx context.Context, specs []runner.Spec) {
 // resolve maps a local reference to host/repo@digest. When the tag or
 // manifest is gone it still points at this registry (never at Docker Hub),
 // so the pull fails as image_pull_failed; pinned is false then.
-func (im *images) resolve(ctx context.Context, image string) (ref string, pinned bool) {
+func (im *Images) resolve(ctx context.Context, image string) (ref string, pinned bool) {
 	repo, d, err := im.reg.Resolve(ctx, registry.NodeUser, false, image)
 	if err == nil {
 		return im.host + "/" + repo + "@" + d, true
@@ -259,15 +284,15 @@ func (im *images) resolve(ctx context.Context, image string) (ref string, pinned
 	return im.host + "/" + image, false
 }
 
-// prepullToolbox pulls gantry/toolbox into Docker in the background once the
-// HTTP server (and so the registry) is serving, so the first job that uses it
-// starts at once.
-func (n *Node) prepullToolbox(ctx context.Context) {
-	ref, pinned := n.images.resolve(ctx, toolboxRepo+":"+toolboxTag)
+// PrepullToolbox pulls gantry/toolbox into Docker once the HTTP server
+// (and so the registry) is serving, so the first job that uses it starts at
+// once.
+func (im *Images) PrepullToolbox(ctx context.Context, pull func(ctx context.Context, ref string) error) {
+	ref, pinned := im.resolve(ctx, toolboxRepo+":"+toolboxTag)
 	if !pinned {
 		return
 	}
-	if err := n.runner.Pull(ctx, ref); err != nil && ctx.Err() == nil {
-		n.log.Warn("pre-pull of the toolbox image failed; the first job will pull it", "err", err)
+	if err := pull(ctx, ref); err != nil && ctx.Err() == nil {
+		im.log.Warn("pre-pull of the toolbox image failed; the first job will pull it", "err", err)
 	}
 }

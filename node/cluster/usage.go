@@ -1,4 +1,4 @@
-package node
+package cluster
 
 import (
 	"bufio"
@@ -118,16 +118,16 @@ func readMemUsed() (int64, error) {
 }
 
 // handleUsage serves this node's usage to peers (internal listener).
-func (n *Node) handleUsage(w http.ResponseWriter, r *http.Request) {
+func (c *Cluster) handleUsage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(n.usage.Used())
+	_ = json.NewEncoder(w).Encode(c.use.Used())
 }
 
-// nodeUsage returns what a node uses: this node's own sample, or a peer's
+// NodeUsage returns what a node uses: this node's own sample, or a peer's
 // over the internal listener (nil when it does not answer quickly).
-func (n *Node) nodeUsage(ctx context.Context, nd store.Node) *store.Resources {
-	if nd.Name == n.cfg.Name {
-		u := n.usage.Used()
+func (c *Cluster) NodeUsage(ctx context.Context, nd store.Node) *store.Resources {
+	if nd.Name == c.cfg.Name {
+		u := c.use.Used()
 		return &u
 	}
 	if nd.State == store.NodeDown || nd.Addr == "" {
@@ -135,7 +135,7 @@ func (n *Node) nodeUsage(ctx context.Context, nd store.Node) *store.Resources {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	resp, err := n.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/usage", nil)
+	resp, err := c.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/usage", nil)
 	if err != nil {
 		return nil
 	}

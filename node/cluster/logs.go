@@ -1,4 +1,4 @@
-package node
+package cluster
 
 import (
 	"context"
@@ -11,15 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	"gantry/node/runner"
 	"gantry/store"
 )
 
-// remoteLog opens an attempt's log on the node that ran it, over the
+// NodeLog opens an attempt's log on the node that ran it, over the
 // mutual-TLS internal listener. With follow it streams until the attempt
 // ends.
-func (n *Node) remoteLog(ctx context.Context, node, job string, task, attempt int, follow bool) (io.ReadCloser, error) {
-	nd, err := n.store.Node(node)
+func (c *Cluster) NodeLog(ctx context.Context, node, job string, task, attempt int, follow bool) (io.ReadCloser, error) {
+	nd, err := c.st.Node(node)
 	if err != nil {
 		return nil, store.Errorf(store.EUnavailable, "the log is on node %s, which is not a member any more", node)
 	}
@@ -27,13 +26,13 @@ func (n *Node) remoteLog(ctx context.Context, node, job string, task, attempt in
 	if follow {
 		q.Set("follow", "1")
 	}
-	resp, err := n.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/logs?"+q.Encode(), nil)
+	resp, err := c.internalDo(ctx, http.MethodGet, nd.Addr, "/internal/v1/logs?"+q.Encode(), nil)
 	if err != nil {
 		return nil, store.Errorf(store.EUnavailable, "the log is on node %s, which cannot be reached now", node)
 	}
 	if resp.StatusCode == http.StatusGone {
 		resp.Body.Close()
-		if j, err := n.store.Job(job); err == nil {
+		if j, err := c.st.Job(job); err == nil {
 			return nil, store.Errorf(store.EGone, "the logs of job %s were removed from node %s under its log retention policy", j.ID, node)
 		}
 		return nil, store.Errorf(store.EGone, "the logs were removed from node %s under its log retention policy", node)
@@ -46,18 +45,23 @@ func (n *Node) remoteLog(ctx context.Context, node, job string, task, attempt in
 }
 
 // handleLogs serves a local attempt log to another node.
-func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
+func (c *Cluster) handleLogs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	task, err1 := strconv.Atoi(q.Get("task"))
 	attempt, err2 := strconv.Atoi(q.Get("attempt"))
 	job := q.Get("job")
-	if err1 != nil || err2 != nil || job == "" || n.runner == nil {
+	if err1 != nil || err2 != nil || job == "" {
 		http.Error(w, "bad log request", http.StatusBadRequest)
 		return
 	}
-	path := n.runner.LogPath(runner.Key{JobID: job, Task: task, Attempt: attempt})
+	logs := c.logFiles()
+	if logs == nil {
+		http.Error(w, "this node is starting", http.StatusServiceUnavailable)
+		return
+	}
+	path := logs.LogPath(job, task, attempt)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if j, err := n.store.Job(job); err == nil && j.LogsExpired(n.cfg.LogRetention, time.Now()) {
+		if j, err := c.st.Job(job); err == nil && j.LogsExpired(c.cfg.LogRetention, time.Now()) {
 			http.Error(w, "removed by the log retention policy", http.StatusGone)
 			return
 		}
@@ -79,13 +83,13 @@ func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	if err := n.followLog(r.Context(), w, path, job, task, attempt); err != nil {
-		n.log.Debug("follow log for a peer", "err", err)
+	if err := c.followLog(r.Context(), w, path, job, task, attempt); err != nil {
+		c.log.Debug("follow log for a peer", "err", err)
 	}
 }
 
 // followLog copies a growing log file until the attempt ends.
-func (n *Node) followLog(ctx context.Context, w http.ResponseWriter, path, job string, task, attempt int) error {
+func (c *Cluster) followLog(ctx context.Context, w http.ResponseWriter, path, job string, task, attempt int) error {
 	fl, _ := w.(http.Flusher)
 	var f *os.File
 	defer func() {
@@ -101,7 +105,7 @@ func (n *Node) followLog(ctx context.Context, w http.ResponseWriter, path, job s
 				return err
 			}
 		}
-		at, err := n.store.Attempt(job, task, attempt)
+		at, err := c.st.Attempt(job, task, attempt)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"gantry/store"
+)
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors whose message names the field.
+func decode(c *gin.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	if err != nil {
+		return store.Errorf(store.EInvalid, "%s", describeJSONError(err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := describeJSONError(err)
+		if f := culprit(body, v); f != "" && !strings.HasPrefix(msg, f+":") && !strings.HasPrefix(msg, "unknown field") {
+			msg = f + ": " + msg
+		}
+		return store.Errorf(store.EInvalid, "%s", msg)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return store.Errorf(store.EInvalid, "request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// culprit finds the top-level field whose value failed to decode, so errors
+// from custom decoders (durations) still name their field.
+func culprit(body []byte, v any) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	t := reflect.TypeOf(v).Elem()
+	for k, raw := range fields {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
+		if json.Unmarshal(one, reflect.New(t).Interface()) != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "request body"
+		}
+		return fmt.Sprintf("%s: want %s, got %s", field, te.Type.String(), te.Value)
+	case errors.As(err, &se):
+		return fmt.Sprintf("request body: invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &mbe):
+		return "request body: too large"
+	case errors.Is(err, io.EOF):
+		return "request body: empty, want a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "request body: invalid JSON (it ends too early)"
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + f
+	}
+	msg = strings.TrimPrefix(msg, "json: ")
+	// Errors from our own UnmarshalJSON methods come wrapped with the field.
+	return msg
+}

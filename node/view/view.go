@@ -1,0 +1,182 @@
+// Package view turns the store's records into the API's wire types
+// (package wire), and what users send into what the store records. The
+// REST API and the console's live feed both use it, so the two never show
+// a record differently, and the store's records can change shape without
+// changing what users see. It decides nothing: access checks and
+// validation stay with the API and the store.
+package view
+
+import (
+	"maps"
+	"slices"
+
+	"gantry/node/registry"
+	"gantry/store"
+	"gantry/wire"
+)
+
+// Resources is what the API shows of an amount of resources.
+func Resources(r store.Resources) wire.Resources {
+	return wire.Resources{CPU: r.CPU, Memory: r.Memory, GPUs: r.GPUs}
+}
+
+// StoreResources is what the store records of resources a user sent.
+func StoreResources(r wire.Resources) store.Resources {
+	return store.Resources{CPU: r.CPU, Memory: r.Memory, GPUs: r.GPUs}
+}
+
+// Usage is what the API shows of a user's usage.
+func Usage(u store.UserUsage) wire.Usage {
+	return wire.Usage{Allocated: Resources(u.Allocated), Tasks: u.Tasks}
+}
+
+// JobSpec is what the API shows of a job's spec.
+func JobSpec(s store.JobSpec) wire.JobSpec {
+	return wire.JobSpec{
+		Name: s.Name, Image: s.Image, Command: slices.Clone(s.Command), Env: maps.Clone(s.Env), WorkDir: s.WorkDir,
+		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
+		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
+		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
+	}
+}
+
+// StoreJobSpec is the spec the store records for what a user submitted
+// (not yet defaulted or validated: JobSpec.Defaults and Validate do that).
+func StoreJobSpec(s wire.JobSpec) store.JobSpec {
+	return store.JobSpec{
+		Name: s.Name, Image: s.Image, Command: slices.Clone(s.Command), Env: maps.Clone(s.Env), WorkDir: s.WorkDir,
+		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
+		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
+		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
+	}
+}
+
+// Job is what the API shows of a job (Waiting is the API's to fill).
+func Job(j *store.Job) wire.Job {
+	return wire.Job{
+		ID: j.ID, Owner: j.Owner, Spec: JobSpec(j.Spec), State: j.State, Submitted: j.Submitted,
+		Started: j.Started, Ended: j.Ended, Counts: maps.Clone(j.Counts), Total: j.Total,
+		CancelRequested: j.CancelRequested, Held: j.Held, Message: j.Message,
+	}
+}
+
+// Jobs is Job for each of js.
+func Jobs(js []store.Job) []wire.Job {
+	out := make([]wire.Job, len(js))
+	for i := range js {
+		out[i] = Job(&js[i])
+	}
+	return out
+}
+
+// Task is what the API shows of a task.
+func Task(t *store.Task) wire.Task {
+	return wire.Task{JobID: t.JobID, Index: t.Index, State: t.State, Attempts: t.Attempts, Node: t.Node,
+		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated}
+}
+
+// Tasks is Task for each of ts.
+func Tasks(ts []store.Task) []wire.Task {
+	out := make([]wire.Task, len(ts))
+	for i := range ts {
+		out[i] = Task(&ts[i])
+	}
+	return out
+}
+
+// Attempt is what the API shows of an attempt.
+func Attempt(a *store.Attempt) wire.Attempt {
+	return wire.Attempt{
+		JobID: a.JobID, Task: a.Task, N: a.N, Node: a.Node, State: a.State, Container: a.Container,
+		Scheduled: a.Scheduled, Started: a.Started, Ended: a.Ended, ExitCode: cloneInt(a.ExitCode),
+		Reason: a.Reason, Message: a.Message, ImageDigest: a.ImageDigest, CancelRequested: a.CancelRequested,
+		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs,
+	}
+}
+
+// Attempts is Attempt for each of as.
+func Attempts(as []store.Attempt) []wire.Attempt {
+	out := make([]wire.Attempt, len(as))
+	for i := range as {
+		out[i] = Attempt(&as[i])
+	}
+	return out
+}
+
+// Node is what the API shows of a node (Leader and Used are the API's to
+// fill).
+func Node(n *store.Node) wire.Node {
+	return wire.Node{
+		Name: n.Name, Addr: n.Addr, APIAddr: n.APIAddr, State: n.State, Capacity: Resources(n.Capacity),
+		Allocated: Resources(n.Allocated), Running: n.Running, Labels: maps.Clone(n.Labels),
+		DrainDeadline: n.DrainDeadline, Joined: n.Joined, Updated: n.Updated,
+	}
+}
+
+// User is what the API shows of an account: never its password hash; the
+// quota only when one is set (Usage is the API's to fill).
+func User(u *store.User) wire.User {
+	v := wire.User{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
+	if !u.Quota.IsZero() {
+		q := Resources(u.Quota)
+		v.Quota = &q
+	}
+	return v
+}
+
+// Token is what the API shows of a token: never its secret or hash.
+func Token(t *store.Token) wire.Token {
+	return wire.Token{ID: t.ID, User: t.User, Name: t.Name, Session: t.Session, Created: t.Created, Expires: t.Expires}
+}
+
+// Schedule is what the API shows of a schedule.
+func Schedule(s *store.Schedule) wire.Schedule {
+	return wire.Schedule{
+		ID: s.ID, Owner: s.Owner, Name: s.Name, Cron: s.Cron, Spec: JobSpec(s.Spec), AllowOverlap: s.AllowOverlap,
+		Paused: s.Paused, Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastJob: s.LastJob,
+		Runs: s.Runs, Skipped: s.Skipped,
+	}
+}
+
+// Schedules is Schedule for each of ss.
+func Schedules(ss []store.Schedule) []wire.Schedule {
+	out := make([]wire.Schedule, len(ss))
+	for i := range ss {
+		out[i] = Schedule(&ss[i])
+	}
+	return out
+}
+
+// ImageRepos is what the API shows of the registry's repositories.
+func ImageRepos(rs []registry.RepoInfo) []wire.ImageRepo {
+	out := make([]wire.ImageRepo, len(rs))
+	for i, r := range rs {
+		tags := make([]wire.ImageTag, len(r.Tags))
+		for k, t := range r.Tags {
+			tags[k] = wire.ImageTag{Tag: t.Tag, Digest: t.Digest, MediaType: t.MediaType, Size: t.Size, Pushed: t.Pushed}
+		}
+		out[i] = wire.ImageRepo{Name: r.Name, Owner: r.Owner, Tags: tags, Manifests: r.Manifests, Size: r.Size, LastPush: r.LastPush}
+	}
+	return out
+}
+
+// GCReport is what the API shows of a garbage collection.
+func GCReport(r registry.GCReport) wire.GCReport {
+	out := wire.GCReport{DryRun: r.DryRun, DeletedBlobs: r.DeletedBlobs, FreedBytes: r.FreedBytes,
+		ExpiredUploads: r.ExpiredUploads, KeptBlobs: r.KeptBlobs, UnlinkedBlobs: []wire.BlobLink{}}
+	for _, l := range r.UnlinkedBlobs {
+		out.UnlinkedBlobs = append(out.UnlinkedBlobs, wire.BlobLink{Repo: l.Repo, Digest: l.Digest})
+	}
+	for _, p := range r.Peers {
+		out.Peers = append(out.Peers, wire.PeerGC{Node: p.Node, DeletedBlobs: p.DeletedBlobs, FreedBytes: p.FreedBytes, Error: p.Error})
+	}
+	return out
+}
+
+func cloneInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

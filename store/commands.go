@@ -1,0 +1,49 @@
+package store
+
+// The table of commands: every change to the replicated state is one line
+// here (type name, version, and the apply function, whose signature gives
+// the payload and result types). Proposing (Command.Propose), applying,
+// forwarding a result from the leader (DecodeResult) and the tests that
+// walk the table all read it. Adding a command is adding a line; see
+// DESIGN.md, "Adding a command".
+var (
+	// Accounts and tokens.
+	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
+	CmdCreateUser  = define("user.create", 1, (*applier).createUser)
+	CmdUpdateUser  = define("user.update", 1, (*applier).updateUser) // disable, password, quota
+	CmdCreateToken = define("token.create", 1, (*applier).createToken)
+	CmdDeleteToken = define("token.delete", 1, (*applier).deleteToken)
+
+	// Jobs, tasks and attempts.
+	CmdSubmitJob      = define("job.submit", 1, (*applier).submitJob)
+	CmdCancelJob      = define("job.cancel", 1, (*applier).cancelJob)
+	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
+	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
+	CmdAttemptEnded   = define("attempt.ended", 1, (*applier).attemptEnded)
+	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs) // job retention: removes jobs that ended before a cut-off
+
+	// Schedules.
+	CmdCreateSchedule = define("schedule.create", 1, (*applier).createSchedule)
+	CmdUpdateSchedule = define("schedule.update", 1, (*applier).updateSchedule)
+	CmdDeleteSchedule = define("schedule.delete", 1, (*applier).deleteSchedule)
+	CmdFireSchedule   = define("schedule.fire", 1, (*applier).fireSchedule) // the leader's "run due now", once per due time
+
+	// Nodes and cluster membership.
+	CmdUpsertNode    = define("node.upsert", 1, (*applier).upsertNode)
+	CmdSetNodeState  = define("node.state", 1, (*applier).setNodeState) // drain, ready, down
+	CmdEvictNode     = define("node.evict", 1, (*applier).evictNode)    // a draining node's tasks move once its deadline passed
+	CmdNodeLost      = define("node.lost", 1, (*applier).nodeLost)      // down: its attempts end node_lost and are rescheduled
+	CmdRemoveNode    = define("node.remove", 1, (*applier).removeNode)  // node.lost, then the node is deleted
+	CmdSetJoinSecret = define("cluster.join_secret", 1, (*applier).setJoinSecret)
+
+	// Registry metadata (node/registry).
+	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
+	CmdRegUnlinkBlobs = define("registry.blob.unlink", 1, (*applier).regUnlinkBlobs)
+	// CmdRegBlobLocated records that a node holds (or, with Gone, no longer
+	// holds) the bytes of blobs: a node lacking a blob learns which peers
+	// to fetch it from, and a push how many copies the cluster has.
+	CmdRegBlobLocated    = define("registry.blob.located", 1, (*applier).regBlobLocated)
+	CmdRegPutManifest    = define("registry.manifest.put", 1, (*applier).regPutManifest)
+	CmdRegDeleteManifest = define("registry.manifest.delete", 1, (*applier).regDeleteManifest)
+	CmdRegDeleteTag      = define("registry.tag.delete", 1, (*applier).regDeleteTag)
+)

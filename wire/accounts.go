@@ -1,0 +1,83 @@
+package wire
+
+import "time"
+
+// User is an account as the API shows it (never its password hash).
+type User struct {
+	Name     string    `json:"name"`
+	Admin    bool      `json:"admin"`
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
+	// Quota bounds what the user's running tasks may hold at once (a zero
+	// field or no quota: no limit).
+	Quota *Resources `json:"quota,omitempty"`
+	// Usage is what the user's placed, unended tasks hold now.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// UserList is GET /api/v1/users (admin).
+type UserList struct {
+	Users []User `json:"users"`
+}
+
+// CreateUser is the body of POST /api/v1/users (admin).
+type CreateUser struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Admin    bool   `json:"admin"`
+}
+
+// UpdateUser is the body of PATCH /api/v1/users/:name (admin): the fields
+// given change.
+type UpdateUser struct {
+	Disabled *bool      `json:"disabled"`
+	Quota    *Resources `json:"quota"`
+}
+
+// Login is the body of POST /api/v1/login.
+type Login struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Client names a long-lived API token to create instead of a browser
+	// session (the CLI sends "cli").
+	Client string `json:"client,omitempty"`
+}
+
+// LoginResult is the answer to a login: the token's secret (shown once).
+type LoginResult struct {
+	Token string `json:"token"`
+	User  User   `json:"user"`
+}
+
+// PasswordChange is the body of POST /api/v1/me/password.
+type PasswordChange struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// Token is an API or session token (never its secret).
+type Token struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Name    string    `json:"name"`
+	Session bool      `json:"session,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// TokenList is GET /api/v1/tokens.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// TokenRequest is the body of POST /api/v1/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+}
+
+// TokenCreated is the answer to POST /api/v1/tokens: the secret (shown
+// once) and the token.
+type TokenCreated struct {
+	Token string `json:"token"`
+	Info  Token  `json:"info"`
+}

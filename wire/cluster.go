@@ -1,0 +1,56 @@
+package wire
+
+import "time"
+
+// Node is a member of the cluster that can run tasks.
+type Node struct {
+	Name      string            `json:"name"`
+	Addr      string            `json:"addr"`     // cluster address (Raft, node-to-node)
+	APIAddr   string            `json:"api_addr"` // HTTP address
+	State     string            `json:"state"`
+	Capacity  Resources         `json:"capacity"`
+	Allocated Resources         `json:"allocated"`
+	Running   int               `json:"running"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	// DrainDeadline is when a draining node's remaining tasks are moved to
+	// other nodes; zero lets them finish.
+	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
+	Joined        time.Time `json:"joined"`
+	Updated       time.Time `json:"updated"`
+	// Leader is set on the node that leads the cluster (GET /nodes only).
+	Leader bool `json:"leader"`
+	// Used is what the machine actually uses now, when it answered quickly.
+	Used *Resources `json:"used,omitempty"`
+}
+
+// NodeList is GET /api/v1/nodes.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// Cluster is GET /api/v1/cluster.
+type Cluster struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Leader  string    `json:"leader"`
+	Nodes   int       `json:"nodes"`
+}
+
+// Member is one server of the Raft configuration.
+type Member struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Voter  bool   `json:"voter"`
+	Leader bool   `json:"leader"`
+}
+
+// MemberList is GET /api/v1/cluster/members (admin).
+type MemberList struct {
+	Members []Member `json:"members"`
+}
+
+// JoinCommand is GET /api/v1/cluster/join-command (admin).
+type JoinCommand struct {
+	Command string `json:"command"`
+	Token   string `json:"token"`
+}

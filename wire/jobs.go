@@ -1,0 +1,133 @@
+package wire
+
+import "time"
+
+// JobSpec is what a user submits (POST /api/v1/jobs) and what a job shows
+// it was submitted with.
+type JobSpec struct {
+	Name     string            `json:"name,omitempty"`
+	Image    string            `json:"image"`
+	Command  []string          `json:"command,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	WorkDir  string            `json:"workdir,omitempty"`
+	CPU      int64             `json:"cpu"`    // millicores; 0: 1000
+	Memory   int64             `json:"memory"` // bytes; 0: 256 MiB
+	GPUs     int               `json:"gpus,omitempty"`
+	Array    int               `json:"array"` // tasks; 0: 1
+	Retries  int               `json:"retries,omitempty"`
+	RetryOn  []int             `json:"retry_on,omitempty"`
+	Timeout  Duration          `json:"timeout,omitempty"`
+	Priority int               `json:"priority,omitempty"`
+	Queue    string            `json:"queue,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	// After jobs must have succeeded before this one starts.
+	After []string `json:"after,omitempty"`
+	// AfterAny jobs must have ended, in any state, before this one starts.
+	AfterAny []string `json:"after_any,omitempty"`
+	// Constraints are node labels a task's node must have (key = value).
+	Constraints map[string]string `json:"constraints,omitempty"`
+}
+
+// Job is a submitted job with its aggregate state.
+type Job struct {
+	ID              string         `json:"id"`
+	Owner           string         `json:"owner"`
+	Spec            JobSpec        `json:"spec"`
+	State           string         `json:"state"`
+	Submitted       time.Time      `json:"submitted"`
+	Started         time.Time      `json:"started,omitzero"`
+	Ended           time.Time      `json:"ended,omitzero"`
+	Counts          map[string]int `json:"counts"` // tasks by state
+	Total           int            `json:"total"`
+	CancelRequested bool           `json:"cancel_requested,omitempty"`
+	Held            int            `json:"held,omitempty"` // dependencies not yet satisfied
+	Message         string         `json:"message,omitempty"`
+	// Waiting says why queued tasks are not running (dependencies, quota,
+	// no ready node, labels, room); GET /jobs/:id only.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// JobList is a page of GET /api/v1/jobs; Next is the cursor of the next
+// page ("" at the end).
+type JobList struct {
+	Jobs []Job  `json:"jobs"`
+	Next string `json:"next"`
+}
+
+// Task is one element of a job's array.
+type Task struct {
+	JobID    string    `json:"job"`
+	Index    int       `json:"index"`
+	State    string    `json:"state"`
+	Attempts int       `json:"attempts"`
+	Node     string    `json:"node,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// TaskList is a page of GET /api/v1/jobs/:id/tasks; Next is the index to
+// continue from ("" at the end).
+type TaskList struct {
+	Tasks []Task `json:"tasks"`
+	Next  string `json:"next"`
+}
+
+// TaskDetail is GET /api/v1/jobs/:id/tasks/:index: a task and its attempts.
+type TaskDetail struct {
+	Task
+	AttemptList []Attempt `json:"attempt_list"`
+}
+
+// Attempt is one run of a task on a node.
+type Attempt struct {
+	JobID           string    `json:"job"`
+	Task            int       `json:"task"`
+	N               int       `json:"attempt"`
+	Node            string    `json:"node"`
+	State           string    `json:"state"`
+	Container       string    `json:"container,omitempty"`
+	Scheduled       time.Time `json:"scheduled"`
+	Started         time.Time `json:"started,omitzero"`
+	Ended           time.Time `json:"ended,omitzero"`
+	ExitCode        *int      `json:"exit_code,omitempty"`
+	Reason          string    `json:"reason,omitempty"`
+	Message         string    `json:"message,omitempty"`
+	ImageDigest     string    `json:"image_digest,omitempty"`
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	CPU             int64     `json:"cpu"`
+	Memory          int64     `json:"memory"`
+	GPUs            int       `json:"gpus,omitempty"`
+}
+
+// Schedule submits a job from Spec at the times Cron names.
+type Schedule struct {
+	ID           string    `json:"id"`
+	Owner        string    `json:"owner"`
+	Name         string    `json:"name,omitempty"`
+	Cron         string    `json:"cron"`
+	Spec         JobSpec   `json:"spec"`
+	AllowOverlap bool      `json:"allow_overlap,omitempty"`
+	Paused       bool      `json:"paused,omitempty"`
+	Created      time.Time `json:"created"`
+	NextRun      time.Time `json:"next_run,omitzero"` // zero while paused
+	LastRun      time.Time `json:"last_run,omitzero"`
+	LastJob      string    `json:"last_job,omitempty"`
+	Runs         int       `json:"runs"`
+	// Skipped counts runs not submitted because the previous job was still
+	// going (AllowOverlap unset).
+	Skipped int `json:"skipped,omitempty"`
+}
+
+// ScheduleRequest is the body of POST /api/v1/schedules.
+type ScheduleRequest struct {
+	Name         string  `json:"name"`
+	Cron         string  `json:"cron"`
+	Spec         JobSpec `json:"spec"`
+	AllowOverlap bool    `json:"allow_overlap"`
+}
+
+// ScheduleList is GET /api/v1/schedules.
+type ScheduleList struct {
+	Schedules []Schedule `json:"schedules"`
+}

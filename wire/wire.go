@@ -1,0 +1,126 @@
+// Package wire defines the JSON bodies of Gantry's REST API under /api/v1
+// (docs/api.md): what the server (node/api, through node/view) sends and
+// accepts and what the Go client (package client) and the CLI speak. It
+// imports nothing of Gantry's: the store's records and the Raft log are
+// free to change shape without changing what users see, and the other way
+// round.
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Error is the body of every error answer: a message for people and a
+// stable code for programs.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// Error codes (Error.Code) and the HTTP status each is sent with.
+const (
+	CodeInvalid      = "invalid"      // 400
+	CodeUnauthorized = "unauthorized" // 401
+	CodeForbidden    = "forbidden"    // 403
+	CodeNotFound     = "not_found"    // 404
+	CodeConflict     = "conflict"     // 409
+	CodeGone         = "gone"         // 410
+	CodeInternal     = "internal"     // 500
+	CodeUnavailable  = "unavailable"  // 503
+)
+
+// Task and job states, in lifecycle order.
+const (
+	StateQueued    = "queued"
+	StateScheduled = "scheduled"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// States lists every task and job state in lifecycle order.
+var States = []string{StateQueued, StateScheduled, StateRunning, StateSucceeded, StateFailed, StateCancelled}
+
+// Terminal reports whether s is a final task or job state.
+func Terminal(s string) bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// Why an attempt (or a task that never ran) ended.
+const (
+	ReasonExited          = "exited"
+	ReasonOOMKilled       = "oom_killed"
+	ReasonTimedOut        = "timed_out"
+	ReasonNodeLost        = "node_lost"
+	ReasonCancelled       = "cancelled"
+	ReasonImagePullFailed = "image_pull_failed"
+	ReasonDependency      = "dependency_failed"
+)
+
+// Node states.
+const (
+	NodeReady    = "ready"
+	NodeDraining = "draining"
+	NodeDown     = "down"
+)
+
+// ScheduleLabel is the job label naming the schedule that submitted it.
+const ScheduleLabel = "gantry.schedule"
+
+// Duration is a time.Duration that reads and writes as a Go duration
+// string ("90s"); it also reads a number of seconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "90s" ("" for 0).
+func (d Duration) MarshalJSON() ([]byte, error) {
+	if d == 0 {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON accepts a duration string ("10m") or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		if s == "" {
+			*d = 0
+			return nil
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as \"90s\" or \"10m\"", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("want a duration string such as \"90s\"")
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// Resources is an amount of CPU (millicores), memory (bytes) and GPUs.
+type Resources struct {
+	CPU    int64 `json:"cpu"`
+	Memory int64 `json:"memory"`
+	GPUs   int   `json:"gpus,omitempty"`
+}
+
+// Usage is what a user's placed, unended tasks hold now.
+type Usage struct {
+	Allocated Resources `json:"allocated"`
+	Tasks     int       `json:"tasks"`
+}
+
+// Health is GET /healthz (no authentication).
+type Health struct {
+	Status     string `json:"status"`
+	Leader     bool   `json:"leader"`
+	LeaderName string `json:"leader_name"`
+}
