@@ -11,8 +11,9 @@ export GANTRY_TEST_OUTPUT := $(TEST_OUTPUT)
 # Everything but the packages that drive Docker and the browser heavily,
 # which run one package at a time so timing-sensitive tests are not starved.
 HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
-# The concurrent packages run once, under the race detector.
-RACE_PKGS := gantry/store gantry/raftcluster gantry/node/scheduler gantry/node/auth gantry/node/registry
+# The concurrent packages run once, under the race detector (the Docker
+# and browser ones too, one package at a time).
+RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
 .PHONY: build test test-deps unit e2e conformance bench vet clean
@@ -33,7 +34,8 @@ test: test-deps vet
 	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 10m $(LIGHT_PKGS)
-	$(GO) test -count=1 -timeout 20m -p 1 ./node/runner/ ./node/toolbox/ ./ui/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -p 1 ./node/runner/ ./ui/
+	$(GO) test -count=1 -timeout 10m ./node/toolbox/
 	$(GO) test -count=1 -timeout 30m -p 1 ./e2e/
 	bash scripts/conformance.sh
 

@@ -196,7 +196,11 @@ func configPath() string {
 func newClient() (*client.Client, error) {
 	var cfg clientConfig
 	if b, err := os.ReadFile(configPath()); err == nil {
-		_ = json.Unmarshal(b, &cfg)
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return nil, fmt.Errorf("the saved login %s is not readable (%v): run 'gantry login' again, or remove the file", configPath(), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the saved login: %w", err)
 	}
 	addr := envOr("GANTRY_ADDR", cfg.Addr)
 	if addr == "" {

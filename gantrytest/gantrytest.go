@@ -393,7 +393,11 @@ func (n *Node) removeContainers() {
 // removeImages untags the images Docker pulled from this node's registry
 // (their names start with its host:port, which no other node shares), so
 // test runs do not pile up tags.
-func (n *Node) removeImages() {
+func (n *Node) removeImages() { RemoveRegistryImages(n.HTTPAddr) }
+
+// RemoveRegistryImages removes the images Docker pulled from the registry
+// at host:port (a test node's), tags and digests alike.
+func RemoveRegistryImages(hostPort string) {
 	out, err := exec.Command("docker", "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Output()
 	if err != nil {
 		return
@@ -401,7 +405,7 @@ func (n *Node) removeImages() {
 	var refs []string
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
-		if len(f) != 3 || !strings.HasPrefix(f[0], n.HTTPAddr+"/") {
+		if len(f) != 3 || !strings.HasPrefix(f[0], hostPort+"/") {
 			continue
 		}
 		switch {

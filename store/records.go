@@ -265,9 +265,6 @@ type Job struct {
 	CancelRequested bool           `json:"cancel_requested,omitempty"`
 	Held            int            `json:"held,omitempty"` // dependencies not yet satisfied
 	Message         string         `json:"message,omitempty"`
-	// Waiting says why queued tasks are not running; computed by the API
-	// on read (WaitReason), never stored.
-	Waiting string `json:"waiting,omitempty"`
 }
 
 // Task is one element of a job's array.

@@ -285,6 +285,7 @@ func (a *API) recoverRegistry(w http.ResponseWriter, r *http.Request) {
 // recoverAPI answers a handler's panic with the API's 500, logged with its
 // stack, and keeps the connection.
 func (a *API) recoverAPI(c *gin.Context) {
+	c.Set(loggerKey, a.log)
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -326,6 +327,9 @@ var statusOf = map[string]int{
 	store.EInternal:     http.StatusInternalServerError,
 }
 
+// loggerKey holds the API's logger in a request's gin context.
+const loggerKey = "gantry.logger"
+
 // fail writes err as {"error": message, "code": code}; internal details go
 // to the log only.
 func fail(c *gin.Context, err error) {
@@ -336,7 +340,11 @@ func fail(c *gin.Context, err error) {
 	}
 	msg := store.ErrorMessage(err)
 	if code == store.EInternal {
-		slog.Default().Error("internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		log := slog.Default()
+		if l, ok := c.Value(loggerKey).(*slog.Logger); ok {
+			log = l
+		}
+		log.Error("internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		msg = "internal error"
 	}
 	if status == http.StatusUnauthorized && !strings.HasPrefix(c.Request.URL.Path, "/api/v1/login") {
@@ -378,6 +386,10 @@ func (a *API) pprof(c *gin.Context) {
 		pprof.Profile(c.Writer, c.Request)
 	case "/trace":
 		pprof.Trace(c.Writer, c.Request)
+	case "/cmdline":
+		pprof.Cmdline(c.Writer, c.Request)
+	case "/symbol":
+		pprof.Symbol(c.Writer, c.Request)
 	default:
 		pprof.Index(c.Writer, c.Request)
 	}

@@ -68,7 +68,13 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 		case store.EUnauthorized:
 			oe = ociErr(http.StatusUnauthorized, codeUnauthorized, "%s", se.Message)
 		case store.EForbidden:
-			oe = errDenied
+			oe = ociErr(http.StatusForbidden, codeDenied, "%s", se.Message)
+		case store.EConflict:
+			// The spec has no code for a conflict; DENIED with 409 says the
+			// request was understood and refused as things stand.
+			oe = ociErr(http.StatusConflict, codeDenied, "%s", se.Message)
+		case store.EGone:
+			oe = ociErr(http.StatusGone, codeDenied, "%s", se.Message)
 		case store.EUnavailable:
 			oe = ociErr(http.StatusServiceUnavailable, codeUnknown, "%s", se.Message)
 		default:

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// matrixRow is what each role gets from one route, with the request that
+// exercises it (path parameters filled from the fixture).
+type matrixRow struct {
+	path func(f *fixture) string
+	body func(f *fixture, r role) any
+	want map[role]int
+}
+
+func fixed(p string) func(*fixture) string { return func(*fixture) string { return p } }
+
+func onJob(suffix string) func(*fixture) string {
+	return func(f *fixture) string { return "/api/v1/jobs/" + f.job + suffix }
+}
+
+func onSchedule(suffix string) func(*fixture) string {
+	return func(f *fixture) string { return "/api/v1/schedules/" + f.schedule + suffix }
+}
+
+func body(v any) func(*fixture, role) any { return func(*fixture, role) any { return v } }
+
+// statuses builds the wanted answers: anonymous, owner, other user, admin.
+func statuses(anon, own, oth, adm int) map[role]int {
+	return map[role]int{anonymous: anon, owner: own, other: oth, admin: adm}
+}
+
+var (
+	public    = func(s int) map[role]int { return statuses(s, s, s, s) }
+	signedIn  = func(s int) map[role]int { return statuses(401, s, s, s) }
+	adminOnly = func(s int) map[role]int { return statuses(401, 403, 403, s) }
+	// ownedBy: the owner and an admin get s; another user is told the
+	// thing does not exist (404), so others' private things are not revealed.
+	ownedBy = func(s int) map[role]int { return statuses(401, s, 404, s) }
+)
+
+var jobBody = body(map[string]any{"image": "gantry/toolbox", "command": []string{"true"}})
+
+// matrix is the isolation matrix over every API route: a route added
+// without a row here fails TestRouteMatrixCoversEveryRoute.
+var matrix = map[string]matrixRow{
+	"GET /healthz":           {path: fixed("/healthz"), want: public(200)},
+	"POST /api/v1/login":     {path: fixed("/api/v1/login"), body: body(map[string]string{"username": "alice", "password": passwordOf("alice")}), want: public(200)},
+	"POST /api/v1/logout":    {path: fixed("/api/v1/logout"), want: signedIn(204)},
+	"GET /api/v1/me":         {path: fixed("/api/v1/me"), want: signedIn(200)},
+	"GET /api/v1/tokens":     {path: fixed("/api/v1/tokens"), want: signedIn(200)},
+	"POST /api/v1/tokens":    {path: fixed("/api/v1/tokens"), body: body(map[string]string{"name": "ci"}), want: signedIn(201)},
+	"GET /api/v1/users":      {path: fixed("/api/v1/users"), want: adminOnly(200)},
+	"POST /api/v1/users":     {path: fixed("/api/v1/users"), body: body(map[string]any{"username": "carol", "password": "carol-password"}), want: adminOnly(201)},
+	"GET /api/v1/jobs":       {path: fixed("/api/v1/jobs"), want: signedIn(200)},
+	"POST /api/v1/jobs":      {path: fixed("/api/v1/jobs"), body: jobBody, want: signedIn(201)},
+	"GET /api/v1/nodes":      {path: fixed("/api/v1/nodes"), want: signedIn(200)},
+	"GET /api/v1/cluster":    {path: fixed("/api/v1/cluster"), want: signedIn(200)},
+	"GET /metrics":           {path: fixed("/metrics"), want: signedIn(200)},
+	"GET /api/v1/images":     {path: fixed("/api/v1/images"), want: signedIn(200)},
+	"GET /api/v1/events":     {path: fixed("/api/v1/events"), want: signedIn(200)},
+	"POST /api/v1/admin/gc":  {path: fixed("/api/v1/admin/gc?dry_run=1"), want: adminOnly(200)},
+	"GET /debug/pprof/*name": {path: fixed("/debug/pprof/cmdline"), want: adminOnly(200)},
+	"POST /api/v1/me/password": {path: fixed("/api/v1/me/password"), want: signedIn(204),
+		body: func(_ *fixture, r role) any {
+			return map[string]string{"old": passwordOf(userOf[r]), "new": "a-new-password-1"}
+		}},
+	// A user's tokens are their own: nobody else can delete one, admins
+	// included (they disable the account instead).
+	"DELETE /api/v1/tokens/:id": {path: func(f *fixture) string { return "/api/v1/tokens/" + f.extraTok }, want: statuses(401, 204, 404, 404)},
+	"PATCH /api/v1/users/:name": {path: fixed("/api/v1/users/alice"), body: body(map[string]any{"disabled": false}), want: adminOnly(200)},
+
+	"GET /api/v1/jobs/:id":                   {path: onJob(""), want: ownedBy(200)},
+	"POST /api/v1/jobs/:id/cancel":           {path: onJob("/cancel"), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/wait":              {path: onJob("/wait?timeout=0s"), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/tasks":             {path: onJob("/tasks"), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/tasks/:index":      {path: onJob("/tasks/0"), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/tasks/:index/logs": {path: onJob("/tasks/0/logs"), want: ownedBy(200)},
+	// Only the owner resubmits: a job runs as its owner, never as an admin
+	// who asked for it again.
+	"POST /api/v1/jobs/:id/retry": {path: onJob("/retry"), want: statuses(401, 201, 404, 403)},
+
+	"POST /api/v1/schedules":                 {path: fixed("/api/v1/schedules"), body: body(map[string]any{"cron": "@daily", "spec": map[string]any{"image": "gantry/toolbox"}}), want: signedIn(201)},
+	"GET /api/v1/schedules":                  {path: fixed("/api/v1/schedules"), want: signedIn(200)},
+	"GET /api/v1/schedules/:id":              {path: onSchedule(""), want: ownedBy(200)},
+	"POST /api/v1/schedules/:id/pause":       {path: onSchedule("/pause"), want: ownedBy(200)},
+	"POST /api/v1/schedules/:id/resume":      {path: onSchedule("/resume"), want: ownedBy(200)},
+	"DELETE /api/v1/schedules/:id":           {path: onSchedule(""), want: ownedBy(204)},
+	"POST /api/v1/nodes/:name/drain":         {path: fixed("/api/v1/nodes/n1/drain"), want: adminOnly(200)},
+	"POST /api/v1/nodes/:name/ready":         {path: fixed("/api/v1/nodes/n1/ready"), want: adminOnly(200)},
+	"POST /api/v1/nodes/:name/remove":        {path: fixed("/api/v1/nodes/n1/remove"), want: adminOnly(200)},
+	"GET /api/v1/cluster/ca":                 {path: fixed("/api/v1/cluster/ca"), want: public(200)},
+	"POST /api/v1/cluster/join":              {path: fixed("/api/v1/cluster/join"), body: body(map[string]string{"name": "n2"}), want: public(200)},
+	"GET /api/v1/cluster/join-command":       {path: fixed("/api/v1/cluster/join-command"), want: adminOnly(200)},
+	"POST /api/v1/cluster/join-token/rotate": {path: fixed("/api/v1/cluster/join-token/rotate"), want: adminOnly(200)},
+	"GET /api/v1/cluster/members":            {path: fixed("/api/v1/cluster/members"), want: adminOnly(200)},
+	// The import reads a `docker save` archive; an empty body is refused
+	// after authentication (e2e TestImageImport imports a real one).
+	"POST /api/v1/images/import":  {path: fixed("/api/v1/images/import"), body: body(""), want: signedIn(400)},
+	"DELETE /api/v1/images/*path": {path: fixed("/api/v1/images/alice/tool/tags/1"), want: ownedBy(200)},
+}
+
+func routeKey(r Route) string { return r.Method + " " + r.Path }
+
+// TestRouteMatrixCoversEveryRoute fails when a route is added to the
+// router without a row in the isolation matrix, or a row names a route the
+// router does not have.
+func TestRouteMatrixCoversEveryRoute(t *testing.T) {
+	f := newFixture(t)
+	have := map[string]bool{}
+	for _, r := range f.api.Routes() {
+		k := routeKey(r)
+		have[k] = true
+		if _, ok := matrix[k]; !ok {
+			t.Errorf("route %s has no row in the isolation matrix (routes_test.go)", k)
+		}
+	}
+	for k := range matrix {
+		if !have[k] {
+			t.Errorf("the isolation matrix has a row for %s, which the router does not have", k)
+		}
+	}
+}
+
+// TestRouteMatrix sends every route's request as each role, each on a
+// fresh fixture, and checks the status: anonymous callers get 401 from
+// every route but the public ones, non-admins 403 from admin routes, and
+// another user 404 for the owner's job, schedule, image and token.
+func TestRouteMatrix(t *testing.T) {
+	keys := make([]string, 0, len(matrix))
+	for k := range matrix {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		row := matrix[k]
+		method, _, _ := strings.Cut(k, " ")
+		for _, r := range roles {
+			t.Run(fmt.Sprintf("%s as %s", k, r), func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t)
+				var b any
+				if row.body != nil {
+					b = row.body(f, r)
+				}
+				w := f.do(r, method, row.path(f), b)
+				if w.Code != row.want[r] {
+					t.Fatalf("%s %s as %s: status %d, want %d: %.300s", method, row.path(f), r, w.Code, row.want[r], w.Body.String())
+				}
+				if w.Code >= 400 && w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+					t.Fatalf("error answer is %q, want JSON", w.Header().Get("Content-Type"))
+				}
+			})
+		}
+	}
+}
+
+// TestRouteAccessMatchesDeclaration checks that a route's declared access
+// is what the router enforces: the matrix rows of public routes answer
+// anonymous callers, admin routes refuse signed-in users.
+func TestRouteAccessMatchesDeclaration(t *testing.T) {
+	f := newFixture(t)
+	for _, r := range f.api.Routes() {
+		row, ok := matrix[routeKey(r)]
+		if !ok {
+			continue // reported by TestRouteMatrixCoversEveryRoute
+		}
+		switch r.Access {
+		case Public:
+			if row.want[anonymous] == http.StatusUnauthorized {
+				t.Errorf("%s is declared public but its row wants 401 for anonymous callers", routeKey(r))
+			}
+		case Signed, Admin:
+			if row.want[anonymous] != http.StatusUnauthorized {
+				t.Errorf("%s is declared %s but its row lets anonymous callers in", routeKey(r), r.Access)
+			}
+			if r.Access == Admin && (row.want[owner] != http.StatusForbidden || row.want[other] != http.StatusForbidden) {
+				t.Errorf("%s is declared admin-only but its row lets users in", routeKey(r))
+			}
+		}
+	}
+}
