@@ -54,19 +54,33 @@ func Main(args []string, server Server) int {
 	if len(args) > 0 && args[0] == "toolbox" {
 		return toolbox.Main(args[1:])
 	}
-	root := newRoot(server)
-	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return run(ctx, args, server, os.Stdout, os.Stderr)
+}
+
+// run executes one command line and returns its exit code.
+func run(ctx context.Context, args []string, server Server, stdout, stderr io.Writer) int {
+	root := newRoot(server)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	var ee exitError
+	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, oneLine(ue.msg))
+		return 2
+	case strings.HasPrefix(err.Error(), "unknown command "): // cobra's, for the root
+		fmt.Fprintln(stderr, "gantry: "+oneLine(err.Error())+" (see 'gantry --help')")
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "gantry: "+oneLine(err.Error()))
+		fmt.Fprintln(stderr, "gantry: "+oneLine(err.Error()))
 		return 1
 	}
 }
@@ -88,7 +102,63 @@ func newRoot(server Server) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(server), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g), scheduleCmd(g))
+	enforceUsage(root)
 	return root
+}
+
+// usageError is a command line that names no command, an unknown one, a bad
+// flag or the wrong arguments: one line naming it, exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// usageErr names the command, what is wrong, and where to look.
+func usageErr(c *cobra.Command, format string, args ...any) error {
+	return usageError{fmt.Sprintf("%s: %s (see '%s --help')", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
+}
+
+// enforceUsage makes every command of the tree refuse a wrong command line
+// with a usageError: a command group given no subcommand or an unknown
+// one (cobra would print the group's help and exit 0), a bad flag, or the
+// wrong number of arguments.
+func enforceUsage(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(c, "%v", err) })
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					if !c.HasParent() {
+						return c.Help()
+					}
+					return usageErr(c, "missing subcommand: one of %s", strings.Join(subcommandNames(c), ", "))
+				}
+				return usageErr(c, "unknown command %q", args[0])
+			}
+		} else if check := c.Args; check != nil {
+			c.Args = func(c *cobra.Command, args []string) error {
+				if err := check(c, args); err != nil {
+					return usageErr(c, "%v", err)
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func subcommandNames(c *cobra.Command) []string {
+	var out []string
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			out = append(out, s.Name())
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {
