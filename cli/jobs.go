@@ -542,8 +542,103 @@ func jobCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(ls, show, logs, wait, cancel)
+	c.AddCommand(ls, show, logs, wait, cancel, retryCmd(g))
 	return c
+}
+
+// retryCmd is `gantry job retry JOB --failed | --tasks 3,17,40-45`.
+func retryCmd(g *globals) *cobra.Command {
+	var failed, detach bool
+	var tasks string
+	c := &cobra.Command{
+		Use:   "retry ID (--failed | --tasks LIST)",
+		Short: "Run ended tasks of a job again in the same job (its earlier attempts and logs stay)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []int
+			if tasks != "" {
+				var err error
+				if list, err = parseTaskList(tasks); err != nil {
+					return usageErr(cmd, "--tasks: %v", err)
+				}
+			}
+			if failed == (list != nil) {
+				return usageErr(cmd, "give --failed or --tasks LIST (one of them)")
+			}
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			res, err := cl.Rerun(cmd.Context(), args[0], failed, list)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(os.Stderr, "job %s: running %d task(s) again: %s\n", res.Job.ID, len(res.Tasks), taskRanges(res.Tasks))
+			if detach {
+				fmt.Fprintln(cmd.OutOrStdout(), res.Job.ID)
+				return nil
+			}
+			return follow(cmd.Context(), cl, &res.Job, cmd.OutOrStdout(), os.Stderr)
+		},
+	}
+	c.Flags().BoolVar(&failed, "failed", false, "run every failed task again")
+	c.Flags().StringVar(&tasks, "tasks", "", "run these ended tasks again: indexes and ranges, e.g. 3,17,40-45")
+	c.Flags().BoolVarP(&detach, "detach", "d", false, "print the job id and return at once")
+	return c
+}
+
+// parseTaskList reads task indexes and ranges: "3,17,40-45".
+func parseTaskList(s string) ([]int, error) {
+	const most = 1000000
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("%q is not a task index", part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("%q is not a range LOW-HIGH of task indexes", part)
+			}
+		}
+		if len(out)+b-a+1 > most {
+			return nil, fmt.Errorf("at most %d tasks", most)
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no task index in %q", s)
+	}
+	return out, nil
+}
+
+// taskRanges prints sorted task indexes compactly: "1-3, 7".
+func taskRanges(ts []int) string {
+	var parts []string
+	for i := 0; i < len(ts); {
+		j := i
+		for j+1 < len(ts) && ts[j+1] == ts[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", ts[i], ts[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(ts[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }
 
 func dash(s string) string {

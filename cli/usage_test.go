@@ -76,3 +76,24 @@ func TestUsageErrorsExit2(t *testing.T) {
 		}
 	})
 }
+
+func TestParseTaskList(t *testing.T) {
+	got, err := parseTaskList("3, 17,40-45")
+	want := []int{3, 17, 40, 41, 42, 43, 44, 45}
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("parseTaskList: %v %v", got, err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("parseTaskList: %v", got)
+		}
+	}
+	if s := taskRanges(want); s != "3, 17, 40-45" {
+		t.Fatalf("taskRanges: %q", s)
+	}
+	for _, bad := range []string{"", "x", "3x", "-1", "5-2", "1-", "1,,a"} {
+		if _, err := parseTaskList(bad); err == nil {
+			t.Errorf("parseTaskList(%q) accepted", bad)
+		}
+	}
+}

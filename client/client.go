@@ -151,6 +151,13 @@ func (c *Client) Cancel(ctx context.Context, id string) (*wire.Job, error) {
 	return &j, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
 }
 
+// Rerun gives chosen ended tasks of a job a new attempt in the same job:
+// every failed one, or the tasks named.
+func (c *Client) Rerun(ctx context.Context, id string, failed bool, tasks []int) (*wire.RerunResult, error) {
+	var out wire.RerunResult
+	return &out, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/rerun", wire.Rerun{Failed: failed, Tasks: tasks}, &out)
+}
+
 // Wait blocks until the job ends or timeout passes (server side).
 func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (*wire.Job, error) {
 	var j wire.Job

@@ -20,7 +20,8 @@ var (
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
 	CmdAttemptEnded   = define("attempt.ended", 1, (*applier).attemptEnded)
-	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs) // job retention: removes jobs that ended before a cut-off
+	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)  // job retention: removes jobs that ended before a cut-off
+	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks) // ended tasks get a new attempt in the same job
 
 	// Schedules.
 	CmdCreateSchedule = define("schedule.create", 1, (*applier).createSchedule)

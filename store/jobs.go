@@ -227,6 +227,13 @@ func (a *applier) releaseDependents(j *Job) error {
 			continue
 		}
 		d.Held--
+		var v []byte
+		if anyEnd[id] {
+			v = []byte(depAny)
+		}
+		if err := a.txn.Set(releasedKey(j.ID, id), v); err != nil {
+			return err
+		}
 		if d.Held > 0 || d.CancelRequested {
 			continue
 		}
@@ -482,10 +489,12 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 const maxNodeLost = 5
 
 func (a *applier) retries(j *Job, t *Task, c *AttemptEnded) bool {
+	// A rerun starts a new retry budget: attempts before it do not count.
+	n := t.Attempts - t.AttemptBase
 	if c.Reason == ReasonNodeLost {
-		return t.Attempts < j.Spec.Retries+1+maxNodeLost
+		return n < j.Spec.Retries+1+maxNodeLost
 	}
-	if t.Attempts >= j.Spec.Retries+1 {
+	if n >= j.Spec.Retries+1 {
 		return false
 	}
 	if c.Reason == ReasonExited && len(j.Spec.RetryOn) > 0 {

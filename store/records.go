@@ -277,6 +277,11 @@ type Task struct {
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Updated  time.Time `json:"updated"`
+	// Reruns counts the times the task was run again after it ended
+	// (job.rerun); AttemptBase is how many attempts it had then, so the
+	// retry budget starts again.
+	Reruns      int `json:"reruns,omitempty"`
+	AttemptBase int `json:"attempt_base,omitempty"`
 }
 
 // Attempt is one run of a task on a node.

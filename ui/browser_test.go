@@ -358,6 +358,31 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("the failed tasks of an array run again from the job page, in the same job", func(t *testing.T) {
+		alice.t = t
+		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "flaky", Image: "gantry/toolbox", Command: []string{"fail-tasks", "1,4", "3"}, Array: 6, CPU: 100, Memory: 16 << 20})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		if final, err := aliceAPI.Wait(ctx, j.ID, 2*time.Minute); err != nil || final.State != wire.StateFailed {
+			t.Fatalf("first run: %+v %v", final, err)
+		}
+		alice.open("/jobs/"+j.ID, `document.querySelector('#rerun-failed')?.textContent === 'Retry 2 failed'`, "the retry button on the failed job")
+		alice.shoot("job-failed")
+		eval[bool](alice, recordStates)
+		alice.do(10*time.Second, chromedp.Click(chromedp.CSS("#rerun-failed")))
+		alice.waitFor(90*time.Second, `document.querySelector('#main .head h1 .badge')?.textContent === 'succeeded'`, "the job to succeed after the retry")
+		if jj, err := aliceAPI.Job(ctx, j.ID); err != nil || jj.State != wire.StateSucceeded || jj.Counts[wire.StateSucceeded] != 6 {
+			t.Fatalf("job after the retry: %+v %v", jj, err)
+		}
+		if seen := eval[[]string](alice, `window.__seen`); !inOrder(seen, []string{"running", "succeeded"}) {
+			t.Errorf("the page showed %v after the retry, want running then succeeded", seen)
+		}
+		if m := eval[string](alice, `window.__marker || ''`); m != "no reload" {
+			t.Errorf("the page reloaded")
+		}
+	})
+
 	t.Run("a schedule made in the form submits jobs and shows live on the schedules page", func(t *testing.T) {
 		alice.t = t
 		alice.open("/submit", `!!document.getElementById('f-cron')`, "the submit form")

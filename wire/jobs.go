@@ -64,6 +64,8 @@ type Task struct {
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Updated  time.Time `json:"updated"`
+	// Reruns counts the times the task was run again after it ended.
+	Reruns int `json:"reruns,omitempty"`
 }
 
 // TaskList is a page of GET /api/v1/jobs/:id/tasks; Next is the index to
@@ -130,4 +132,18 @@ type ScheduleRequest struct {
 // ScheduleList is GET /api/v1/schedules.
 type ScheduleList struct {
 	Schedules []Schedule `json:"schedules"`
+}
+
+// Rerun is the body of POST /api/v1/jobs/:id/rerun: the ended tasks to run
+// again in the same job, by index, or every failed one.
+type Rerun struct {
+	Failed bool  `json:"failed,omitempty"`
+	Tasks  []int `json:"tasks,omitempty"`
+}
+
+// RerunResult is the answer to a rerun: the job, running again, and the
+// tasks queued again.
+type RerunResult struct {
+	Job   Job   `json:"job"`
+	Tasks []int `json:"tasks"`
 }

@@ -162,6 +162,7 @@ func (a *API) routeTable() []Route {
 		r("GET", "/api/v1/jobs/:id", Signed, a.getJob),
 		r("POST", "/api/v1/jobs/:id/cancel", Signed, a.cancelJob),
 		r("POST", "/api/v1/jobs/:id/retry", Signed, a.retryJob),
+		r("POST", "/api/v1/jobs/:id/rerun", Signed, a.rerunJob),
 		r("GET", "/api/v1/jobs/:id/wait", Signed, a.waitJob),
 		r("GET", "/api/v1/jobs/:id/tasks", Signed, a.listTasks),
 		r("GET", "/api/v1/jobs/:id/tasks/:index", Signed, a.getTask),

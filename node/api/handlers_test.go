@@ -148,6 +148,25 @@ func TestCancelAndRetry(t *testing.T) {
 	}
 }
 
+func TestRerun(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	// Task 0 ran on n1 and failed; task 1 never ran and is cancelled.
+	f.must(ignore(store.CmdAttemptEnded.Propose(ctx, f.direct, store.AttemptEnded{JobID: f.job, Task: 0, N: 1, ExitCode: 2, Reason: store.ReasonExited, Ended: time.Now()})))
+	f.do(owner, "POST", "/api/v1/jobs/"+f.job+"/cancel", nil)
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs/"+f.job+"/rerun", map[string]any{"tasks": []int{7}}), 400, wire.CodeInvalid, "has no task 7")
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs/"+f.job+"/rerun", map[string]any{"failed": true, "tasks": []int{0}}), 400, wire.CodeInvalid, "not both")
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs/"+f.job+"/rerun", `{"failed":"yes"}`), 400, wire.CodeInvalid, "failed")
+	w := f.do(owner, "POST", "/api/v1/jobs/"+f.job+"/rerun", map[string]bool{"failed": true})
+	res := decodeAs[wire.RerunResult](t, w)
+	if w.Code != 200 || len(res.Tasks) != 1 || res.Tasks[0] != 0 || res.Job.State != wire.StateRunning || res.Job.Counts[wire.StateQueued] != 1 {
+		t.Fatalf("rerun %d %+v", w.Code, res)
+	}
+	if d := decodeAs[wire.TaskDetail](t, f.do(owner, "GET", "/api/v1/jobs/"+f.job+"/tasks/0", nil)); d.State != wire.StateQueued || d.Reruns != 1 || len(d.AttemptList) != 1 {
+		t.Fatalf("task after the rerun %+v", d)
+	}
+}
+
 func TestAccounts(t *testing.T) {
 	t.Run("login returns a token that works and the account", func(t *testing.T) {
 		f := newFixture(t)

@@ -208,6 +208,30 @@ func (a *API) retryJob(c *gin.Context) {
 	a.submit(c, spec)
 }
 
+// rerunJob gives chosen ended tasks of a job a new attempt in the same job
+// (the owner only: a job runs as its owner).
+func (a *API) rerunJob(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	id := identity(c)
+	if id.User != j.Owner {
+		fail(c, store.Errorf(store.EForbidden, "only the owner can rerun the tasks of a job"))
+		return
+	}
+	var req wire.Rerun
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	res, ok := propose(c, a, store.CmdRerunTasks, store.RerunTasks{JobID: j.ID, Failed: req.Failed, Tasks: req.Tasks, Actor: id.User})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, wire.RerunResult{Job: view.Job(res.Job), Tasks: res.Tasks})
+}
+
 func (a *API) waitJob(c *gin.Context) {
 	j, ok := a.readableJob(c)
 	if !ok {

@@ -82,6 +82,8 @@ var matrix = map[string]matrixRow{
 	// Only the owner resubmits: a job runs as its owner, never as an admin
 	// who asked for it again.
 	"POST /api/v1/jobs/:id/retry": {path: onJob("/retry"), want: statuses(401, 201, 404, 403)},
+	// The fixture's job has not ended: the owner is told so (409).
+	"POST /api/v1/jobs/:id/rerun": {path: onJob("/rerun"), body: body(map[string]bool{"failed": true}), want: statuses(401, 409, 404, 403)},
 
 	"POST /api/v1/schedules":                 {path: fixed("/api/v1/schedules"), body: body(map[string]any{"cron": "@daily", "spec": map[string]any{"image": "gantry/toolbox"}}), want: signedIn(201)},
 	"GET /api/v1/schedules":                  {path: fixed("/api/v1/schedules"), want: signedIn(200)},

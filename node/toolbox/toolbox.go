@@ -55,6 +55,7 @@ var commands = map[string]command{
 	"cat":        {"cat PATH", cmdCat},
 	"tick":       {"tick INTERVAL DURATION", cmdTick},
 	"fail-until": {"fail-until N CODE", cmdFailUntil},
+	"fail-tasks": {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
 	"lines":      {"lines N", cmdLines},
 }
 
@@ -314,6 +315,31 @@ func cmdTick(e *env, args []string) (int, error) {
 			return 1, err
 		}
 	}
+}
+
+// cmdFailTasks fails with CODE on the first attempt of the listed tasks
+// (GANTRY_TASK_INDEX) and succeeds otherwise: arrays whose chosen tasks
+// fail once, for tests of reruns and retries.
+func cmdFailTasks(e *env, args []string) (int, error) {
+	if err := wantArgs(args, 2); err != nil {
+		return 0, err
+	}
+	code, err := parseInt("exit code", args[1])
+	if err != nil {
+		return 0, err
+	}
+	if code < 0 || code > 255 {
+		return 0, usagef("exit code %d out of range 0-255", code)
+	}
+	index, attempt := e.getenv("GANTRY_TASK_INDEX"), e.getenv("GANTRY_ATTEMPT")
+	for _, s := range strings.Split(args[0], ",") {
+		if strings.TrimSpace(s) == index && attempt == "1" {
+			fmt.Fprintf(e.stderr, "task %s, attempt 1: failing with exit code %d\n", index, code)
+			return code, nil
+		}
+	}
+	_, err = fmt.Fprintf(e.stdout, "task %s, attempt %s: succeeding\n", index, attempt)
+	return 0, err
 }
 
 func cmdFailUntil(e *env, args []string) (int, error) {

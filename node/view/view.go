@@ -72,7 +72,7 @@ func Jobs(js []store.Job) []wire.Job {
 // Task is what the API shows of a task.
 func Task(t *store.Task) wire.Task {
 	return wire.Task{JobID: t.JobID, Index: t.Index, State: t.State, Attempts: t.Attempts, Node: t.Node,
-		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated}
+		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns}
 }
 
 // Tasks is Task for each of ts.

@@ -28,7 +28,7 @@ func TestViewsShowEveryField(t *testing.T) {
 	}{
 		{"job", reflect.TypeFor[store.Job](), func(r any) any { j := r.(store.Job); return Job(&j) }, nil, nil},
 		{"job spec", reflect.TypeFor[store.JobSpec](), func(r any) any { return JobSpec(r.(store.JobSpec)) }, nil, nil},
-		{"task", reflect.TypeFor[store.Task](), func(r any) any { t := r.(store.Task); return Task(&t) }, nil, nil},
+		{"task", reflect.TypeFor[store.Task](), func(r any) any { t := r.(store.Task); return Task(&t) }, []string{"attempt_base"}, nil},
 		{"attempt", reflect.TypeFor[store.Attempt](), func(r any) any { a := r.(store.Attempt); return Attempt(&a) }, nil, nil},
 		{"node", reflect.TypeFor[store.Node](), func(r any) any { n := r.(store.Node); return Node(&n) }, nil, []string{"leader"}},
 		{"token", reflect.TypeFor[store.Token](), func(r any) any { tk := r.(store.Token); return Token(&tk) }, nil, nil},

@@ -29,7 +29,8 @@ export function jobPage(app, id, task) {
       h('div', {}, h('h1', {}, job.spec.name || job.spec.image, ' ', badge(job.state)), h('div', {class: 'muted small mono'}, job.id)),
       h('div', {class: 'actions'},
         !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? 'Cancelling…' : 'Cancel job') : null,
-        terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry}, 'Run again') : null));
+        terminal(job.state) && owner && (job.counts || {}).failed ? h('button', {id: 'rerun-failed', onclick: rerunFailed, title: 'Run the failed tasks again in this job; their earlier attempts and logs stay'}, `Retry ${job.counts.failed} failed`) : null,
+        terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry, title: 'Submit the whole job again as a new job'}, 'Run again') : null));
     const c = job.counts || {};
     summary.replaceChildren(...[
       kv('Progress', `${c.succeeded || 0}/${job.total} succeeded` + (c.failed ? `, ${c.failed} failed` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '')),
@@ -47,6 +48,15 @@ export function jobPage(app, id, task) {
   const cancel = async () => {
     if (!confirm('Cancel this job? Running tasks are stopped.')) return;
     try { job = await post(`/jobs/${id}/cancel`); renderHeader(); } catch (e) { toast(e.message); }
+  };
+  const rerunFailed = async () => {
+    try {
+      const r = await post(`/jobs/${id}/rerun`, {failed: true});
+      job = r.job;
+      renderHeader();
+      await loadTasks();
+      toast(`${r.tasks.length} failed task(s) running again`);
+    } catch (e) { toast(e.message); }
   };
   const retry = async () => {
     try { const j = await post(`/jobs/${id}/retry`); app.go(`/jobs/${j.id}`); } catch (e) { toast(e.message); }
