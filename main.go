@@ -17,6 +17,6 @@ func runServer(ctx context.Context, c cli.ServerConfig) error {
 	return node.New(node.Config{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, ClusterAddr: c.ClusterAddr, Advertise: c.Advertise,
 		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels,
-		JobRetention: c.JobRetention, LogRetention: c.LogRetention, Logger: c.Logger,
+		JobRetention: c.JobRetention, LogRetention: c.LogRetention, RaftTimeout: c.RaftTimeout, Logger: c.Logger,
 	}).Run(ctx)
 }

@@ -23,12 +23,13 @@ func drainAll(t *testing.T, nodes []*gantrytest.Node) {
 }
 
 // TestBenchClusterFailover: kill -9 the leader of a 3-node cluster and time
-// until a write sent to a survivor is accepted again; median of 5.
+// until a write sent to a survivor is accepted again; median and p99 of 20
+// (goal: p99 <= 1 s on this machine).
 func TestBenchClusterFailover(t *testing.T) {
 	cl := gantrytest.StartCluster(t, 3)
 	drainAll(t, cl.Nodes)
 	var times []time.Duration
-	for round := 0; round < 5; round++ {
+	for round := 0; round < 20; round++ {
 		leader := cl.Leader(t, 20*time.Second)
 		var survivor *gantrytest.Node
 		for _, n := range cl.Nodes {
@@ -56,8 +57,9 @@ func TestBenchClusterFailover(t *testing.T) {
 		leader.Restart(t)
 		cl.WaitVoters(t, 3, 60*time.Second)
 	}
-	report(t, "failover: leader killed -> first write accepted on a survivor: median %s of 5 (min %s, max %s; target <= 5s)",
-		median(times).Round(time.Millisecond), pct(times, 0).Round(time.Millisecond), pct(times, 1).Round(time.Millisecond))
+	// With 20 rounds the 99th percentile is the slowest round.
+	report(t, "failover: leader killed -> first write accepted on a survivor: median %s, p99 (slowest of %d) %s, fastest %s; goal p99 <= 1s",
+		median(times).Round(time.Millisecond), len(times), pct(times, 1).Round(time.Millisecond), pct(times, 0).Round(time.Millisecond))
 }
 
 // TestBenchClusterSubmission: job submissions per second from 16 clients

@@ -42,6 +42,7 @@ type ServerConfig struct {
 	Labels        map[string]string
 	JobRetention  time.Duration
 	LogRetention  time.Duration
+	RaftTimeout   time.Duration
 	Logger        *slog.Logger
 }
 
@@ -198,7 +199,7 @@ func parseRetention(flag, s string) (time.Duration, error) {
 
 func serverCmd(server Server) *cobra.Command {
 	var cfg ServerConfig
-	var retention, jobRetention string
+	var retention, jobRetention, raftTimeout string
 	var labels []string
 	var debug bool
 	c := &cobra.Command{
@@ -223,6 +224,13 @@ func serverCmd(server Server) *cobra.Command {
 			if cfg.Labels, err = parseNodeLabels(labels); err != nil {
 				return err
 			}
+			if raftTimeout != "" {
+				d, err := time.ParseDuration(raftTimeout)
+				if err != nil || d < 50*time.Millisecond || d > time.Minute {
+					return usageErr(cmd, "--raft-timeout %q: want a duration from 50ms to 1m, e.g. 250ms", raftTimeout)
+				}
+				cfg.RaftTimeout = d
+			}
 			return server(cmd.Context(), cfg)
 		},
 	}
@@ -243,6 +251,8 @@ func serverCmd(server Server) *cobra.Command {
 		envLabels = strings.Split(v, ",")
 	}
 	f.StringArrayVar(&labels, "label", envLabels, "node label K=V that jobs can require with --constraint (repeatable; $GANTRY_LABELS: K=V,K=V)")
+	f.StringVar(&raftTimeout, "raft-timeout", envOr("GANTRY_RAFT_TIMEOUT", ""),
+		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

@@ -21,16 +21,16 @@ func nodeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nodes, err := cl.Nodes(cmd.Context())
+			list, err := cl.NodeList(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), nodes)
+				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS\tLABELS")
-			for _, n := range nodes {
+			fmt.Fprintln(tw, "NAME\tSTATE\tROLE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS\tLABELS")
+			for _, n := range list.Nodes {
 				leader := ""
 				if n.Leader {
 					leader = "*"
@@ -52,10 +52,15 @@ func nodeCmd(g *globals) *cobra.Command {
 					sort.Strings(kv)
 					labels = strings.Join(kv, ",")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\t%s\n", n.Name, state, leader, n.APIAddr,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\t%s\n", n.Name, state, dash(n.Role), leader, n.APIAddr,
 					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), n.Running, labels)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d voter(s), %d healthy: the cluster stays writable with %d of them down\n",
+				list.Voters, list.HealthyVoters, list.FailureTolerance)
+			return nil
 		},
 	}
 	action := func(use, short, verb string) *cobra.Command {

@@ -5,7 +5,10 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,7 +56,13 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.raw(ctx, method, path, in)
+	return c.doKeyed(ctx, method, path, "", in, out)
+}
+
+// doKeyed is do with an idempotency key: the server applies a write with
+// the same key once, so it may be sent again.
+func (c *Client) doKeyed(ctx context.Context, method, path, key string, in, out any) error {
+	resp, err := c.rawKeyed(ctx, method, path, key, in)
 	if err != nil {
 		return err
 	}
@@ -70,23 +79,60 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // raw sends a request and returns the response when its status is 2xx.
 func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Response, error) {
-	var body io.Reader
+	return c.rawKeyed(ctx, method, path, "", in)
+}
+
+// RetryFor bounds how long a request that may safely be sent again (a
+// read, or a write with an idempotency key) is retried while the cluster
+// answers 503 unavailable (an election, a node still starting).
+var RetryFor = 30 * time.Second
+
+// rawKeyed sends a request and returns the response when its status is
+// 2xx; a read or a keyed write answered 503 is sent again with backoff for
+// up to RetryFor.
+func (c *Client) rawKeyed(ctx context.Context, method, path, key string, in any) (*http.Response, error) {
+	var b []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(in); err != nil {
 			return nil, err
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, body)
+	retry := method == http.MethodGet || key != ""
+	deadline := time.Now().Add(RetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		resp, err := c.send(ctx, method, path, key, b, in != nil)
+		var e *Error
+		if !retry || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || time.Now().Add(wait).After(deadline) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+func (c *Client) send(ctx context.Context, method, path, key string, body []byte, hasBody bool) (*http.Response, error) {
+	var rd io.Reader
+	if hasBody {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, rd)
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if key != "" {
+		req.Header.Set(wire.IdempotencyKeyHeader, key)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -126,10 +172,19 @@ func (c *Client) Login(ctx context.Context, user, password, clientName string) (
 	return out.Token, err
 }
 
-// Submit submits a job.
+// Submit submits a job. It sends an idempotency key, so a submission the
+// cluster could not take during an election is sent again and still makes
+// one job.
 func (c *Client) Submit(ctx context.Context, spec wire.JobSpec) (*wire.Job, error) {
 	var j wire.Job
-	return &j, c.do(ctx, "POST", "/api/v1/jobs", spec, &j)
+	return &j, c.doKeyed(ctx, "POST", "/api/v1/jobs", newKey(), spec, &j)
+}
+
+// newKey is a random idempotency key.
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Job fetches a job.
@@ -211,8 +266,14 @@ func (c *Client) Logs(ctx context.Context, id string, index, attempt int, follow
 
 // Nodes lists the cluster's nodes.
 func (c *Client) Nodes(ctx context.Context) ([]wire.Node, error) {
+	l, err := c.NodeList(ctx)
+	return l.Nodes, err
+}
+
+// NodeList lists the nodes with the cluster's voting membership.
+func (c *Client) NodeList(ctx context.Context) (*wire.NodeList, error) {
 	var out wire.NodeList
-	return out.Nodes, c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
+	return &out, c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
 }
 
 // SetNodeState drains or readies a node (admin).

@@ -105,6 +105,17 @@ func (c *Cluster) WaitVoters(t testing.TB, want int, timeout time.Duration) {
 	}, "%d voters", want)
 }
 
+// JoinThrough starts a fresh node named name that joins the cluster through
+// member, with the cluster's join token.
+func (c *Cluster) JoinThrough(t testing.TB, member *Node, name string, o Options) *Node {
+	t.Helper()
+	o.Name, o.DataDir = name, ""
+	o.Args = append(append([]string(nil), o.Args...), "--join", member.HTTPAddr, "--token", c.Token)
+	n := c.StartJoiner(t, o)
+	c.Nodes = append(c.Nodes, n)
+	return n
+}
+
 // StartJoiner starts one more node with the given options (whose Args carry
 // --join and --token) and waits until it serves. It gets node 1's admin token.
 func (c *Cluster) StartJoiner(t testing.TB, o Options) *Node {
@@ -222,8 +233,11 @@ func (c *Cluster) NodeStates(t testing.TB, via *Node) map[string]string {
 
 // Health is a node's /healthz answer.
 type Health struct {
-	Leader     bool   `json:"leader"`
-	LeaderName string `json:"leader_name"`
+	Leader           bool   `json:"leader"`
+	LeaderName       string `json:"leader_name"`
+	Role             string `json:"role"`
+	Voters           int    `json:"voters"`
+	FailureTolerance int    `json:"failure_tolerance"`
 }
 
 // Health asks a node who leads.

@@ -60,6 +60,9 @@ type Config struct {
 	// LogRetention is how long after a job ended its task logs are kept
 	// on this node (0: forever).
 	LogRetention time.Duration
+	// RaftTimeout is how long followers wait for a silent leader before
+	// electing another (0: raftcluster.DefaultHeartbeatTimeout, for a LAN).
+	RaftTimeout time.Duration
 	Logger       *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
@@ -191,6 +194,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.raft, err = raftcluster.Open(raftcluster.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Listener: n.clusterLn,
 		Advertise: net.JoinHostPort(adv, cport), FSM: n.store, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
+		HeartbeatTimeout: n.cfg.RaftTimeout,
 	})
 	n.clusterLn = nil // raftcluster owns it now, and closes it
 	if err != nil {
@@ -224,6 +228,9 @@ func (n *Node) start(ctx context.Context) error {
 			return err
 		}
 	}
+	// Heartbeats from now on: a joiner that has caught up is promoted
+	// while it finishes starting.
+	n.goLoop(ctx, n.cluster.Run)
 	nodeSecret, err := n.nodeSecret()
 	if err != nil {
 		return err
@@ -266,7 +273,6 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 
-	n.goLoop(ctx, n.cluster.Run)
 	n.goLoop(ctx, n.cluster.ReconcileBlobs)
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
@@ -288,7 +294,7 @@ func (n *Node) start(ctx context.Context) error {
 		UI:     ui.Assets(),
 	})
 	n.handler.Store(&handler)
-	n.log.Info("node ready", "name", n.cfg.Name, "http", n.httpLn.Addr().String(), "cluster", n.cfg.ClusterAddr, "data", n.cfg.DataDir)
+	n.announceReady(ctx)
 	n.goLoop(ctx, func(ctx context.Context) { n.images.PrepullToolbox(ctx, n.runner.Pull) })
 	if first {
 		n.printBanner(adv, n.httpLn.Addr(), password, pki.CAHash())
@@ -471,6 +477,39 @@ Gantry is running.
   (CA %s)
 
 `, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, caHash)
+}
+
+// announceReady logs that the node serves and the Raft role it has; a node
+// that does not vote yet says when it will, on its output too.
+func (n *Node) announceReady(ctx context.Context) {
+	role := ""
+	var roles cluster.Roles
+	if r, err := n.cluster.Roles(ctx); err == nil {
+		roles, role = r, r.Of[n.cfg.Name]
+	}
+	note := ""
+	switch role {
+	case cluster.RolePromoting:
+		note = "it will vote once it has caught up"
+		if roles.Voters%2 == 1 && roles.Voters < roles.Keeps {
+			note += " and another server has, so the cluster keeps an odd number of voters"
+		}
+	case cluster.RoleNonvoter:
+		note = fmt.Sprintf("the cluster keeps %d voters; this node receives the log and votes when one is lost", roles.Keeps)
+	}
+	args := []any{"name", n.cfg.Name, "role", role, "voters", roles.Voters, "failure_tolerance", roles.FailureTolerance,
+		"http", n.httpLn.Addr().String(), "cluster", n.cfg.ClusterAddr, "data", n.cfg.DataDir}
+	if note != "" {
+		args = append(args, "note", note)
+	}
+	n.log.Info("node ready", args...)
+	if n.cfg.Join != "" {
+		msg := fmt.Sprintf("Joined the cluster as node %s: role %s", n.cfg.Name, role)
+		if note != "" {
+			msg += "; " + note
+		}
+		fmt.Fprintln(n.cfg.Out, msg+".")
+	}
 }
 
 // logFiles gives the cluster the runner's log paths.

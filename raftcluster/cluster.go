@@ -35,7 +35,20 @@ type Config struct {
 	// Bootstrap makes this node the only voter of a new cluster when it has
 	// no Raft state yet.
 	Bootstrap bool
+	// HeartbeatTimeout is how long a follower hears nothing from the
+	// leader before it starts an election (0: DefaultHeartbeatTimeout);
+	// the election timeout is the same and the leader lease half of it.
+	HeartbeatTimeout time.Duration
 }
+
+// DefaultHeartbeatTimeout suits a LAN: a dead leader is replaced in well
+// under a second (a follower notices within one to two timeouts, the
+// election takes one more round), while the leader's heartbeats, every
+// tenth of it, keep a busy but healthy cluster from electing needlessly.
+// hashicorp/raft's own default (1 s) is meant for wide-area networks; set
+// GANTRY_RAFT_TIMEOUT higher for links with long pauses (see
+// node/cluster/DESIGN.md, "Failover").
+const DefaultHeartbeatTimeout = 250 * time.Millisecond
 
 // Cluster is a running Raft node.
 type Cluster struct {
@@ -91,9 +104,13 @@ func Open(cfg Config) (*Cluster, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hclogger(log)
-	rc.HeartbeatTimeout = 1000 * time.Millisecond
-	rc.ElectionTimeout = 1000 * time.Millisecond
-	rc.LeaderLeaseTimeout = 500 * time.Millisecond
+	ht := cfg.HeartbeatTimeout
+	if ht <= 0 {
+		ht = DefaultHeartbeatTimeout
+	}
+	rc.HeartbeatTimeout = ht
+	rc.ElectionTimeout = ht
+	rc.LeaderLeaseTimeout = ht / 2
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.MaxAppendEntries = 512
 	rc.BatchApplyCh = true

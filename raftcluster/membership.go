@@ -65,16 +65,27 @@ func (c *Cluster) RemoveServer(id string) error {
 
 // Servers lists the current Raft configuration.
 func (c *Cluster) Servers() ([]Server, error) {
+	s, _, err := c.Configuration()
+	return s, err
+}
+
+// Configuration lists the latest Raft configuration and the log index it
+// was written at: it is in force on a server once that server has applied
+// the index, and committed once CommitIndex has passed it.
+func (c *Cluster) Configuration() ([]Server, uint64, error) {
 	f := c.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []Server
 	for _, s := range f.Configuration().Servers {
 		out = append(out, Server{ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == raft.Voter})
 	}
-	return out, nil
+	return out, f.Index(), nil
 }
+
+// CommitIndex is the highest log index this node knows to be committed.
+func (c *Cluster) CommitIndex() uint64 { return c.raft.CommitIndex() }
 
 // ReadIndex confirms this node still leads (a round trip to a quorum) and
 // returns the commit index: once a node has applied up to it, its reads are
@@ -104,7 +115,10 @@ func (c *Cluster) InternalTransport() *http.Transport {
 	src := sourceAddr(c.cfg.Advertise)
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			timeout := 5 * time.Second
+			// A peer on the LAN answers a dial in milliseconds; one that
+			// does not within a second is gone (a dead leader, say), and a
+			// forwarding node should look for the new one instead.
+			timeout := time.Second
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 				timeout = time.Until(dl)
 			}

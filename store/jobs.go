@@ -10,6 +10,15 @@ import (
 var stateRank = map[string]int{StateQueued: 0, StateScheduled: 1, StateRunning: 2, StateSucceeded: 3, StateFailed: 3, StateCancelled: 3}
 
 func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
+	if c.Key != "" {
+		id, err := getString(a.txn, submitKeyKey(c.Owner, c.Key))
+		switch {
+		case err == nil:
+			return a.job(id) // submitted before under this key
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
 	if ok, err := exists(a.txn, jobKey(c.ID)); err != nil || ok {
 		if ok {
 			return nil, Errorf(EConflict, "job %s already exists", c.ID)
@@ -18,7 +27,7 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	}
 	spec := c.Spec
 	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at,
-		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array}
+		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key}
 	// Dependencies: wait for active ones, fail fast on ended ones that did
 	// not succeed. Everything is checked before anything is written, so a
 	// rejected command leaves no trace.
@@ -75,6 +84,11 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	}
 	if err := a.txn.Set(jobOwnerKey(c.Owner, c.ID), nil); err != nil {
 		return nil, err
+	}
+	if c.Key != "" {
+		if err := a.txn.Set(submitKeyKey(c.Owner, c.Key), []byte(c.ID)); err != nil {
+			return nil, err
+		}
 	}
 	a.jobs[j.ID] = j
 	a.dirty[j.ID] = ""

@@ -20,6 +20,7 @@ const (
 	pQueue         = "q/"   // q/<priority rank>/<job id>/<index> -> ""
 	pNodeActive    = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
 	pDependent     = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
+	pSubmitKey     = "sk/"  // sk/<owner>/<idempotency key> -> job id
 	pReleased      = "rel/" // rel/<dependency job id>/<dependent job id> -> "" or "any": released when the dependency ended (a rerun holds them again)
 	pNode          = "n/"   // n/<name> -> Node
 	pUserUsage     = "uu/"  // uu/<user> -> UserUsage (resources of the user's placed, unended attempts)
@@ -59,6 +60,7 @@ func nodeActiveKey(node, job string, i, n int) []byte {
 }
 func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
 func releasedKey(dep, job string) []byte  { return []byte(pReleased + dep + "/" + job) }
+func submitKeyKey(owner, key string) []byte { return []byte(pSubmitKey + owner + "/" + key) }
 func nodeKey(name string) []byte          { return []byte(pNode + name) }
 func userUsageKey(name string) []byte     { return []byte(pUserUsage + name) }
 func scheduleKey(id string) []byte        { return []byte(pSchedule + id) }

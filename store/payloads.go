@@ -38,11 +38,14 @@ type DeleteToken struct {
 	ID   string `json:"id"`
 }
 
-// SubmitJob adds a job and its tasks.
+// SubmitJob adds a job and its tasks. A submission with a Key the owner
+// used before adds nothing and returns the job that key made, so a client
+// may send a submission again after a timeout or an election.
 type SubmitJob struct {
 	ID    string  `json:"id"`
 	Owner string  `json:"owner"`
 	Spec  JobSpec `json:"spec"`
+	Key   string  `json:"key,omitempty"`
 }
 
 // CancelJob requests cancellation of a job. Actor is checked against the

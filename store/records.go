@@ -265,6 +265,8 @@ type Job struct {
 	CancelRequested bool           `json:"cancel_requested,omitempty"`
 	Held            int            `json:"held,omitempty"` // dependencies not yet satisfied
 	Message         string         `json:"message,omitempty"`
+	// Key is the submission's idempotency key ("" without one).
+	Key string `json:"key,omitempty"`
 }
 
 // Task is one element of a job's array.

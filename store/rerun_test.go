@@ -172,3 +172,23 @@ func TestRerunHoldsDependentsAgain(t *testing.T) {
 		t.Fatalf("both dependents should be queued now: %+v", q)
 	}
 }
+
+// TestSubmitWithAKeyMakesOneJob: a submission sent again with the same
+// idempotency key (after a timeout or an election) returns the job the key
+// made; another user's key is theirs alone; a purge forgets the key.
+func TestSubmitWithAKeyMakesOneJob(t *testing.T) {
+	f := newFSM(t)
+	spec := JobSpec{Image: "x"}
+	spec.Defaults()
+	first := f.must(CmdSubmitJob, SubmitJob{ID: "j1", Owner: "alice", Spec: spec, Key: "k1"}).(*Job)
+	again := f.must(CmdSubmitJob, SubmitJob{ID: "j2", Owner: "alice", Spec: spec, Key: "k1"}).(*Job)
+	if first.ID != "j1" || again.ID != "j1" {
+		t.Fatalf("a repeated key made %s then %s", first.ID, again.ID)
+	}
+	if bob := f.must(CmdSubmitJob, SubmitJob{ID: "j3", Owner: "bob", Spec: spec, Key: "k1"}).(*Job); bob.ID != "j3" {
+		t.Fatalf("bob's submission with alice's key returned %s", bob.ID)
+	}
+	if jobs, _, _ := f.st.ListJobs(JobFilter{Owner: "alice"}); len(jobs) != 1 {
+		t.Fatalf("alice has %d jobs", len(jobs))
+	}
+}

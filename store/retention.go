@@ -33,7 +33,11 @@ func (a *applier) purgeJobs(c *PurgeJobs) (*PurgeResult, error) {
 		if !Terminal(j.State) || j.Ended.IsZero() || !j.Ended.Before(c.Before) {
 			continue
 		}
-		for _, k := range [][]byte{jobKey(id), jobOwnerKey(j.Owner, id), jobStateKey(j.State, id), jobOwnerStateKey(j.Owner, j.State, id)} {
+		keys := [][]byte{jobKey(id), jobOwnerKey(j.Owner, id), jobStateKey(j.State, id), jobOwnerStateKey(j.Owner, j.State, id)}
+		if j.Key != "" {
+			keys = append(keys, submitKeyKey(j.Owner, j.Key))
+		}
+		for _, k := range keys {
 			if err := a.txn.Delete(k); err != nil {
 				return nil, err
 			}

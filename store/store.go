@@ -133,6 +133,20 @@ func putJSON(txn *badger.Txn, key []byte, v any) error {
 	return txn.Set(key, b)
 }
 
+// getString reads a key whose value is a plain string (ErrNotFound when
+// it is missing).
+func getString(txn *badger.Txn, key []byte) (string, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("get %s: %w", key, err)
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
 func exists(txn *badger.Txn, key []byte) (bool, error) {
 	_, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {

@@ -19,6 +19,11 @@ type Node struct {
 	Updated       time.Time `json:"updated"`
 	// Leader is set on the node that leads the cluster (GET /nodes only).
 	Leader bool `json:"leader"`
+	// Role is the node's part in Raft: leader, voter, promoting (a vote
+	// on its way: caught up and waiting to be promoted, or promoted and
+	// not yet in force), nonvoter (the log, no vote) or worker. A node's
+	// state says whether it takes tasks; its role, whether it votes.
+	Role string `json:"role,omitempty"`
 	// Used is what the machine actually uses now, when it answered quickly.
 	Used *Resources `json:"used,omitempty"`
 }
@@ -26,6 +31,17 @@ type Node struct {
 // NodeList is GET /api/v1/nodes.
 type NodeList struct {
 	Nodes []Node `json:"nodes"`
+	Votes
+}
+
+// Votes is the cluster's voting membership: how many vote, how many of
+// those the leader hears from, and how many may fail with the cluster still
+// writable (Consul autopilot's failure tolerance: healthy voters minus a
+// quorum of all voters).
+type Votes struct {
+	Voters           int `json:"voters"`
+	HealthyVoters    int `json:"healthy_voters"`
+	FailureTolerance int `json:"failure_tolerance"`
 }
 
 // Cluster is GET /api/v1/cluster.

@@ -2,6 +2,11 @@ package wire
 
 import "time"
 
+// IdempotencyKeyHeader names the header of a job submission that may be
+// sent again (after a timeout or a 503): the server makes one job per key
+// and user, and answers a repeat with that job.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
 // JobSpec is what a user submits (POST /api/v1/jobs) and what a job shows
 // it was submitted with.
 type JobSpec struct {

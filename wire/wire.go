@@ -65,6 +65,9 @@ const (
 	NodeReady    = "ready"
 	NodeDraining = "draining"
 	NodeDown     = "down"
+	// NodeJoining is a member of Raft that has not registered yet (node ls
+	// only: it takes no tasks until it is ready).
+	NodeJoining = "joining"
 )
 
 // ScheduleLabel is the job label naming the schedule that submitted it.
@@ -118,9 +121,12 @@ type Usage struct {
 	Tasks     int       `json:"tasks"`
 }
 
-// Health is GET /healthz (no authentication).
+// Health is GET /healthz (no authentication): this node's role and the
+// cluster's failure tolerance.
 type Health struct {
 	Status     string `json:"status"`
 	Leader     bool   `json:"leader"`
 	LeaderName string `json:"leader_name"`
+	Role       string `json:"role,omitempty"`
+	Votes
 }

@@ -96,6 +96,8 @@ type ClusterAdmin interface {
 	RemoveNode(ctx context.Context, name string) (*store.Node, error)
 	// Members lists the Raft configuration.
 	Members(ctx context.Context) ([]cluster.Member, error)
+	// Roles says who votes and what the cluster can survive.
+	Roles(ctx context.Context) (cluster.Roles, error)
 	// Linearize makes the next local read see every acknowledged write.
 	Linearize(ctx context.Context) error
 	// NodeLog opens an attempt's log on the node that ran it.
@@ -369,7 +371,27 @@ func (a *API) health(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		leader, name = a.cfg.Leader()
 	}
-	c.JSON(http.StatusOK, wire.Health{Status: "ok", Leader: leader, LeaderName: name})
+	h := wire.Health{Status: "ok", Leader: leader, LeaderName: name}
+	roles := a.roles(c.Request.Context())
+	h.Role, h.Votes = roles.Of[a.cfg.NodeName], votesOf(roles)
+	c.JSON(http.StatusOK, h)
+}
+
+// roles is the cluster's voting membership; a node without a cluster is
+// its own single voter.
+func (a *API) roles(ctx context.Context) cluster.Roles {
+	if a.cfg.Cluster != nil {
+		if r, err := a.cfg.Cluster.Roles(ctx); err == nil {
+			return r
+		} else {
+			a.log.Debug("read raft roles", "err", err)
+		}
+	}
+	return cluster.Roles{Leader: a.cfg.NodeName, Of: map[string]string{a.cfg.NodeName: cluster.RoleLeader}, Voters: 1, HealthyVoters: 1}
+}
+
+func votesOf(r cluster.Roles) wire.Votes {
+	return wire.Votes{Voters: r.Voters, HealthyVoters: r.HealthyVoters, FailureTolerance: r.FailureTolerance}
 }
 
 func (a *API) metrics(c *gin.Context) {

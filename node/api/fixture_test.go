@@ -311,6 +311,10 @@ func (c *fakeCluster) Members(context.Context) ([]cluster.Member, error) {
 	return []cluster.Member{m}, nil
 }
 
+func (c *fakeCluster) Roles(context.Context) (cluster.Roles, error) {
+	return cluster.Roles{Leader: "n1", Of: map[string]string{"n1": cluster.RoleLeader}, Voters: 1, HealthyVoters: 1}, nil
+}
+
 func (c *fakeCluster) Linearize(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -56,6 +56,25 @@ func TestSubmitJob(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a submission sent again with its idempotency key makes one job", func(t *testing.T) {
+		f := newFixture(t)
+		send := func(key string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest("POST", "/api/v1/jobs", strings.NewReader(`{"image":"gantry/toolbox"}`))
+			req.Header.Set("Authorization", "Bearer "+f.tokens["alice"])
+			req.Header.Set(wire.IdempotencyKeyHeader, key)
+			w := httptest.NewRecorder()
+			f.api.ServeHTTP(w, req)
+			return w
+		}
+		a, b := decodeAs[wire.Job](t, send("k-1")), decodeAs[wire.Job](t, send("k-1"))
+		if a.ID == "" || a.ID != b.ID {
+			t.Fatalf("two submissions with one key made %s and %s", a.ID, b.ID)
+		}
+		if c := decodeAs[wire.Job](t, send("k-2")); c.ID == a.ID {
+			t.Fatal("another key returned the same job")
+		}
+		wantError(t, send("bad key!"), 400, wire.CodeInvalid, wire.IdempotencyKeyHeader)
+	})
 	t.Run("another user's job is not a dependency", func(t *testing.T) {
 		f := newFixture(t)
 		wantError(t, f.do(other, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "after": []string{f.job}}),

@@ -43,10 +43,28 @@ func (a *API) submitJob(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	a.submit(c, view.StoreJobSpec(spec))
+	key := c.GetHeader(wire.IdempotencyKeyHeader)
+	if !validKey(key) {
+		fail(c, store.Errorf(store.EInvalid, "%s: 1 to 128 letters, digits, '.', '-' or '_'", wire.IdempotencyKeyHeader))
+		return
+	}
+	a.submit(c, view.StoreJobSpec(spec), key)
 }
 
-func (a *API) submit(c *gin.Context, spec store.JobSpec) {
+// validKey reports whether an idempotency key is absent or well formed.
+func validKey(k string) bool {
+	if len(k) > 128 {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 	spec.Defaults()
 	if err := spec.Validate(); err != nil {
 		fail(c, err)
@@ -65,7 +83,7 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec) {
 		fail(c, err)
 		return
 	}
-	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec})
+	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec, Key: key})
 	if !ok {
 		return
 	}
@@ -205,7 +223,7 @@ func (a *API) retryJob(c *gin.Context) {
 	}
 	spec := j.Spec
 	spec.After, spec.AfterAny = nil, nil
-	a.submit(c, spec)
+	a.submit(c, spec, "")
 }
 
 // rerunJob gives chosen ended tasks of a job a new attempt in the same job

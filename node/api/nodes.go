@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -23,11 +24,13 @@ func (a *API) listNodes(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		_, leaderName = a.cfg.Leader()
 	}
+	roles := a.roles(c.Request.Context())
 	out := make([]wire.Node, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		out[i] = view.Node(&n)
 		out[i].Leader = n.Name == leaderName
+		out[i].Role = roles.Of[n.Name]
 		if a.cfg.Usage != nil {
 			wg.Add(1)
 			go func() {
@@ -40,7 +43,23 @@ func (a *API) listNodes(c *gin.Context) {
 		}
 	}
 	wg.Wait()
-	c.JSON(http.StatusOK, wire.NodeList{Nodes: out})
+	// Members of Raft that have not registered yet (a joiner finishing its
+	// start) are listed too: a vote node ls did not show would be a lie.
+	listed := map[string]bool{}
+	for _, n := range nodes {
+		listed[n.Name] = true
+	}
+	var joining []string
+	for name := range roles.Of {
+		if !listed[name] {
+			joining = append(joining, name)
+		}
+	}
+	sort.Strings(joining)
+	for _, name := range joining {
+		out = append(out, wire.Node{Name: name, State: wire.NodeJoining, Role: roles.Of[name], Leader: name == leaderName})
+	}
+	c.JSON(http.StatusOK, wire.NodeList{Nodes: out, Votes: votesOf(roles)})
 }
 
 func (a *API) setNodeState(state string) gin.HandlerFunc {

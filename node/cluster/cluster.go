@@ -72,6 +72,9 @@ type Cluster struct {
 	live        map[string]liveness // the leader's view of who heartbeats
 	leaderSince time.Time
 	removed     bool               // this node was removed from the cluster
+	registered  bool               // Register succeeded once: re-registering is the loop's to do
+	voting      bool               // this node's vote, as last logged
+	poke        chan struct{}      // a heartbeat from a caught-up non-voter: manage voters now
 	reg         *registry.Registry // set by Attach
 	logs        LogFiles           // set by Attach
 }
@@ -85,7 +88,7 @@ func New(cfg Config) *Cluster {
 		cfg.Voters = votersFromEnv()
 	}
 	return &Cluster{cfg: cfg, raft: cfg.Raft, st: cfg.Store, log: cfg.Logger.With("component", "cluster"),
-		live: map[string]liveness{}, hc: &http.Client{Transport: cfg.Raft.InternalTransport()}}
+		live: map[string]liveness{}, hc: &http.Client{Transport: cfg.Raft.InternalTransport()}, poke: make(chan struct{}, 1)}
 }
 
 // votersFromEnv is how many voting members the leader keeps: 3, or
@@ -104,6 +107,7 @@ func (c *Cluster) Start() {
 	mux.HandleFunc("POST /internal/v1/apply", c.handleApply)
 	mux.HandleFunc("GET /internal/v1/read-index", c.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/heartbeat", c.handleHeartbeat)
+	mux.HandleFunc("GET /internal/v1/roles", c.handleRoles)
 	mux.HandleFunc("POST /internal/v1/members", c.handleAddMember)
 	mux.HandleFunc("DELETE /internal/v1/members/{id}", c.handleRemoveMember)
 	mux.HandleFunc("GET /internal/v1/ca-key", c.handleCAKey)
@@ -151,22 +155,32 @@ func (c *Cluster) logFiles() LogFiles {
 	return c.logs
 }
 
-// Run heartbeats to the leader, re-registers this node when the cluster
-// marked it down, samples this machine's usage, and, on the leader, marks
-// silent nodes down, moves tasks off drained nodes and manages voters.
-// It returns when ctx ends.
+// Run heartbeats to the leader (the first time at once, so a node that has
+// just caught up is promoted without waiting), re-registers this node when
+// the cluster marked it down, samples this machine's usage, logs changes of
+// this node's vote, and, on the leader, marks silent nodes down, moves
+// tasks off drained nodes and manages voters. It returns when ctx ends.
 func (c *Cluster) Run(ctx context.Context) {
 	go c.use.run(ctx)
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
 	var lastRegister time.Time
+	if !c.raft.IsLeader() {
+		c.sendHeartbeat(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-c.poke:
+			if c.raft.IsLeader() {
+				c.manageVoters(ctx, time.Now())
+			}
+			continue
 		}
 		now := time.Now()
+		c.logVote()
 		if c.raft.IsLeader() {
 			c.mu.Lock()
 			if c.leaderSince.IsZero() {
@@ -210,7 +224,46 @@ func (c *Cluster) Register(ctx context.Context) error {
 		Name: c.cfg.Name, Addr: c.raft.Addr(), APIAddr: joinHostPort(c.cfg.Advertise, c.cfg.HTTPPort),
 		Capacity: store.Resources{CPU: cpu, Memory: mem}, Labels: c.cfg.Labels,
 	}})
+	if err == nil {
+		c.mu.Lock()
+		c.registered = true
+		c.mu.Unlock()
+	}
 	return err
+}
+
+// logVote logs when this node gains or loses its vote.
+func (c *Cluster) logVote() {
+	servers, err := c.raft.Servers()
+	if err != nil {
+		return
+	}
+	voting := false
+	for _, s := range servers {
+		if s.ID == c.cfg.Name {
+			voting = s.Voter
+		}
+	}
+	c.mu.Lock()
+	changed := voting != c.voting
+	c.voting = voting
+	c.mu.Unlock()
+	switch {
+	case changed && voting:
+		c.log.Info("this node now votes", "voters", countVoters(servers))
+	case changed:
+		c.log.Info("this node no longer votes", "voters", countVoters(servers))
+	}
+}
+
+func countVoters(servers []raftcluster.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 // internalDo sends one request to a peer's internal listener.

@@ -166,13 +166,20 @@ func (c *Cluster) fetchCAKey(ctx context.Context, member string) error {
 }
 
 // WaitCaughtUp waits until a joining node has replicated the cluster's
-// identity (the leader added it and sent it the log).
+// identity and applied everything the leader had committed when the wait
+// began, so its first heartbeat can get it promoted at once.
 func (c *Cluster) WaitCaughtUp(ctx context.Context) error {
-	t := time.NewTicker(50 * time.Millisecond)
+	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	var target uint64
 	for {
 		if _, err := c.st.Cluster(); err == nil {
-			return nil
+			if target == 0 {
+				target = c.raft.CommitIndex()
+			}
+			if c.st.AppliedIndex() >= target {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -65,10 +65,29 @@ func (c *Cluster) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		writeWireError(w, http.StatusGone, store.ENotFound, "node "+hb.Name+" is not a member of the cluster")
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
-	c.live[hb.Name] = liveness{seen: time.Now(), applied: hb.Applied}
+	c.live[hb.Name] = liveness{seen: now, applied: hb.Applied}
+	promotable := !isVoter(servers, hb.Name) && c.caughtUp(hb.Name, now, c.st.AppliedIndex())
 	c.mu.Unlock()
+	if promotable {
+		// A non-voter that has caught up is promoted now, not at the
+		// leader's next tick.
+		select {
+		case c.poke <- struct{}{}:
+		default:
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func isVoter(servers []raftcluster.Server, id string) bool {
+	for _, s := range servers {
+		if s.ID == id {
+			return s.Voter
+		}
+	}
+	return false
 }
 
 func memberOf(servers []raftcluster.Server, id string) bool {
@@ -82,9 +101,9 @@ func memberOf(servers []raftcluster.Server, id string) bool {
 
 func (c *Cluster) shouldReRegister() bool {
 	c.mu.Lock()
-	removed := c.removed
+	removed, registered := c.removed, c.registered
 	c.mu.Unlock()
-	if removed {
+	if removed || !registered {
 		return false
 	}
 	me, err := c.st.Node(c.cfg.Name)

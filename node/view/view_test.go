@@ -26,7 +26,7 @@ func TestViewsShowEveryField(t *testing.T) {
 		hidden []string // fields of the record the API never shows
 		added  []string // fields the API adds to the record's
 	}{
-		{"job", reflect.TypeFor[store.Job](), func(r any) any { j := r.(store.Job); return Job(&j) }, nil, nil},
+		{"job", reflect.TypeFor[store.Job](), func(r any) any { j := r.(store.Job); return Job(&j) }, []string{"key"}, nil},
 		{"job spec", reflect.TypeFor[store.JobSpec](), func(r any) any { return JobSpec(r.(store.JobSpec)) }, nil, nil},
 		{"task", reflect.TypeFor[store.Task](), func(r any) any { t := r.(store.Task); return Task(&t) }, []string{"attempt_base"}, nil},
 		{"attempt", reflect.TypeFor[store.Attempt](), func(r any) any { a := r.(store.Attempt); return Attempt(&a) }, nil, nil},

@@ -341,6 +341,14 @@ function inUse(v, fmt) {
 function nodesPage() {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
   const nodes = new Map();
+  let votes = null;
+  const ROLE_TITLE = {
+    leader: 'leads the cluster: takes every write and places tasks',
+    voter: 'votes: the cluster counts on it to stay writable',
+    promoting: 'will vote once it has caught up (the cluster keeps an odd number of voters)',
+    nonvoter: 'receives the log but does not vote: the cluster has the voters it keeps',
+    worker: 'runs tasks; keeps no copy of the state',
+  };
   const render = () => {
     if (!nodes.size) { body.replaceChildren(h('p', {class: 'empty'}, 'No nodes have registered yet.')); return; }
     const rows = [...nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => h('tr', {},
@@ -348,6 +356,7 @@ function nodesPage() {
         n.labels ? h('div', {class: 'labels'}, Object.keys(n.labels).sort().map((k) => h('span', {class: 'tag label', title: 'node label: jobs select it with a constraint'}, `${k}=${n.labels[k]}`))) : null),
       h('td', {'data-label': 'State'}, h('span', {class: `badge n-${n.state}`, title: n.drain_deadline ? 'tasks move elsewhere at ' + new Date(n.drain_deadline).toLocaleString() : ''},
         n.state === 'draining' && !n.running ? 'drained' : n.state)),
+      h('td', {'data-label': 'Vote', class: 'role', 'data-role': n.role || ''}, n.role ? h('span', {class: `tag role-${n.role}`, title: ROLE_TITLE[n.role] || ''}, n.role) : '–'),
       h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu), inUse(n.used && n.used.cpu, cpu)),
       h('td', {'data-label': 'Memory'}, meter(n.allocated.memory, n.capacity.memory, bytes), inUse(n.used && n.used.memory, bytes)),
       h('td', {'data-label': 'Running', class: 'num'}, String(n.running)),
@@ -356,8 +365,10 @@ function nodesPage() {
         ? h('button', {class: 'small', onclick: () => setState(n.name, 'drain')}, 'Drain')
         : n.state === 'draining' ? h('button', {class: 'small', onclick: () => setState(n.name, 'ready')}, 'Make ready') : null) : null));
     body.replaceChildren(h('table', {class: 'cards'}, h('thead', {}, h('tr', {},
-      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'CPU allocated · in use'), h('th', {}, 'Memory allocated · in use'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
-    h('tbody', {}, rows)));
+      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'Vote'), h('th', {}, 'CPU allocated · in use'), h('th', {}, 'Memory allocated · in use'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
+    h('tbody', {}, rows)),
+    votes ? h('p', {class: 'muted tolerance', 'data-tolerance': String(votes.failure_tolerance)},
+      `${votes.voters} voter${votes.voters === 1 ? '' : 's'}, ${votes.healthy_voters} healthy: the cluster stays writable with ${votes.failure_tolerance} of them down.`) : null);
   };
   const setState = async (name, s) => {
     try { const n = await post(`/nodes/${encodeURIComponent(name)}/${s}`); nodes.set(n.name, {...nodes.get(n.name), ...n}); render(); } catch (e) { toast(e.message); }
@@ -366,6 +377,7 @@ function nodesPage() {
     const r = await get('/nodes');
     nodes.clear();
     for (const n of r.nodes) nodes.set(n.name, n);
+    votes = {voters: r.voters, healthy_voters: r.healthy_voters, failure_tolerance: r.failure_tolerance};
     render();
   };
   const off = app.live.on((m) => {
