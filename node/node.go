@@ -63,7 +63,7 @@ type Config struct {
 	// RaftTimeout is how long followers wait for a silent leader before
 	// electing another (0: raftcluster.DefaultHeartbeatTimeout, for a LAN).
 	RaftTimeout time.Duration
-	Logger       *slog.Logger
+	Logger      *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }

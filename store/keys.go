@@ -58,12 +58,12 @@ func queueKey(prio int, job string, i int) []byte {
 func nodeActiveKey(node, job string, i, n int) []byte {
 	return []byte(pNodeActive + node + "/" + job + "/" + idx(i) + "/" + att(n))
 }
-func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
-func releasedKey(dep, job string) []byte  { return []byte(pReleased + dep + "/" + job) }
+func dependentKey(dep, job string) []byte   { return []byte(pDependent + dep + "/" + job) }
+func releasedKey(dep, job string) []byte    { return []byte(pReleased + dep + "/" + job) }
 func submitKeyKey(owner, key string) []byte { return []byte(pSubmitKey + owner + "/" + key) }
-func nodeKey(name string) []byte          { return []byte(pNode + name) }
-func userUsageKey(name string) []byte     { return []byte(pUserUsage + name) }
-func scheduleKey(id string) []byte        { return []byte(pSchedule + id) }
+func nodeKey(name string) []byte            { return []byte(pNode + name) }
+func userUsageKey(name string) []byte       { return []byte(pUserUsage + name) }
+func scheduleKey(id string) []byte          { return []byte(pSchedule + id) }
 func scheduleOwnerKey(owner, id string) []byte {
 	return []byte(pScheduleOwner + owner + "/" + id)
 }
