@@ -442,7 +442,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("ready: %v", err)
 		}
 		for _, pg := range []struct{ path, cond, name string }{
-			{"/nodes", `document.querySelector('table.cards tbody tr .tag.label')?.textContent === 'zone=lab'`, "nodes"},
+			{"/nodes", `document.querySelector('table.cards tbody tr .tag.label')?.textContent === 'zone=lab' && document.querySelector('td.role[data-role=leader]') !== null && document.querySelector('p.tolerance')?.dataset.tolerance === '0'`, "nodes"},
 			{"/images", `!!document.querySelector('.steps')`, "images"},
 			{"/account", `!!document.querySelector('#main section table, #main section .empty')`, "account"},
 			{"/admin/users", `document.querySelectorAll('#main table tbody tr').length >= 3`, "admin-users"},

@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
 	"gantry/node/auth"
@@ -108,10 +110,12 @@ var _ ClusterAdmin = (*cluster.Cluster)(nil)
 
 // API is the HTTP handler of a node.
 type API struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *gin.Engine
-	routes []Route
+	cfg     Config
+	log     *slog.Logger
+	engine  *gin.Engine
+	routes  []Route
+	doc     *openapi3.T // the OpenAPI description, made from routes
+	docJSON []byte
 }
 
 // Access says who may call a route.
@@ -130,87 +134,6 @@ func (a Access) String() string {
 	return [...]string{"public", "signed-in", "admin"}[a]
 }
 
-// Route is one endpoint of the API: every route is declared once, in
-// routeTable, and the router, the handler tests and the isolation matrix
-// all read that list.
-type Route struct {
-	Method  string
-	Path    string // gin syntax: /api/v1/jobs/:id
-	Access  Access
-	handler gin.HandlerFunc
-}
-
-// routeTable is every route of the API. Registry paths (/v2/) and the
-// console's assets are served outside it (ServeHTTP, fallback).
-func (a *API) routeTable() []Route {
-	r := func(method, path string, access Access, h gin.HandlerFunc) Route {
-		return Route{Method: method, Path: path, Access: access, handler: h}
-	}
-	rs := []Route{
-		r("GET", "/healthz", Public, a.health),
-		r("POST", "/api/v1/login", Public, a.login),
-		r("POST", "/api/v1/logout", Signed, a.logout),
-		r("GET", "/api/v1/me", Signed, a.me),
-		r("POST", "/api/v1/me/password", Signed, a.changePassword),
-		r("GET", "/api/v1/tokens", Signed, a.listTokens),
-		r("POST", "/api/v1/tokens", Signed, a.createToken),
-		r("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken),
-		r("GET", "/api/v1/users", Admin, a.listUsers),
-		r("POST", "/api/v1/users", Admin, a.createUser),
-		r("PATCH", "/api/v1/users/:name", Admin, a.updateUser),
-
-		r("POST", "/api/v1/jobs", Signed, a.submitJob),
-		r("GET", "/api/v1/jobs", Signed, a.listJobs),
-		r("GET", "/api/v1/jobs/:id", Signed, a.getJob),
-		r("POST", "/api/v1/jobs/:id/cancel", Signed, a.cancelJob),
-		r("POST", "/api/v1/jobs/:id/retry", Signed, a.retryJob),
-		r("POST", "/api/v1/jobs/:id/rerun", Signed, a.rerunJob),
-		r("GET", "/api/v1/jobs/:id/wait", Signed, a.waitJob),
-		r("GET", "/api/v1/jobs/:id/tasks", Signed, a.listTasks),
-		r("GET", "/api/v1/jobs/:id/tasks/:index", Signed, a.getTask),
-		r("GET", "/api/v1/jobs/:id/tasks/:index/logs", Signed, a.taskLogs),
-
-		r("POST", "/api/v1/schedules", Signed, a.createSchedule),
-		r("GET", "/api/v1/schedules", Signed, a.listSchedules),
-		r("GET", "/api/v1/schedules/:id", Signed, a.getSchedule),
-		r("POST", "/api/v1/schedules/:id/pause", Signed, a.pauseSchedule(true)),
-		r("POST", "/api/v1/schedules/:id/resume", Signed, a.pauseSchedule(false)),
-		r("DELETE", "/api/v1/schedules/:id", Signed, a.deleteSchedule),
-
-		r("GET", "/api/v1/nodes", Signed, a.listNodes),
-		r("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining)),
-		r("POST", "/api/v1/nodes/:name/ready", Admin, a.setNodeState(store.NodeReady)),
-		r("GET", "/api/v1/cluster", Signed, a.cluster),
-
-		r("GET", "/metrics", Signed, a.metrics),
-		r("GET", "/debug/pprof/*name", Admin, a.pprof),
-	}
-	if a.cfg.Images != nil {
-		rs = append(rs,
-			r("GET", "/api/v1/images", Signed, a.listImages),
-			r("POST", "/api/v1/images/import", Signed, a.importImages),
-			// Repository names contain slashes: /images/<repo>/tags/<tag>
-			// and /images/<repo>/manifests/<digest>.
-			r("DELETE", "/api/v1/images/*path", Signed, a.deleteImage),
-			r("POST", "/api/v1/admin/gc", Admin, a.collectGarbage),
-		)
-	}
-	if a.cfg.Cluster != nil {
-		rs = append(rs,
-			r("GET", "/api/v1/cluster/ca", Public, a.clusterCA),
-			r("POST", "/api/v1/cluster/join", Public, a.clusterJoin),
-			r("GET", "/api/v1/cluster/join-command", Admin, a.joinCommand(false)),
-			r("POST", "/api/v1/cluster/join-token/rotate", Admin, a.joinCommand(true)),
-			r("GET", "/api/v1/cluster/members", Admin, a.clusterMembers),
-			r("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode),
-		)
-	}
-	if a.cfg.Events != nil {
-		rs = append(rs, r("GET", "/api/v1/events", Signed, gin.WrapH(a.cfg.Events)))
-	}
-	return rs
-}
-
 // New builds the router.
 func New(cfg Config) *API {
 	gin.SetMode(gin.ReleaseMode)
@@ -223,6 +146,13 @@ func New(cfg Config) *API {
 	e.HandleMethodNotAllowed = false
 	e.ContextWithFallback = true
 	a.routes = a.routeTable()
+	doc, b, err := describe(a.routes)
+	if err != nil {
+		// The table is code: a route declared without its description is
+		// a programming error the tests catch before it ships.
+		panic(fmt.Sprintf("api: OpenAPI description: %v", err))
+	}
+	a.doc, a.docJSON = doc, b
 	for _, rt := range a.routes {
 		chain := []gin.HandlerFunc{}
 		if rt.Access != Public {

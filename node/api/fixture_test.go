@@ -129,8 +129,11 @@ func newFixture(t *testing.T) *fixture {
 		LogPath:  func(job string, task, attempt int) string { return t.TempDir() + "/none.log" },
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "# metrics\n") }),
-		Events:  eventsEcho{},
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			io.WriteString(w, "# metrics\n")
+		}),
+		Events: eventsEcho{},
 	})
 	return f
 }
@@ -182,6 +185,7 @@ func (f *fixture) do(r role, method, path string, body any) *httptest.ResponseRe
 	}
 	w := httptest.NewRecorder()
 	f.api.ServeHTTP(w, req)
+	checkAgainstOpenAPI(f.t, f.api, req, body, w)
 	return w
 }
 
