@@ -31,6 +31,7 @@ import (
 
 	"gantry/node/api"
 	"gantry/node/auth"
+	"gantry/node/catalog"
 	"gantry/node/cluster"
 	"gantry/node/images"
 	"gantry/node/runner"
@@ -89,6 +90,7 @@ type Node struct {
 	cluster *cluster.Cluster
 	auth    *auth.Auth
 	images  *images.Images
+	catalog *catalog.Catalog
 	runner  *runner.Runner
 	reg     *prometheus.Registry
 	commit  prometheus.Histogram
@@ -251,10 +253,13 @@ func (n *Node) start(ctx context.Context) error {
 	n.images, err = images.Open(images.Config{
 		DataDir: n.cfg.DataDir, HTTPAddr: n.cfg.HTTPAddr, Advertise: adv, NodeName: n.cfg.Name, NodeSecret: nodeSecret,
 		Store: n.store, Proposer: n.cluster, Auth: n.auth, Peers: n.cluster.Peers(), Logger: n.log,
+		// Set below, before the registry serves anything.
+		OnManifest: func(ctx context.Context, repo string, m *store.RegManifest) { n.catalog.OnManifest(ctx, repo, m) },
 	})
 	if err != nil {
 		return err
 	}
+	n.catalog = catalog.New(catalog.Config{Store: n.store, Proposer: n.cluster, Registry: n.images.Registry(), Logger: n.log})
 	n.runner, err = runner.New(runner.Config{
 		Node: n.cfg.Name, Cluster: info.ID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
 		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.RegistryAuth,
@@ -274,6 +279,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 
 	n.goLoop(ctx, n.cluster.ReconcileBlobs)
+	n.goLoop(ctx, n.catalog.Run)
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.pruneLogsLoop) // logs.go
@@ -290,6 +296,7 @@ func (n *Node) start(ctx context.Context) error {
 		},
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registry: n.images.Registry(), Images: n.images.Registry(),
+		Catalog: n.catalog, CatalogState: n.store,
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),
 	})

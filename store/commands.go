@@ -37,6 +37,16 @@ var (
 	CmdRemoveNode    = define("node.remove", 1, (*applier).removeNode)  // node.lost, then the node is deleted
 	CmdSetJoinSecret = define("cluster.join_secret", 1, (*applier).setJoinSecret)
 
+	// The community catalog (node/catalog).
+	CmdPublishRepo       = define("catalog.publish", 1, (*applier).publishRepo)
+	CmdUnpublishRepo     = define("catalog.unpublish", 1, (*applier).unpublishRepo)
+	CmdAcceptLicence     = define("catalog.accept", 1, (*applier).acceptLicence)
+	CmdRequestAccess     = define("catalog.request", 1, (*applier).requestAccess)
+	CmdDecideAccess      = define("catalog.decide", 1, (*applier).decideAccess)        // approve, reject, revoke
+	CmdRemoveNotice      = define("catalog.notice.remove", 1, (*applier).removeNotice) // by the base's rights holder
+	CmdCountPulls        = define("catalog.pulls", 1, (*applier).countPulls)           // a node's pull counts, batched
+	CmdSetTrialAllowance = define("catalog.trial", 1, (*applier).setTrialAllowance)
+
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
 	CmdRegUnlinkBlobs = define("registry.blob.unlink", 1, (*applier).regUnlinkBlobs)

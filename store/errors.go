@@ -16,7 +16,22 @@ const (
 	EUnavailable  = "unavailable"
 	EGone         = "gone" // existed, removed by policy (e.g. log retention)
 	EInternal     = "internal"
+
+	// Refusals of the community catalog's licence gate (all forbidden):
+	// what the user must do first is in the message.
+	ELicenceNotAccepted = "licence_not_accepted"
+	EAccessPending      = "access_pending"
+	EAccessRejected     = "access_rejected"
 )
+
+// Forbidden reports whether code is forbidden or one of its refusals.
+func Forbidden(code string) bool {
+	switch code {
+	case EForbidden, ELicenceNotAccepted, EAccessPending, EAccessRejected:
+		return true
+	}
+	return false
+}
 
 // Error is an application error whose Message is safe to show to users.
 type Error struct {

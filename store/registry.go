@@ -70,6 +70,7 @@ type RegManifest struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	Content      []byte            `json:"content"`
 	Blobs        []string          `json:"blobs,omitempty"`     // config and layers that must be linked
+	Layers       []string          `json:"layers,omitempty"`    // an image's layers in order (lineage: store/catalog.go)
 	Foreign      []string          `json:"foreign,omitempty"`   // non-distributable layers, never stored
 	Manifests    []string          `json:"manifests,omitempty"` // children of an index
 	Subject      string            `json:"subject,omitempty"`
@@ -280,6 +281,9 @@ func (a *applier) regPutManifest(c *RegPutManifest) (*RegManifest, error) {
 		}
 		name = m.Repo + ":" + t
 	}
+	if err := a.recordLineage(&m); err != nil {
+		return nil, err
+	}
 	a.events = append(a.events, Event{Type: "image", Owner: c.Owner, Name: name})
 	m.Content = nil
 	return &m, nil
@@ -309,6 +313,11 @@ func (a *applier) regDeleteManifest(c *RegDeleteManifest) (None, error) {
 	}
 	for _, k := range tags {
 		if err := a.txn.Delete(k); err != nil {
+			return None{}, err
+		}
+	}
+	if len(m.Layers) > 0 {
+		if err := a.txn.Delete(layerIdxKey(m.Layers[0], c.Repo, c.Digest)); err != nil {
 			return None{}, err
 		}
 	}

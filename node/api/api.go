@@ -81,6 +81,10 @@ type Config struct {
 	LogRetention time.Duration
 	// SecureCookies marks session cookies Secure (HTTPS deployments).
 	SecureCookies bool
+	// Catalog and CatalogState serve the community catalog; nil: no
+	// catalog routes.
+	Catalog      Catalog
+	CatalogState CatalogState
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership
@@ -258,6 +262,10 @@ var statusOf = map[string]int{
 	store.EUnavailable:  http.StatusServiceUnavailable,
 	store.EGone:         http.StatusGone,
 	store.EInternal:     http.StatusInternalServerError,
+
+	store.ELicenceNotAccepted: http.StatusForbidden,
+	store.EAccessPending:      http.StatusForbidden,
+	store.EAccessRejected:     http.StatusForbidden,
 }
 
 // loggerKey holds the API's logger in a request's gin context.

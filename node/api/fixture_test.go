@@ -18,6 +18,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"gantry/node/auth"
+	"gantry/node/catalog"
 	"gantry/node/cluster"
 	"gantry/node/registry"
 	"gantry/store"
@@ -69,6 +70,7 @@ type fixture struct {
 	direct *store.Direct
 	api    *API
 	reg    *registry.Registry
+	cat    *catalog.Catalog
 	state  *faultyState
 	clu    *fakeCluster
 
@@ -111,6 +113,20 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { f.reg.Close() })
 	f.image(registry.SystemOwner, "gantry/toolbox", "latest")
 	f.image("alice", "alice/tool", "1")
+	f.image("alice", "alice/model", "1")
+	f.cat = catalog.New(catalog.Config{Store: st, Proposer: f.direct, Registry: f.reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// alice publishes alice/tool (open, MIT) and alice/model (approval,
+	// one question, which bob has asked for); bob builds bob/app on
+	// alice/tool.
+	if _, err := f.cat.Publish(ctx, "alice", catalog.Publish{Repo: "alice/tool", License: "MIT", Description: "a tool", Readme: "# Tool\n\nIt does things."}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cat.Publish(ctx, "alice", catalog.Publish{Repo: "alice/model", License: "Apache-2.0", Access: store.AccessApproval,
+		Questions: []string{"What for?"}, GenAI: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.must(ignore(store.CmdRequestAccess.Propose(ctx, f.direct, store.RequestAccess{Repo: "alice/model", User: "bob", Answers: []string{"a thesis"}})))
+	f.image("bob", "bob/app", "1", "layer of alice/tool", "bob's layer")
 
 	spec := store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo"}, Array: 2}
 	spec.Defaults()
@@ -129,6 +145,7 @@ func newFixture(t *testing.T) *fixture {
 		LogPath:  func(job string, task, attempt int) string { return t.TempDir() + "/none.log" },
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
+		Catalog: f.cat, CatalogState: st,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")
@@ -147,18 +164,25 @@ func (f *fixture) must(err error) {
 
 func ignore[R any](_ R, err error) error { return err }
 
-// image stores a one-layer image repo:tag owned by owner.
-func (f *fixture) image(owner, repo, tag string) {
+// image stores an image repo:tag owned by owner whose layers hold the
+// given texts (by default one layer, "layer of <repo>").
+func (f *fixture) image(owner, repo, tag string, layers ...string) {
 	f.t.Helper()
-	layer := []byte("layer of " + repo)
+	if len(layers) == 0 {
+		layers = []string{"layer of " + repo}
+	}
 	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	m := v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
-		Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
-		Layers: []v1.Descriptor{{MediaType: v1.MediaTypeImageLayerGzip, Digest: digest.FromBytes(layer), Size: int64(len(layer))}}}
+		Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))}}
+	blobs := map[digest.Digest]io.Reader{}
+	for _, l := range layers {
+		d := digest.FromBytes([]byte(l))
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: d, Size: int64(len(l))})
+		blobs[d] = strings.NewReader(l)
+	}
 	mb, err := json.Marshal(m)
 	f.must(err)
-	f.must(f.reg.ImportImage(context.Background(), owner, repo, tag, v1.MediaTypeImageManifest, mb, config,
-		map[digest.Digest]io.Reader{digest.FromBytes(layer): bytes.NewReader(layer)}))
+	f.must(f.reg.ImportImage(context.Background(), owner, repo, tag, v1.MediaTypeImageManifest, mb, config, blobs))
 }
 
 // do sends a request as r and returns the recorded answer.

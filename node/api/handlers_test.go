@@ -361,7 +361,7 @@ func TestImages(t *testing.T) {
 	if !names["alice/tool"] || !names["gantry/toolbox"] || l.Usage <= 0 {
 		t.Fatalf("alice's images %+v", l)
 	}
-	if l := decodeAs[wire.ImageList](t, f.do(other, "GET", "/api/v1/images", nil)); len(l.Repositories) != 1 {
+	if l := decodeAs[wire.ImageList](t, f.do(other, "GET", "/api/v1/images", nil)); len(l.Repositories) != 2 { // bob/app, gantry/toolbox
 		t.Fatalf("bob sees %+v", l.Repositories)
 	}
 	wantError(t, f.do(owner, "DELETE", "/api/v1/images/alice/tool/blobs/x", nil), 404, wire.CodeNotFound, "no such endpoint")

@@ -35,7 +35,7 @@ func (a *API) openAPI(c *gin.Context) {
 var errorStatuses = map[int]string{
 	400: "invalid: the request names what is wrong",
 	401: "unauthorized: no or bad credentials",
-	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing)",
+	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing); or a refusal of the licence gate: licence_not_accepted, access_pending, access_rejected",
 	404: "not_found: no such thing, or one the caller may not see",
 	409: "conflict: the state does not allow it now",
 	410: "gone: removed by policy (a task log after the log retention)",
@@ -212,7 +212,7 @@ func customizeSchema(name string, t reflect.Type, tag reflect.StructTag, schema 
 		}
 	case "code":
 		if t.Kind() == reflect.String {
-			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable or internal"
+			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable, internal; refusals: licence_not_accepted, access_pending, access_rejected"
 		}
 	}
 	return nil

@@ -138,6 +138,7 @@ func (a *API) routeTable() []Route {
 			route("POST", "/api/v1/admin/gc", Admin, a.collectGarbage, "Remove blobs no manifest references, on every node").answers(200, wire.GCReport{}).reads(pDryRun),
 		)
 	}
+	rs = append(rs, a.catalogRoutes()...)
 	if a.cfg.Cluster != nil {
 		rs = append(rs,
 			route("GET", "/api/v1/cluster/ca", Public, a.clusterCA, "The cluster CA certificate, which a joining node pins by the hash in its token").produces("application/x-pem-file"),

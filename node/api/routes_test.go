@@ -104,6 +104,22 @@ var matrix = map[string]matrixRow{
 	// after authentication (e2e TestImageImport imports a real one).
 	"POST /api/v1/images/import":  {path: fixed("/api/v1/images/import"), body: body(""), want: signedIn(400)},
 	"DELETE /api/v1/images/*path": {path: fixed("/api/v1/images/alice/tool/tags/1"), want: ownedBy(200)},
+
+	// The community catalog. alice publishes alice/tool (open) and
+	// alice/model (approval, bob has asked); bob/app is built on
+	// alice/tool. Publishing is the owner's alone, admins included
+	// (another user's private repository is not found: TestCatalog).
+	"POST /api/v1/images/publish":   {path: fixed("/api/v1/images/publish"), body: body(map[string]string{"repo": "alice/tool", "license": "MIT"}), want: statuses(401, 200, 403, 403)},
+	"POST /api/v1/images/unpublish": {path: fixed("/api/v1/images/unpublish"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 204, 403, 204)},
+	"POST /api/v1/images/accept":    {path: fixed("/api/v1/images/accept"), body: body(map[string]string{"repo": "alice/tool"}), want: signedIn(200)},
+	// The publisher cannot ask for their own repository (409).
+	"POST /api/v1/images/request":        {path: fixed("/api/v1/images/request"), body: body(map[string]any{"repo": "alice/model", "answers": []string{"teaching"}}), want: statuses(401, 409, 200, 200)},
+	"GET /api/v1/images/access":          {path: fixed("/api/v1/images/access?repo=alice/model"), want: statuses(401, 200, 403, 200)},
+	"POST /api/v1/images/access/decide":  {path: fixed("/api/v1/images/access/decide"), body: body(map[string]string{"repo": "alice/model", "user": "bob", "decision": "approve"}), want: statuses(401, 200, 403, 200)},
+	"GET /api/v1/images/accepted":        {path: fixed("/api/v1/images/accepted"), want: signedIn(200)},
+	"POST /api/v1/images/notices/remove": {path: fixed("/api/v1/images/notices/remove"), body: body(map[string]string{"repo": "bob/app", "base": "alice/tool"}), want: statuses(401, 204, 403, 204)},
+	"GET /api/v1/catalog":                {path: fixed("/api/v1/catalog"), want: signedIn(200)},
+	"GET /api/v1/catalog/entry":          {path: fixed("/api/v1/catalog/entry?repo=alice/tool"), want: signedIn(200)},
 }
 
 func routeKey(r Route) string { return r.Method + " " + r.Path }

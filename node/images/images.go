@@ -69,6 +69,8 @@ type Config struct {
 	Auth       registry.Authenticator
 	Peers      registry.Peers
 	Logger     *slog.Logger
+	// OnManifest is told of each image manifest stored (registry.Config).
+	OnManifest func(ctx context.Context, repo string, m *store.RegManifest)
 }
 
 // Open starts the registry under DATA/registry.
@@ -80,7 +82,7 @@ func Open(c Config) (*Images, error) {
 	cfg := registry.Config{
 		Dir: filepath.Join(c.DataDir, "registry"), Store: c.Store, Proposer: c.Proposer, Auth: c.Auth,
 		NodeSecret: c.NodeSecret, Logger: c.Logger, Hosts: registryHosts(host, c.HTTPAddr, c.Advertise),
-		NodeName: c.NodeName, Peers: c.Peers,
+		NodeName: c.NodeName, Peers: c.Peers, OnManifest: c.OnManifest,
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {

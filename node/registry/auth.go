@@ -49,6 +49,27 @@ func (p *principal) can(repo, action string) bool {
 	return allowed(p.user, p.admin, p.node, repo, action)
 }
 
+// may reports whether p may perform action on repo: nil, errDenied for a
+// repository that is not theirs and not shared with them (whether it
+// exists or not), or, for a published one, the licence gate's refusal
+// (licence_not_accepted, access_pending, access_rejected) saying what to do.
+func (r *Registry) may(p *principal, repo, action string) error {
+	if p.can(repo, action) {
+		return nil
+	}
+	if action != "pull" || p.user == "" || p.node {
+		return errDenied
+	}
+	shared, err := r.st.PullGate(p.user, repo)
+	switch {
+	case !shared && err == nil:
+		return errDenied
+	case err != nil && !store.Forbidden(store.ErrorCode(err)):
+		return fmt.Errorf("licence gate for %s: %w", repo, err)
+	}
+	return err
+}
+
 // authenticate returns the caller, nil when the request carries no
 // credentials, or an UNAUTHORIZED error for bad ones.
 func (r *Registry) authenticate(req *http.Request) (*principal, error) {
@@ -103,8 +124,13 @@ func (r *Registry) checkPassword(req *http.Request, user, secret string) (*princ
 // token that lacks the scope gets a 401 challenge naming it, so Docker
 // fetches a token with the scope.
 func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, p *principal, repo, action string) error {
-	if !p.can(repo, action) {
-		return errDenied
+	if err := r.may(p, repo, action); err != nil {
+		var se *store.Error
+		if errors.As(err, &se) && store.Forbidden(se.Code) {
+			// Say where the licence can be read and accepted, too.
+			return store.Errorf(se.Code, "%s, or in the console: %s", se.Message, r.consoleURL(req, repo))
+		}
+		return err
 	}
 	if p.grants == nil {
 		return nil
@@ -122,6 +148,11 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, p *princi
 	}
 	r.challengeErr(w, req, "repository:"+repo+":"+want, "insufficient_scope")
 	return ociErr(http.StatusUnauthorized, codeUnauthorized, "token does not grant %s on %s", action, repo)
+}
+
+// consoleURL is the console page of a community repository.
+func (r *Registry) consoleURL(req *http.Request, repo string) string {
+	return strings.TrimSuffix(r.realm(req), "/v2/token") + "/catalog/" + repo
 }
 
 func (r *Registry) realm(req *http.Request) string {
@@ -256,13 +287,13 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 			for _, a := range acts {
 				if a == "*" {
 					for _, x := range []string{"pull", "push", "delete"} {
-						if p.can(name, x) {
+						if r.may(p, name, x) == nil {
 							granted = append(granted, x)
 						}
 					}
 					continue
 				}
-				if (a == "pull" || a == "push" || a == "delete") && p.can(name, a) && !slices.Contains(granted, a) {
+				if (a == "pull" || a == "push" || a == "delete") && r.may(p, name, a) == nil && !slices.Contains(granted, a) {
 					granted = append(granted, a)
 				}
 			}

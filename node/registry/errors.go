@@ -67,7 +67,7 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 			oe = ociErr(http.StatusBadRequest, codeUnsupported, "%s", se.Message)
 		case store.EUnauthorized:
 			oe = ociErr(http.StatusUnauthorized, codeUnauthorized, "%s", se.Message)
-		case store.EForbidden:
+		case store.EForbidden, store.ELicenceNotAccepted, store.EAccessPending, store.EAccessRejected:
 			oe = ociErr(http.StatusForbidden, codeDenied, "%s", se.Message)
 		case store.EConflict:
 			// The spec has no code for a conflict; DENIED with 409 says the

@@ -128,6 +128,7 @@ func (r *Registry) importImage(ctx context.Context, owner, repo, tag string, man
 		return fmt.Errorf("import %s:%s: %w", name, tag, err)
 	}
 	r.log.Info("image imported", "repo", name, "tag", tag, "digest", d)
+	r.notifyManifest(name, m)
 	return nil
 }
 

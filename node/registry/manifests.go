@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -111,6 +112,7 @@ func parseManifest(body []byte, contentType string) (*store.RegManifest, error) 
 			if err := checkDesc(fmt.Sprintf("layers[%d]", i), l); err != nil {
 				return nil, err
 			}
+			m.Layers = append(m.Layers, l.Digest.String())
 			if foreignLayer(l) {
 				m.Foreign = append(m.Foreign, l.Digest.String())
 				continue
@@ -200,6 +202,7 @@ func (r *Registry) serveManifest(ctx context.Context, w http.ResponseWriter, req
 		w.WriteHeader(http.StatusOK)
 		if req.Method == http.MethodGet {
 			w.Write(m.Content)
+			r.countPull(rt.name, p)
 		}
 		return nil
 	case http.MethodPut:
@@ -299,7 +302,24 @@ func (r *Registry) putManifest(ctx context.Context, w http.ResponseWriter, req *
 	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	r.notifyManifest(rt.name, m)
 	return nil
+}
+
+// notifyManifest tells OnManifest of a stored image manifest, in the
+// background: the client has its answer already.
+func (r *Registry) notifyManifest(repo string, m *store.RegManifest) {
+	if r.cfg.OnManifest == nil || m.Subject != "" || len(m.Layers) == 0 {
+		return
+	}
+	mc := *m
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		r.cfg.OnManifest(ctx, repo, &mc)
+	}()
 }
 
 // pageParams reads n and last; n < 0 is invalid, n = 0 means no limit

@@ -85,8 +85,11 @@ func (r *Registry) Resolve(ctx context.Context, user string, admin bool, image s
 		return "", "", store.Errorf(store.EInvalid, "%s", err.Error())
 	}
 	notFound := store.Errorf(store.ENotFound, "image: %s not found", image)
-	if !allowed(user, admin, user == NodeUser, ref.Repo, "pull") {
-		return "", "", notFound
+	if err := r.may(&principal{user: user, admin: admin, node: user == NodeUser}, ref.Repo, "pull"); err != nil {
+		if errors.Is(err, errDenied) {
+			return "", "", notFound
+		}
+		return "", "", err
 	}
 	d := ref.Digest
 	if d == "" {

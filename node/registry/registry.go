@@ -73,6 +73,10 @@ type Config struct {
 	// lacks from other nodes and keeps pushes on two nodes (peers.go).
 	NodeName string
 	Peers    Peers
+	// OnManifest, when set, is told of every image manifest stored (not
+	// of artifacts referring to another manifest), after the push has
+	// been answered: the catalog attaches licence notices to it.
+	OnManifest func(ctx context.Context, repo string, m *store.RegManifest)
 }
 
 // Registry serves the OCI distribution API. Create it with New.
@@ -95,9 +99,36 @@ type Registry struct {
 	fetches map[digest.Digest]*fetchCall // peer fetches in flight (peers.go)
 	copies  map[digest.Digest]*fetchCall // copies to a peer in flight (peers.go)
 
+	pullMu sync.Mutex
+	pulls  map[string]int64 // manifest pulls by others since TakePulls
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+}
+
+// countPull counts a manifest pull by someone other than the repository's
+// owner and the nodes (the catalog's pull counts).
+func (r *Registry) countPull(repo string, p *principal) {
+	if p == nil || p.node || p.user == "" || p.user == ownerOf(repo) {
+		return
+	}
+	r.pullMu.Lock()
+	if r.pulls == nil {
+		r.pulls = map[string]int64{}
+	}
+	r.pulls[repo]++
+	r.pullMu.Unlock()
+}
+
+// TakePulls returns the pulls counted since the last call and starts
+// counting again.
+func (r *Registry) TakePulls() map[string]int64 {
+	r.pullMu.Lock()
+	defer r.pullMu.Unlock()
+	out := r.pulls
+	r.pulls = nil
+	return out
 }
 
 var _ http.Handler = (*Registry)(nil)

@@ -307,7 +307,7 @@ func (r *Registry) startUpload(ctx context.Context, w http.ResponseWriter, req *
 func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from string, p *principal) (bool, error) {
 	var candidates []string
 	if from != "" {
-		if !validName(from) || !p.can(from, "pull") {
+		if !validName(from) || r.may(p, from, "pull") != nil {
 			return false, nil
 		}
 		candidates = []string{from}
@@ -317,7 +317,7 @@ func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from
 			return false, err
 		}
 		for _, rp := range repos {
-			if p.can(rp, "pull") {
+			if r.may(p, rp, "pull") == nil {
 				candidates = append(candidates, rp)
 			}
 		}
