@@ -117,6 +117,7 @@ func imageCmd(g *globals) *cobra.Command {
 	}
 	gc.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be removed")
 	c.AddCommand(ls, imp, rm, gc)
+	c.AddCommand(catalogImageCmds(g)...)
 	return c
 }
 
