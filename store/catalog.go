@@ -870,3 +870,21 @@ func (s *Store) TrialUse(user, day string) (TrialUse, error) {
 	}
 	return u, err
 }
+
+// TrialDay is the UTC day a trial's use counts toward.
+func TrialDay(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// addTrialUse charges an ended trial attempt's CPU time (its CPU share
+// times how long it ran) to its owner's trial use of the day it ended.
+func (a *applier) addTrialUse(owner string, at *Attempt) error {
+	key := trialUseKey(owner, TrialDay(at.Ended))
+	var u TrialUse
+	if err := getJSON(a.txn, key, &u); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if !at.Started.IsZero() && at.Ended.After(at.Started) {
+		u.CPUSeconds += float64(at.CPU) / 1000 * at.Ended.Sub(at.Started).Seconds()
+	}
+	u.Runs++
+	return putJSON(a.txn, key, u)
+}

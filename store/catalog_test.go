@@ -3,6 +3,7 @@ package store
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // image stores an image manifest of repo owned by owner with the given
@@ -199,5 +200,74 @@ func TestPullCounts(t *testing.T) {
 	a.publish("alice", "alice/tool", "MIT", "sha256:v1")
 	if p, _ := a.st.Publication("alice/tool"); p.Pulls != 5 {
 		t.Fatalf("pulls after an update %d", p.Pulls)
+	}
+}
+
+// TestScheduleSkipsWhenTheLicenceLapses: a schedule of bob's running
+// alice's published image skips its runs, saying why, once a new licence
+// version needs his acceptance, and runs again after it.
+func TestScheduleSkipsWhenTheLicenceLapses(t *testing.T) {
+	a := newRegApplier(t)
+	a.image("alice", "alice/tool", "sha256:m1", "sha256:l1")
+	a.publish("alice", "alice/tool", "MIT", "sha256:v1")
+	a.apply(CmdAcceptLicence, AcceptLicence{Repo: "alice/tool", User: "bob", Licence: "sha256:v1"})
+	spec := JobSpec{Image: "alice/tool:1"}
+	spec.Defaults()
+	_, err := a.apply(CmdCreateSchedule, CreateSchedule{Schedule: Schedule{ID: "s1", Owner: "bob", Cron: "@every 1s", Spec: spec, ImageRepo: "alice/tool"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fire := func(n int) *FireResult {
+		s, _ := a.st.Schedule("s1")
+		r, err := a.apply(CmdFireSchedule, FireSchedule{ID: "s1", Due: s.NextRun, JobID: "j" + string(rune('0'+n))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*FireResult)
+	}
+	if r := fire(1); r.Job == nil {
+		t.Fatalf("first run: %+v", r)
+	}
+	a.publish("alice", "alice/tool", "Apache-2.0", "sha256:v2")
+	a.apply(CmdCancelJob, CancelJob{ID: "j1", Actor: "bob"}) // the previous run is over
+	if r := fire(2); !r.Skipped || r.Job != nil {
+		t.Fatalf("a run after the licence changed: %+v", r)
+	}
+	if s, _ := a.st.Schedule("s1"); !strings.Contains(s.SkipReason, "changed") || s.Skipped != 1 {
+		t.Fatalf("schedule after the skip: %+v", s)
+	}
+	a.apply(CmdAcceptLicence, AcceptLicence{Repo: "alice/tool", User: "bob", Licence: "sha256:v2"})
+	if r := fire(3); r.Job == nil {
+		t.Fatalf("a run after accepting again: %+v", r)
+	}
+	if s, _ := a.st.Schedule("s1"); s.SkipReason != "" || s.Runs != 2 {
+		t.Fatalf("schedule after the run: %+v", s)
+	}
+}
+
+// TestTrialsUseTheAllowanceNotTheQuota: a trial job is placed beyond its
+// owner's quota, holds nothing of it, and its CPU time is charged to the
+// owner's trial use of the day.
+func TestTrialsUseTheAllowanceNotTheQuota(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.must(CmdCreateUser, CreateUser{User: User{Name: "bob"}})
+	q := Resources{CPU: 100}
+	f.must(CmdUpdateUser, UpdateUser{Name: "bob", Quota: &q})
+	spec := JobSpec{Image: "x", CPU: 500, Memory: 64 << 20}
+	spec.Defaults()
+	f.must(CmdSubmitJob, SubmitJob{ID: "trial", Owner: "bob", Spec: spec, Trial: true})
+	if n := f.placeAll("n1"); n != 1 {
+		t.Fatalf("the trial was not placed beyond the quota: %d", n)
+	}
+	if u, _ := f.st.Usage("bob"); u.Allocated.CPU != 0 {
+		t.Fatalf("the trial holds bob's quota: %+v", u)
+	}
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	f.must(CmdAttemptStarted, AttemptStarted{JobID: "trial", Task: 0, N: 1, At: start})
+	f.must(CmdAttemptEnded, AttemptEnded{JobID: "trial", Task: 0, N: 1, Reason: ReasonExited, Started: start, Ended: start.Add(10 * time.Second)})
+	u, _ := f.st.TrialUse("bob", "2026-03-01")
+	if u.Runs != 1 || u.CPUSeconds < 4.9 || u.CPUSeconds > 5.1 {
+		t.Fatalf("trial use %+v, want 5 CPU-seconds (0.5 CPU for 10 s)", u)
 	}
 }

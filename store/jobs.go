@@ -27,7 +27,7 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	}
 	spec := c.Spec
 	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at,
-		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key}
+		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key, GenAI: c.GenAI, Trial: c.Trial}
 	// Dependencies: wait for active ones, fail fast on ended ones that did
 	// not succeed. Everything is checked before anything is written, so a
 	// rejected command leaves no trace.
@@ -360,7 +360,8 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !q.Allows(use.Allocated.Plus(need)) {
+	// A trial draws on the trial allowance, not on the owner's quota.
+	if !j.Trial && !q.Allows(use.Allocated.Plus(need)) {
 		return false, nil
 	}
 	t.Attempts++
@@ -378,8 +379,10 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	}
 	n.Allocated = n.Allocated.Plus(need)
 	n.Running++
-	use.Allocated = use.Allocated.Plus(need)
-	use.Tasks++
+	if !j.Trial {
+		use.Allocated = use.Allocated.Plus(need)
+		use.Tasks++
+	}
 	return true, a.setTask(j, &t, StateScheduled)
 }
 
@@ -459,12 +462,18 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	if err != nil {
 		return None{}, err
 	}
-	use, err := a.userUsage(j.Owner)
-	if err != nil {
-		return None{}, err
+	if j.Trial {
+		if err := a.addTrialUse(j.Owner, &at); err != nil {
+			return None{}, err
+		}
+	} else {
+		use, err := a.userUsage(j.Owner)
+		if err != nil {
+			return None{}, err
+		}
+		use.Allocated = use.Allocated.Minus(held)
+		use.Tasks = max(use.Tasks-1, 0)
 	}
-	use.Allocated = use.Allocated.Minus(held)
-	use.Tasks = max(use.Tasks-1, 0)
 	var t Task
 	if err := getJSON(a.txn, taskKey(c.JobID, c.Task), &t); err != nil {
 		return None{}, err

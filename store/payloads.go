@@ -46,6 +46,11 @@ type SubmitJob struct {
 	Owner string  `json:"owner"`
 	Spec  JobSpec `json:"spec"`
 	Key   string  `json:"key,omitempty"`
+	// GenAI marks a job whose image performs generative AI (its tasks get
+	// GANTRY_GENAI=1); Trial a community image's "Try it" run, which draws
+	// on the trial allowance instead of the owner's quota.
+	GenAI bool `json:"genai,omitempty"`
+	Trial bool `json:"trial,omitempty"`
 }
 
 // CancelJob requests cancellation of a job. Actor is checked against the

@@ -267,6 +267,10 @@ type Job struct {
 	Message         string         `json:"message,omitempty"`
 	// Key is the submission's idempotency key ("" without one).
 	Key string `json:"key,omitempty"`
+	// GenAI: the image performs generative AI (from the catalog, at
+	// submission); Trial: a "Try it" run (outside the owner's quota).
+	GenAI bool `json:"genai,omitempty"`
+	Trial bool `json:"trial,omitempty"`
 }
 
 // Task is one element of a job's array.

@@ -29,8 +29,15 @@ type Schedule struct {
 	LastJob string    `json:"last_job,omitempty"`
 	Runs    int       `json:"runs"`
 	// Skipped counts runs not submitted because the previous job was still
-	// going (AllowOverlap unset).
+	// going (AllowOverlap unset), or the image could not be used.
 	Skipped int `json:"skipped,omitempty"`
+	// SkipReason says why the last run was skipped ("" after a run).
+	SkipReason string `json:"skip_reason,omitempty"`
+	// ImageRepo is the repository of this registry the spec's image is in
+	// ("" for another registry), checked at every run against the
+	// licence gate; GenAI marks its jobs as generative AI.
+	ImageRepo string `json:"image_repo,omitempty"`
+	GenAI     bool   `json:"genai,omitempty"`
 }
 
 // CreateSchedule adds a schedule (the API validated the spec).
@@ -186,10 +193,41 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 			return nil, err
 		}
 	}
-	if running {
+	// The owner's right to the image, now: a lapsed acceptance (a new
+	// licence version, revoked access) or an image no longer shared skips
+	// the run and says why.
+	gateReason := ""
+	if s.ImageRepo != "" && !running {
+		var repo RegRepo
+		err := getJSON(a.txn, regRepoKey(s.ImageRepo), &repo)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			gateReason = "the image's repository " + s.ImageRepo + " no longer exists"
+		case err != nil:
+			return nil, err
+		case repo.Owner != s.Owner && repo.Owner != "gantry":
+			shared, gerr := pullGate(a.txn, s.Owner, s.ImageRepo)
+			var ge *Error
+			switch {
+			case gerr != nil && !errors.As(gerr, &ge):
+				return nil, gerr
+			case gerr != nil:
+				gateReason = ge.Message
+			case !shared:
+				gateReason = s.ImageRepo + " is no longer shared with you"
+			}
+		}
+	}
+	switch {
+	case running:
 		s.Skipped++
+		s.SkipReason = "the previous run's job " + s.LastJob + " had not ended"
 		res.Skipped = true
-	} else {
+	case gateReason != "":
+		s.Skipped++
+		s.SkipReason = gateReason
+		res.Skipped = true
+	default:
 		spec := s.Spec
 		if spec.Labels == nil {
 			spec.Labels = map[string]string{}
@@ -197,7 +235,7 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 			spec.Labels = maps.Clone(spec.Labels)
 		}
 		spec.Labels[ScheduleLabel] = s.ID
-		out, err := a.submitJob(&SubmitJob{ID: c.JobID, Owner: s.Owner, Spec: spec})
+		out, err := a.submitJob(&SubmitJob{ID: c.JobID, Owner: s.Owner, Spec: spec, GenAI: s.GenAI})
 		if err != nil {
 			// A spec that cannot be submitted any more (an `after` job
 			// gone, say) must not stop the schedule: count it as skipped.
@@ -206,10 +244,11 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 				return nil, err
 			}
 			s.Skipped++
+			s.SkipReason = e.Message
 			res.Skipped = true
 		} else {
 			res.Job = out
-			s.LastJob, s.Runs = out.ID, s.Runs+1
+			s.LastJob, s.Runs, s.SkipReason = out.ID, s.Runs+1, ""
 		}
 	}
 	s.LastRun = c.Due

@@ -186,3 +186,28 @@ type RemoveNotice struct {
 	Repo string `json:"repo"`
 	Base string `json:"base"`
 }
+
+// TrialAllowance is what "Try it" may use: CPU-seconds per user per UTC
+// day, the longest run, and each trial task's CPU and memory.
+type TrialAllowance struct {
+	CPUSecondsPerDay int64    `json:"cpu_seconds_per_day"`
+	MaxRunTime       Duration `json:"max_run_time"`
+	CPU              int64    `json:"cpu"`
+	Memory           int64    `json:"memory"`
+}
+
+// Trial is GET /api/v1/catalog/trial: the allowance and what the caller
+// has left of it today.
+type Trial struct {
+	Allowance TrialAllowance `json:"allowance"`
+	Used      float64        `json:"used_cpu_seconds"`
+	Left      float64        `json:"left_cpu_seconds"`
+	Day       string         `json:"day"`
+}
+
+// TryResult is the answer to POST /api/v1/catalog/try: the trial job and
+// what is left of the allowance.
+type TryResult struct {
+	Job   Job   `json:"job"`
+	Trial Trial `json:"trial"`
+}

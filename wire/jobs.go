@@ -50,6 +50,10 @@ type Job struct {
 	// Waiting says why queued tasks are not running (dependencies, quota,
 	// no ready node, labels, room); GET /jobs/:id only.
 	Waiting string `json:"waiting,omitempty"`
+	// GenAI: the job's image performs generative AI (labelled; its tasks
+	// get GANTRY_GENAI=1). Trial: a community image's "Try it" run.
+	GenAI bool `json:"genai,omitempty"`
+	Trial bool `json:"trial,omitempty"`
 }
 
 // JobList is a page of GET /api/v1/jobs; Next is the cursor of the next
@@ -122,8 +126,12 @@ type Schedule struct {
 	LastJob      string    `json:"last_job,omitempty"`
 	Runs         int       `json:"runs"`
 	// Skipped counts runs not submitted because the previous job was still
-	// going (AllowOverlap unset).
+	// going (AllowOverlap unset), or the image could not be used.
 	Skipped int `json:"skipped,omitempty"`
+	// SkipReason says why the last run was skipped.
+	SkipReason string `json:"skip_reason,omitempty"`
+	ImageRepo  string `json:"image_repo,omitempty"`
+	GenAI      bool   `json:"genai,omitempty"`
 }
 
 // ScheduleRequest is the body of POST /api/v1/schedules.

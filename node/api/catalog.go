@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/oklog/ulid/v2"
 
 	"gantry/node/catalog"
 	"gantry/node/view"
@@ -38,6 +40,8 @@ type CatalogState interface {
 	RegManifests(repo string) ([]store.RegManifest, error)
 	RegTagsOf(repo string) (map[string][]string, error)
 	RegRepo(name string) (*store.RegRepo, error)
+	TrialAllowance() (store.TrialAllowance, error)
+	TrialUse(user, day string) (store.TrialUse, error)
 }
 
 var _ CatalogState = (*store.Store)(nil)
@@ -59,7 +63,164 @@ func (a *API) catalogRoutes() []Route {
 			reads(pQuery, Param{"license", "string", "only licences naming this SPDX id"}, Param{"genai", "boolean", "only generative-AI images (true) or none (false)"},
 				Param{"access", "string", "open or approval"}, Param{"sort", "string", "recent (default), pulls or name"}, pCursor, pLimit),
 		route("GET", "/api/v1/catalog/entry", Signed, a.catalogEntry, "A published repository: README, licence text, tags, notices, and where the caller stands").answers(200, wire.CatalogDetail{}).reads(pRepo),
+		route("GET", "/api/v1/catalog/trial", Signed, a.trial, "The trial allowance and what the caller has left of it today").answers(200, wire.Trial{}),
+		route("POST", "/api/v1/catalog/try", Signed, a.try, "Try a community image: run its command as a job under the trial allowance (not your quota; no outputs kept)").takes(wire.RepoRef{}).answers(201, wire.TryResult{}),
+		route("PUT", "/api/v1/admin/trial", Admin, a.setTrial, "Set the trial allowance (0 CPU-seconds: no trials)").takes(wire.TrialAllowance{}).answers(200, wire.TrialAllowance{}),
 	}
+}
+
+// Trial defaults: what a trial task gets when the admin set no size.
+const (
+	trialCPU    = 500
+	trialMemory = 256 << 20
+)
+
+func trialView(t store.TrialAllowance) wire.TrialAllowance {
+	return wire.TrialAllowance{CPUSecondsPerDay: t.CPUSecondsPerDay, MaxRunTime: wire.Duration(t.MaxRunTime), CPU: t.CPU, Memory: t.Memory}
+}
+
+// trialLeft is the caller's trial allowance and use today.
+func (a *API) trialLeft(user string) (wire.Trial, store.TrialAllowance, error) {
+	al, err := a.cfg.CatalogState.TrialAllowance()
+	if err != nil {
+		return wire.Trial{}, al, err
+	}
+	day := store.TrialDay(time.Now())
+	u, err := a.cfg.CatalogState.TrialUse(user, day)
+	if err != nil {
+		return wire.Trial{}, al, err
+	}
+	return wire.Trial{Allowance: trialView(al), Used: u.CPUSeconds, Left: max(float64(al.CPUSecondsPerDay)-u.CPUSeconds, 0), Day: day}, al, nil
+}
+
+func (a *API) trial(c *gin.Context) {
+	t, _, err := a.trialLeft(identity(c).User)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, t)
+}
+
+func (a *API) setTrial(c *gin.Context) {
+	var req wire.TrialAllowance
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	t, ok := propose(c, a, store.CmdSetTrialAllowance, store.SetTrialAllowance{Allowance: store.TrialAllowance{
+		CPUSecondsPerDay: req.CPUSecondsPerDay, MaxRunTime: store.Duration(req.MaxRunTime), CPU: req.CPU, Memory: req.Memory}})
+	if ok {
+		c.JSON(http.StatusOK, trialView(*t))
+	}
+}
+
+// try runs a community image's command (the publisher's, or the image's
+// own) as a trial job: the licence gate applies as to any job; it runs at
+// the trial size, for at most what is left of today's allowance (and the
+// longest run), one trial at a time, outside the caller's quota.
+func (a *API) try(c *gin.Context) {
+	var req wire.RepoRef
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	pub, ok := a.publication(c, req.Repo)
+	if !ok {
+		return
+	}
+	id := identity(c)
+	left, al, err := a.trialLeft(id.User)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if al.CPUSecondsPerDay <= 0 {
+		fail(c, store.Errorf(store.EForbidden, "trials are off on this installation (an admin sets the trial allowance)"))
+		return
+	}
+	if left.Left < 1 {
+		fail(c, store.Errorf(store.EForbidden, "your trial allowance for today (%d CPU-seconds) is used up; it renews at 00:00 UTC", al.CPUSecondsPerDay))
+		return
+	}
+	for _, st := range []string{store.StateQueued, store.StateScheduled, store.StateRunning} {
+		jobs, _, err := a.cfg.Store.ListJobs(store.JobFilter{Owner: id.User, State: st, Limit: 1000})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		for _, j := range jobs {
+			if j.Trial {
+				fail(c, store.Errorf(store.EConflict, "your trial %s is still going: one trial at a time", j.ID))
+				return
+			}
+		}
+	}
+	tag, err := a.trialTag(pub.Repo)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	cpu, mem := al.CPU, al.Memory
+	if cpu == 0 {
+		cpu = trialCPU
+	}
+	if mem == 0 {
+		mem = trialMemory
+	}
+	limit := time.Duration(left.Left / (float64(cpu) / 1000) * float64(time.Second))
+	if al.MaxRunTime > 0 && time.Duration(al.MaxRunTime) < limit {
+		limit = time.Duration(al.MaxRunTime)
+	}
+	spec := store.JobSpec{Name: "try " + pub.Repo, Image: pub.Repo + ":" + tag, Command: pub.Command, CPU: cpu, Memory: mem,
+		Timeout: store.Duration(limit.Truncate(time.Second)), Labels: map[string]string{"gantry.trial": pub.Repo}}
+	spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := a.checkImage(c, id.User, id.Admin, spec.Image); err != nil {
+		fail(c, err)
+		return
+	}
+	genai, err := a.genAI(pub.Repo)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec, GenAI: genai, Trial: true})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusCreated, wire.TryResult{Job: view.Job(j), Trial: left})
+}
+
+// trialTag picks the tag a trial runs: latest when there is one, else the
+// most recently pushed.
+func (a *API) trialTag(repo string) (string, error) {
+	tags, err := a.cfg.CatalogState.RegTagsOf(repo)
+	if err != nil {
+		return "", err
+	}
+	ms, err := a.cfg.CatalogState.RegManifests(repo)
+	if err != nil {
+		return "", err
+	}
+	best, bestAt := "", time.Time{}
+	for _, m := range ms {
+		for _, t := range tags[m.Digest] {
+			if t == "latest" {
+				return t, nil
+			}
+			if best == "" || m.Pushed.After(bestAt) {
+				best, bestAt = t, m.Pushed
+			}
+		}
+	}
+	if best == "" {
+		return "", store.Errorf(store.EConflict, "%s has no tagged image to try", repo)
+	}
+	return best, nil
 }
 
 var pRepo = Param{"repo", "string", "the repository, e.g. alice/tool"}

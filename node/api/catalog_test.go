@@ -3,6 +3,7 @@ package api
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"gantry/store"
 	"gantry/wire"
@@ -156,5 +157,46 @@ func TestCatalogSearch(t *testing.T) {
 	}
 	for _, bad := range []string{"?sort=size", "?genai=maybe", "?access=secret", "?limit=0", "?cursor=x"} {
 		wantError(t, f.do(other, "GET", "/api/v1/catalog"+bad, nil), 400, wire.CodeInvalid)
+	}
+}
+
+// TestTryIt: a trial runs the image under the trial allowance, one at a
+// time, until today's allowance is used up.
+func TestTryIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.do(other, "POST", "/api/v1/images/accept", map[string]string{"repo": "alice/tool"})
+	w := f.do(other, "POST", "/api/v1/catalog/try", map[string]string{"repo": "alice/tool"})
+	res := decodeAs[wire.TryResult](t, w)
+	if w.Code != 201 || !res.Job.Trial || res.Job.Spec.Image != "alice/tool:1" || res.Job.Spec.CPU != 500 || res.Trial.Left != 60 ||
+		time.Duration(res.Job.Spec.Timeout) != 2*time.Minute {
+		t.Fatalf("try: %d %+v", w.Code, res)
+	}
+	wantError(t, f.do(other, "POST", "/api/v1/catalog/try", map[string]string{"repo": "alice/tool"}), 409, wire.CodeConflict, "one trial at a time")
+	// It runs for two minutes at half a CPU: 60 CPU-seconds, all of today's.
+	start := time.Now().Add(-2 * time.Minute)
+	f.must(ignore(store.CmdPlace.Propose(ctx, f.direct, store.Place{Placements: []store.Placement{{JobID: res.Job.ID, Task: 0, Node: "n1"}}})))
+	f.must(ignore(store.CmdAttemptStarted.Propose(ctx, f.direct, store.AttemptStarted{JobID: res.Job.ID, Task: 0, N: 1, At: start})))
+	f.must(ignore(store.CmdAttemptEnded.Propose(ctx, f.direct, store.AttemptEnded{JobID: res.Job.ID, Task: 0, N: 1, Reason: store.ReasonTimedOut, ExitCode: 137, Started: start, Ended: time.Now()})))
+	if tr := decodeAs[wire.Trial](t, f.do(other, "GET", "/api/v1/catalog/trial", nil)); tr.Left > 0.5 || tr.Used < 59 {
+		t.Fatalf("trial after a full run: %+v", tr)
+	}
+	wantError(t, f.do(other, "POST", "/api/v1/catalog/try", map[string]string{"repo": "alice/tool"}), 403, wire.CodeForbidden, "used up")
+	// Trials off: refused saying so.
+	f.do(admin, "PUT", "/api/v1/admin/trial", map[string]any{"cpu_seconds_per_day": 0})
+	wantError(t, f.do(owner, "POST", "/api/v1/catalog/try", map[string]string{"repo": "alice/tool"}), 403, wire.CodeForbidden, "trials are off")
+	wantError(t, f.do(admin, "PUT", "/api/v1/admin/trial", map[string]any{"cpu_seconds_per_day": -1}), 400, wire.CodeInvalid, "negative")
+}
+
+// TestGenAIJobsAreLabelled: a job of a generative-AI image, or of an image
+// built on one, says so.
+func TestGenAIJobsAreLabelled(t *testing.T) {
+	f := newFixture(t)
+	w := f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "alice/model:1"})
+	if j := decodeAs[wire.Job](t, w); w.Code != 201 || !j.GenAI {
+		t.Fatalf("a job of alice/model: %d %+v", w.Code, j)
+	}
+	if j := decodeAs[wire.Job](t, f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "alice/tool:1"})); j.GenAI {
+		t.Fatalf("a job of alice/tool is labelled generative AI: %+v", j)
 	}
 }

@@ -127,6 +127,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.must(ignore(store.CmdRequestAccess.Propose(ctx, f.direct, store.RequestAccess{Repo: "alice/model", User: "bob", Answers: []string{"a thesis"}})))
 	f.image("bob", "bob/app", "1", "layer of alice/tool", "bob's layer")
+	f.must(ignore(store.CmdSetTrialAllowance.Propose(ctx, f.direct, store.SetTrialAllowance{Allowance: store.TrialAllowance{CPUSecondsPerDay: 60}})))
 
 	spec := store.JobSpec{Image: "gantry/toolbox", Command: []string{"echo"}, Array: 2}
 	spec.Defaults()

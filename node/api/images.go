@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -121,4 +122,46 @@ func (a *API) collectGarbage(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, view.GCReport(rep))
+}
+
+// imageRepo is the repository of this node's registry an image reference
+// names ("" for another registry, or a reference that does not parse).
+func (a *API) imageRepo(image string) string {
+	if a.cfg.Images == nil {
+		return ""
+	}
+	ref, ok := a.cfg.Images.LocalRef(image)
+	if !ok {
+		return ""
+	}
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Repo
+}
+
+// genAI reports whether repo's images perform generative AI: it is
+// published so, or built on an image that is.
+func (a *API) genAI(repo string) (bool, error) {
+	if repo == "" || a.cfg.CatalogState == nil {
+		return false, nil
+	}
+	p, err := a.cfg.CatalogState.Publication(repo)
+	switch {
+	case err == nil && p.GenAI:
+		return true, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	ds, err := a.cfg.CatalogState.Derivations(repo)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range ds {
+		if d.GenAI {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -83,7 +83,12 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 		fail(c, err)
 		return
 	}
-	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec, Key: key})
+	genai, err := a.genAI(a.imageRepo(spec.Image))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	j, ok := propose(c, a, store.CmdSubmitJob, store.SubmitJob{ID: ulid.Make().String(), Owner: id.User, Spec: spec, Key: key, GenAI: genai})
 	if !ok {
 		return
 	}

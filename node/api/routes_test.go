@@ -120,6 +120,11 @@ var matrix = map[string]matrixRow{
 	"POST /api/v1/images/notices/remove": {path: fixed("/api/v1/images/notices/remove"), body: body(map[string]string{"repo": "bob/app", "base": "alice/tool"}), want: statuses(401, 204, 403, 204)},
 	"GET /api/v1/catalog":                {path: fixed("/api/v1/catalog"), want: signedIn(200)},
 	"GET /api/v1/catalog/entry":          {path: fixed("/api/v1/catalog/entry?repo=alice/tool"), want: signedIn(200)},
+	"GET /api/v1/catalog/trial":          {path: fixed("/api/v1/catalog/trial"), want: signedIn(200)},
+	"PUT /api/v1/admin/trial":            {path: fixed("/api/v1/admin/trial"), body: body(map[string]any{"cpu_seconds_per_day": 60, "max_run_time": "30s"}), want: adminOnly(200)},
+	// The fixture turns trials on (60 CPU-seconds); bob has not accepted
+	// alice/tool's licence: refused by the gate like any job of it.
+	"POST /api/v1/catalog/try": {path: fixed("/api/v1/catalog/try"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 201, 403, 201)},
 }
 
 func routeKey(r Route) string { return r.Method + " " + r.Path }

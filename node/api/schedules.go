@@ -35,8 +35,15 @@ func (a *API) createSchedule(c *gin.Context) {
 		fail(c, prefixed("spec.", err))
 		return
 	}
+	repo := a.imageRepo(spec.Image)
+	genai, err := a.genAI(repo)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	res, ok := propose(c, a, store.CmdCreateSchedule, store.CreateSchedule{Schedule: store.Schedule{
-		ID: ulid.Make().String(), Owner: id.User, Name: req.Name, Cron: req.Cron, Spec: spec, AllowOverlap: req.AllowOverlap}})
+		ID: ulid.Make().String(), Owner: id.User, Name: req.Name, Cron: req.Cron, Spec: spec, AllowOverlap: req.AllowOverlap,
+		ImageRepo: repo, GenAI: genai}})
 	if !ok {
 		return
 	}

@@ -122,6 +122,9 @@ func containerEnv(spec Spec) []string {
 	env["GANTRY_TASK_INDEX"] = strconv.Itoa(spec.Task)
 	env["GANTRY_TASK_COUNT"] = strconv.Itoa(spec.TaskCount)
 	env["GANTRY_ATTEMPT"] = strconv.Itoa(spec.Attempt)
+	if spec.GenAI {
+		env["GANTRY_GENAI"] = "1"
+	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)

@@ -50,8 +50,11 @@ type Spec struct {
 	MemoryBytes int64         // 0 = no limit
 	Timeout     time.Duration // per attempt; 0 = none
 	TaskCount   int
-	Started     bool // the store already recorded this attempt as running
-	Cancel      bool // cancellation requested: stop it, report reason "cancelled"
+	// GenAI: the image performs generative AI; the task gets GANTRY_GENAI=1
+	// so what it produces can be labelled.
+	GenAI   bool
+	Started bool // the store already recorded this attempt as running
+	Cancel  bool // cancellation requested: stop it, report reason "cancelled"
 }
 
 // Reasons an attempt ended, as reported in Result.Reason.

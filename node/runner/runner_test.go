@@ -398,8 +398,10 @@ func TestAttemptsThatExit(t *testing.T) {
 		name     string
 		cmd      []string
 		env      map[string]string
+		genai    bool
 		wantCode int
 		wantLog  []string
+		notInLog []string
 	}{
 		{name: "echo output lands in the log and exits 0", cmd: []string{"echo", "hello", "gantry"}, wantLog: []string{"hello gantry\n"}},
 		{name: "exit 3 is reported as exit code 3", cmd: []string{"exit", "3"}, wantCode: 3},
@@ -411,13 +413,18 @@ func TestAttemptsThatExit(t *testing.T) {
 			wantLog: []string{
 				"\nFOO=bar\n", "\nGANTRY_ATTEMPT=1\n", "\nGANTRY_TASK_INDEX=2\n", "\nGANTRY_TASK_COUNT=5\n", "\nGANTRY_JOB_ID=",
 			},
+			notInLog: []string{"GANTRY_GENAI"},
+		},
+		{
+			name: "a generative-AI image's task sees GANTRY_GENAI=1", cmd: []string{"env"}, genai: true,
+			env: map[string]string{"GANTRY_GENAI": "0"}, wantLog: []string{"\nGANTRY_GENAI=1\n"},
 		},
 	}
 	n := newTestNode(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := n.spec("exit", tt.cmd...)
-			s.Env = tt.env
+			s.Env, s.GenAI = tt.env, tt.genai
 			s.Task, s.TaskCount = 2, 5
 			n.rep.place(s)
 			res := n.waitResult(s.Key, 60*time.Second)
@@ -436,6 +443,11 @@ func TestAttemptsThatExit(t *testing.T) {
 			b, err := os.ReadFile(logPath)
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, not := range tt.notInLog {
+				if strings.Contains(string(b), not) {
+					t.Errorf("log has %q:\n%s", not, b)
+				}
 			}
 			for _, want := range tt.wantLog {
 				if !strings.Contains("\n"+string(b), want) {

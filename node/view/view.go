@@ -56,7 +56,7 @@ func Job(j *store.Job) wire.Job {
 	return wire.Job{
 		ID: j.ID, Owner: j.Owner, Spec: JobSpec(j.Spec), State: j.State, Submitted: j.Submitted,
 		Started: j.Started, Ended: j.Ended, Counts: maps.Clone(j.Counts), Total: j.Total,
-		CancelRequested: j.CancelRequested, Held: j.Held, Message: j.Message,
+		CancelRequested: j.CancelRequested, Held: j.Held, Message: j.Message, GenAI: j.GenAI, Trial: j.Trial,
 	}
 }
 
@@ -134,7 +134,7 @@ func Schedule(s *store.Schedule) wire.Schedule {
 	return wire.Schedule{
 		ID: s.ID, Owner: s.Owner, Name: s.Name, Cron: s.Cron, Spec: JobSpec(s.Spec), AllowOverlap: s.AllowOverlap,
 		Paused: s.Paused, Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastJob: s.LastJob,
-		Runs: s.Runs, Skipped: s.Skipped,
+		Runs: s.Runs, Skipped: s.Skipped, SkipReason: s.SkipReason, ImageRepo: s.ImageRepo, GenAI: s.GenAI,
 	}
 }
 
