@@ -7,6 +7,7 @@ import {jobsPage} from './jobs.js';
 import {jobPage} from './job.js';
 import {submitPage} from './submit.js';
 import {schedulesPage} from './schedules.js';
+import {catalogPage, catalogEntryPage, accessPage, publishForm} from './catalog.js';
 
 const main = document.getElementById('main');
 export const app = {me: null, live: null, cleanup: null, go: (p, r) => go(p, r)};
@@ -18,6 +19,9 @@ const routes = [
   [/^\/schedules\/?$/, () => schedulesPage(app)],
   [/^\/nodes\/?$/, () => nodesPage()],
   [/^\/images\/?$/, () => imagesPage()],
+  [/^\/catalog\/?$/, () => catalogPage(app)],
+  [/^\/catalog\/(.+)\/access\/?$/, (m) => accessPage(app, m[1])],
+  [/^\/catalog\/(.+?)\/?$/, (m) => catalogEntryPage(app, m[1])],
   [/^\/account\/?$/, () => accountPage()],
   [/^\/admin\/users\/?$/, () => usersPage(), true],
   [/^\/admin\/jobs\/?$/, () => jobsPage(app, {mine: false}), true],
@@ -50,7 +54,7 @@ function route() {
 }
 
 function setNav(path) {
-  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/schedules', 'Schedules'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/account', 'Account']];
+  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/schedules', 'Schedules'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/catalog', 'Catalog'], ['/account', 'Account']];
   if (app.me.admin) links.push(['/admin/jobs', 'All jobs'], ['/admin/users', 'Users']);
   const nav = document.getElementById('nav');
   nav.replaceChildren(...links.map(([href, label]) => {
@@ -416,12 +420,18 @@ function imagesPage() {
     list.replaceChildren(
       h('h2', {}, 'Repositories'),
       h('p', {class: 'muted small'}, `Your storage: ${bytes(r.usage || 0)}`),
-      h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'), h('th', {}, 'Size'), h('th', {}, 'Last push'))),
-        h('tbody', {}, repos.map((x) => h('tr', {},
+      h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'), h('th', {}, 'Size'), h('th', {}, 'Last push'), h('th', {}, ''))),
+        h('tbody', {}, repos.map((x) => h('tr', {'data-repo': x.name},
           h('td', {'data-label': 'Repository'}, h('code', {}, x.name)),
           h('td', {'data-label': 'Tags'}, tagText(x)),
           h('td', {'data-label': 'Size'}, bytes(x.size || 0)),
-          h('td', {'data-label': 'Last push'}, x.last_push ? time(x.last_push) : '-'))))));
+          h('td', {'data-label': 'Last push'}, x.last_push ? time(x.last_push) : '-'),
+          h('td', {class: 'right'}, x.owner === user ? h('button', {class: 'small publish', onclick: () => {
+            const box = document.getElementById('publish-box');
+            box.replaceChildren(publishForm(app, x.name, (repo) => go(`/catalog/${repo}`)));
+            box.scrollIntoView();
+          }}, 'Publish…') : null))))),
+      h('div', {id: 'publish-box'}));
     refreshTimes(list);
   }).catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
 }

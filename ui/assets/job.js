@@ -3,6 +3,7 @@ import {h, time, badge, dur, jobDuration, terminal, toast, cpu, bytes, STATES} f
 import {get, post} from './api.js';
 import {Synced} from './live.js';
 import {LogView} from './logview.js';
+import {genaiTag} from './catalog.js';
 
 const COLORS = {queued: '--c-queued', scheduled: '--c-scheduled', running: '--c-running', succeeded: '--c-succeeded', failed: '--c-failed', cancelled: '--c-cancelled'};
 const RANK = {queued: 0, scheduled: 1, running: 2, succeeded: 3, failed: 3, cancelled: 3};
@@ -26,7 +27,8 @@ export function jobPage(app, id, task) {
   const renderHeader = () => {
     const owner = job.owner === app.me.name;
     header.replaceChildren(
-      h('div', {}, h('h1', {}, job.spec.name || job.spec.image, ' ', badge(job.state)), h('div', {class: 'muted small mono'}, job.id)),
+      h('div', {}, h('h1', {}, job.spec.name || job.spec.image, ' ', badge(job.state), job.genai ? genaiTag() : null,
+        job.trial ? h('span', {class: 'tag trial', title: 'a "Try it" run under the trial allowance'}, 'trial') : null), h('div', {class: 'muted small mono'}, job.id)),
       h('div', {class: 'actions'},
         !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? 'Cancelling…' : 'Cancel job') : null,
         terminal(job.state) && owner && (job.counts || {}).failed ? h('button', {id: 'rerun-failed', onclick: rerunFailed, title: 'Run the failed tasks again in this job; their earlier attempts and logs stay'}, `Retry ${job.counts.failed} failed`) : null,
