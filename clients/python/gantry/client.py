@@ -59,7 +59,7 @@ class Client:
         if "://" not in addr:
             addr = "http://" + addr
         self.addr = addr
-        self.token = token if token is not None else os.environ.get("GANTRY_TOKEN") or None
+        self.token = (token if token is not None else os.environ.get("GANTRY_TOKEN")) or None
         self.timeout = timeout
         self.retry_for = retry_for
 
