@@ -205,7 +205,6 @@ func (n *Node) start(ctx context.Context) error {
 	n.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_raft_commit_seconds",
 		Help: "Time to commit and apply one command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	n.reg.MustRegister(n.commit)
-	registerMetrics(n.reg, n.store)
 
 	n.cluster = cluster.New(cluster.Config{
 		Name: n.cfg.Name, Advertise: adv, HTTPPort: hport, TLSDir: tlsDir, Raft: n.raft, Store: n.store,
@@ -215,6 +214,7 @@ func (n *Node) start(ctx context.Context) error {
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
 	})
 	n.cluster.Start()
+	n.registerMetrics() // metrics.go
 	if member != "" {
 		n.cluster.AdoptCAKey(ctx, member)
 	}
@@ -251,6 +251,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.images, err = images.Open(images.Config{
 		DataDir: n.cfg.DataDir, HTTPAddr: n.cfg.HTTPAddr, Advertise: adv, NodeName: n.cfg.Name, NodeSecret: nodeSecret,
 		Store: n.store, Proposer: n.cluster, Auth: n.auth, Peers: n.cluster.Peers(), Logger: n.log,
+		Registerer: n.reg,
 	})
 	if err != nil {
 		return err
