@@ -34,7 +34,7 @@ type env struct {
 	srv  *httptest.Server
 	// metrics is the registry's Prometheus registry (new at each open).
 	metrics *prometheus.Registry
-	now  time.Time
+	now     time.Time
 }
 
 func newEnv(t *testing.T) *env {
