@@ -62,6 +62,11 @@ class Client:
         self.token = (token if token is not None else os.environ.get("GANTRY_TOKEN")) or None
         self.timeout = timeout
         self.retry_for = retry_for
+        # As Go's client does, a node on this machine is reached directly,
+        # whatever proxy the environment names.
+        host = urllib.parse.urlsplit(addr).hostname or ""
+        loopback = host == "localhost" or host.startswith("127.") or host == "::1"
+        self._opener = urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if loopback else []))
 
     def __repr__(self) -> str:
         return "gantry.Client(%r)" % self.addr
@@ -98,7 +103,7 @@ class Client:
         while True:
             req = urllib.request.Request(url, data=data, headers=headers, method=method)
             try:
-                return urllib.request.urlopen(req, timeout=timeout)
+                return self._opener.open(req, timeout=timeout)
             except urllib.error.HTTPError as e:
                 err = self._error(e)
             except urllib.error.URLError as e:
