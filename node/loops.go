@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/node/runner"
 	"gantry/node/scheduler"
@@ -214,20 +213,6 @@ func poke(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
-}
-
-// registerMetrics adds the gauges read from the store.
-func registerMetrics(reg *prometheus.Registry, st *store.Store) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_queue_depth", Help: "Queued tasks ready for placement."}, func() float64 {
-			d, _ := st.QueueDepth()
-			return float64(d)
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_jobs_running", Help: "Jobs in state running."}, func() float64 {
-			c, _ := st.CountJobs()
-			return float64(c[store.StateRunning])
-		}),
-	)
 }
 
 // purgeTasks bounds the tasks (each with its attempts) one purge entry

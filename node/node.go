@@ -207,7 +207,6 @@ func (n *Node) start(ctx context.Context) error {
 	n.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_raft_commit_seconds",
 		Help: "Time to commit and apply one command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	n.reg.MustRegister(n.commit)
-	registerMetrics(n.reg, n.store)
 
 	n.cluster = cluster.New(cluster.Config{
 		Name: n.cfg.Name, Advertise: adv, HTTPPort: hport, TLSDir: tlsDir, Raft: n.raft, Store: n.store,
@@ -217,6 +216,7 @@ func (n *Node) start(ctx context.Context) error {
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
 	})
 	n.cluster.Start()
+	n.registerMetrics() // metrics.go
 	if member != "" {
 		n.cluster.AdoptCAKey(ctx, member)
 	}
@@ -255,6 +255,7 @@ func (n *Node) start(ctx context.Context) error {
 		Store: n.store, Proposer: n.cluster, Auth: n.auth, Peers: n.cluster.Peers(), Logger: n.log,
 		// Set below, before the registry serves anything.
 		OnManifest: func(ctx context.Context, repo string, m *store.RegManifest) { n.catalog.OnManifest(ctx, repo, m) },
+		Registerer: n.reg,
 	})
 	if err != nil {
 		return err

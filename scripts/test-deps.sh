@@ -38,4 +38,23 @@ if [ -z "$(find_chromium)" ]; then
   apt_install chromium || { ci && fail "could not install chromium"; }
 fi
 if [ -z "$(find_chromium)" ] && ci; then fail "chromium is missing"; fi
+
+# The Python client's tests (e2e/python_test.go) install it offline into a
+# venv with Debian's python3, whose setuptools and wheel build it.
+if ! /usr/bin/python3 -c 'import venv, ensurepip, setuptools, wheel' >/dev/null 2>&1; then
+  echo "installing python3 with venv, setuptools and wheel for the Python client's tests..."
+  apt_install python3 python3-venv python3-setuptools python3-wheel python3-pip || { ci && fail "could not install python3"; }
+fi
+if ci && ! /usr/bin/python3 -c 'import venv, ensurepip, setuptools, wheel' >/dev/null 2>&1; then
+  fail "python3 with venv, setuptools and wheel is missing"
+fi
+
+# The Prometheus rules test (e2e/prometheus_test.go) runs a real Prometheus.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing prometheus for the alerting rules test..."
+  apt_install prometheus || { ci && fail "could not install prometheus"; }
+fi
+if ci && { ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; }; then
+  fail "prometheus (and promtool) is missing"
+fi
 exit 0

@@ -23,6 +23,7 @@ type applier struct {
 	usage  map[string]*UserUsage // user -> usage, written back by flush
 	quotas map[string]Resources  // user -> quota, read once per batch
 	events []Event
+	ended  map[string]uint64 // jobs that reached each terminal state in this batch
 }
 
 // Apply applies one Raft log entry.
@@ -106,6 +107,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 			panic(fmt.Sprintf("store: commit applied batch: %v", err))
 		}
 		s.setApplied(last)
+		s.countEnded(a.ended)
 		return limit, a.events
 	}
 }
@@ -138,6 +140,12 @@ func (a *applier) flush() error {
 			continue
 		}
 		if old != j.State {
+			if Terminal(j.State) {
+				if a.ended == nil {
+					a.ended = map[string]uint64{}
+				}
+				a.ended[j.State]++
+			}
 			if old != "" {
 				if err := a.txn.Delete(jobStateKey(old, id)); err != nil {
 					return err

@@ -192,3 +192,49 @@ func TestSubmitWithAKeyMakesOneJob(t *testing.T) {
 		t.Fatalf("alice has %d jobs", len(jobs))
 	}
 }
+
+// TestJobsEndedCountsEachEnding: the counter of ended jobs moves once per
+// job that reaches a final state, by that state, and again when a job run
+// again ends again.
+func TestJobsEndedCountsEachEnding(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 64000)
+	want := map[string]uint64{StateSucceeded: 0, StateFailed: 0, StateCancelled: 0}
+	check := func(when string) {
+		t.Helper()
+		got := f.st.JobsEnded()
+		for st, n := range want {
+			if got[st] != n {
+				t.Fatalf("%s: JobsEnded %v, want %v", when, got, want)
+			}
+		}
+	}
+	check("nothing ended")
+	// runTo places every queued task: each job is submitted when it runs.
+	f.submit("ok", "alice", JobSpec{Image: "x", Array: 3, CPU: 100})
+	check("nothing ended")
+	f.runTo("ok", func(int, int) int { return 0 })
+	want[StateSucceeded] = 1
+	check("one job succeeded")
+	f.submit("bad", "alice", JobSpec{Image: "x", Array: 2, CPU: 100})
+	f.runTo("bad", func(task, attempt int) int {
+		if task == 1 && attempt == 1 {
+			return 2
+		}
+		return 0
+	})
+	want[StateFailed] = 1
+	check("one job failed")
+	f.submit("gone", "alice", JobSpec{Image: "x", Array: 1, CPU: 100})
+	f.must(CmdCancelJob, CancelJob{ID: "gone", Actor: "alice"})
+	if j := f.job("gone"); j.State != StateCancelled {
+		t.Fatalf("cancelled job is %s", j.State)
+	}
+	want[StateCancelled] = 1
+	check("one job cancelled")
+	f.must(CmdRerunTasks, RerunTasks{JobID: "bad", Failed: true, Actor: "alice"})
+	check("a job running again has not ended again")
+	f.runTo("bad", func(int, int) int { return 0 })
+	want[StateSucceeded] = 2
+	check("the rerun job succeeded")
+}

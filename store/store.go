@@ -26,6 +26,9 @@ type Store struct {
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
+
+	endedMu sync.Mutex
+	ended   map[string]uint64 // jobs that reached each terminal state, since Open
 }
 
 // Open opens (or creates) the state database in dir.
@@ -74,6 +77,35 @@ func (s *Store) Close() error {
 	s.subs = map[*Subscription]struct{}{}
 	s.subMu.Unlock()
 	return s.db.Close()
+}
+
+// JobsEnded counts, by final state (succeeded, failed, cancelled), the
+// jobs that ended in entries this store applied since it was opened: a
+// job run again and ended again counts each time. Every replica applies
+// every entry, so each counts the whole cluster's jobs. A snapshot
+// restored counts nothing (its jobs ended before).
+func (s *Store) JobsEnded() map[string]uint64 {
+	s.endedMu.Lock()
+	defer s.endedMu.Unlock()
+	out := make(map[string]uint64, 3)
+	for _, st := range []string{StateSucceeded, StateFailed, StateCancelled} {
+		out[st] = s.ended[st]
+	}
+	return out
+}
+
+func (s *Store) countEnded(by map[string]uint64) {
+	if len(by) == 0 {
+		return
+	}
+	s.endedMu.Lock()
+	defer s.endedMu.Unlock()
+	if s.ended == nil {
+		s.ended = map[string]uint64{}
+	}
+	for st, n := range by {
+		s.ended[st] += n
+	}
 }
 
 // AppliedIndex is the last Raft index applied to this store.

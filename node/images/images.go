@@ -24,6 +24,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/node/registry"
 	"gantry/node/runner"
@@ -71,6 +72,8 @@ type Config struct {
 	Logger     *slog.Logger
 	// OnManifest is told of each image manifest stored (registry.Config).
 	OnManifest func(ctx context.Context, repo string, m *store.RegManifest)
+	// Registerer receives the registry's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Open starts the registry under DATA/registry.
@@ -82,7 +85,7 @@ func Open(c Config) (*Images, error) {
 	cfg := registry.Config{
 		Dir: filepath.Join(c.DataDir, "registry"), Store: c.Store, Proposer: c.Proposer, Auth: c.Auth,
 		NodeSecret: c.NodeSecret, Logger: c.Logger, Hosts: registryHosts(host, c.HTTPAddr, c.Advertise),
-		NodeName: c.NodeName, Peers: c.Peers, OnManifest: c.OnManifest,
+		NodeName: c.NodeName, Peers: c.Peers, OnManifest: c.OnManifest, Registerer: c.Registerer,
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/store"
 )
@@ -77,6 +78,9 @@ type Config struct {
 	// of artifacts referring to another manifest), after the push has
 	// been answered: the catalog attaches licence notices to it.
 	OnManifest func(ctx context.Context, repo string, m *store.RegManifest)
+
+	// Registerer receives the registry's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Registry serves the OCI distribution API. Create it with New.
@@ -99,8 +103,9 @@ type Registry struct {
 	fetches map[digest.Digest]*fetchCall // peer fetches in flight (peers.go)
 	copies  map[digest.Digest]*fetchCall // copies to a peer in flight (peers.go)
 
-	pullMu sync.Mutex
-	pulls  map[string]int64 // manifest pulls by others since TakePulls
+	pullMu  sync.Mutex
+	pulls   map[string]int64 // manifest pulls by others since TakePulls
+	metrics *requestMetrics  // nil without a Registerer
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -171,6 +176,7 @@ func New(cfg Config) (*Registry, error) {
 		blobs: bs, now: cfg.Now, tokenKey: key,
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
+		metrics: newRequestMetrics(cfg.Registerer),
 	}
 	r.wg.Add(1)
 	go r.janitor()
@@ -209,8 +215,23 @@ func (r *Registry) janitor() {
 	}
 }
 
-// ServeHTTP serves /v2/ (the distribution API) and /v2/token.
+// ServeHTTP serves /v2/ (the distribution API) and /v2/token, counting
+// each answer in gantry_registry_requests_total when Config.Registerer is
+// set.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.metrics == nil {
+		r.serve(w, req)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	r.serve(sw, req)
+	if sw.status == 0 {
+		sw.status = http.StatusOK // a handler that wrote nothing answers 200
+	}
+	r.metrics.observe(req.Method, sw.status)
+}
+
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	p, ok := strings.CutPrefix(req.URL.Path, "/v2/")
 	if !ok {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/node/auth"
 	"gantry/node/registry/registrytest"
@@ -31,7 +32,9 @@ type env struct {
 	prop *store.Direct
 	reg  *Registry
 	srv  *httptest.Server
-	now  time.Time
+	// metrics is the registry's Prometheus registry (new at each open).
+	metrics *prometheus.Registry
+	now     time.Time
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,8 +62,10 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) open() {
+	e.metrics = prometheus.NewRegistry()
 	reg, err := New(Config{Dir: e.dir, Store: e.st, Proposer: e.prop, Auth: auth.New(e.st, ""),
-		NodeSecret: "node-secret", UploadTTL: time.Hour, GCGrace: time.Minute, Now: func() time.Time { return e.now }})
+		NodeSecret: "node-secret", UploadTTL: time.Hour, GCGrace: time.Minute, Now: func() time.Time { return e.now },
+		Registerer: e.metrics})
 	if err != nil {
 		e.t.Fatal(err)
 	}
