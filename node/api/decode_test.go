@@ -37,6 +37,7 @@ func TestDecodeNamesTheField(t *testing.T) {
 		{`{"image":"x","memory":-1}`, "memory:"},
 		{`{"image":"x"} {}`, "unexpected data"},
 		{`{"image":"x","timeout":"soon"} {}`, "timeout:"},
+		{`{"image":"x","timeout":1e300}`, "timeout: 1e+300 seconds is out of range"},
 		{``, "empty"},
 		{`{"image":`, "invalid JSON"},
 		{`[1,2]`, "request body"},
