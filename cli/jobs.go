@@ -617,8 +617,9 @@ func parseTaskList(s string) ([]int, error) {
 		if b-a >= most-len(out) {
 			return nil, fmt.Errorf("at most %d tasks", most)
 		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
+		// Counting up to b would overflow when b is the largest int.
+		for i := range b - a + 1 {
+			out = append(out, a+i)
 		}
 	}
 	if len(out) == 0 {
