@@ -16,7 +16,7 @@ HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
 RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: build test test-deps unit e2e conformance bench vet clean
+.PHONY: build test test-deps unit e2e conformance bench vet fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) .
@@ -28,16 +28,24 @@ vet:
 	$(GO) vet ./...
 
 # Unit and end-to-end tests, the race detector on the concurrent packages,
-# then the OCI conformance suite against a real gantry server.
+# a short run of every fuzz target, then the OCI conformance suite against
+# a real gantry server.
 test: test-deps vet
 	@mkdir -p $(TEST_OUTPUT)
 	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 10m $(LIGHT_PKGS)
+	GO=$(GO) bash scripts/fuzz.sh 3s
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -p 1 ./node/runner/ ./ui/
 	$(GO) test -count=1 -timeout 10m ./node/toolbox/
 	$(GO) test -count=1 -timeout 30m -p 1 ./e2e/
 	bash scripts/conformance.sh
+
+# Every fuzz target for FUZZTIME each, one after another (make test runs
+# each for a few seconds); FUZZ=regexp picks targets by package or name.
+FUZZTIME ?= 10m
+fuzz:
+	@GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME) '$(FUZZ)'
 
 bench: build
 	@bash scripts/bench.sh

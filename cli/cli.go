@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -188,7 +189,7 @@ func parseNodeLabels(kvs []string) (map[string]string, error) {
 // parseRetention reads a duration in Go's syntax or whole days ("30d").
 func parseRetention(flag, s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && time.Duration(n) <= math.MaxInt64/(24*time.Hour) {
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {

@@ -163,10 +163,13 @@ func parseCPU(s string) (int64, error) {
 		return n, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 {
+	m := f * 1000
+	// At least one millicore (0 would mean the default), and few enough
+	// that the millicores fit an int64 (NaN fails both tests).
+	if err != nil || !(m >= 1) || !(m < 1<<63) {
 		return 0, fmt.Errorf("--cpu: %q is not a number of cores", s)
 	}
-	return int64(f * 1000), nil
+	return int64(m), nil
 }
 
 func parseBytes(s string) (int64, error) {
@@ -181,7 +184,7 @@ func parseBytes(s string) (int64, error) {
 	}
 	mult, ok := units[unit]
 	f, err := strconv.ParseFloat(num, 64)
-	if !ok || err != nil || f < 0 {
+	if !ok || err != nil || f < 0 || f*float64(mult) >= 1<<63 {
 		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
 	}
 	return int64(f * float64(mult)), nil
@@ -610,11 +613,13 @@ func parseTaskList(s string) ([]int, error) {
 				return nil, fmt.Errorf("%q is not a range LOW-HIGH of task indexes", part)
 			}
 		}
-		if len(out)+b-a+1 > most {
+		// b-a cannot overflow (0 <= a <= b); b-a+1 can.
+		if b-a >= most-len(out) {
 			return nil, fmt.Errorf("at most %d tasks", most)
 		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
+		// Counting up to b would overflow when b is the largest int.
+		for i := range b - a + 1 {
+			out = append(out, a+i)
 		}
 	}
 	if len(out) == 0 {

@@ -345,10 +345,19 @@ func (s *Store) DueSchedules(now time.Time) ([]Schedule, error) {
 }
 
 // ValidateScheduleSpec checks what a schedule may carry beyond a valid
-// job spec.
+// job spec: a cron expression that fires, a name, no dependencies. Errors
+// are *Error with code EInvalid, naming the field.
 func ValidateScheduleSpec(name, expr string, spec *JobSpec) error {
-	if _, err := ParseCron(expr); err != nil {
+	sched, err := ParseCron(expr)
+	if err != nil {
 		return err
+	}
+	// The parser accepts fields that match nothing ("0 0 30 2 *", "0 0 , * *");
+	// such a schedule would get no next run and silently never fire. The
+	// check is here, not in ParseCron, so that applying commands already in
+	// the Raft log gives the results it gave before.
+	if sched.Next(time.Now().UTC()).IsZero() {
+		return Errorf(EInvalid, "cron: %q never fires: no time in the next five years matches it", expr)
 	}
 	if len(name) > 200 {
 		return Errorf(EInvalid, "name: at most 200 characters")

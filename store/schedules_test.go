@@ -92,6 +92,8 @@ func TestScheduleValidation(t *testing.T) {
 		{"not cron", ok, "cron:"},
 		{"* * * *", ok, "cron:"},
 		{"@every 100ms", ok, "at least 1s"},
+		{"0 0 30 2 *", ok, "never fires"},
+		{"0 0/1 , 1 *", ok, "never fires"},
 		{"CRON_TZ=Europe/Berlin 0 3 * * *", ok, "UTC"},
 		{"@daily", JobSpec{Image: "x", Array: 1, CPU: 1000, Memory: 1 << 30, After: []string{"j"}}, "after:"},
 		{"@daily", JobSpec{Image: "", Array: 1}, "image:"},

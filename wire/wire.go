@@ -9,6 +9,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -104,7 +105,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("want a duration string such as \"90s\"")
 	}
-	*d = Duration(secs * float64(time.Second))
+	// Out of int64's range converting is machine-dependent (on amd64 every
+	// such number became the most negative duration).
+	ns := secs * float64(time.Second)
+	if math.Abs(ns) >= 1<<63 {
+		return fmt.Errorf("%g seconds is out of range", secs)
+	}
+	*d = Duration(ns)
 	return nil
 }
 

@@ -38,10 +38,11 @@ func decode(c *gin.Context, v any) error {
 }
 
 // culprit finds the top-level field whose value failed to decode, so errors
-// from custom decoders (durations) still name their field.
+// from custom decoders (durations) still name their field. It reads the
+// first JSON value only, as decode does: data after it is a later error.
 func culprit(body []byte, v any) string {
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&fields) != nil {
 		return ""
 	}
 	t := reflect.TypeOf(v).Elem()

@@ -65,7 +65,7 @@ var hashes = sync.OnceValue(func() map[string][]byte {
 // API tokens; a node n1; alice's job (two tasks, one placed), schedule,
 // image alice/tool:1 and extra token; gantry/toolbox:latest.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	direct *store.Direct
 	api    *API
@@ -80,7 +80,7 @@ type fixture struct {
 	extraTok string            // id of alice's second token
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

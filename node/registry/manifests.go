@@ -67,7 +67,7 @@ func parseManifest(body []byte, contentType string) (*store.RegManifest, error) 
 		}
 	}
 	if doc.MediaType != "" && mt != "" && doc.MediaType != mt {
-		return nil, manifestInvalid("mediaType %q does not match Content-Type %q", doc.MediaType, mt)
+		return nil, manifestInvalid("mediaType %q does not match Content-Type %q", truncate(doc.MediaType), truncate(mt))
 	}
 	if mt == "" || mt == "application/json" || mt == "application/octet-stream" {
 		mt = doc.MediaType

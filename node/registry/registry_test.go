@@ -26,7 +26,7 @@ import (
 
 // env is a registry over a real store (direct FSM apply) and real files.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	st   *store.Store
 	prop *store.Direct
@@ -37,7 +37,7 @@ type env struct {
 	now     time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Now()}
 	st, err := store.Open(t.TempDir(), nil)
