@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -349,8 +351,119 @@ func catalogCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(ls, search, show)
+	c.AddCommand(ls, search, show, tryCmd(g), trialCmd(g))
 	return c
+}
+
+// tryCmd is `gantry catalog try REPO`: the console's "Try it", following
+// the trial's output and saying what is left of today's allowance.
+func tryCmd(g *globals) *cobra.Command {
+	var detach bool
+	c := &cobra.Command{
+		Use:   "try REPO",
+		Short: "Run a community image's command under the trial allowance (not your quota; nothing kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			r, err := cl.Try(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			errw := cmd.ErrOrStderr()
+			fmt.Fprintf(errw, "trial %s: %s, at most %s (%.0f of %d CPU-seconds left today)\n",
+				r.Job.ID, r.Job.Spec.Image, time.Duration(r.Job.Spec.Timeout), r.Trial.Left, r.Trial.Allowance.CPUSecondsPerDay)
+			if detach {
+				fmt.Fprintln(cmd.OutOrStdout(), r.Job.ID)
+				return nil
+			}
+			err = follow(cmd.Context(), cl, &r.Job, cmd.OutOrStdout(), errw)
+			if t, terr := cl.Trial(context.WithoutCancel(cmd.Context())); terr == nil {
+				fmt.Fprintf(errw, "trial allowance: %.0f of %d CPU-seconds left today (renews %s 00:00 UTC)\n",
+					t.Left, t.Allowance.CPUSecondsPerDay, nextDay(t.Day))
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVarP(&detach, "detach", "d", false, "print the trial job's ID and return")
+	return c
+}
+
+// trialCmd is `gantry catalog trial`: the allowance and what is left of it
+// today; an admin changes it with flags.
+func trialCmd(g *globals) *cobra.Command {
+	var cpuSeconds int64
+	var maxRun time.Duration
+	var cpu, mem string
+	c := &cobra.Command{
+		Use:   "trial [--cpu-seconds N --max-run-time D --cpu C --memory M]",
+		Short: "The trial allowance and what you have left of it today (admins set it with flags)",
+		Example: "  gantry catalog trial\n  gantry catalog trial --cpu-seconds 600 --max-run-time 5m   # admin\n" +
+			"  gantry catalog trial --cpu-seconds 0                       # admin: trials off",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("cpu-seconds") || f.Changed("max-run-time") || f.Changed("cpu") || f.Changed("memory") {
+				a := wire.TrialAllowance{CPUSecondsPerDay: cpuSeconds, MaxRunTime: wire.Duration(maxRun)}
+				if cpu != "" {
+					if a.CPU, err = parseCPU(cpu); err != nil {
+						return err
+					}
+				}
+				if mem != "" {
+					if a.Memory, err = parseBytes(mem); err != nil {
+						return fmt.Errorf("--memory: %w", err)
+					}
+				}
+				if _, err := cl.SetTrial(cmd.Context(), a); err != nil {
+					return err
+				}
+			}
+			t, err := cl.Trial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), t)
+			}
+			w := cmd.OutOrStdout()
+			a := t.Allowance
+			if a.CPUSecondsPerDay <= 0 {
+				fmt.Fprintln(w, "trials are off (an admin sets the allowance: gantry catalog trial --cpu-seconds N)")
+				return nil
+			}
+			fmt.Fprintf(w, "trial allowance: %d CPU-seconds a day per user", a.CPUSecondsPerDay)
+			if a.MaxRunTime > 0 {
+				fmt.Fprintf(w, ", runs of at most %s", time.Duration(a.MaxRunTime))
+			}
+			fmt.Fprintf(w, ", each at %.1f CPU and %s memory", float64(a.CPU)/1000, human(a.Memory))
+			fmt.Fprintf(w, "\nyou have %.0f CPU-seconds left today (used %.1f; renews %s 00:00 UTC)\n", t.Left, t.Used, nextDay(t.Day))
+			return nil
+		},
+	}
+	c.Flags().Int64Var(&cpuSeconds, "cpu-seconds", 0, "CPU-seconds each user may spend on trials a day (0: trials off)")
+	c.Flags().DurationVar(&maxRun, "max-run-time", 0, "longest a trial runs (0: bounded by the day's allowance only)")
+	c.Flags().StringVar(&cpu, "cpu", "", "CPUs a trial runs with (default 0.5)")
+	c.Flags().StringVar(&mem, "memory", "", "memory a trial runs with (default 256M)")
+	return c
+}
+
+// nextDay is the day after day (YYYY-MM-DD), or day itself unparsed.
+func nextDay(day string) string {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	return d.AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 func printEntry(w io.Writer, d *wire.CatalogDetail) {

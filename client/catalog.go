@@ -64,3 +64,21 @@ func (c *Client) CatalogEntry(ctx context.Context, repo string) (*wire.CatalogDe
 	var out wire.CatalogDetail
 	return &out, c.do(ctx, "GET", "/api/v1/catalog/entry?repo="+url.QueryEscape(repo), nil, &out)
 }
+
+// Trial fetches the trial allowance and what the caller has left of it.
+func (c *Client) Trial(ctx context.Context) (*wire.Trial, error) {
+	var out wire.Trial
+	return &out, c.do(ctx, "GET", "/api/v1/catalog/trial", nil, &out)
+}
+
+// Try runs a community image's command as a trial job.
+func (c *Client) Try(ctx context.Context, repo string) (*wire.TryResult, error) {
+	var out wire.TryResult
+	return &out, c.do(ctx, "POST", "/api/v1/catalog/try", wire.RepoRef{Repo: repo}, &out)
+}
+
+// SetTrial sets the trial allowance (admin).
+func (c *Client) SetTrial(ctx context.Context, a wire.TrialAllowance) (*wire.TrialAllowance, error) {
+	var out wire.TrialAllowance
+	return &out, c.do(ctx, "PUT", "/api/v1/admin/trial", a, &out)
+}

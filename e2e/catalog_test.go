@@ -183,6 +183,37 @@ func TestCommunityImages(t *testing.T) {
 			return err == nil && d.Pulls == before.Pulls+3
 		}, "3 pulls of alice/tool counted")
 	})
+
+	t.Run("gantry catalog try runs the image under the trial allowance", func(t *testing.T) {
+		if _, errOut, code := gantry(bob, "catalog", "try", "alice/tool"); code == 0 || !strings.Contains(errOut, "trials are off") {
+			t.Fatalf("try with no allowance: exit %d %s", code, errOut)
+		}
+		if _, errOut, code := gantry(bob, "catalog", "trial", "--cpu-seconds", "60"); code == 0 || !strings.Contains(errOut, "admin") {
+			t.Fatalf("bob set the trial allowance: exit %d %s", code, errOut)
+		}
+		out, errOut, code := n.Gantry(t, "catalog", "trial", "--cpu-seconds", "60", "--max-run-time", "30s")
+		if code != 0 || !strings.Contains(out, "60 CPU-seconds a day") || !strings.Contains(out, "runs of at most 30s") {
+			t.Fatalf("admin sets the trial allowance: exit %d %s %s", code, out, errOut)
+		}
+		// dave has not accepted alice's licence: a trial is a job like any
+		// other under the gate.
+		dave, _ := n.CreateUser(t, "dave")
+		if _, errOut, code := gantry(dave, "catalog", "try", "alice/tool"); code == 0 || !strings.Contains(errOut, "gantry image accept alice/tool") {
+			t.Fatalf("dave's trial before accepting: exit %d %s", code, errOut)
+		}
+		out, errOut, code = gantry(bob, "catalog", "try", "alice/tool")
+		if code != 0 || !strings.Contains(out, "tool says:") || !strings.Contains(errOut, "left today") {
+			t.Fatalf("bob's trial: exit %d\n%s\n%s", code, out, errOut)
+		}
+		id := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(errOut, "trial "))[0], ":")
+		if j, err := bob.Job(ctx, id); err != nil || !j.Trial {
+			t.Fatalf("the trial job %s: %+v %v", id, j, err)
+		}
+		out = mustGantry(bob, "catalog", "trial")
+		if !strings.Contains(out, "CPU-seconds left today") {
+			t.Fatalf("catalog trial: %s", out)
+		}
+	})
 }
 
 func asAPIError(err error, e **client.Error) bool {

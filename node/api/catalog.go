@@ -75,8 +75,23 @@ const (
 	trialMemory = 256 << 20
 )
 
+// trialView shows an allowance with the size trials run at (the defaults
+// where the admin set none).
 func trialView(t store.TrialAllowance) wire.TrialAllowance {
-	return wire.TrialAllowance{CPUSecondsPerDay: t.CPUSecondsPerDay, MaxRunTime: wire.Duration(t.MaxRunTime), CPU: t.CPU, Memory: t.Memory}
+	cpu, mem := trialSize(t)
+	return wire.TrialAllowance{CPUSecondsPerDay: t.CPUSecondsPerDay, MaxRunTime: wire.Duration(t.MaxRunTime), CPU: cpu, Memory: mem}
+}
+
+// trialSize is the CPU (millicores) and memory a trial runs with.
+func trialSize(t store.TrialAllowance) (cpu, mem int64) {
+	cpu, mem = t.CPU, t.Memory
+	if cpu == 0 {
+		cpu = trialCPU
+	}
+	if mem == 0 {
+		mem = trialMemory
+	}
+	return cpu, mem
 }
 
 // trialLeft is the caller's trial allowance and use today.
@@ -161,13 +176,7 @@ func (a *API) try(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	cpu, mem := al.CPU, al.Memory
-	if cpu == 0 {
-		cpu = trialCPU
-	}
-	if mem == 0 {
-		mem = trialMemory
-	}
+	cpu, mem := trialSize(al)
 	limit := time.Duration(left.Left / (float64(cpu) / 1000) * float64(time.Second))
 	if al.MaxRunTime > 0 && time.Duration(al.MaxRunTime) < limit {
 		limit = time.Duration(al.MaxRunTime)
