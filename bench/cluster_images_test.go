@@ -220,7 +220,7 @@ func TestBenchClusterImageCache(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		j, err := alice.Submit(context.Background(), wire.JobSpec{Image: "alice/big:" + tag, Command: []string{"true"}, CPU: 100, Memory: 16 << 20})
+		j, err := alice.Submit(context.Background(), wire.JobSpec{Image: "alice/big:" + tag, Command: []string{"true"}, CPU: 100, Memory: 32 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -114,7 +114,7 @@ func TestBenchThroughput(t *testing.T) {
 	}
 	cpu := nodes[0].Capacity.CPU / parallel
 	start := time.Now()
-	j, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: tasks, CPU: cpu, Memory: 16 << 20})
+	j, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: tasks, CPU: cpu, Memory: 32 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestBenchThroughput(t *testing.T) {
 func directRun(ctx context.Context, dc *client.Client, img string, i int, cpu int64) error {
 	name := "gantry-bench-direct-" + strconv.Itoa(i) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cr, err := dc.ContainerCreate(ctx, &container.Config{Image: img, Cmd: []string{"sleep", "1"}, Labels: map[string]string{"gantry.bench": "1"}},
-		&container.HostConfig{Resources: container.Resources{NanoCPUs: cpu * 1e6, Memory: 16 << 20}}, nil, nil, name)
+		&container.HostConfig{Resources: container.Resources{NanoCPUs: cpu * 1e6, Memory: 32 << 20}}, nil, nil, name)
 	if err != nil {
 		return err
 	}

@@ -223,7 +223,7 @@ func TestClusterImages(t *testing.T) {
 			}
 		}
 		hadIt := hasBlobFile(n3, layer)
-		j := submit(t, alice, wire.JobSpec{Image: "alice/peer:v1", Command: []string{"cat", "/msg.txt"}, CPU: 100, Memory: 16 << 20})
+		j := submit(t, alice, wire.JobSpec{Image: "alice/peer:v1", Command: []string{"cat", "/msg.txt"}, CPU: 100, Memory: 32 << 20})
 		j = waitJob(t, alice, j.ID, 90*time.Second)
 		tasks, _ := alice.Tasks(t.Context(), j.ID)
 		if j.State != wire.StateSucceeded {

@@ -36,7 +36,7 @@ func TestCluster(t *testing.T) {
 	t.Run("jobs submitted to a follower run and spread over the nodes", func(t *testing.T) {
 		f := cl.Followers(t)[0]
 		c := f.Client()
-		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 12, CPU: 500, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 12, CPU: 500, Memory: 32 << 20})
 		j = waitJob(t, c, j.ID, 2*time.Minute)
 		if j.State != wire.StateSucceeded {
 			t.Fatalf("job %s ended %s, counts %v", j.ID, j.State, j.Counts)
@@ -56,7 +56,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a consistent read on a follower sees a write made on another node", func(t *testing.T) {
-		j := submit(t, cl.Leader(t, 10*time.Second).Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "x"}, CPU: 100, Memory: 16 << 20})
+		j := submit(t, cl.Leader(t, 10*time.Second).Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "x"}, CPU: 100, Memory: 32 << 20})
 		var got wire.Job
 		if err := cl.Followers(t)[0].Client().Do(ctx, "GET", "/api/v1/jobs/"+j.ID+"?consistent=true", nil, &got); err != nil || got.ID != j.ID {
 			t.Fatalf("consistent read of %s on a follower: %v (got %q)", j.ID, err, got.ID)
@@ -65,7 +65,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("logs of tasks that ran on other nodes are served by any node", func(t *testing.T) {
 		c := cl.Nodes[0].Client()
-		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "hello-from-a-task"}, Array: 9, CPU: 700, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "hello-from-a-task"}, Array: 9, CPU: 700, Memory: 32 << 20})
 		j = waitJob(t, c, j.ID, 2*time.Minute)
 		if j.State != wire.StateSucceeded {
 			t.Fatalf("job ended %s %v", j.State, j.Counts)
@@ -193,7 +193,7 @@ func TestClusterFailover(t *testing.T) {
 
 	var jobs []string
 	for i := 0; i < 4; i++ {
-		j := submit(t, f.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 50, CPU: 100, Memory: 8 << 20})
+		j := submit(t, f.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 50, CPU: 100, Memory: 32 << 20})
 		jobs = append(jobs, j.ID)
 	}
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
@@ -223,7 +223,7 @@ func TestClusterFailover(t *testing.T) {
 				return
 			default:
 			}
-			j, err := f.Client().Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", fmt.Sprint(i)}, CPU: 100, Memory: 8 << 20})
+			j, err := f.Client().Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", fmt.Sprint(i)}, CPU: 100, Memory: 32 << 20})
 			if err == nil {
 				mu.Lock()
 				jobs = append(jobs, j.ID)
@@ -267,7 +267,7 @@ func TestClusterFailover(t *testing.T) {
 				worker = n
 			}
 		}
-		j := submit(t, l.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "3"}, Array: 20, CPU: 200, Memory: 8 << 20})
+		j := submit(t, l.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "3"}, Array: 20, CPU: 200, Memory: 32 << 20})
 		gantrytest.Eventually(t, 60*time.Second, func() bool {
 			tasks, err := l.Client().Tasks(ctx, j.ID)
 			if err != nil {

@@ -167,7 +167,7 @@ func TestLeaderKilledRightAfterJoin(t *testing.T) {
 		c := survivor.Client()
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), bound)
-			_, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 10, Memory: 6 << 20})
+			_, err := c.Submit(ctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 10, Memory: 32 << 20})
 			cancel()
 			if err == nil {
 				break

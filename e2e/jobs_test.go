@@ -97,7 +97,7 @@ func TestJobs(t *testing.T) {
 	})
 
 	t.Run("an array job of 50 tasks gives each task its own index", func(t *testing.T) {
-		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"env"}, Array: 50, CPU: 100, Memory: 16 << 20})
+		j := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"env"}, Array: 50, CPU: 100, Memory: 32 << 20})
 		j = waitJob(t, c, j.ID, 3*time.Minute)
 		if j.State != wire.StateSucceeded || j.Counts[wire.StateSucceeded] != 50 {
 			t.Fatalf("job %s: state %s counts %v, want succeeded with 50", j.ID, j.State, j.Counts)
@@ -471,11 +471,11 @@ func TestCrashRecovery(t *testing.T) {
 	// Long enough to be running at the kill, short enough to finish while the
 	// node is down or right after.
 	for i := 0; i < 4; i++ {
-		add(submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: 100, Memory: 16 << 20}))
+		add(submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: 100, Memory: 32 << 20}))
 	}
-	arr := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 10, CPU: 200, Memory: 16 << 20})
+	arr := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 10, CPU: 200, Memory: 32 << 20})
 	add(arr)
-	failing := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sh-not-here"}, CPU: 100, Memory: 16 << 20})
+	failing := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sh-not-here"}, CPU: 100, Memory: 32 << 20})
 	add(failing)
 	gantrytest.Eventually(t, time.Minute, func() bool {
 		j, err := c.Job(ctx, arr.ID)

@@ -23,8 +23,8 @@ func TestLogRetention(t *testing.T) {
 	c := n.Client()
 	ctx := context.Background()
 
-	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"tick", "200ms", "60s"}, CPU: 100, Memory: 16 << 20})
-	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "kept for a while"}, CPU: 100, Memory: 16 << 20})
+	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"tick", "200ms", "60s"}, CPU: 100, Memory: 32 << 20})
+	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "kept for a while"}, CPU: 100, Memory: 32 << 20})
 	j := waitJob(t, c, done.ID, time.Minute)
 	if j.State != wire.StateSucceeded {
 		t.Fatalf("job %s: %s", j.ID, j.State)
@@ -94,8 +94,8 @@ func TestJobRetention(t *testing.T) {
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--job-retention", "3s"}})
 	c := n.Client()
 	ctx := context.Background()
-	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 100, Memory: 16 << 20})
-	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "short-lived"}, CPU: 100, Memory: 16 << 20})
+	long := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 100, Memory: 32 << 20})
+	done := submit(t, c, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "short-lived"}, CPU: 100, Memory: 32 << 20})
 	if j := waitJob(t, c, done.ID, time.Minute); j.State != wire.StateSucceeded {
 		t.Fatalf("job %s", j.State)
 	}

@@ -38,7 +38,7 @@ func TestQuotasAndConstraints(t *testing.T) {
 		if code != 0 || out != "alice may hold at once: 1.0 CPU\n" {
 			t.Fatalf("user quota: code %d stdout %q stderr %q", code, out, errOut)
 		}
-		j := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "0.5"}, Array: 6, CPU: 500, Memory: 16 << 20})
+		j := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "0.5"}, Array: 6, CPU: 500, Memory: 32 << 20})
 		j = waitJob(t, alice, j.ID, 2*time.Minute)
 		if j.State != wire.StateSucceeded {
 			t.Fatalf("job %s", j.State)
@@ -85,12 +85,12 @@ func TestQuotasAndConstraints(t *testing.T) {
 	})
 
 	t.Run("job show says a job waits for the quota", func(t *testing.T) {
-		hog := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 1000, Memory: 16 << 20})
+		hog := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "60"}, CPU: 1000, Memory: 32 << 20})
 		gantrytest.Eventually(t, 60*time.Second, func() bool {
 			j, err := alice.Job(ctx, hog.ID)
 			return err == nil && j.State == wire.StateRunning
 		}, "the quota-filling job to run")
-		waiting := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 16 << 20})
+		waiting := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 32 << 20})
 		j, err := alice.Job(ctx, waiting.ID)
 		want := "quota: your running tasks hold 1 CPU, 16 MiB; one more task would exceed your quota of 1 CPU"
 		if err != nil || j.State != wire.StateQueued || j.Waiting != want {
@@ -145,7 +145,7 @@ func TestQuotasAndConstraints(t *testing.T) {
 		if _, err := n.Client().DrainNode(ctx, nodes[0].Name, "drain", 0); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(gantrytest.Binary(t), "run", "--cpu", "0.1", "--memory", "16M", "gantry/toolbox", "--", "echo", "ran at last")
+		cmd := exec.Command(gantrytest.Binary(t), "run", "--cpu", "0.1", "--memory", "32M", "gantry/toolbox", "--", "echo", "ran at last")
 		cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+n.AdminToken, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 		var stdout bytes.Buffer
 		stderr := &syncBuffer{}
@@ -199,14 +199,14 @@ func TestFairShareServesTheUserHoldingLeast(t *testing.T) {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
 	half := nodes[0].Capacity.CPU / 2
-	short := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: half, Memory: 16 << 20})
-	long := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "6"}, Array: 3, CPU: half, Memory: 16 << 20})
+	short := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "2"}, CPU: half, Memory: 32 << 20})
+	long := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "6"}, Array: 3, CPU: half, Memory: 32 << 20})
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
 		j, err := alice.Job(ctx, short.ID)
 		l, err2 := alice.Job(ctx, long.ID)
 		return err == nil && err2 == nil && j.State == wire.StateRunning && l.Counts[wire.StateRunning] == 1
 	}, "alice's two tasks running")
-	b := submit(t, bob, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: half, Memory: 16 << 20})
+	b := submit(t, bob, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: half, Memory: 32 << 20})
 	if j := waitJob(t, bob, b.ID, 90*time.Second); j.State != wire.StateSucceeded {
 		t.Fatalf("bob's job %s", j.State)
 	}

@@ -20,7 +20,7 @@ func TestRetryFailedTasks(t *testing.T) {
 	ctx := context.Background()
 	failing := map[int]bool{3: true, 11: true, 24: true, 37: true, 49: true}
 	j := submit(t, c, wire.JobSpec{Name: "rerun", Image: "gantry/toolbox", Command: []string{"fail-tasks", "3,11,24,37,49", "4"},
-		Array: 50, CPU: 100, Memory: 16 << 20})
+		Array: 50, CPU: 100, Memory: 32 << 20})
 	if j = waitJob(t, c, j.ID, 5*time.Minute); j.State != wire.StateFailed || j.Counts[wire.StateFailed] != 5 {
 		t.Fatalf("first run: %s %v, want failed with 5 failed tasks", j.State, j.Counts)
 	}

@@ -23,7 +23,7 @@ func TestSchedules(t *testing.T) {
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")
 
-	out, errOut, code := n.GantryAs(t, alice.Token, "run", "--schedule", "@every 2s", "--name", "ping", "--cpu", "0.1", "--memory", "16M", "gantry/toolbox", "--", "echo", "scheduled")
+	out, errOut, code := n.GantryAs(t, alice.Token, "run", "--schedule", "@every 2s", "--name", "ping", "--cpu", "0.1", "--memory", "32M", "gantry/toolbox", "--", "echo", "scheduled")
 	if code != 0 || !strings.HasPrefix(out, "schedule ") {
 		t.Fatalf("run --schedule: code %d stdout %q stderr %q", code, out, errOut)
 	}
@@ -83,7 +83,7 @@ func TestSchedules(t *testing.T) {
 	})
 
 	t.Run("a run is skipped while the previous job still runs", func(t *testing.T) {
-		s, err := alice.CreateSchedule(ctx, "slow", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "4"}, CPU: 100, Memory: 16 << 20}, false)
+		s, err := alice.CreateSchedule(ctx, "slow", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "4"}, CPU: 100, Memory: 32 << 20}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestSchedulesSurviveLeaderFailover(t *testing.T) {
 	ctx := context.Background()
 	leader := cl.Leader(t, 10*time.Second)
 	f := cl.Followers(t)[0]
-	s, err := f.Client().CreateSchedule(ctx, "beat", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}, true)
+	s, err := f.Client().CreateSchedule(ctx, "beat", "@every 1s", wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 32 << 20}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func acceptsWrites(t *testing.T, n *gantrytest.Node, timeout time.Duration, labe
 	var err error
 	for ctx.Err() == nil {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = n.Client().Submit(cctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", label}, CPU: 100, Memory: 8 << 20})
+		_, err = n.Client().Submit(cctx, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", label}, CPU: 100, Memory: 32 << 20})
 		ccancel()
 		if err == nil {
 			return

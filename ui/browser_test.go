@@ -360,7 +360,7 @@ func TestConsole(t *testing.T) {
 
 	t.Run("the failed tasks of an array run again from the job page, in the same job", func(t *testing.T) {
 		alice.t = t
-		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "flaky", Image: "gantry/toolbox", Command: []string{"fail-tasks", "1,4", "3"}, Array: 6, CPU: 100, Memory: 16 << 20})
+		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "flaky", Image: "gantry/toolbox", Command: []string{"fail-tasks", "1,4", "3"}, Array: 6, CPU: 100, Memory: 32 << 20})
 		if err != nil {
 			t.Fatalf("submit: %v", err)
 		}

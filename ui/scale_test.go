@@ -47,7 +47,7 @@ func TestConsolePagesThrough100000Jobs(t *testing.T) {
 				if i > total {
 					return
 				}
-				if _, err := alice.Submit(ctx, wire.JobSpec{Name: fmt.Sprintf("job-%06d", i), Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 16 << 20}); err != nil {
+				if _, err := alice.Submit(ctx, wire.JobSpec{Name: fmt.Sprintf("job-%06d", i), Image: "gantry/toolbox", Command: []string{"true"}, CPU: 100, Memory: 32 << 20}); err != nil {
 					errs <- err
 					return
 				}

@@ -142,7 +142,7 @@ func (a *Auth) Password(ctx context.Context, username, password string) (Identit
 	u, err := a.st.User(username)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check so names cannot be probed.
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return Identity{}, errBadCredentials
 	}
 	if err != nil {
@@ -197,4 +197,10 @@ func (a *Auth) user(name string) (*store.User, error) {
 	return u, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("gantry-dummy-password"), bcrypt.DefaultCost)
+// dummyHash is made on first use, not at start-up: every process started
+// from the binary (the toolbox in each task's container too) would otherwise
+// spend a bcrypt round before doing anything.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("gantry-dummy-password"), bcrypt.DefaultCost)
+	return h
+})

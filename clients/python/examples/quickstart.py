@@ -21,7 +21,7 @@ job = client.submit(
     name="quickstart",
     array=5,
     cpu=100,
-    memory="16Mi",
+    memory="32Mi",
     labels={"example": "quickstart"},
 )
 print("submitted", job.id, "with", job.total, "tasks")
@@ -43,7 +43,7 @@ index_line = [l for l in client.logs(job.id, task=2).splitlines() if l.startswit
 print("task 2 says:", index_line[0])
 
 # %% Follow a log as it is written.
-ticker = client.submit("gantry/toolbox", ["tick", "100ms", "300ms"], cpu=100, memory="16Mi")
+ticker = client.submit("gantry/toolbox", ["tick", "100ms", "300ms"], cpu=100, memory="32Mi")
 with client.logs(ticker.id, follow=True) as lines:
     for line in lines:
         print("  live:", line, end="")

@@ -4,7 +4,7 @@ It speaks Gantry's REST API (``/api/v1``) with the standard library only.
 
 >>> import gantry
 >>> c = gantry.Client()        # GANTRY_ADDR (default http://127.0.0.1:7070), GANTRY_TOKEN
->>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="16Mi")
+>>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="32Mi")
 >>> job = c.wait(job.id, progress=lambda counts: print(counts["succeeded"], "of", job.total))
 >>> job.state
 'succeeded'

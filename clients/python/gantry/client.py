@@ -2,7 +2,7 @@
 
 >>> import gantry
 >>> c = gantry.Client()                     # GANTRY_ADDR, GANTRY_TOKEN
->>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="16Mi")
+>>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="32Mi")
 >>> job = c.wait(job.id, progress=print)
 >>> job.state, c.logs(job.id, task=0)
 ('succeeded', 'hi\\n')
@@ -194,7 +194,7 @@ class Client:
         run (bad field, image not found, more than any node has) raises
         ``APIError`` with status 400 and code ``invalid``.
 
-        >>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="16Mi",
+        >>> job = c.submit("gantry/toolbox", ["echo", "hi"], array=5, cpu=100, memory="32Mi",
         ...                labels={"project": "demo"}, retries=2, timeout="1m")
         >>> job.id, job.total
         ('01J...', 5)

@@ -18,7 +18,7 @@ import uuid
 import gantry
 
 TOOLBOX = "gantry/toolbox"
-SMALL = {"cpu": 100, "memory": "16Mi"}
+SMALL = {"cpu": 100, "memory": "32Mi"}
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
@@ -90,7 +90,7 @@ class TestJobs(ClientTest):
         job = self.submit(TOOLBOX, ["echo", "hi"], name=name, array=5, labels={"suite": "python"}, **SMALL)
         self.assertEqual(job.total, 5)
         self.assertEqual(job.spec.name, name)
-        self.assertEqual(job.spec.memory, 16 << 20)
+        self.assertEqual(job.spec.memory, 32 << 20)
         self.assertEqual(job.spec.labels, {"suite": "python"})
         seen = []
         done = self.c.wait(job.id, progress=seen.append, timeout=120)
