@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"gantry/wire"
 )
 
 func imageCmd(g *globals) *cobra.Command {
@@ -27,20 +30,50 @@ func imageCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tSIZE\tPUSHED")
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tSIZE\tPUSHED\tLICENCE")
 			for _, r := range list.Repositories {
+				name, lic := repoLabel(&r), repoLicence(&r)
 				if len(r.Tags) == 0 {
-					fmt.Fprintf(tw, "%s\t<none>\t\t%s\t%s\n", r.Name, human(r.Size), ago(r.LastPush))
+					fmt.Fprintf(tw, "%s\t<none>\t\t%s\t%s\t%s\n", name, human(r.Size), ago(r.LastPush), lic)
 				}
 				for _, t := range r.Tags {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, shortDigest(t.Digest), human(t.Size), ago(t.Pushed))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Tag, shortDigest(t.Digest), human(t.Size), ago(t.Pushed), lic)
 				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			for _, r := range list.Repositories {
+				for _, n := range r.Notices {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s is built on %s: it carries %s's licence notice (%s), which only %s can remove\n",
+						r.Name, n.Base, n.Base, n.Licence.Expression, n.BaseOwner)
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nyour storage: %s\n", human(list.Usage))
 			return nil
+		},
+	}
+	show := &cobra.Command{
+		Use: "show REPO", Short: "One of your repositories: tags, publication, the licence notices it inherits", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			list, err := cl.Images(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for i := range list.Repositories {
+				if r := &list.Repositories[i]; r.Name == args[0] {
+					if g.output == "json" {
+						return printJSON(cmd.OutOrStdout(), r)
+					}
+					printRepo(cmd.OutOrStdout(), r)
+					return nil
+				}
+			}
+			return fmt.Errorf("no repository %s among those you can pull: see gantry image ls (community images: gantry catalog show %s)", args[0], args[0])
 		},
 	}
 	imp := &cobra.Command{
@@ -116,7 +149,7 @@ func imageCmd(g *globals) *cobra.Command {
 		},
 	}
 	gc.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be removed")
-	c.AddCommand(ls, imp, rm, gc)
+	c.AddCommand(ls, show, imp, rm, gc)
 	c.AddCommand(catalogImageCmds(g)...)
 	return c
 }
@@ -142,4 +175,42 @@ func ago(t time.Time) string {
 		return fmt.Sprintf("%d hours ago", int(d.Hours()))
 	}
 	return t.Format("2006-01-02")
+}
+
+// repoLabel is a repository's name with its generative-AI label.
+func repoLabel(r *wire.ImageRepo) string {
+	if r.GenAI {
+		return r.Name + " [generative AI]"
+	}
+	return r.Name
+}
+
+// repoLicence is the licence a repository is published under and those it
+// inherits, or "-" for a private one with none.
+func repoLicence(r *wire.ImageRepo) string {
+	var parts []string
+	if r.Published != nil {
+		parts = append(parts, r.Published.Licence.Expression)
+	}
+	for _, n := range r.Notices {
+		parts = append(parts, n.Licence.Expression+" ("+n.Base+")")
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " + ")
+}
+
+func printRepo(w io.Writer, r *wire.ImageRepo) {
+	fmt.Fprintf(w, "%s by %s\n", repoLabel(r), r.Owner)
+	if p := r.Published; p != nil {
+		fmt.Fprintf(w, "published: %s (version %s), %s access, %d pulls\n", p.Licence.Expression, shortDigest(p.Licence.Version), p.Access, p.Pulls)
+	} else {
+		fmt.Fprintln(w, "published: no (private)")
+	}
+	printNotices(w, r.Notices)
+	fmt.Fprintf(w, "size:      %s in %d manifests, last push %s\n", human(r.Size), r.Manifests, ago(r.LastPush))
+	for _, t := range r.Tags {
+		fmt.Fprintf(w, "tag:       %s %s %s %s\n", t.Tag, shortDigest(t.Digest), human(t.Size), ago(t.Pushed))
+	}
 }

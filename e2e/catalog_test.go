@@ -109,7 +109,13 @@ func TestCommunityImages(t *testing.T) {
 	})
 
 	t.Run("approval mode: request, reject with a reason, approve, revoke", func(t *testing.T) {
-		mustGantry(alice, "image", "publish", "alice/model", "--license", "MIT", "--access", "approval", "--question", "What will you use it for?")
+		mustGantry(alice, "image", "publish", "alice/model", "--license", "MIT", "--access", "approval", "--question", "What will you use it for?", "--genai")
+		if out := mustGantry(alice, "image", "ls"); !strings.Contains(out, "alice/model [generative AI]") {
+			t.Fatalf("alice's image ls does not label the generative-AI model:\n%s", out)
+		}
+		if out := mustGantry(bob, "catalog", "ls"); !strings.Contains(out, "alice/model [generative AI]") {
+			t.Fatalf("catalog ls does not label the generative-AI model:\n%s", out)
+		}
 		pullRefused(bobD, model, "by invitation", "gantry image request alice/model")
 		mustGantry(bob, "image", "request", "alice/model", "--answer", "my thesis")
 		pullRefused(bobD, model, "waits for its publisher")
@@ -161,6 +167,17 @@ func TestCommunityImages(t *testing.T) {
 		}
 		if out := mustGantry(carol, "catalog", "show", "bob/app"); !strings.Contains(out, "built on alice/tool") {
 			t.Fatalf("catalog show bob/app: %s", out)
+		}
+		// bob's own listing carries the notice too, next to his licence.
+		if out := mustGantry(bob, "image", "ls"); !strings.Contains(out, "BSD-3-Clause + Apache-2.0 OR MIT (alice/tool)") ||
+			!strings.Contains(out, "bob/app is built on alice/tool: it carries alice/tool's licence notice (Apache-2.0 OR MIT), which only alice can remove") {
+			t.Fatalf("bob's image ls does not show the inherited notice:\n%s", out)
+		}
+		if out := mustGantry(bob, "image", "show", "bob/app"); !strings.Contains(out, "published: BSD-3-Clause") || !strings.Contains(out, "built on alice/tool: Apache-2.0 OR MIT") {
+			t.Fatalf("bob's image show bob/app:\n%s", out)
+		}
+		if _, errOut, code := gantry(bob, "image", "show", "alice/nope"); code != 1 || !strings.Contains(errOut, "gantry catalog show alice/nope") {
+			t.Fatalf("image show of a repository bob cannot pull: exit %d %s", code, errOut)
 		}
 	})
 

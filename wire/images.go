@@ -19,6 +19,21 @@ type ImageRepo struct {
 	Manifests int        `json:"manifests"`
 	Size      int64      `json:"size"` // distinct blobs plus manifests
 	LastPush  time.Time  `json:"last_push"`
+	// Published is set when the repository is in the community catalog.
+	Published *ImagePublication `json:"published,omitempty"`
+	// Notices are the licences its images inherit from published images
+	// they are built on; only each base's rights holder removes one.
+	Notices []Notice `json:"notices,omitempty"`
+	// GenAI: the image, or an image it is built on, performs generative
+	// AI or deep synthesis; its tasks get GANTRY_GENAI=1.
+	GenAI bool `json:"genai,omitempty"`
+}
+
+// ImagePublication is how a repository of the caller's is published.
+type ImagePublication struct {
+	Licence Licence `json:"licence"`
+	Access  string  `json:"access"`
+	Pulls   int64   `json:"pulls"`
 }
 
 // ImageList is GET /api/v1/images: the repositories the caller may pull and

@@ -69,10 +69,44 @@ func (a *API) listImages(c *gin.Context) {
 		return
 	}
 	resp := wire.ImageList{Repositories: view.ImageRepos(repos), Usage: usage[id.User]}
+	if err := a.withCatalog(resp.Repositories); err != nil {
+		fail(c, err)
+		return
+	}
 	if id.Admin {
 		resp.UsageByOwner = usage
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// withCatalog adds to each repository how it is published and the licence
+// notices it inherits.
+func (a *API) withCatalog(repos []wire.ImageRepo) error {
+	st := a.cfg.CatalogState
+	if st == nil {
+		return nil
+	}
+	for i := range repos {
+		r := &repos[i]
+		pub, err := st.Publication(r.Name)
+		switch {
+		case err == nil:
+			r.Published = &wire.ImagePublication{Licence: view.Licence(pub.Licence), Access: pub.Access, Pulls: pub.Pulls}
+			r.GenAI = pub.GenAI
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		ds, err := st.Derivations(r.Name)
+		if err != nil {
+			return err
+		}
+		for k := range ds {
+			n := view.Notice(&ds[k])
+			r.Notices = append(r.Notices, n)
+			r.GenAI = r.GenAI || n.GenAI
+		}
+	}
+	return nil
 }
 
 func (a *API) deleteImage(c *gin.Context) {
