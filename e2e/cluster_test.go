@@ -182,7 +182,7 @@ func tail(s string) string {
 	return s
 }
 
-// TestClusterFailover kills the leader while 200 tasks run, then a worker,
+// TestClusterFailover kills the leader while 100 tasks run, then a worker,
 // and checks that nothing acknowledged is lost and every task succeeds
 // exactly once.
 func TestClusterFailover(t *testing.T) {
@@ -193,7 +193,7 @@ func TestClusterFailover(t *testing.T) {
 
 	var jobs []string
 	for i := 0; i < 4; i++ {
-		j := submit(t, f.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 50, CPU: 100, Memory: 32 << 20})
+		j := submit(t, f.Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"sleep", "1"}, Array: 25, CPU: 100, Memory: 32 << 20})
 		jobs = append(jobs, j.ID)
 	}
 	gantrytest.Eventually(t, 60*time.Second, func() bool {
