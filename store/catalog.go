@@ -559,7 +559,10 @@ func (a *applier) setTrialAllowance(c *SetTrialAllowance) (*TrialAllowance, erro
 
 // recordLineage records, for a manifest just stored, every published image
 // whose layers its own begin with (a FROM of it): the repository inherits
-// their licence notices. A repository's own images do not count.
+// their licence notices. Images of the same owner do not count: the
+// rights holder is the same, and the licence of the new image is theirs to
+// choose (a publisher's many images on one base would otherwise inherit
+// each other's notices).
 func (a *applier) recordLineage(m *RegManifest) error {
 	if len(m.Layers) == 0 || m.Subject != "" {
 		return nil
@@ -581,7 +584,7 @@ func (a *applier) recordLineage(m *RegManifest) error {
 	for it.Rewind(); it.Valid(); it.Next() {
 		rest := string(it.Item().Key()[len(prefix):])
 		repo, manifest, ok := strings.Cut(rest, sep)
-		if ok && repo != m.Repo {
+		if ok && registryOwner(repo) != registryOwner(m.Repo) {
 			cands = append(cands, cand{repo, manifest})
 		}
 	}
@@ -887,4 +890,10 @@ func (a *applier) addTrialUse(owner string, at *Attempt) error {
 	}
 	u.Runs++
 	return putJSON(a.txn, key, u)
+}
+
+// registryOwner is the namespace of a repository: its owner.
+func registryOwner(repo string) string {
+	owner, _, _ := strings.Cut(repo, "/")
+	return owner
 }

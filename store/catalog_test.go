@@ -165,6 +165,11 @@ func TestLineage(t *testing.T) {
 	if ds, _ := a.st.Derivations("bob/other"); len(ds) != 0 {
 		t.Fatalf("bob/other inherited %+v", ds)
 	}
+	// alice's own image on her base inherits nothing: she holds both.
+	a.image("alice", "alice/tuned", "sha256:mt", "sha256:l1", "sha256:l2", "sha256:l9")
+	if ds, _ := a.st.Derivations("alice/tuned"); len(ds) != 0 {
+		t.Fatalf("alice/tuned inherited her own notice %+v", ds)
+	}
 	if err := a.publish("bob", "bob/app", "Apache-2.0", "sha256:b1"); err != nil {
 		t.Fatal(err)
 	}
