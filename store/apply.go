@@ -24,6 +24,8 @@ type applier struct {
 	quotas map[string]Resources  // user -> quota, read once per batch
 	events []Event
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
+	pubs   bool              // a publication was written or removed
+	pulls  bool              // pull counts were added
 }
 
 // Apply applies one Raft log entry.
@@ -108,6 +110,12 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 		}
 		s.setApplied(last)
 		s.countEnded(a.ended)
+		if a.pubs {
+			s.pubGen.Add(1) // after the commit: see PublicationsGeneration
+		}
+		if a.pulls {
+			s.pullsGen.Add(1)
+		}
 		return limit, a.events
 	}
 }

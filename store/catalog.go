@@ -280,6 +280,7 @@ func (a *applier) publishRepo(c *PublishRepo) (*Publication, error) {
 			return nil, err
 		}
 	}
+	a.pubs = true
 	if err := putJSON(a.txn, pubKey(p.Repo), p); err != nil {
 		return nil, err
 	}
@@ -348,6 +349,7 @@ func (a *applier) unpublishRepo(c *UnpublishRepo) (None, error) {
 	if p.Owner != c.Actor && !c.Admin {
 		return None{}, Errorf(EForbidden, "only the owner of %s can unpublish it", c.Repo)
 	}
+	a.pubs = true
 	if err := a.txn.Delete(pubKey(c.Repo)); err != nil {
 		return None{}, err
 	}
@@ -532,6 +534,7 @@ func (a *applier) countPulls(c *CountPulls) (None, error) {
 		}
 		if n := c.Counts[r]; n > 0 {
 			p.Pulls += n
+			a.pulls = true
 			if err := putJSON(a.txn, pubKey(r), p); err != nil {
 				return None{}, err
 			}
@@ -735,6 +738,16 @@ func scanJSON[T any](txn *badger.Txn, prefix []byte, fn func(*T) error) error {
 
 // Catalog queries.
 
+// PublicationsGeneration changes whenever a publication is written or
+// removed (publish, unpublish, a snapshot restored), PullsGeneration when
+// only pull counts were added. Each moves after the change is committed, so
+// a cache built from Publications read after loading generation g is
+// current while the generation is still g.
+func (s *Store) PublicationsGeneration() uint64 { return s.pubGen.Load() }
+
+// PullsGeneration: see PublicationsGeneration.
+func (s *Store) PullsGeneration() uint64 { return s.pullsGen.Load() }
+
 // PullGate is pullGate in a read of the current state.
 func (s *Store) PullGate(user, repo string) (shared bool, err error) {
 	err = s.view(func(txn *badger.Txn) error {
@@ -774,6 +787,8 @@ func (s *Store) Licence(digest string) (*LicenceText, error) {
 
 // Publications calls fn for every publication, in repository order, until
 // fn returns false.
+//
+// Read PublicationsGeneration before calling it to cache what it returns.
 func (s *Store) Publications(fn func(*Publication) bool) error {
 	return s.view(func(txn *badger.Txn) error {
 		errStop := errors.New("stop")

@@ -113,6 +113,7 @@ func (s *Store) Restore(rc io.ReadCloser) error {
 		return err
 	})
 	s.setApplied(applied)
+	s.pubGen.Add(1)
 	s.publish([]Event{{Type: "resync"}})
 	return err
 }

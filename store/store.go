@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -29,6 +30,9 @@ type Store struct {
 
 	endedMu sync.Mutex
 	ended   map[string]uint64 // jobs that reached each terminal state, since Open
+
+	pubGen   atomic.Uint64 // see PublicationsGeneration
+	pullsGen atomic.Uint64 // see PullsGeneration
 }
 
 // Open opens (or creates) the state database in dir.

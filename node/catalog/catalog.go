@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -58,6 +57,7 @@ type Catalog struct {
 	log *slog.Logger
 	md  goldmark.Markdown
 	san *bluemonday.Policy
+	idx searchIndex
 }
 
 // New returns the catalog.
@@ -291,20 +291,23 @@ func equalPrefix(prefix, s []string) bool {
 	return true
 }
 
-// Run reports this node's pull counts every FlushEvery, until ctx ends.
+// Run reports this node's pull counts every FlushEvery, and brings the
+// search index's pull counts up to date, until ctx ends.
 func (c *Catalog) Run(ctx context.Context) {
-	if c.cfg.Registry == nil {
-		return
-	}
 	t := time.NewTicker(c.cfg.FlushEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			c.flush(context.Background())
+			if c.cfg.Registry != nil {
+				c.flush(context.Background())
+			}
 			return
 		case <-t.C:
-			c.flush(ctx)
+			if c.cfg.Registry != nil {
+				c.flush(ctx)
+			}
+			c.refresh()
 		}
 	}
 }
@@ -319,60 +322,4 @@ func (c *Catalog) flush(ctx context.Context) {
 	if _, err := store.CmdCountPulls.Propose(fctx, c.cfg.Proposer, store.CountPulls{Counts: counts}); err != nil {
 		c.log.Warn("report pull counts", "repos", len(counts), "err", err)
 	}
-}
-
-// Filter selects and orders catalog entries.
-type Filter struct {
-	Query   string // in the repository name or description, case-insensitive
-	License string // an SPDX id the licence expression names
-	GenAI   *bool
-	Access  string
-	Sort    string // recent (default), pulls, name
-	Cursor  string // the repository after which the page starts (name order) or an offset
-	Limit   int
-}
-
-// Search lists publications matching f, a page at a time: the next page's
-// cursor is returned ("" at the end).
-func (c *Catalog) Search(f Filter) ([]store.Publication, string, error) {
-	q, lic := strings.ToLower(f.Query), strings.ToLower(f.License)
-	var out []store.Publication
-	err := c.st.Publications(func(p *store.Publication) bool {
-		switch {
-		case q != "" && !strings.Contains(strings.ToLower(p.Repo), q) && !strings.Contains(strings.ToLower(p.Description), q):
-		case lic != "" && !strings.Contains(strings.ToLower(p.Licence.Expression), lic):
-		case f.GenAI != nil && p.GenAI != *f.GenAI:
-		case f.Access != "" && p.Access != f.Access:
-		default:
-			out = append(out, *p)
-		}
-		return true
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	switch f.Sort {
-	case "pulls":
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Pulls > out[j].Pulls })
-	case "name":
-	default:
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
-	}
-	start := 0
-	if f.Cursor != "" {
-		fmt.Sscanf(f.Cursor, "%d", &start)
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	if start > len(out) {
-		start = len(out)
-	}
-	end := min(start+limit, len(out))
-	next := ""
-	if end < len(out) {
-		next = fmt.Sprint(end)
-	}
-	return out[start:end], next, nil
 }

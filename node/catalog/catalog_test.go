@@ -1,10 +1,14 @@
 package catalog
 
 import (
+	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gantry/store"
 )
@@ -75,5 +79,104 @@ func TestStatementsAreVerbatim(t *testing.T) {
 	}
 	if g, _ := grantStatement("zh"); !strings.Contains(g.Text, GrantToUsers.ZH) || g.Lang != "zh" {
 		t.Fatalf("the grant in Chinese: %+v", g)
+	}
+}
+
+// TestSearch: filters, the three orders, pages, and an index that follows
+// publish, pull counts and unpublish without going stale.
+func TestSearch(t *testing.T) {
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := store.NewDirect(st)
+	ctx := context.Background()
+	c := New(Config{Store: st, Proposer: p, FlushEvery: 10 * time.Millisecond})
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { c.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stop(); <-ran })
+	digest := func(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }
+	publish := func(owner, repo, licence, desc string, genai bool) {
+		t.Helper()
+		layer, man := digest("layer of "+repo), digest("manifest of "+repo)
+		if _, err := store.CmdRegLinkBlob.Propose(ctx, p, store.RegLinkBlob{Repo: repo, Owner: owner, Digest: layer, Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.CmdRegPutManifest.Propose(ctx, p, store.RegPutManifest{Owner: owner, Tags: []string{"1"}, Manifest: store.RegManifest{Repo: repo,
+			Digest: man, MediaType: "application/vnd.oci.image.manifest.v1+json", Content: []byte("{}"),
+			Blobs: []string{layer}, Layers: []string{layer}}}); err != nil {
+			t.Fatal(err)
+		}
+		pub := store.Publication{Repo: repo, Licence: store.LicenceRef{Expression: licence, Digest: digest(licence)}, Description: desc,
+			Use: store.UseResearch, Access: store.AccessOpen, GenAI: genai, GenAIFiled: genai}
+		if _, err := store.CmdPublishRepo.Propose(ctx, p, store.PublishRepo{Publication: pub, LicenceText: licence, Actor: owner}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(f Filter) ([]string, string) {
+		t.Helper()
+		ps, next, err := c.Search(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Repo)
+		}
+		return out, next
+	}
+	publish("alice", "alice/a", "MIT", "Protein folding", false)
+	publish("bob", "bob/b", "Apache-2.0", "a vision model", true)
+	publish("alice", "alice/c", "Apache-2.0 OR MIT", "speech to text", false)
+
+	for _, tc := range []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{}, "alice/c bob/b alice/a"}, // most recent first
+		{Filter{Sort: "name"}, "alice/a alice/c bob/b"},
+		{Filter{Query: "PROTEIN"}, "alice/a"},
+		{Filter{Query: "bob/"}, "bob/b"},
+		{Filter{License: "mit", Sort: "name"}, "alice/a alice/c"},
+		{Filter{GenAI: func() *bool { b := true; return &b }()}, "bob/b"},
+		{Filter{Access: store.AccessApproval}, ""},
+	} {
+		if got, _ := names(tc.f); strings.Join(got, " ") != tc.want {
+			t.Errorf("Search(%+v) = %v, want %s", tc.f, got, tc.want)
+		}
+	}
+	if got, next := names(Filter{Sort: "name", Limit: 2}); strings.Join(got, " ") != "alice/a alice/c" || next != "2" {
+		t.Fatalf("first page %v next %q", got, next)
+	}
+	if got, next := names(Filter{Sort: "name", Limit: 2, Cursor: "2"}); strings.Join(got, " ") != "bob/b" || next != "" {
+		t.Fatalf("second page %v next %q", got, next)
+	}
+
+	// The index follows the store: pull counts reorder (soon: Run brings
+	// them in), publish adds, unpublish removes (at once).
+	if _, err := store.CmdCountPulls.Propose(ctx, p, store.CountPulls{Counts: map[string]int64{"alice/a": 5, "bob/b": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		got, _ := names(Filter{Sort: "pulls"})
+		if strings.Join(got, " ") == "alice/a bob/b alice/c" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("by pulls after counting: %v", got)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the condition above
+	}
+	publish("carol", "carol/d", "MIT", "more protein", false)
+	if got, _ := names(Filter{Query: "protein", Sort: "name"}); strings.Join(got, " ") != "alice/a carol/d" {
+		t.Fatalf("after a new publication: %v", got)
+	}
+	if _, err := store.CmdUnpublishRepo.Propose(ctx, p, store.UnpublishRepo{Repo: "alice/a", Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := names(Filter{Query: "protein"}); strings.Join(got, " ") != "carol/d" {
+		t.Fatalf("after unpublishing alice/a: %v", got)
 	}
 }
