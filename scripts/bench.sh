@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export GANTRY_BENCH_OUT=${GANTRY_BENCH_OUT:-$PWD/bench-results.txt}
 : > "$GANTRY_BENCH_OUT"
 echo "== jobs: overhead, throughput, submission, idle memory"
-go test -tags bench -count=1 -timeout 30m -run 'TestBench' -v ./bench/ | grep -E '^(=== RUN|--- |\s+\w+_test.go:|ok|FAIL)' || true
+go test -tags bench -count=1 -timeout 60m -run 'TestBench' -v ./bench/ | grep -E '^(=== RUN|--- |\s+\w+_test.go:|ok|FAIL)' || true
 echo "== registry vs CNCF Distribution"
 bash scripts/bench-registry.sh | tee -a "$GANTRY_BENCH_OUT"
 echo "== console hub"
