@@ -38,6 +38,12 @@ if [ -z "$(find_chromium)" ]; then
   apt_install chromium || { ci && fail "could not install chromium"; }
 fi
 if [ -z "$(find_chromium)" ] && ci; then fail "chromium is missing"; fi
+# The console shows the service terms' statements in Chinese; without a CJK
+# font the screenshots draw them as empty boxes.
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+  echo "installing a CJK font for the console's screenshots..."
+  apt_install fonts-wqy-zenhei || { ci && fail "could not install fonts-wqy-zenhei"; }
+fi
 
 # The Python client's tests (e2e/python_test.go) install it offline into a
 # venv with Debian's python3, whose setuptools and wheel build it.

@@ -193,8 +193,10 @@ func (p *tab) shoot(name string) {
 		}
 		ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 		_ = chromedp.Do(ctx, chromedp.EmulateViewport(w, h))
-		// Let layout, the canvas and one animation frame settle at this width.
-		_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
+		// Let layout, the canvas and one animation frame settle at this width,
+		// scrolled to the top: a full-page shot of a scrolled page draws the
+		// sticky header where the viewport was.
+		_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise(r => { scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(() => r(true))); })`, chromedp.EvalAwaitPromise))
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		cancel()
 		if err != nil {

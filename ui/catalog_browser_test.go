@@ -82,6 +82,11 @@ func TestCatalogConsole(t *testing.T) {
 		if got := eval[bool](alice, `!!document.querySelector('.readme strong') && !document.querySelector('.readme img') && !window.__pwned`); !got {
 			t.Fatal("the README is not rendered safely")
 		}
+		// Her images page now says it is in the catalog, and under what.
+		alice.open("/images", `document.querySelector('tr[data-repo="alice/tool"] td.licence')?.textContent === 'MIT (in the catalog, open)'`, "alice/tool's licence on the images page")
+		if !eval[bool](alice, `document.querySelector('tr[data-repo="alice/tool"] button.publish')?.textContent === 'Update publication…'`) {
+			t.Error("the images page offers to publish an image already published")
+		}
 	})
 	// "Try it" runs alice/tool's own command; give it one that ticks.
 	if _, err := aliceAPI.Publish(ctx, wire.Publish{Repo: "alice/tool", License: "MIT", Description: "says what you tell it",
@@ -108,6 +113,9 @@ func TestCatalogConsole(t *testing.T) {
 		bob.open("/catalog/alice/tool", `document.querySelector('#status')?.dataset.state === 'must_accept'`, "bob must accept")
 		if eval[bool](bob, `!document.getElementById('try-it')?.disabled`) {
 			t.Error("Try it is enabled before the licence is accepted")
+		}
+		if txt := eval[string](bob, `document.getElementById('try').textContent`); strings.Contains(txt, "null") || strings.Contains(txt, "undefined") {
+			t.Errorf("the Try it box shows a missing value: %q", txt)
 		}
 		if !eval[bool](bob, `document.getElementById('licence-expr')?.textContent === 'MIT' && document.querySelector('.terms')?.textContent.includes('2.2.2.2 (1)')`) {
 			t.Error("the licence or the terms are not shown before the accept button")

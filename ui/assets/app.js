@@ -7,7 +7,7 @@ import {jobsPage} from './jobs.js';
 import {jobPage} from './job.js';
 import {submitPage} from './submit.js';
 import {schedulesPage} from './schedules.js';
-import {catalogPage, catalogEntryPage, accessPage, publishForm} from './catalog.js';
+import {catalogPage, catalogEntryPage, accessPage, publishForm, genaiTag} from './catalog.js';
 
 const main = document.getElementById('main');
 export const app = {me: null, live: null, cleanup: null, go: (p, r) => go(p, r)};
@@ -420,17 +420,21 @@ function imagesPage() {
     list.replaceChildren(
       h('h2', {}, 'Repositories'),
       h('p', {class: 'muted small'}, `Your storage: ${bytes(r.usage || 0)}`),
-      h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'), h('th', {}, 'Size'), h('th', {}, 'Last push'), h('th', {}, ''))),
+      h('table', {class: 'cards'}, h('thead', {}, h('tr', {}, h('th', {}, 'Repository'), h('th', {}, 'Tags'), h('th', {}, 'Licence'), h('th', {}, 'Size'), h('th', {}, 'Last push'), h('th', {}, ''))),
         h('tbody', {}, repos.map((x) => h('tr', {'data-repo': x.name},
-          h('td', {'data-label': 'Repository'}, h('code', {}, x.name)),
+          h('td', {'data-label': 'Repository'}, h('code', {}, x.name), x.genai ? [' ', genaiTag()] : null),
           h('td', {'data-label': 'Tags'}, tagText(x)),
+          h('td', {'data-label': 'Licence', class: 'licence'},
+            x.published ? [h('a', {href: `/catalog/${x.name}`}, x.published.licence.expression), ` (in the catalog, ${x.published.access})`] : 'private',
+            (x.notices || []).map((n) => h('div', {class: 'notice small'}, 'Built on ', h('a', {href: `/catalog/${n.base}`}, n.base),
+              `: ${n.licence.expression}; only ${n.base_owner} can remove this notice.`))),
           h('td', {'data-label': 'Size'}, bytes(x.size || 0)),
           h('td', {'data-label': 'Last push'}, x.last_push ? time(x.last_push) : '-'),
           h('td', {class: 'right'}, x.owner === user ? h('button', {class: 'small publish', onclick: () => {
             const box = document.getElementById('publish-box');
             box.replaceChildren(publishForm(app, x.name, (repo) => go(`/catalog/${repo}`)));
             box.scrollIntoView();
-          }}, 'Publish…') : null))))),
+          }}, x.published ? 'Update publication…' : 'Publish…') : null))))),
       h('div', {id: 'publish-box'}));
     refreshTimes(list);
   }).catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));

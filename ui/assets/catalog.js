@@ -87,12 +87,13 @@ export function catalogEntryPage(app, repo) {
       const left = t ? Math.floor(t.left_cpu_seconds) : 0;
       const allowance = t ? t.allowance.cpu_seconds_per_day : 0;
       const can = (status.state === 'accepted' || status.state === 'owner') && left > 0;
-      tryBox.replaceChildren(h('h2', {}, 'Try it'),
+      // replaceChildren would print a null as the text "null".
+      tryBox.replaceChildren(...[h('h2', {}, 'Try it'),
         allowance ? h('p', {class: 'muted small'}, 'Runs ', d.command && d.command.length ? h('code', {}, d.command.join(' ')) : 'the image\'s own command',
           ' under the trial allowance: ', h('strong', {id: 'trial-left'}, `${left} of ${allowance} CPU-seconds left today`), '. Nothing it writes is kept.')
           : h('p', {class: 'muted small'}, 'Trials are off on this installation.'),
         allowance ? h('button', {id: 'try-it', disabled: !can, onclick: runTry, title: can ? '' : (left <= 0 ? 'today\'s allowance is used up' : 'accept the licence first')}, left <= 0 ? 'Allowance used up' : 'Try it') : null,
-        h('div', {id: 'try-job'}), log ? log.el : null);
+        h('div', {id: 'try-job'}), log ? log.el : null].filter(Boolean));
     };
     const runTry = async () => {
       try {
