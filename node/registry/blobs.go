@@ -96,7 +96,30 @@ func (b *blobStore) commit(tmpPath string, d digest.Digest, now time.Time) error
 	if err := os.Rename(tmpPath, dst); err != nil {
 		return fmt.Errorf("commit blob %s: %w", d, err)
 	}
+	b.warm(dst)
 	return nil
+}
+
+// warm brings a blob just stored into the page cache in the background.
+// Uploads are written with direct I/O, so without it the first pull, which
+// is usually the Docker daemon of this node starting a job right after the
+// push, reads the whole blob from disk. Blobs larger than a quarter of the
+// memory available are left on disk: caching them would evict more than
+// it saves.
+func (b *blobStore) warm(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 || fi.Size() > memAvailable()/4 {
+		f.Close()
+		return
+	}
+	go func() { // the hint may wait for the disk queue: not in the push's path
+		defer f.Close()
+		prefetch(f, fi.Size())
+	}()
 }
 
 // removeIfIdle deletes blob d unless it was touched at or after since.

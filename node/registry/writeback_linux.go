@@ -2,6 +2,8 @@ package registry
 
 import (
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,4 +18,38 @@ func startWriteback(f *os.File, off, n int64) {
 // cache); file systems without it (tmpfs) refuse.
 func openDirect(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+}
+
+// prefetch asks the kernel to read f's first n bytes into the page cache
+// (readahead), so the next reader finds them in memory. The kernel caps
+// how much one hint reads, so the range is given a piece at a time.
+func prefetch(f *os.File, n int64) {
+	const piece = 2 << 20
+	for off := int64(0); off < n; off += piece {
+		if unix.Fadvise(int(f.Fd()), off, min(piece, n-off), unix.FADV_WILLNEED) != nil {
+			return
+		}
+	}
+}
+
+// memAvailable is the memory the kernel can give without swapping
+// (MemAvailable of /proc/meminfo), or 0 when it cannot be read.
+func memAvailable() int64 {
+	var si unix.Sysinfo_t
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		if unix.Sysinfo(&si) == nil {
+			return int64(si.Freeram) * int64(si.Unit)
+		}
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
