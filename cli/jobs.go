@@ -375,46 +375,62 @@ func jobCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "job", Short: "List, inspect, follow and cancel jobs"}
 	var state, owner, query string
 	var limit int
+	var watch bool
 	ls := &cobra.Command{
-		Use: "ls", Short: "List jobs, newest first", Args: cobra.NoArgs,
+		Use: "ls", Short: "List jobs, newest first (--watch: again whenever one changes)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := newClient()
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"state": state, "owner": owner, "q": query, "limit": strconv.Itoa(limit)} {
-				if v != "" {
-					q.Set(k, v)
+			list := func() ([]wire.Job, error) {
+				q := url.Values{}
+				for k, v := range map[string]string{"state": state, "owner": owner, "q": query, "limit": strconv.Itoa(limit)} {
+					if v != "" {
+						q.Set(k, v)
+					}
 				}
+				jobs, next, err := cl.Jobs(cmd.Context(), q)
+				if err != nil {
+					return nil, err
+				}
+				// A text search examines a bounded number of jobs per request:
+				// go on from where it stopped until the list is full or done.
+				for query != "" && len(jobs) < limit && next != "" {
+					q.Set("cursor", next)
+					q.Set("limit", strconv.Itoa(limit-len(jobs)))
+					var more []wire.Job
+					if more, next, err = cl.Jobs(cmd.Context(), q); err != nil {
+						return nil, err
+					}
+					jobs = append(jobs, more...)
+				}
+				return jobs, nil
 			}
-			jobs, next, err := cl.Jobs(cmd.Context(), q)
-			if err != nil {
-				return err
+			out := cmd.OutOrStdout()
+			show := func(jobs []wire.Job) error {
+				if g.output == "json" {
+					return printJSON(out, jobs)
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tTASKS\tIMAGE\tAGE")
+				for _, j := range jobs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, dash(j.Spec.Name), j.Owner, j.State,
+						j.Counts[wire.StateSucceeded], j.Total, j.Spec.Image, age(j.Submitted))
+				}
+				return tw.Flush()
 			}
-			// A text search examines a bounded number of jobs per request:
-			// go on from where it stopped until the list is full or done.
-			for query != "" && len(jobs) < limit && next != "" {
-				q.Set("cursor", next)
-				q.Set("limit", strconv.Itoa(limit-len(jobs)))
-				var more []wire.Job
-				if more, next, err = cl.Jobs(cmd.Context(), q); err != nil {
+			if !watch {
+				jobs, err := list()
+				if err != nil {
 					return err
 				}
-				jobs = append(jobs, more...)
+				return show(jobs)
 			}
-			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), jobs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tTASKS\tIMAGE\tAGE")
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, dash(j.Spec.Name), j.Owner, j.State,
-					j.Counts[wire.StateSucceeded], j.Total, j.Spec.Image, age(j.Submitted))
-			}
-			return tw.Flush()
+			return watchJobs(cmd, cl, list, show)
 		},
 	}
+	ls.Flags().BoolVarP(&watch, "watch", "w", false, "keep listing: the list again (on a terminal: redrawn) each time a job changes, until interrupted")
 	ls.Flags().StringVar(&state, "state", "", "only jobs in this state")
 	ls.Flags().StringVar(&owner, "owner", "", "only jobs of this owner (admin)")
 	ls.Flags().StringVarP(&query, "query", "q", "", "text to look for in id, name, image, owner")
@@ -664,4 +680,72 @@ func age(t time.Time) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// watchJobs lists jobs, then again each time the change feed reports a job
+// change (several changes within a moment make one listing), until the
+// command's context ends. On a terminal each listing replaces the last.
+func watchJobs(cmd *cobra.Command, cl *client.Client, list func() ([]wire.Job, error), show func([]wire.Job) error) error {
+	ctx := cmd.Context()
+	// Subscribe before the first listing, so no change after it is missed.
+	s, err := cl.Events(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	changed := make(chan struct{}, 1)
+	feedErr := make(chan error, 1)
+	go func() {
+		for {
+			ev, err := s.Next()
+			if err != nil {
+				feedErr <- err
+				return
+			}
+			if ev.Type == "job" || ev.Type == "resync" {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	out := cmd.OutOrStdout()
+	tty := false
+	if f, ok := out.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	for {
+		jobs, err := list()
+		if err != nil {
+			return err
+		}
+		if tty {
+			fmt.Fprint(out, "\033[H\033[2J")
+		}
+		if err := show(jobs); err != nil {
+			return err
+		}
+		if !tty {
+			fmt.Fprintln(out)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-feedErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the event feed ended: %w", err)
+		case <-changed:
+		}
+		// Coalesce a burst (an array job's tasks end together).
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

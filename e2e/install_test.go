@@ -52,6 +52,19 @@ func TestInstallScript(t *testing.T) {
 		}
 	}
 	f.Close()
+	for _, f := range []struct{ path, want string }{
+		{"share/man/man1/gantry.1", ".TH \"GANTRY\" \"1\""},
+		{"share/man/man1/gantry-run.1", "gantry run [flags] IMAGE"},
+		{"share/man/man1/gantry-job-ls.1", `\fB--watch\fP`},
+		{"share/bash-completion/completions/gantry", "__start_gantry"},
+		{"share/zsh/site-functions/_gantry", "#compdef gantry"},
+		{"share/fish/vendor_completions.d/gantry.fish", "complete -c gantry"},
+	} {
+		b, err := os.ReadFile(filepath.Join(prefix, f.path))
+		if err != nil || !strings.Contains(string(b), f.want) {
+			t.Fatalf("installed %s: %v (want it to hold %q)\n%.300s", f.path, err, f.want, b)
+		}
+	}
 	u, err := os.ReadFile(unit)
 	if err != nil || !strings.Contains(string(u), bin+" server") || !strings.Contains(string(u), "GANTRY_DATA="+data) {
 		t.Fatalf("unit file %s: %v\n%s", unit, err, u)
