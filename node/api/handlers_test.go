@@ -439,3 +439,40 @@ func TestStoreFailuresAreNotMissingRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestQueryTokenOnTheFeedOnly: ?token= authenticates the WebSocket upgrade
+// of the event feed and nothing else, so a token leaked in a URL cannot
+// delete a tag whose name happens to be "events".
+func TestQueryTokenOnTheFeedOnly(t *testing.T) {
+	f := newFixture(t)
+	f.image("alice", "alice/tool", "events")
+	q := "?token=" + f.tokens["alice"]
+	send := func(method, path string, upgrade bool) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		if upgrade {
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Connection", "Upgrade")
+		}
+		w := httptest.NewRecorder()
+		f.api.ServeHTTP(w, req)
+		return w
+	}
+	for _, r := range []struct {
+		method, path string
+		upgrade      bool
+	}{
+		{"DELETE", "/api/v1/images/alice/tool/tags/events" + q, true},
+		{"GET", "/api/v1/me" + q, false},
+		{"GET", "/api/v1/events" + q, false}, // the feed without the upgrade
+	} {
+		if w := send(r.method, r.path, r.upgrade); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s (upgrade %v): %d %s, want 401", r.method, r.path, r.upgrade, w.Code, w.Body)
+		}
+	}
+	if tags, err := f.st.RegTagsOf("alice/tool"); err != nil || len(tags) == 0 {
+		t.Fatalf("alice/tool's tag events is gone: %v %v", tags, err)
+	}
+	if w := send("GET", "/api/v1/events"+q, true); w.Code != http.StatusOK || w.Body.String() != "alice" {
+		t.Fatalf("the feed's upgrade with ?token=: %d %s, want alice's identity", w.Code, w.Body)
+	}
+}
