@@ -432,6 +432,9 @@ func TestBadSpecs(t *testing.T) {
 		{"missing local repository", `{"image":"nobody/does-not-exist:1"}`, "image: nobody/does-not-exist:1 not found"},
 		{"missing tag of the toolbox", `{"image":"gantry/toolbox:no-such-tag"}`, "not found"},
 		{"invalid local reference", `{"image":"Gantry/Toolbox"}`, "image"},
+		{"NUL in an env value", `{"image":"gantry/toolbox","env":{"K":"a\u0000b"}}`, "env: the value of K holds a NUL byte"},
+		{"relative workdir", `{"image":"gantry/toolbox","workdir":"../../etc"}`, "workdir"},
+		{"a 200 KB argument", `{"image":"gantry/toolbox","command":["echo","` + strings.Repeat("x", 200<<10) + `"]}`, "command: argument 1 is 204800 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -359,18 +360,42 @@ func TestBigArrayFitsOneCommand(t *testing.T) {
 }
 
 func TestSpecValidationNamesTheField(t *testing.T) {
-	cases := map[string]JobSpec{
-		"image":   {Image: ""},
-		"memory":  {Image: "x", Memory: -1},
-		"array":   {Image: "x", Array: MaxArraySize + 1},
-		"retries": {Image: "x", Retries: -1},
-		"env":     {Image: "x", Env: map[string]string{"GANTRY_X": "1"}},
+	big := strings.Repeat("x", 1<<20)
+	cases := []struct {
+		field string
+		spec  JobSpec
+	}{
+		{"image", JobSpec{Image: ""}},
+		{"memory", JobSpec{Image: "x", Memory: -1}},
+		{"array", JobSpec{Image: "x", Array: MaxArraySize + 1}},
+		{"retries", JobSpec{Image: "x", Retries: -1}},
+		{"env", JobSpec{Image: "x", Env: map[string]string{"GANTRY_X": "1"}}},
+		// What Docker or the kernel would refuse only when the attempt starts.
+		{"env", JobSpec{Image: "x", Env: map[string]string{"K": "a\x00b"}}},
+		{"env", JobSpec{Image: "x", Env: map[string]string{"K": big}}},
+		{"command", JobSpec{Image: "x", Command: []string{"echo", "a\x00b"}}},
+		{"command", JobSpec{Image: "x", Command: []string{"echo", big}}},
+		{"command", JobSpec{Image: "x", Command: slices.Repeat([]string{strings.Repeat("y", 100<<10)}, 11)}},
+		{"workdir", JobSpec{Image: "x", WorkDir: "../../etc"}},
+		{"workdir", JobSpec{Image: "x", WorkDir: "/work/../../etc"}},
+		{"workdir", JobSpec{Image: "x", WorkDir: "work"}},
 	}
-	for field, spec := range cases {
+	for _, tc := range cases {
+		spec := tc.spec
 		spec.Defaults()
 		err := spec.Validate()
-		if err == nil || ErrorCode(err) != EInvalid || !bytes.HasPrefix([]byte(err.Error()), []byte(field+":")) {
-			t.Errorf("%s: got %v", field, err)
+		if err == nil || ErrorCode(err) != EInvalid || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+	for _, ok := range []JobSpec{
+		{Image: "x", WorkDir: "/work"},
+		{Image: "x", WorkDir: "/work/"},
+		{Image: "x", Command: []string{"echo", strings.Repeat("y", 100<<10)}, Env: map[string]string{"K": "v"}},
+	} {
+		ok.Defaults()
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+.80v refused: %v", ok, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +157,15 @@ func (s *JobSpec) Defaults() {
 	}
 }
 
+// Bounds of what a job passes to its container as arguments and
+// environment: Linux refuses an exec with a string over 128 KiB
+// (MAX_ARG_STRLEN) or, commonly, over 2 MiB in all (ARG_MAX).
+const (
+	MaxArgBytes  = 1 << 20   // arguments and environment together
+	MaxArgString = 128 << 10 // one argument, or one NAME=value
+	MaxEnvVars   = 1000
+)
+
 // Validate reports the first problem with the spec, naming the field.
 func (s *JobSpec) Validate() error {
 	bad := func(format string, args ...any) error { return Errorf(EInvalid, format, args...) }
@@ -203,12 +213,47 @@ func (s *JobSpec) Validate() error {
 			seen[id] = l.field
 		}
 	}
-	for k := range s.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
+	// What the container runtime would only refuse when the attempt
+	// starts is refused now, naming the field.
+	total := 0
+	for i, a := range s.Command {
+		if strings.ContainsRune(a, 0) {
+			return bad("command: argument %d holds a NUL byte", i)
+		}
+		if len(a) >= MaxArgString {
+			return bad("command: argument %d is %d bytes, at most %d (pass data as a file, not as an argument)", i, len(a), MaxArgString-1)
+		}
+		total += len(a)
+	}
+	if len(s.Env) > MaxEnvVars {
+		return bad("env: at most %d variables", MaxEnvVars)
+	}
+	for k, v := range s.Env {
+		if k == "" || len(k) > 256 || strings.ContainsAny(k, "=\x00") {
 			return bad("env: %q is not a valid variable name", k)
 		}
 		if strings.HasPrefix(k, "GANTRY_") {
 			return bad("env: %s is reserved (GANTRY_* is set by Gantry)", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return bad("env: the value of %s holds a NUL byte", k)
+		}
+		if len(k)+1+len(v) >= MaxArgString {
+			return bad("env: %s is %d bytes, at most %d", k, len(k)+1+len(v), MaxArgString-1)
+		}
+		total += len(k) + len(v)
+	}
+	if total > MaxArgBytes {
+		return bad("command: %d bytes with env, at most %d (pass data as a file, not as arguments)", total, MaxArgBytes)
+	}
+	if w := s.WorkDir; w != "" {
+		switch {
+		case !path.IsAbs(w):
+			return bad("workdir: %q must be an absolute path inside the container, e.g. /work", w)
+		case strings.ContainsRune(w, 0) || len(w) > 1024:
+			return bad("workdir: %q is not a valid path", w)
+		case path.Clean(w) != w && path.Clean(w)+"/" != w:
+			return bad("workdir: %q must be a clean path (no . or .. parts, no doubled /): %s", w, path.Clean(w))
 		}
 	}
 	for k := range s.Labels {
