@@ -16,7 +16,7 @@ func main() { os.Exit(cli.Main(os.Args[1:], runServer)) }
 func runServer(ctx context.Context, c cli.ServerConfig) error {
 	return node.New(node.Config{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, ClusterAddr: c.ClusterAddr, Advertise: c.Advertise,
-		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels,
+		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels, Registries: c.Registries,
 		JobRetention: c.JobRetention, LogRetention: c.LogRetention, RaftTimeout: c.RaftTimeout, Logger: c.Logger,
 	}).Run(ctx)
 }

@@ -41,6 +41,7 @@ type ServerConfig struct {
 	Token         string
 	AdminPassword string
 	Labels        map[string]string
+	Registries    []string // other registries jobs may pull from
 	JobRetention  time.Duration
 	LogRetention  time.Duration
 	RaftTimeout   time.Duration
@@ -253,6 +254,12 @@ func serverCmd(server Server) *cobra.Command {
 		envLabels = strings.Split(v, ",")
 	}
 	f.StringArrayVar(&labels, "label", envLabels, "node label K=V that jobs can require with --constraint (repeatable; $GANTRY_LABELS: K=V,K=V)")
+	var envRegistries []string
+	if v := os.Getenv("GANTRY_ALLOW_REGISTRIES"); v != "" {
+		envRegistries = strings.Split(v, ",")
+	}
+	f.StringArrayVar(&cfg.Registries, "allow-registry", envRegistries,
+		"a registry other than Gantry's own that jobs may pull from, HOST or HOST:PORT (repeatable; $GANTRY_ALLOW_REGISTRIES: H,H; none by default; give every node the same)")
 	f.StringVar(&raftTimeout, "raft-timeout", envOr("GANTRY_RAFT_TIMEOUT", ""),
 		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")

@@ -54,7 +54,7 @@ func logOf(t *testing.T, c *client.Client, id string, task int) string {
 
 // TestJobs shares one node across the job behaviours a user relies on.
 func TestJobs(t *testing.T) {
-	n := gantrytest.Start(t)
+	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--allow-registry", "registry.invalid"}})
 	c := n.Client()
 	ctx := context.Background()
 
@@ -275,12 +275,24 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
-	t.Run("a missing image in another registry fails as image_pull_failed", func(t *testing.T) {
+	t.Run("a missing image in an allowed registry fails as image_pull_failed", func(t *testing.T) {
 		j := submit(t, c, wire.JobSpec{Image: "registry.invalid/nope:1", Command: []string{"true"}})
 		j = waitJob(t, c, j.ID, time.Minute)
 		td, _ := c.Task(ctx, j.ID, 0)
 		if j.State != wire.StateFailed || td.Reason != wire.ReasonImagePullFailed {
 			t.Fatalf("job %s reason %q; want failed with image_pull_failed", j.State, td.Reason)
+		}
+	})
+
+	t.Run("an image of a registry not allowed is refused at submission", func(t *testing.T) {
+		// A service on the host's loopback is the case that matters: the
+		// Docker daemon would send it requests on a user's behalf.
+		for _, img := range []string{"127.0.0.1:17099/x/y:1", "registry.example.org/tool:1"} {
+			_, err := c.Submit(ctx, wire.JobSpec{Image: img, Command: []string{"true"}})
+			ce, ok := err.(*client.Error)
+			if !ok || ce.Status != 400 || !strings.Contains(ce.Message, "gantry server --allow-registry") {
+				t.Fatalf("submit %s: %v; want 400 naming --allow-registry", img, err)
+			}
 		}
 	})
 

@@ -52,6 +52,9 @@ type Config struct {
 	// AdminPassword is used for the admin account on first start; empty
 	// generates one.
 	AdminPassword string
+	// Registries are the registries other than Gantry's own that jobs may
+	// name (host or host:port; --allow-registry). None by default.
+	Registries []string
 	// Labels describe the node (zone=eu, disk=ssd); jobs select nodes by
 	// them with constraints.
 	Labels map[string]string
@@ -296,7 +299,7 @@ func (n *Node) start(ctx context.Context) error {
 			return n.raft.IsLeader(), id
 		},
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Registry: n.images.Registry(), Images: n.images.Registry(),
+		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
 		Catalog: n.catalog, CatalogState: n.store,
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),

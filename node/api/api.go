@@ -63,6 +63,10 @@ type Config struct {
 	// Images manages the registry's images (/api/v1/images, job image
 	// checks); nil: those endpoints answer 404 and job images are not checked.
 	Images Images
+	// Registries are the other registries (host[:port]) jobs may pull
+	// from; a job naming any other is refused at submission, so no user
+	// makes the Docker daemon send requests where they choose.
+	Registries []string
 	// Events serves the WebSocket at /api/v1/events; nil answers 404.
 	Events http.Handler
 	// UI serves everything else (the console); nil answers 404.

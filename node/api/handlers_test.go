@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -474,5 +475,22 @@ func TestQueryTokenOnTheFeedOnly(t *testing.T) {
 	}
 	if w := send("GET", "/api/v1/events"+q, true); w.Code != http.StatusOK || w.Body.String() != "alice" {
 		t.Fatalf("the feed's upgrade with ?token=: %d %s, want alice's identity", w.Code, w.Body)
+	}
+}
+
+// TestJobImagesOfOtherRegistriesAreRefused: a job may name Gantry's own
+// registry, or another only when an admin allowed it.
+func TestJobImagesOfOtherRegistriesAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, img := range []string{"127.0.0.1:17099/x/y:1", "localhost:6379/x:1", "ghcr.io/org/tool:1"} {
+		w := f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": img, "command": []string{"true"}})
+		var e wire.Error
+		if w.Code != http.StatusBadRequest || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Code != wire.CodeInvalid ||
+			!strings.Contains(e.Error, "--allow-registry") {
+			t.Errorf("job from %s: %d %s, want 400 naming --allow-registry", img, w.Code, w.Body)
+		}
+	}
+	if w := f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "alice/tool:1", "command": []string{"true"}}); w.Code != http.StatusCreated {
+		t.Fatalf("job from alice's own image: %d %s", w.Code, w.Body)
 	}
 }

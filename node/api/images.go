@@ -40,7 +40,7 @@ func (a *API) checkImage(c *gin.Context, user string, admin bool, image string) 
 	}
 	ref, ok := a.cfg.Images.LocalRef(image)
 	if !ok {
-		return nil
+		return a.checkRegistry(image)
 	}
 	_, _, err := a.cfg.Images.Resolve(c.Request.Context(), user, admin, ref)
 	if err == nil {
@@ -77,6 +77,20 @@ func (a *API) listImages(c *gin.Context) {
 		resp.UsageByOwner = usage
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// checkRegistry refuses an image of another registry unless an admin
+// allowed that registry (--allow-registry): otherwise any user could make
+// the Docker daemon send requests to any host and port, the host's own
+// loopback services included.
+func (a *API) checkRegistry(image string) error {
+	host, _, _ := strings.Cut(image, "/")
+	for _, h := range a.cfg.Registries {
+		if strings.EqualFold(host, h) {
+			return nil
+		}
+	}
+	return store.Errorf(store.EInvalid, "image: %s is in the registry %s, which this installation does not pull from: push the image to Gantry (docker push) or ask an admin to allow the registry (gantry server --allow-registry %s)", image, host, host)
 }
 
 // withCatalog adds to each repository how it is published and the licence

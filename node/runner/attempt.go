@@ -104,7 +104,7 @@ func (r *Runner) launch(a *attempt) {
 			Key:      spec.Key,
 			ExitCode: -1,
 			Reason:   ReasonImagePullFailed,
-			Message:  truncate(err.Error()),
+			Message:  pullFailure(spec.Image, err),
 			EndedAt:  time.Now(),
 		}, "")
 		return

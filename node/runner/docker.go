@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -261,6 +262,26 @@ func parseDockerTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// pullFailure is what the job's owner is told of a failed pull: what kind
+// of failure, never Docker's own words, which can quote the body a remote
+// server answered with (a request forgery would read it back through the
+// attempt). The node's log has the whole error.
+func pullFailure(image string, err error) string {
+	msg := strings.ToLower(err.Error())
+	kind := "failed"
+	switch {
+	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "dial tcp"):
+		kind = "failed: registry unreachable"
+	case strings.Contains(msg, "not found") || strings.Contains(msg, "manifest unknown"):
+		kind = "failed: not found"
+	case strings.Contains(msg, "unauthorized") || strings.Contains(msg, "denied") || strings.Contains(msg, "authentication required"):
+		kind = "failed: access denied"
+	case strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout"):
+		kind = "failed: timed out"
+	}
+	return truncate(fmt.Sprintf("pulling %s %s (the node's log has Docker's answer)", image, kind))
 }
 
 func truncate(s string) string {

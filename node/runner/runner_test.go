@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -587,6 +589,36 @@ func TestMissingImageIsImagePullFailed(t *testing.T) {
 	res := n.waitResult(s.Key, 60*time.Second)
 	if res.Reason != ReasonImagePullFailed || res.ExitCode != -1 || res.Message == "" {
 		t.Fatalf("result = %+v, want image_pull_failed/-1 with a message", res)
+	}
+}
+
+// TestPullFailureNeverQuotesTheRegistry: what a registry answers ends up
+// in Docker's pull error; the attempt's message, which the job's owner
+// reads, must not carry it (a job naming a service on the host's loopback
+// would otherwise read that service's answers).
+func TestPullFailureNeverQuotesTheRegistry(t *testing.T) {
+	t.Parallel()
+	secret := "SECRET-" + randomHex(8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, secret+" from a service that is not a registry")
+	}))
+	defer srv.Close()
+	n := newTestNode(t)
+	image := strings.TrimPrefix(srv.URL, "http://") + "/x/y:" + randomHex(3)
+	_, err := n.r.ensureImage(context.Background(), image)
+	if err == nil {
+		t.Fatal("pulling from a service that is not a registry succeeded")
+	}
+	if !strings.Contains(err.Error(), secret) {
+		t.Logf("Docker's error does not quote the answer here (%v); checking the message anyway", err)
+	}
+	s := n.spec("ssrf", "echo")
+	s.Image = image
+	n.rep.place(s)
+	res := n.waitResult(s.Key, 60*time.Second)
+	if res.Reason != ReasonImagePullFailed || strings.Contains(res.Message, secret) || !strings.HasPrefix(res.Message, "pulling "+image+" failed") {
+		t.Fatalf("result %+v: want image_pull_failed with a message of our own, not the remote answer", res)
 	}
 }
 
