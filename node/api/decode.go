@@ -6,19 +6,44 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"gantry/store"
 )
 
+// BodyTimeout bounds how long a JSON request body may take to arrive
+// ($GANTRY_BODY_TIMEOUT, a duration, changes it: tests).
+var BodyTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("GANTRY_BODY_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 30 * time.Second
+}()
+
 // decode reads a JSON body strictly: unknown fields and trailing data are
 // errors whose message names the field.
 func decode(c *gin.Context, v any) error {
+	// A body must arrive within BodyTimeout: a client trickling a byte at a
+	// time would otherwise hold a connection and a goroutine for ever.
+	rc := http.NewResponseController(c.Writer)
+	timed := rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// The deadline stays: net/http would otherwise wait for the rest
+		// of the body before answering. The connection closes after.
+		c.Header("Connection", "close")
+		return store.Errorf(store.EInvalid, "request body: not received within %s", BodyTimeout)
+	}
+	if timed {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		return store.Errorf(store.EInvalid, "%s", describeJSONError(err))
 	}
