@@ -240,7 +240,7 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.auth = auth.New(n.store, nodeSecret)
+	n.auth = auth.New(auth.Config{Store: n.store, NodeSecret: nodeSecret, Logger: n.log, Registerer: n.reg})
 
 	first, password, err := n.bootstrap(ctx)
 	if err != nil {

@@ -16,6 +16,9 @@ const (
 	EUnavailable  = "unavailable"
 	EGone         = "gone" // existed, removed by policy (e.g. log retention)
 	EInternal     = "internal"
+	// ERateLimited refuses a request for a while (too many failed
+	// sign-ins); the error says when to come back.
+	ERateLimited = "rate_limited"
 
 	// Refusals of the community catalog's licence gate (all forbidden):
 	// what the user must do first is in the message.

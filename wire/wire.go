@@ -28,6 +28,7 @@ const (
 	CodeNotFound     = "not_found"    // 404
 	CodeConflict     = "conflict"     // 409
 	CodeGone         = "gone"         // 410
+	CodeRateLimited  = "rate_limited" // 429, with Retry-After
 	CodeInternal     = "internal"     // 500
 	CodeUnavailable  = "unavailable"  // 503
 )

@@ -34,7 +34,7 @@ func identity(c *gin.Context) auth.Identity {
 // authenticate accepts a bearer token, the session cookie (with the CSRF
 // header on state-changing requests) or basic auth.
 func (a *API) authenticate(c *gin.Context) {
-	ctx := c.Request.Context()
+	ctx := auth.WithClient(c.Request.Context(), auth.Client{Addr: c.Request.RemoteAddr, Route: auth.RouteAPI})
 	var (
 		id  auth.Identity
 		err error
@@ -113,7 +113,8 @@ func (a *API) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	id, err := a.cfg.Auth.Password(c.Request.Context(), req.Username, req.Password)
+	ctx := auth.WithClient(c.Request.Context(), auth.Client{Addr: c.Request.RemoteAddr, Route: auth.RouteLogin})
+	id, err := a.cfg.Auth.Password(ctx, req.Username, req.Password)
 	if err != nil {
 		fail(c, err)
 		return
@@ -196,8 +197,12 @@ func (a *API) changePassword(c *gin.Context) {
 		return
 	}
 	id := identity(c)
-	if _, err := a.cfg.Auth.Password(c.Request.Context(), id.User, req.Old); err != nil {
-		fail(c, store.Errorf(store.EForbidden, "old: the current password is wrong"))
+	ctx := auth.WithClient(c.Request.Context(), auth.Client{Addr: c.Request.RemoteAddr, Route: auth.RouteAPI})
+	if _, err := a.cfg.Auth.Password(ctx, id.User, req.Old); err != nil {
+		if store.ErrorCode(err) != store.ERateLimited {
+			err = store.Errorf(store.EForbidden, "old: the current password is wrong")
+		}
+		fail(c, err)
 		return
 	}
 	hash, err := auth.HashPassword(req.New)

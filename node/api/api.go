@@ -7,12 +7,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -265,11 +267,19 @@ var statusOf = map[string]int{
 	store.EForbidden:    http.StatusForbidden,
 	store.EUnavailable:  http.StatusServiceUnavailable,
 	store.EGone:         http.StatusGone,
+	store.ERateLimited:  http.StatusTooManyRequests,
 	store.EInternal:     http.StatusInternalServerError,
 
 	store.ELicenceNotAccepted: http.StatusForbidden,
 	store.EAccessPending:      http.StatusForbidden,
 	store.EAccessRejected:     http.StatusForbidden,
+}
+
+// retryAfter is an error that says when to try again (auth's
+// *ThrottledError).
+type retryAfter interface {
+	error
+	RetryAfter() time.Duration
 }
 
 // loggerKey holds the API's logger in a request's gin context.
@@ -294,6 +304,10 @@ func fail(c *gin.Context, err error) {
 	}
 	if status == http.StatusUnauthorized && !strings.HasPrefix(c.Request.URL.Path, "/api/v1/login") {
 		c.Header("WWW-Authenticate", `Bearer realm="gantry"`)
+	}
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		c.Header("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(ra.RetryAfter())))
 	}
 	c.AbortWithStatusJSON(status, wire.Error{Error: msg, Code: code})
 }

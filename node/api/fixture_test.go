@@ -73,6 +73,8 @@ type fixture struct {
 	cat    *catalog.Catalog
 	state  *faultyState
 	clu    *fakeCluster
+	// clock is the sign-in limiter's clock (auth throttling).
+	clock *fakeClock
 
 	tokens   map[string]string // user -> API token secret
 	job      string            // alice's job
@@ -104,7 +106,9 @@ func newFixture(t testing.TB) *fixture {
 	f.must(ignore(store.CmdUpsertNode.Propose(ctx, f.direct, store.UpsertNode{Node: store.Node{Name: "n1", Addr: "127.0.0.1:1", APIAddr: "127.0.0.1:2",
 		Capacity: store.Resources{CPU: 4000, Memory: 8 << 30}}})))
 
-	au := auth.New(st, "node-secret")
+	f.clock = &fakeClock{t: time.Now()}
+	au := auth.New(auth.Config{Store: st, NodeSecret: "node-secret", Logger: slog.New(slog.DiscardHandler),
+		Limiter: auth.NewLimiter(auth.Limits{Now: f.clock.Now})})
 	f.reg, err = registry.New(registry.Config{Dir: t.TempDir(), Store: st, Proposer: f.direct, Auth: au, NodeSecret: "node-secret",
 		Hosts: []string{"127.0.0.1:7070"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -365,6 +369,24 @@ func (eventsEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, id.User)
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // waitUntil polls cond until it holds or d passes.

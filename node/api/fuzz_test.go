@@ -129,8 +129,9 @@ var authRequests = []struct{ method, path, body string }{
 
 // FuzzAuthenticate sends the API any Authorization and Cookie header (and
 // ?token= on the feed): unless they carry a real credential, the answer is
-// 401 or 403 with the JSON error of that code, never a success, a 5xx or a
-// panic. The fixture's credentials are its users' passwords and tokens.
+// 401 or 403 with the JSON error of that code (or 429 rate_limited once the
+// fuzzer's failures are throttled), never a success, a 5xx or a panic. The
+// fixture's credentials are its users' passwords and tokens.
 func FuzzAuthenticate(f *testing.F) {
 	fx := newFixture(f)
 	secrets := []string{fx.tokens["alice"], fx.tokens["bob"], fx.tokens["admin"]}
@@ -161,11 +162,12 @@ func FuzzAuthenticate(f *testing.F) {
 		if carriesSecret(req, secrets) {
 			return
 		}
-		want := map[int]string{http.StatusUnauthorized: wire.CodeUnauthorized, http.StatusForbidden: wire.CodeForbidden}[w.Code]
+		want := map[int]string{http.StatusUnauthorized: wire.CodeUnauthorized, http.StatusForbidden: wire.CodeForbidden,
+			http.StatusTooManyRequests: wire.CodeRateLimited}[w.Code]
 		var e wire.Error
 		if want == "" || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Code != want || e.Error == "" ||
 			!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
-			t.Fatalf("%s %s, Authorization %q, Cookie %q: %d %s, want 401 or 403 with a JSON error", r.method, path, authorization, cookie, w.Code, w.Body)
+			t.Fatalf("%s %s, Authorization %q, Cookie %q: %d %s, want 401, 403 or 429 with a JSON error", r.method, path, authorization, cookie, w.Code, w.Body)
 		}
 	})
 }

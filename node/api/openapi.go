@@ -39,6 +39,7 @@ var errorStatuses = map[int]string{
 	404: "not_found: no such thing, or one the caller may not see",
 	409: "conflict: the state does not allow it now",
 	410: "gone: removed by policy (a task log after the log retention)",
+	429: "rate_limited: too many failed sign-ins from this account or address; Retry-After says when to try again",
 	500: "internal: details are in the server's log",
 	503: "unavailable: no leader, the node is starting, or it cannot answer now; retry",
 }

@@ -1,6 +1,8 @@
 // Package auth checks credentials (passwords, API tokens, session tokens)
-// against the accounts in the store and issues new secrets. It owns the
-// secret formats; it does not know about HTTP.
+// against the accounts in the store and issues new secrets, and throttles
+// failed sign-ins (throttle.go). It owns the secret formats; it does not
+// know about HTTP: the HTTP layers say where a request comes from with
+// WithClient.
 package auth
 
 import (
@@ -10,10 +12,12 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"gantry/store"
@@ -38,6 +42,10 @@ type Identity struct {
 type Auth struct {
 	st         *store.Store
 	nodeSecret string
+	limiter    *Limiter
+	log        *slog.Logger
+	failures   *prometheus.CounterVec // route, kind
+	throttled  *prometheus.CounterVec // route
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached // successful password checks, to spare bcrypt
@@ -49,9 +57,42 @@ type cached struct {
 	exp  time.Time
 }
 
-// New returns an Auth over st. nodeSecret authenticates NodeUser.
-func New(st *store.Store, nodeSecret string) *Auth {
-	return &Auth{st: st, nodeSecret: nodeSecret, cache: map[[32]byte]cached{}}
+// Config wires an Auth.
+type Config struct {
+	Store *store.Store
+	// NodeSecret authenticates NodeUser ("": no node credential).
+	NodeSecret string
+	// Limiter throttles failed sign-ins; nil: NewLimiter(DefaultLimits).
+	Limiter *Limiter
+	// Logger receives a line for each failed or refused sign-in; nil:
+	// slog.Default().
+	Logger *slog.Logger
+	// Registerer receives gantry_auth_failures_total and
+	// gantry_auth_throttled_total; nil: no metrics.
+	Registerer prometheus.Registerer
+}
+
+// New returns an Auth over cfg.Store.
+func New(cfg Config) *Auth {
+	if cfg.Limiter == nil {
+		cfg.Limiter = NewLimiter(DefaultLimits)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &Auth{st: cfg.Store, nodeSecret: cfg.NodeSecret, limiter: cfg.Limiter,
+		log: cfg.Logger.With("component", "auth"), cache: map[[32]byte]cached{},
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gantry_auth_failures_total",
+			Help: "Failed sign-ins (a wrong password or an unknown token) on this node, by route (login, api, registry, registry_token) and kind (password, token)."},
+			[]string{"route", "kind"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gantry_auth_throttled_total",
+			Help: "Sign-ins this node refused with 429 after too many failures, by route; their secret was not checked."},
+			[]string{"route"}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(a.failures, a.throttled)
+	}
+	return a
 }
 
 var errBadCredentials = store.Errorf(store.EUnauthorized, "invalid credentials")
@@ -91,14 +132,16 @@ func HashPassword(pw string) ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
 }
 
-// Token authenticates an API or session token secret.
+// Token authenticates an API or session token secret. An unknown token
+// is EUnauthorized, or a *ThrottledError (ERateLimited) once its address
+// sent too many; a valid token is never throttled.
 func (a *Auth) Token(ctx context.Context, secret string) (Identity, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) {
-		return Identity{}, errBadCredentials
+		return Identity{}, a.tokenFailed(ctx)
 	}
 	t, err := a.st.TokenByHash(HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
-		return Identity{}, errBadCredentials
+		return Identity{}, a.tokenFailed(ctx)
 	}
 	if err != nil {
 		return Identity{}, err
@@ -113,8 +156,55 @@ func (a *Auth) Token(ctx context.Context, secret string) (Identity, error) {
 	return Identity{User: u.Name, Admin: u.Admin, TokenID: t.ID, Session: t.Session}, nil
 }
 
-// Password authenticates a username and password.
+// retryOf is the wait of a throttled answer, in whole seconds for logs.
+func retryOf(err error) time.Duration {
+	var te *ThrottledError
+	if errors.As(err, &te) {
+		return time.Duration(RetryAfterSeconds(te.Wait)) * time.Second
+	}
+	return 0
+}
+
+// tokenFailed counts and logs an unknown token and returns the answer.
+func (a *Auth) tokenFailed(ctx context.Context) error {
+	cl := clientOf(ctx)
+	if err := a.limiter.TokenFailed(cl.Addr); err != nil {
+		a.throttled.WithLabelValues(cl.Route).Inc()
+		a.log.Warn("sign-in refused: too many failures", "kind", "token", "remote", cl.Addr, "route", cl.Route,
+			"retry_after", retryOf(err))
+		return err
+	}
+	a.failures.WithLabelValues(cl.Route, "token").Inc()
+	a.log.Info("sign-in failed", "kind", "token", "remote", cl.Addr, "route", cl.Route)
+	return errBadCredentials
+}
+
+// Password authenticates a username and password. A wrong password, or
+// an unknown user, is EUnauthorized; a disabled account EForbidden; while
+// the account or the client's address cools down after too many failures
+// (throttle.go), a *ThrottledError (ERateLimited) without the password
+// being compared.
 func (a *Auth) Password(ctx context.Context, username, password string) (Identity, error) {
+	cl := clientOf(ctx)
+	if err := a.limiter.Begin(username, cl.Addr); err != nil {
+		a.throttled.WithLabelValues(cl.Route).Inc()
+		a.log.Warn("sign-in refused: too many failures", "kind", "password", "user", username, "remote", cl.Addr,
+			"route", cl.Route, "retry_after", retryOf(err))
+		return Identity{}, err
+	}
+	id, err := a.password(ctx, username, password)
+	switch {
+	case err == nil || store.ErrorCode(err) == store.EForbidden:
+		// The password was right (a disabled account is refused after it).
+		a.limiter.Succeeded(username, cl.Addr)
+	case errors.Is(err, errBadCredentials):
+		a.failures.WithLabelValues(cl.Route, "password").Inc()
+		a.log.Info("sign-in failed", "kind", "password", "user", username, "remote", cl.Addr, "route", cl.Route)
+	}
+	return id, err
+}
+
+func (a *Auth) password(ctx context.Context, username, password string) (Identity, error) {
 	if username == NodeUser && a.nodeSecret != "" {
 		if subtle.ConstantTimeCompare([]byte(password), []byte(a.nodeSecret)) == 1 {
 			return Identity{User: NodeUser, Admin: true}, nil

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func TestPasswordChecks(t *testing.T) {
 	f := newFixture(t)
 	f.user("alice", "correct horse", false)
 	f.user("root", "admin password", true)
-	a := New(f.st, "node-secret-123")
+	a := New(Config{Store: f.st, NodeSecret: "node-secret-123", Logger: quiet})
 	ctx := context.Background()
 
 	id, err := a.Password(ctx, "alice", "correct horse")
@@ -86,7 +87,7 @@ func TestPasswordChecks(t *testing.T) {
 func TestAChangedPasswordFailsAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.user("alice", "old password", false)
-	a := New(f.st, "")
+	a := New(Config{Store: f.st, Logger: quiet})
 	ctx := context.Background()
 	if _, err := a.Password(ctx, "alice", "old password"); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestTokenChecks(t *testing.T) {
 	f := newFixture(t)
 	f.user("alice", "correct horse", false)
 	f.user("bob", "another one", false)
-	a := New(f.st, "")
+	a := New(Config{Store: f.st, Logger: quiet})
 	ctx := context.Background()
 	api := f.token("alice", "t1", false, time.Time{})
 	expired := f.token("alice", "t2", true, time.Now().Add(-time.Minute))
@@ -168,5 +169,8 @@ func TestSecretsAndPasswordRules(t *testing.T) {
 		t.Fatalf("73-byte password: %v", err)
 	}
 }
+
+// quiet is a logger that drops everything.
+var quiet = slog.New(slog.DiscardHandler)
 
 func ignore[R any](_ R, err error) error { return err }

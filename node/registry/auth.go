@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"gantry/node/auth"
 	"gantry/store"
 )
 
@@ -94,26 +95,41 @@ func (r *Registry) authenticate(req *http.Request) (*principal, error) {
 		if !ok {
 			return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "malformed basic credentials")
 		}
-		return r.checkPassword(req, user, secret)
+		return r.checkPassword(req, auth.RouteRegistry, user, secret)
 	}
 	return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "unsupported authorization scheme")
 }
 
-func (r *Registry) checkPassword(req *http.Request, user, secret string) (*principal, error) {
+// checkPassword checks basic credentials sent to route (auth.RouteRegistry
+// or auth.RouteRegistryToken). Bad ones are UNAUTHORIZED; while the
+// Authenticator throttles the account or address, its ERateLimited error
+// (written as 429 TOOMANYREQUESTS with Retry-After).
+func (r *Registry) checkPassword(req *http.Request, route, user, secret string) (*principal, error) {
+	ctx := auth.WithClient(req.Context(), auth.Client{Addr: req.RemoteAddr, Route: route})
+	badCredentials := ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid username or password")
 	if user == NodeUser {
 		if r.cfg.NodeSecret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(r.cfg.NodeSecret)) == 1 {
 			return &principal{user: NodeUser, node: true}, nil
 		}
-		return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid username or password")
+		// Let the Authenticator count, log and throttle the failure like
+		// any other; whatever it says, this is not the node credential.
+		if _, _, err := r.cfg.Auth.Authenticate(ctx, user, secret); store.ErrorCode(err) == store.ERateLimited {
+			return nil, err
+		}
+		return nil, badCredentials
 	}
 	// Password checks are cached by the Authenticator (node/auth), which
 	// re-reads the account each time so a disabled user is refused at once.
-	name, admin, err := r.cfg.Auth.Authenticate(req.Context(), user, secret)
+	name, admin, err := r.cfg.Auth.Authenticate(ctx, user, secret)
 	if err != nil {
-		if store.ErrorCode(err) != store.EUnauthorized {
+		switch store.ErrorCode(err) {
+		case store.ERateLimited:
+			return nil, err
+		case store.EUnauthorized:
+		default:
 			r.log.Warn("authenticate", "user", user, "err", err)
 		}
-		return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid username or password")
+		return nil, badCredentials
 	}
 	p := principal{user: name, admin: admin}
 	return &p, nil
@@ -263,7 +279,7 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ociErr(http.StatusUnauthorized, codeUnauthorized, "basic credentials required"))
 		return
 	}
-	p, err := r.checkPassword(req, user, secret)
+	p, err := r.checkPassword(req, auth.RouteRegistryToken, user, secret)
 	if err != nil {
 		r.writeError(w, req, err)
 		return

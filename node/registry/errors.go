@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
+	"gantry/node/auth"
 	"gantry/store"
 )
 
@@ -77,6 +80,12 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 			oe = ociErr(http.StatusGone, codeDenied, "%s", se.Message)
 		case store.EUnavailable:
 			oe = ociErr(http.StatusServiceUnavailable, codeUnknown, "%s", se.Message)
+		case store.ERateLimited:
+			oe = ociErr(http.StatusTooManyRequests, codeTooManyRequests, "%s", se.Message)
+			var ra interface{ RetryAfter() time.Duration }
+			if errors.As(err, &ra) {
+				w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(ra.RetryAfter())))
+			}
 		default:
 			r.log.Error("request failed", "method", req.Method, "path", req.URL.Path, "err", err)
 			oe = ociErr(http.StatusInternalServerError, codeUnknown, "internal error")

@@ -121,7 +121,7 @@ func newFakeCluster(e *env, names ...string) (*fakeCluster, map[string]*httptest
 	c := &fakeCluster{regs: map[string]*Registry{}}
 	srvs := map[string]*httptest.Server{}
 	for _, n := range names {
-		reg, err := New(Config{Dir: e.t.TempDir(), Store: e.st, Proposer: e.prop, Auth: auth.New(e.st, ""),
+		reg, err := New(Config{Dir: e.t.TempDir(), Store: e.st, Proposer: e.prop, Auth: auth.New(auth.Config{Store: e.st}),
 			NodeSecret: "node-secret", Now: func() time.Time { return e.now }, NodeName: n, Peers: fakePeers{c, n}})
 		if err != nil {
 			e.t.Fatal(err)

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -63,7 +65,8 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) open() {
 	e.metrics = prometheus.NewRegistry()
-	reg, err := New(Config{Dir: e.dir, Store: e.st, Proposer: e.prop, Auth: auth.New(e.st, ""),
+	reg, err := New(Config{Dir: e.dir, Store: e.st, Proposer: e.prop, Auth: auth.New(auth.Config{Store: e.st, Logger: slog.New(slog.DiscardHandler),
+		Limiter: auth.NewLimiter(auth.Limits{Now: func() time.Time { return e.now }})}),
 		NodeSecret: "node-secret", UploadTTL: time.Hour, GCGrace: time.Minute, Now: func() time.Time { return e.now },
 		Registerer: e.metrics})
 	if err != nil {
@@ -169,6 +172,42 @@ func TestAnonymousRequestsGetTheBearerChallenge(t *testing.T) {
 	}
 	if r := e.do("", "GET", "/v2/", nil, "Authorization", "Basic "+"YWxpY2U6bm9wZQ=="); r.code != http.StatusUnauthorized || r.errCode() != codeUnauthorized {
 		t.Fatalf("bad password: %d %s", r.code, r.body)
+	}
+}
+
+// TestRepeatedBadPasswordsAreThrottled: after five wrong passwords for
+// alice, basic auth and the token endpoint answer 429 TOOMANYREQUESTS with
+// Retry-After, even with her right password, until the cool-down ends;
+// bob, at the same address, is not held up.
+func TestRepeatedBadPasswordsAreThrottled(t *testing.T) {
+	e := newEnv(t)
+	basic := func(user, pw string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+	}
+	for i := range 5 {
+		if r := e.do("", "GET", "/v2/", nil, "Authorization", basic("alice", "wrong")); r.code != http.StatusUnauthorized || r.errCode() != codeUnauthorized {
+			t.Fatalf("wrong password %d: %d %s", i+1, r.code, r.body)
+		}
+	}
+	throttled := func(what string, r resp) {
+		t.Helper()
+		if r.code != http.StatusTooManyRequests || r.errCode() != codeTooManyRequests || r.hdr.Get("Retry-After") != "1" ||
+			!strings.Contains(string(r.body), "too many failed sign-ins for alice: try again in 1s") {
+			t.Fatalf("%s: %d Retry-After %q %s, want 429 TOOMANYREQUESTS with Retry-After 1", what, r.code, r.hdr.Get("Retry-After"), r.body)
+		}
+	}
+	throttled("a sixth wrong password", e.do("", "GET", "/v2/", nil, "Authorization", basic("alice", "wrong")))
+	throttled("the right password during the cool-down", e.do("alice", "GET", "/v2/", nil))
+	throttled("the token endpoint during the cool-down", e.do("alice", "GET", "/v2/token?service=gantry", nil))
+	if r := e.do("bob", "GET", "/v2/token?service=gantry", nil); r.code != http.StatusOK {
+		t.Fatalf("bob from the same address: %d %s", r.code, r.body)
+	}
+	e.now = e.now.Add(time.Second)
+	if r := e.do("alice", "GET", "/v2/", nil); r.code != http.StatusOK {
+		t.Fatalf("alice after the cool-down: %d %s", r.code, r.body)
+	}
+	if r := e.do("alice", "GET", "/v2/token?service=gantry", nil); r.code != http.StatusOK {
+		t.Fatalf("alice's token after the cool-down: %d %s", r.code, r.body)
 	}
 }
 
