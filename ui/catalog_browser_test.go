@@ -137,7 +137,9 @@ func TestCatalogConsole(t *testing.T) {
 		}
 		bob.waitFor(60*time.Second, `document.getElementById('try-it')?.textContent === 'Allowance used up' && document.getElementById('try-it').disabled`, "the allowance used up")
 		bob.shoot("catalog-try-used-up")
-		tr := struct{ Left float64 `json:"left_cpu_seconds"` }{}
+		tr := struct {
+			Left float64 `json:"left_cpu_seconds"`
+		}{}
 		if err := clientFor(t, n, "bob", bobPW).Do(ctx, "GET", "/api/v1/catalog/trial", nil, &tr); err != nil || tr.Left >= 1 {
 			t.Fatalf("bob's trial allowance after two runs: %+v %v", tr, err)
 		}
@@ -171,4 +173,3 @@ func clientFor(t *testing.T, n *gantrytest.Node, user, password string) interfac
 	}
 	return n.ClientAs(tok)
 }
-
