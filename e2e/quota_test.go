@@ -92,7 +92,7 @@ func TestQuotasAndConstraints(t *testing.T) {
 		}, "the quota-filling job to run")
 		waiting := submit(t, alice, wire.JobSpec{Image: "gantry/toolbox", Command: []string{"true"}, CPU: 500, Memory: 32 << 20})
 		j, err := alice.Job(ctx, waiting.ID)
-		want := "quota: your running tasks hold 1 CPU, 16 MiB; one more task would exceed your quota of 1 CPU"
+		want := "quota: your running tasks hold 1 CPU, 32 MiB; one more task would exceed your quota of 1 CPU"
 		if err != nil || j.State != wire.StateQueued || j.Waiting != want {
 			t.Fatalf("job behind the quota: %+v %v; want waiting %q", j, err, want)
 		}

@@ -144,6 +144,8 @@ type Node struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	runs int
+	// portRetries counts fresh starts on other ports after a port was taken.
+	portRetries int
 }
 
 // Start starts a single-node Gantry and waits until it is healthy. It is
@@ -190,6 +192,14 @@ func newNode(t testing.TB, o Options) *Node {
 	return n
 }
 
+// boundTaken reports whether the last start failed because a port was in
+// use.
+func (n *Node) boundTaken() bool {
+	b, _ := os.ReadFile(n.LogPath)
+	i := bytes.LastIndex(b, []byte("==== start"))
+	return i >= 0 && bytes.Contains(b[i:], []byte("address already in use"))
+}
+
 // Restart starts the process again on the same ports and data directory
 // (after Kill9 or Stop) and waits until it is healthy.
 func (n *Node) Restart(t testing.TB) {
@@ -227,6 +237,19 @@ func (n *Node) Restart(t testing.TB) {
 	n.mu.Unlock()
 
 	if err := n.waitHealthy(90 * time.Second); err != nil {
+		// A port found free a moment ago can be taken by another process
+		// before the node binds it: a fresh node tries other ports.
+		if n.runs == n.portRetries+1 && n.portRetries < 3 && n.AdminToken == "" && n.boundTaken() {
+			n.mu.Lock()
+			n.cmd, n.done = nil, nil
+			n.portRetries++
+			n.HTTPAddr = net.JoinHostPort(n.opts.host(), fmt.Sprint(FreePortOn(t, n.opts.host())))
+			n.ClusterAddr = net.JoinHostPort(n.opts.host(), fmt.Sprint(FreePortOn(t, n.opts.host())))
+			n.URL = "http://" + n.HTTPAddr
+			n.mu.Unlock()
+			n.Restart(t)
+			return
+		}
 		n.dumpLog()
 		t.Fatalf("node %s did not become healthy: %v", n.Name, err)
 	}
