@@ -242,6 +242,14 @@ func FuzzRegistryAuth(f *testing.F) {
 		var body struct {
 			Errors []struct{ Code, Message string }
 		}
+		// Enough failures from one address are throttled: 429 with the
+		// OCI code and Retry-After is the other right answer.
+		if w.Code == http.StatusTooManyRequests {
+			if json.Unmarshal(w.Body.Bytes(), &body) != nil || len(body.Errors) != 1 || body.Errors[0].Code != "TOOMANYREQUESTS" || w.Header().Get("Retry-After") == "" {
+				t.Fatalf("%s %s, Authorization %q: %d %v %s, want 429 TOOMANYREQUESTS with Retry-After", r.method, r.path, authorization, w.Code, w.Header(), w.Body)
+			}
+			return
+		}
 		if w.Code != http.StatusUnauthorized || json.Unmarshal(w.Body.Bytes(), &body) != nil || len(body.Errors) != 1 ||
 			body.Errors[0].Code != codeUnauthorized || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer realm=") {
 			t.Fatalf("%s %s, Authorization %q: %d %v %s, want 401 UNAUTHORIZED with a challenge", r.method, r.path, authorization, w.Code, w.Header(), w.Body)
