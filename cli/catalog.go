@@ -304,6 +304,10 @@ func catalogCmd(g *globals) *cobra.Command {
 		if g.output == "json" {
 			return printJSON(cmd.OutOrStdout(), l)
 		}
+		if len(l.Entries) == 0 {
+			fmt.Fprintln(cmd.OutOrStdout(), "No published images match. Publish one of yours: gantry image publish REPO --license SPDX-EXPRESSION")
+			return nil
+		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "REPOSITORY\tLICENCE\tACCESS\tUSE\tPULLS\tDESCRIPTION")
 		for _, e := range l.Entries {
