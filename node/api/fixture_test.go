@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"gantry/gantrytest"
 	"gantry/node/auth"
 	"gantry/node/catalog"
 	"gantry/node/cluster"
@@ -74,7 +75,7 @@ type fixture struct {
 	state  *faultyState
 	clu    *fakeCluster
 	// clock is the sign-in limiter's clock (auth throttling).
-	clock *fakeClock
+	clock *gantrytest.Clock
 
 	tokens   map[string]string // user -> API token secret
 	job      string            // alice's job
@@ -106,7 +107,7 @@ func newFixture(t testing.TB) *fixture {
 	f.must(ignore(store.CmdUpsertNode.Propose(ctx, f.direct, store.UpsertNode{Node: store.Node{Name: "n1", Addr: "127.0.0.1:1", APIAddr: "127.0.0.1:2",
 		Capacity: store.Resources{CPU: 4000, Memory: 8 << 30}}})))
 
-	f.clock = &fakeClock{t: time.Now()}
+	f.clock = gantrytest.NewClock(time.Now())
 	au := auth.New(auth.Config{Store: st, NodeSecret: "node-secret", Logger: slog.New(slog.DiscardHandler),
 		Limiter: auth.NewLimiter(auth.Limits{Now: f.clock.Now})})
 	f.reg, err = registry.New(registry.Config{Dir: t.TempDir(), Store: st, Proposer: f.direct, Auth: au, NodeSecret: "node-secret",
@@ -369,24 +370,6 @@ func (eventsEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, id.User)
-}
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // waitUntil polls cond until it holds or d passes.

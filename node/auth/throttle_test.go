@@ -13,27 +13,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gantry/gantrytest"
 	"gantry/store"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *gantrytest.Clock {
+	return gantrytest.NewClock(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // waitOf is the retry-after of a throttled answer, 0 for any other.
@@ -46,7 +31,7 @@ func waitOf(err error) time.Duration {
 }
 
 func TestLimiter(t *testing.T) {
-	lim := func(c *fakeClock) *Limiter {
+	lim := func(c *gantrytest.Clock) *Limiter {
 		return NewLimiter(Limits{AccountFree: 5, AddressFree: 20, Base: time.Second, AccountMax: 30 * time.Second,
 			AddressMax: 10 * time.Minute, Window: 15 * time.Minute, MaxEntries: 100, Now: c.Now})
 	}
@@ -179,7 +164,7 @@ func TestLimiter(t *testing.T) {
 // its log and metrics kept for the test to read.
 type throttled struct {
 	a     *Auth
-	clock *fakeClock
+	clock *gantrytest.Clock
 	log   *bytes.Buffer
 	reg   *prometheus.Registry
 	api   string // alice's API token

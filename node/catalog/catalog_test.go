@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gantry/gantrytest"
 	"gantry/store"
 )
 
@@ -159,16 +160,10 @@ func TestSearch(t *testing.T) {
 	if _, err := store.CmdCountPulls.Propose(ctx, p, store.CountPulls{Counts: map[string]int64{"alice/a": 5, "bob/b": 2}}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	gantrytest.Eventually(t, 5*time.Second, func() bool {
 		got, _ := names(Filter{Sort: "pulls"})
-		if strings.Join(got, " ") == "alice/a bob/b alice/c" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("by pulls after counting: %v", got)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the condition above
-	}
+		return strings.Join(got, " ") == "alice/a bob/b alice/c"
+	}, "the order by pulls after counting")
 	publish("carol", "carol/d", "MIT", "more protein", false)
 	if got, _ := names(Filter{Query: "protein", Sort: "name"}); strings.Join(got, " ") != "alice/a carol/d" {
 		t.Fatalf("after a new publication: %v", got)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"gantry/gantrytest"
 )
 
 // resident is the fraction of path's pages in the page cache (mincore).
@@ -65,22 +68,12 @@ func TestCommittedBlobIsWarmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if r := resident(t, tmp); r > 0.1 {
-		t.Skipf("this file system keeps %.0f%% of a dropped file cached; nothing to measure", r*100)
-	}
+	r := resident(t, tmp)
+	gantrytest.Require(t, r <= 0.1, fmt.Sprintf("a file system that drops a file's pages on request (this one keeps %.0f%% cached)", r*100))
 	d := digest.FromBytes(data)
 	if err := b.commit(tmp, d, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := resident(t, b.path(d))
-		if r >= 0.99 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%.0f%% of the committed blob in the page cache after 10s, want all of it", r*100)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the condition above
-	}
+	gantrytest.Eventually(t, 10*time.Second, func() bool { return resident(t, b.path(d)) >= 0.99 },
+		"the committed blob wholly in the page cache")
 }
