@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,11 +57,9 @@ func (s *EventStream) NextRaw() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(make([]byte, 0, 64<<10), len(b)+1)
-		for sc.Scan() {
-			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-				s.pending = append(s.pending, bytes.Clone(line))
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				s.pending = append(s.pending, line)
 			}
 		}
 	}

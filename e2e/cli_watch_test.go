@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -27,8 +26,7 @@ type streamingCLI struct {
 
 func startCLI(t *testing.T, n *gantrytest.Node, c *client.Client, args ...string) *streamingCLI {
 	t.Helper()
-	cmd := exec.Command(gantrytest.Binary(t), args...)
-	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+c.Token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	cmd := n.GantryCmd(t, c.Token, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

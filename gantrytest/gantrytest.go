@@ -370,11 +370,19 @@ func (n *Node) Gantry(t testing.TB, args ...string) (string, string, int) {
 	return n.GantryAs(t, n.AdminToken, args...)
 }
 
-// GantryAs runs the CLI with a given token.
-func (n *Node) GantryAs(t testing.TB, token string, args ...string) (string, string, int) {
+// GantryCmd is the gantry CLI command args, talking to n with token, with a
+// home directory of its own; the caller starts it (long-running commands).
+func (n *Node) GantryCmd(t testing.TB, token string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
 	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	return cmd
+}
+
+// GantryAs runs the CLI with a given token.
+func (n *Node) GantryAs(t testing.TB, token string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := n.GantryCmd(t, token, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

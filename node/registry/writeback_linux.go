@@ -35,19 +35,16 @@ func prefetch(f *os.File, n int64) {
 // memAvailable is the memory the kernel can give without swapping
 // (MemAvailable of /proc/meminfo), or 0 when it cannot be read.
 func memAvailable() int64 {
-	var si unix.Sysinfo_t
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
-		if unix.Sysinfo(&si) == nil {
-			return int64(si.Freeram) * int64(si.Unit)
-		}
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
+			if f := strings.Fields(rest); len(f) > 0 {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb << 10
+				}
 			}
 		}
 	}
