@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"testing"
 	"time"
 )
 
@@ -79,4 +80,20 @@ func fill(v reflect.Value, rng *rand.Rand, depth int) {
 	case reflect.Float32, reflect.Float64:
 		v.SetFloat(float64(1+rng.IntN(1000)) / 8)
 	}
+}
+
+// JSONValue is v encoded as JSON and decoded into plain Go values (maps,
+// slices, strings, float64s): how a client sees it, to compare two types'
+// encodings.
+func JSONValue(t testing.TB, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -68,7 +68,7 @@ func (a *API) listImages(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp := wire.ImageList{Repositories: view.ImageRepos(repos), Usage: usage[id.User]}
+	resp := wire.ImageList{Repositories: imageRepos(repos), Usage: usage[id.User]}
 	if err := a.withCatalog(resp.Repositories); err != nil {
 		fail(c, err)
 		return
@@ -169,7 +169,7 @@ func (a *API) collectGarbage(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, view.GCReport(rep))
+	c.JSON(http.StatusOK, gcReport(rep))
 }
 
 // imageRepo is the repository of this node's registry an image reference
@@ -212,4 +212,30 @@ func (a *API) genAI(repo string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// imageRepos is what the API shows of the registry's repositories.
+func imageRepos(rs []registry.RepoInfo) []wire.ImageRepo {
+	out := make([]wire.ImageRepo, len(rs))
+	for i, r := range rs {
+		tags := make([]wire.ImageTag, len(r.Tags))
+		for k, t := range r.Tags {
+			tags[k] = wire.ImageTag{Tag: t.Tag, Digest: t.Digest, MediaType: t.MediaType, Size: t.Size, Pushed: t.Pushed}
+		}
+		out[i] = wire.ImageRepo{Name: r.Name, Owner: r.Owner, Tags: tags, Manifests: r.Manifests, Size: r.Size, LastPush: r.LastPush}
+	}
+	return out
+}
+
+// gcReport is what the API shows of a garbage collection.
+func gcReport(r registry.GCReport) wire.GCReport {
+	out := wire.GCReport{DryRun: r.DryRun, DeletedBlobs: r.DeletedBlobs, FreedBytes: r.FreedBytes,
+		ExpiredUploads: r.ExpiredUploads, KeptBlobs: r.KeptBlobs, UnlinkedBlobs: []wire.BlobLink{}}
+	for _, l := range r.UnlinkedBlobs {
+		out.UnlinkedBlobs = append(out.UnlinkedBlobs, wire.BlobLink{Repo: l.Repo, Digest: l.Digest})
+	}
+	for _, p := range r.Peers {
+		out.Peers = append(out.Peers, wire.PeerGC{Node: p.Node, DeletedBlobs: p.DeletedBlobs, FreedBytes: p.FreedBytes, Error: p.Error})
+	}
+	return out
 }

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 
-	"gantry/node/registry"
 	"gantry/store"
 	"gantry/wire"
 )
@@ -143,32 +142,6 @@ func Schedules(ss []store.Schedule) []wire.Schedule {
 	out := make([]wire.Schedule, len(ss))
 	for i := range ss {
 		out[i] = Schedule(&ss[i])
-	}
-	return out
-}
-
-// ImageRepos is what the API shows of the registry's repositories.
-func ImageRepos(rs []registry.RepoInfo) []wire.ImageRepo {
-	out := make([]wire.ImageRepo, len(rs))
-	for i, r := range rs {
-		tags := make([]wire.ImageTag, len(r.Tags))
-		for k, t := range r.Tags {
-			tags[k] = wire.ImageTag{Tag: t.Tag, Digest: t.Digest, MediaType: t.MediaType, Size: t.Size, Pushed: t.Pushed}
-		}
-		out[i] = wire.ImageRepo{Name: r.Name, Owner: r.Owner, Tags: tags, Manifests: r.Manifests, Size: r.Size, LastPush: r.LastPush}
-	}
-	return out
-}
-
-// GCReport is what the API shows of a garbage collection.
-func GCReport(r registry.GCReport) wire.GCReport {
-	out := wire.GCReport{DryRun: r.DryRun, DeletedBlobs: r.DeletedBlobs, FreedBytes: r.FreedBytes,
-		ExpiredUploads: r.ExpiredUploads, KeptBlobs: r.KeptBlobs, UnlinkedBlobs: []wire.BlobLink{}}
-	for _, l := range r.UnlinkedBlobs {
-		out.UnlinkedBlobs = append(out.UnlinkedBlobs, wire.BlobLink{Repo: l.Repo, Digest: l.Digest})
-	}
-	for _, p := range r.Peers {
-		out.Peers = append(out.Peers, wire.PeerGC{Node: p.Node, DeletedBlobs: p.DeletedBlobs, FreedBytes: p.FreedBytes, Error: p.Error})
 	}
 	return out
 }
