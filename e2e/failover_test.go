@@ -88,7 +88,7 @@ func TestNodeLsSaysWhoVotesDuringAJoin(t *testing.T) {
 					steps = append(steps, "CLAIMED MORE THAN IN FORCE: "+step)
 				}
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the sampling interval, not a wait for a state
 		}
 	}()
 	start := time.Now()
