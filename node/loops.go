@@ -100,6 +100,8 @@ func (n *Node) syncRunner(ctx context.Context) {
 			GenAI:   a.Job.GenAI,
 			Started: a.Attempt.State == store.StateRunning,
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
+			Preempt: a.Attempt.Preempt,
+			Grace:   time.Duration(a.Attempt.Grace),
 		})
 	}
 	n.images.PinImages(ctx, want)

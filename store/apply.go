@@ -22,6 +22,8 @@ type applier struct {
 	nodes  map[string]*Node
 	usage  map[string]*UserUsage // user -> usage, written back by flush
 	quotas map[string]Resources  // user -> quota, read once per batch
+	qusage map[string]*UserUsage // queue -> usage, written back by flush
+	queues map[string]Resources  // queue -> limit, read once per batch
 	events []Event
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
 	pubs   bool              // a publication was written or removed
@@ -180,6 +182,11 @@ func (a *applier) flush() error {
 			return err
 		}
 	}
+	for name, u := range a.qusage {
+		if err := putJSON(a.txn, queueUsageKey(name), u); err != nil {
+			return err
+		}
+	}
 	for _, n := range a.nodes {
 		if err := putJSON(a.txn, nodeKey(n.Name), n); err != nil {
 			return err
@@ -290,6 +297,12 @@ func (a *applier) updateUser(c *UpdateUser) (*User, error) {
 		}
 		u.Quota = *c.Quota
 		a.quotas[u.Name] = u.Quota
+	}
+	if c.Weight != nil {
+		if w := *c.Weight; !(w > 0) || w > MaxQueueWeight {
+			return nil, Errorf(EInvalid, "weight: must be more than 0 and at most %g", float64(MaxQueueWeight))
+		}
+		u.Weight = *c.Weight
 	}
 	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 1, (*applier).createUser)
-	CmdUpdateUser  = define("user.update", 1, (*applier).updateUser) // disable, password, quota
+	CmdUpdateUser  = define("user.update", 2, (*applier).updateUser) // disable, password, quota; v2: fair-share weight
 	CmdCreateToken = define("token.create", 1, (*applier).createToken)
 	CmdDeleteToken = define("token.delete", 1, (*applier).deleteToken)
 
@@ -22,6 +22,12 @@ var (
 	CmdAttemptEnded   = define("attempt.ended", 1, (*applier).attemptEnded)
 	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)  // job retention: removes jobs that ended before a cut-off
 	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks) // ended tasks get a new attempt in the same job
+	CmdPreempt        = define("task.preempt", 1, (*applier).preempt) // the scheduler's victims: stopped after a grace period, requeued
+
+	// Queues.
+	CmdCreateQueue = define("queue.create", 1, (*applier).createQueue)
+	CmdUpdateQueue = define("queue.update", 1, (*applier).updateQueue)
+	CmdDeleteQueue = define("queue.delete", 1, (*applier).deleteQueue) // only a queue without queued or running tasks
 
 	// Schedules.
 	CmdCreateSchedule = define("schedule.create", 1, (*applier).createSchedule)

@@ -26,7 +26,11 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 		return nil, err
 	}
 	spec := c.Spec
-	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at,
+	queue, err := a.admitToQueue(c.Owner, &spec)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at, Queue: queue,
 		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key, GenAI: c.GenAI, Trial: c.Trial}
 	// Dependencies: wait for active ones, fail fast on ended ones that did
 	// not succeed. Everything is checked before anything is written, so a
@@ -98,7 +102,7 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 			return nil, err
 		}
 		if j.Held == 0 && failedDep == "" {
-			if err := a.txn.Set(queueKey(spec.Priority, j.ID, i), nil); err != nil {
+			if err := a.txn.Set(taskQueueKey(j, i), nil); err != nil {
 				return nil, err
 			}
 		}
@@ -253,7 +257,7 @@ func (a *applier) releaseDependents(j *Job) error {
 		}
 		if err := a.eachTask(d.ID, func(t *Task) error {
 			if t.State == StateQueued {
-				return a.txn.Set(queueKey(d.Spec.Priority, d.ID, t.Index), nil)
+				return a.txn.Set(taskQueueKey(d, t.Index), nil)
 			}
 			return nil
 		}); err != nil {
@@ -279,7 +283,7 @@ func (a *applier) cancelJob(c *CancelJob) (*Job, error) {
 	err = a.eachTask(j.ID, func(t *Task) error {
 		switch t.State {
 		case StateQueued:
-			if err := a.txn.Delete(queueKey(j.Spec.Priority, j.ID, t.Index)); err != nil {
+			if err := a.txn.Delete(taskQueueKey(j, t.Index)); err != nil {
 				return err
 			}
 			t.Reason = ReasonCancelled
@@ -364,6 +368,13 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	if !j.Trial && !q.Allows(use.Allocated.Plus(need)) {
 		return false, nil
 	}
+	quse, err := a.queueUsage(j.Queue)
+	if err != nil {
+		return false, err
+	}
+	if limit, err := a.queueLimit(j.Queue); err != nil || !limit.Allows(quse.Allocated.Plus(need)) {
+		return false, err
+	}
 	t.Attempts++
 	t.Node = n.Name
 	at := Attempt{JobID: j.ID, Task: t.Index, N: t.Attempts, Node: n.Name, State: StateScheduled,
@@ -374,11 +385,13 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	if err := a.txn.Set(nodeActiveKey(n.Name, j.ID, t.Index, at.N), nil); err != nil {
 		return false, err
 	}
-	if err := a.txn.Delete(queueKey(j.Spec.Priority, j.ID, t.Index)); err != nil {
+	if err := a.txn.Delete(taskQueueKey(j, t.Index)); err != nil {
 		return false, err
 	}
 	n.Allocated = n.Allocated.Plus(need)
 	n.Running++
+	quse.Allocated = quse.Allocated.Plus(need)
+	quse.Tasks++
 	if !j.Trial {
 		use.Allocated = use.Allocated.Plus(need)
 		use.Tasks++
@@ -440,8 +453,8 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	switch {
 	case success:
 		at.State = StateSucceeded
-	case c.Reason == ReasonCancelled:
-		at.State = StateCancelled
+	case c.Reason == ReasonCancelled || c.Reason == ReasonPreempted:
+		at.State = StateCancelled // stopped, not failed: the reason says by what
 	default:
 		at.State = StateFailed
 	}
@@ -462,6 +475,12 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	if err != nil {
 		return None{}, err
 	}
+	quse, err := a.queueUsage(j.Queue)
+	if err != nil {
+		return None{}, err
+	}
+	quse.Allocated = quse.Allocated.Minus(held)
+	quse.Tasks = max(quse.Tasks-1, 0)
 	if j.Trial {
 		if err := a.addTrialUse(j.Owner, &at); err != nil {
 			return None{}, err
@@ -488,9 +507,16 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 		return None{}, a.setTask(j, &t, StateSucceeded)
 	case c.Reason == ReasonCancelled || j.CancelRequested:
 		return None{}, a.setTask(j, &t, StateCancelled)
+	case c.Reason == ReasonPreempted:
+		// Preemption is not the task's failure: the attempt does not count
+		// against its retries.
+		t.AttemptBase++
+		t.Preemptions++
+		j.Preemptions++
+		fallthrough
 	case a.retries(j, &t, c):
 		t.Node = ""
-		if err := a.txn.Set(queueKey(j.Spec.Priority, j.ID, t.Index), nil); err != nil {
+		if err := a.txn.Set(taskQueueKey(j, t.Index), nil); err != nil {
 			return None{}, err
 		}
 		// An attempt has run, so the job is under way even while the task

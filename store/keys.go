@@ -17,7 +17,10 @@ const (
 	pJobOwnerSt    = "jos/" // jos/<owner>/<state>/<job id> -> ""
 	pTask          = "k/"   // k/<job id>/<index> -> Task
 	pAttempt       = "a/"   // a/<job id>/<index>/<n> -> Attempt
-	pQueue         = "q/"   // q/<priority rank>/<job id>/<index> -> ""
+	pQueue         = "q/"   // q/<priority rank>/<job id>/<index> -> "": queued tasks of the default queue
+	pQueueNamed    = "qn/"  // qn/<queue>/<priority rank>/<job id>/<index> -> "": queued tasks of another queue
+	pQueueRec      = "qd/"  // qd/<queue> -> Queue
+	pQueueUsage    = "qu/"  // qu/<queue> -> UserUsage (resources of the queue's placed, unended attempts)
 	pNodeActive    = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
 	pDependent     = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
 	pSubmitKey     = "sk/"  // sk/<owner>/<idempotency key> -> job id
@@ -52,9 +55,6 @@ func taskKey(job string, i int) []byte { return []byte(pTask + job + "/" + idx(i
 func attemptKey(job string, i, n int) []byte {
 	return []byte(pAttempt + job + "/" + idx(i) + "/" + att(n))
 }
-func queueKey(prio int, job string, i int) []byte {
-	return []byte(pQueue + prioRank(prio) + "/" + job + "/" + idx(i))
-}
 func nodeActiveKey(node, job string, i, n int) []byte {
 	return []byte(pNodeActive + node + "/" + job + "/" + idx(i) + "/" + att(n))
 }
@@ -63,19 +63,22 @@ func releasedKey(dep, job string) []byte    { return []byte(pReleased + dep + "/
 func submitKeyKey(owner, key string) []byte { return []byte(pSubmitKey + owner + "/" + key) }
 func nodeKey(name string) []byte            { return []byte(pNode + name) }
 func userUsageKey(name string) []byte       { return []byte(pUserUsage + name) }
+func queueRecKey(name string) []byte        { return []byte(pQueueRec + name) }
+func queueUsageKey(name string) []byte      { return []byte(pQueueUsage + name) }
 func scheduleKey(id string) []byte          { return []byte(pSchedule + id) }
 func scheduleOwnerKey(owner, id string) []byte {
 	return []byte(pScheduleOwner + owner + "/" + id)
 }
 
-// parseQueueKey splits q/<rank>/<job>/<index>.
+// parseQueueKey splits q/<rank>/<job>/<index> and
+// qn/<queue>/<rank>/<job>/<index>.
 func parseQueueKey(k []byte) (job string, i int, ok bool) {
 	parts := strings.Split(string(k), "/")
-	if len(parts) != 4 {
-		return "", 0, false
+	if n := len(parts); n == 4 && parts[0]+"/" == pQueue || n == 5 && parts[0]+"/" == pQueueNamed {
+		i, err := strconv.Atoi(parts[n-1])
+		return parts[n-2], i, err == nil
 	}
-	i, err := strconv.Atoi(parts[3])
-	return parts[2], i, err == nil
+	return "", 0, false
 }
 
 // parseNodeActiveKey splits na/<node>/<job>/<index>/<n>.

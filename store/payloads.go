@@ -24,6 +24,8 @@ type UpdateUser struct {
 	Disabled     *bool      `json:"disabled,omitempty"`
 	PasswordHash []byte     `json:"password_hash,omitempty"`
 	Quota        *Resources `json:"quota,omitempty"` // replaces the quota when set
+	// Weight replaces the user's fair-share weight within a queue (v2).
+	Weight *float64 `json:"weight,omitempty"`
 }
 
 // CreateToken stores a token (hash only).

@@ -81,6 +81,21 @@ func (s *Store) Quotas() (map[string]Resources, error) {
 	return out, nil
 }
 
+// UserWeights returns the fair-share weight of every user that has one.
+func (s *Store) UserWeights() (map[string]float64, error) {
+	users, err := s.Users()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, u := range users {
+		if u.Weight > 0 {
+			out[u.Name] = u.Weight
+		}
+	}
+	return out, nil
+}
+
 // TokenByHash looks a token up by the SHA-256 hex of its secret.
 func (s *Store) TokenByHash(hash string) (*Token, error) {
 	var t tokenRecord
@@ -301,40 +316,52 @@ type QueuedTask struct {
 	JobID    string
 	Task     int
 	Owner    string
+	Queue    string // "default" or the job's queue
 	Priority int
 	CPU      int64
 	Memory   int64
 	GPUs     int
 	// Constraints are the node labels the job requires (shared, read-only).
 	Constraints map[string]string
+	NoPreempt   bool
 }
 
-// Queued returns up to limit queued tasks, highest priority first, then in
-// submission order.
+// Queued returns up to limit queued tasks of each queue, each queue's
+// highest priority first, then in submission order. Reading each queue's
+// own window keeps a deep queue from hiding another's tasks.
 func (s *Store) Queued(limit int) ([]QueuedTask, error) {
+	queues, err := s.Queues()
+	if err != nil {
+		return nil, err
+	}
 	var out []QueuedTask
 	jobs := map[string]*Job{}
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pQueue)})
-		defer it.Close()
-		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
-			jobID, i, ok := parseQueueKey(it.Item().Key())
-			if !ok {
-				continue
-			}
-			j, ok := jobs[jobID]
-			if !ok {
-				j = &Job{}
-				if err := getJSON(txn, jobKey(jobID), j); err != nil {
-					if errors.Is(err, ErrNotFound) {
-						continue
-					}
-					return err
+	err = s.view(func(txn *badger.Txn) error {
+		for _, q := range queues {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix(q.Name))})
+			n := 0
+			for it.Rewind(); it.Valid() && n < limit; it.Next() {
+				jobID, i, ok := parseQueueKey(it.Item().Key())
+				if !ok {
+					continue
 				}
-				jobs[jobID] = j
+				j, ok := jobs[jobID]
+				if !ok {
+					j = &Job{}
+					if err := getJSON(txn, jobKey(jobID), j); err != nil {
+						if errors.Is(err, ErrNotFound) {
+							continue
+						}
+						it.Close()
+						return err
+					}
+					jobs[jobID] = j
+				}
+				n++
+				out = append(out, QueuedTask{JobID: jobID, Task: i, Owner: j.Owner, Queue: q.Name, Priority: j.Spec.Priority,
+					CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs, Constraints: j.Spec.Constraints, NoPreempt: j.Spec.NoPreempt})
 			}
-			out = append(out, QueuedTask{JobID: jobID, Task: i, Owner: j.Owner, Priority: j.Spec.Priority,
-				CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs, Constraints: j.Spec.Constraints})
+			it.Close()
 		}
 		return nil
 	})
@@ -397,18 +424,50 @@ func (s *Store) CountJobs() (map[string]int, error) {
 	return out, err
 }
 
-// QueueDepth counts queued, placeable tasks.
+// QueueDepth counts queued, placeable tasks of every queue.
 func (s *Store) QueueDepth() (int, error) {
 	n := 0
 	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pQueue)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
+		for _, p := range []string{pQueue, pQueueNamed} {
+			if err := scanKeys(txn, p, func([]byte) bool { n++; return true }); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	return n, err
+}
+
+// Active lists every attempt placed on a node and not yet ended (the
+// scheduler's preemption step reads it).
+func (s *Store) Active() ([]ActiveAttempt, error) {
+	var out []ActiveAttempt
+	jobs := map[string]*Job{}
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pNodeActive)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			jobID, i, n, ok := parseNodeActiveKey(it.Item().Key())
+			if !ok {
+				continue
+			}
+			var a Attempt
+			if err := getJSON(txn, attemptKey(jobID, i, n), &a); err != nil {
+				return err
+			}
+			j, ok := jobs[jobID]
+			if !ok {
+				j = &Job{}
+				if err := getJSON(txn, jobKey(jobID), j); err != nil {
+					return err
+				}
+				jobs[jobID] = j
+			}
+			out = append(out, ActiveAttempt{Attempt: a, Job: *j})
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (s *Store) scan(prefix string, fn func(k, v []byte) (bool, error)) error {

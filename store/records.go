@@ -30,6 +30,7 @@ const (
 	ReasonTimedOut        = "timed_out"
 	ReasonNodeLost        = "node_lost"
 	ReasonCancelled       = "cancelled"
+	ReasonPreempted       = "preempted" // stopped to make room for a task that outranks it; requeued
 	ReasonImagePullFailed = "image_pull_failed"
 	ReasonDependency      = "dependency_failed"
 )
@@ -97,6 +98,9 @@ type User struct {
 	// Quota bounds what the user's placed tasks may hold at once; a zero
 	// field is no limit on that resource.
 	Quota Resources `json:"quota,omitzero"`
+	// Weight is the user's fair-share weight between the users of a queue
+	// (0: 1).
+	Weight float64 `json:"weight,omitempty"`
 }
 
 // UserUsage is what a user's placed, unended attempts hold: the measure of
@@ -139,6 +143,9 @@ type JobSpec struct {
 	AfterAny []string `json:"after_any,omitempty"`
 	// Constraints are node labels a task's node must have (key = value).
 	Constraints map[string]string `json:"constraints,omitempty"`
+	// NoPreempt: the job's tasks are never preempted (and so never borrow
+	// beyond their queue's guaranteed share).
+	NoPreempt bool `json:"no_preempt,omitempty"`
 }
 
 // Defaults fills unset fields with their defaults.
@@ -316,6 +323,11 @@ type Job struct {
 	// submission); Trial: a "Try it" run (outside the owner's quota).
 	GenAI bool `json:"genai,omitempty"`
 	Trial bool `json:"trial,omitempty"`
+	// Queue is the queue the job was admitted to ("" is the default
+	// queue); its tasks are indexed there.
+	Queue string `json:"queue,omitempty"`
+	// Preemptions counts the job's attempts ended by preemption.
+	Preemptions int `json:"preemptions,omitempty"`
 }
 
 // Task is one element of a job's array.
@@ -333,6 +345,9 @@ type Task struct {
 	// retry budget starts again.
 	Reruns      int `json:"reruns,omitempty"`
 	AttemptBase int `json:"attempt_base,omitempty"`
+	// Preemptions counts the task's attempts ended by preemption (they do
+	// not count against its retries).
+	Preemptions int `json:"preemptions,omitempty"`
 }
 
 // Attempt is one run of a task on a node.
@@ -351,6 +366,12 @@ type Attempt struct {
 	Message         string    `json:"message,omitempty"`
 	ImageDigest     string    `json:"image_digest,omitempty"`
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	// Preempt asks the attempt's runner to stop it (SIGTERM, then SIGKILL
+	// after Grace) for PreemptedBy (job/task) and report it preempted.
+	Preempt     bool      `json:"preempt,omitempty"`
+	PreemptedBy string    `json:"preempted_by,omitempty"`
+	Grace       Duration  `json:"grace,omitempty"`
+	PreemptAt   time.Time `json:"preempt_at,omitzero"`
 	CPU             int64     `json:"cpu"`
 	Memory          int64     `json:"memory"`
 	GPUs            int       `json:"gpus,omitempty"`

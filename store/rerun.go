@@ -110,7 +110,7 @@ func (a *applier) rerunTasks(c *RerunTasks) (*RerunResult, error) {
 		t.Reruns++
 		t.Node, t.ExitCode, t.Reason = "", nil, ""
 		if j.Held == 0 {
-			if err := a.txn.Set(queueKey(j.Spec.Priority, j.ID, t.Index), nil); err != nil {
+			if err := a.txn.Set(taskQueueKey(j, t.Index), nil); err != nil {
 				return nil, err
 			}
 		}
@@ -207,7 +207,7 @@ func (a *applier) rehold(j *Job) error {
 		d.Message = "waiting again: " + j.ID + " is running again"
 		if err := a.eachTask(d.ID, func(t *Task) error {
 			if t.State == StateQueued {
-				return a.txn.Delete(queueKey(d.Spec.Priority, d.ID, t.Index))
+				return a.txn.Delete(taskQueueKey(d, t.Index))
 			}
 			return nil
 		}); err != nil {

@@ -13,6 +13,9 @@ type User struct {
 	Quota *Resources `json:"quota,omitempty"`
 	// Usage is what the user's placed, unended tasks hold now.
 	Usage *Usage `json:"usage,omitempty"`
+	// Weight is the user's fair-share weight against the other users of a
+	// queue (1 unless an admin set it).
+	Weight float64 `json:"weight"`
 }
 
 // UserList is GET /api/v1/users (admin).
@@ -32,6 +35,7 @@ type CreateUser struct {
 type UpdateUser struct {
 	Disabled *bool      `json:"disabled"`
 	Quota    *Resources `json:"quota"`
+	Weight   *float64   `json:"weight,omitempty"`
 }
 
 // Login is the body of POST /api/v1/login.

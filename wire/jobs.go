@@ -31,6 +31,9 @@ type JobSpec struct {
 	AfterAny []string `json:"after_any,omitempty"`
 	// Constraints are node labels a task's node must have (key = value).
 	Constraints map[string]string `json:"constraints,omitempty"`
+	// NoPreempt: the job's tasks are never preempted; they never borrow
+	// capacity beyond their queue's guaranteed share either.
+	NoPreempt bool `json:"no_preempt,omitempty"`
 }
 
 // Job is a submitted job with its aggregate state.
@@ -54,6 +57,9 @@ type Job struct {
 	// get GANTRY_GENAI=1). Trial: a community image's "Try it" run.
 	GenAI bool `json:"genai,omitempty"`
 	Trial bool `json:"trial,omitempty"`
+	// Preemptions counts the job's attempts stopped to make room for tasks
+	// that outrank them (each was requeued, not counted as a retry).
+	Preemptions int `json:"preemptions,omitempty"`
 }
 
 // JobList is a page of GET /api/v1/jobs; Next is the cursor of the next
@@ -75,6 +81,8 @@ type Task struct {
 	Updated  time.Time `json:"updated"`
 	// Reruns counts the times the task was run again after it ended.
 	Reruns int `json:"reruns,omitempty"`
+	// Preemptions counts its attempts ended by preemption.
+	Preemptions int `json:"preemptions,omitempty"`
 }
 
 // TaskList is a page of GET /api/v1/jobs/:id/tasks; Next is the index to
@@ -106,9 +114,14 @@ type Attempt struct {
 	Message         string    `json:"message,omitempty"`
 	ImageDigest     string    `json:"image_digest,omitempty"`
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
-	CPU             int64     `json:"cpu"`
-	Memory          int64     `json:"memory"`
-	GPUs            int       `json:"gpus,omitempty"`
+	// PreemptedBy is the task ("job/index") this attempt was stopped for;
+	// Grace its time between SIGTERM and SIGKILL.
+	PreemptedBy string    `json:"preempted_by,omitempty"`
+	Grace       Duration  `json:"grace,omitempty"`
+	PreemptAt   time.Time `json:"preempt_at,omitzero"`
+	CPU         int64     `json:"cpu"`
+	Memory      int64     `json:"memory"`
+	GPUs        int       `json:"gpus,omitempty"`
 }
 
 // Schedule submits a job from Spec at the times Cron names.

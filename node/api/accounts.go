@@ -325,7 +325,7 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, store.Errorf(store.EInvalid, "disabled: you cannot disable your own account"))
 		return
 	}
-	cmd := store.UpdateUser{Name: name, Disabled: req.Disabled}
+	cmd := store.UpdateUser{Name: name, Disabled: req.Disabled, Weight: req.Weight}
 	if req.Quota != nil {
 		q := view.StoreResources(*req.Quota)
 		cmd.Quota = &q

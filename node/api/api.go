@@ -43,6 +43,10 @@ type State interface {
 	Tokens(user string) ([]store.Token, error)
 	Schedule(id string) (*store.Schedule, error)
 	Schedules(owner string) ([]store.Schedule, error)
+	Queues() ([]store.Queue, error)
+	Queue(name string) (store.Queue, error)
+	QueueUsages() (map[string]store.UserUsage, error)
+	QueuedCount(queue string) (int, error)
 	Subscribe(n int) *store.Subscription
 }
 

@@ -143,6 +143,8 @@ func newFixture(t testing.TB) *fixture {
 	sc, err := store.CmdCreateSchedule.Propose(ctx, f.direct, store.CreateSchedule{Schedule: store.Schedule{ID: "01SCHEDALICE00000000000000", Owner: "alice", Cron: "@hourly", Spec: spec}})
 	f.must(err)
 	f.schedule = sc.ID
+	// A queue only alice may use: bob is told it does not exist.
+	f.must(ignore(store.CmdCreateQueue.Propose(ctx, f.direct, store.CreateQueue{Queue: store.Queue{Name: "lab", Weight: 2, Users: []string{"alice"}}})))
 
 	f.state = &faultyState{State: st}
 	f.clu = &fakeCluster{}

@@ -100,7 +100,7 @@ func (a *API) routeTable() []Route {
 		route("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken, "Revoke one of the signed-in account's tokens").answers(204, noBody{}),
 		route("GET", "/api/v1/users", Admin, a.listUsers, "Every account with its quota and usage").answers(200, wire.UserList{}),
 		route("POST", "/api/v1/users", Admin, a.createUser, "Create an account").takes(wire.CreateUser{}).answers(201, wire.User{}),
-		route("PATCH", "/api/v1/users/:name", Admin, a.updateUser, "Disable or enable an account, set its quota").takes(wire.UpdateUser{}).answers(200, wire.User{}),
+		route("PATCH", "/api/v1/users/:name", Admin, a.updateUser, "Disable or enable an account, set its quota or fair-share weight").takes(wire.UpdateUser{}).answers(200, wire.User{}),
 
 		route("POST", "/api/v1/jobs", Signed, a.submitJob, "Submit a job (an Idempotency-Key header makes a repeat return the first job)").takes(wire.JobSpec{}).answers(201, wire.Job{}),
 		route("GET", "/api/v1/jobs", Signed, a.listJobs, "The caller's jobs (an admin's: everyone's), newest first, a page at a time").answers(200, wire.JobList{}).reads(pState, pQuery, pCursor, pLimit, pOwner),
@@ -119,6 +119,12 @@ func (a *API) routeTable() []Route {
 		route("POST", "/api/v1/schedules/:id/pause", Signed, a.pauseSchedule(true), "Pause a schedule").answers(200, wire.Schedule{}),
 		route("POST", "/api/v1/schedules/:id/resume", Signed, a.pauseSchedule(false), "Resume a schedule").answers(200, wire.Schedule{}),
 		route("DELETE", "/api/v1/schedules/:id", Signed, a.deleteSchedule, "Remove a schedule (the jobs it submitted stay)").answers(204, noBody{}),
+
+		route("GET", "/api/v1/queues", Signed, a.listQueues, "The queues (a user's: those they may submit to), with each one's guaranteed share, usage and waiting tasks").answers(200, wire.QueueList{}),
+		route("POST", "/api/v1/queues", Admin, a.createQueue, "Create a queue").takes(wire.QueueRequest{}).answers(201, wire.Queue{}),
+		route("GET", "/api/v1/queues/:name", Signed, a.getQueue, "A queue").answers(200, wire.Queue{}),
+		route("PATCH", "/api/v1/queues/:name", Admin, a.updateQueue, "Change a queue's settings (the fields given)").takes(wire.QueueRequest{}).answers(200, wire.Queue{}),
+		route("DELETE", "/api/v1/queues/:name", Admin, a.deleteQueue, "Remove a queue with no queued or running task").answers(204, noBody{}),
 
 		route("GET", "/api/v1/nodes", Signed, a.listNodes, "The nodes, their load and Raft roles, and the cluster's failure tolerance").answers(200, wire.NodeList{}),
 		route("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining), "Stop placing tasks on a node").answers(200, wire.Node{}).reads(pDeadline),

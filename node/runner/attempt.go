@@ -32,8 +32,12 @@ type attempt struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	cancelOnce  sync.Once
-	cancelCh    chan struct{} // closed when cancellation is requested
+	cancelOnce sync.Once
+	cancelCh   chan struct{} // closed when cancellation (or preemption) is requested
+	// preempt: the stop is a preemption (SIGTERM, grace, then SIGKILL;
+	// reported "preempted"); set before cancelCh is closed.
+	preempt     bool
+	grace       time.Duration
 	abandonOnce sync.Once
 	abandonCh   chan struct{} // closed when the attempt is no longer wanted here
 }
@@ -44,6 +48,41 @@ func newAttempt(parent context.Context, spec Spec) *attempt {
 }
 
 func (a *attempt) cancelNow() { a.cancelOnce.Do(func() { close(a.cancelCh) }) }
+
+// preemptNow asks the attempt to stop for a preemption: its container gets
+// SIGTERM and grace to end before SIGKILL.
+func (a *attempt) preemptNow(grace time.Duration) {
+	a.cancelOnce.Do(func() {
+		a.preempt, a.grace = true, grace
+		close(a.cancelCh)
+	})
+}
+
+// stopIfAsked acts on a cancellation or preemption the spec asks for.
+func (a *attempt) stopIfAsked(spec Spec) {
+	switch {
+	case spec.Cancel:
+		a.cancelNow()
+	case spec.Preempt:
+		a.preemptNow(spec.Grace)
+	}
+}
+
+// stopReason is the reason an attempt stopped on request reports.
+func (a *attempt) stopReason() string {
+	if a.preempt {
+		return ReasonPreempted
+	}
+	return ReasonCancelled
+}
+
+// notStarted is the message of an attempt stopped before its container ran.
+func (a *attempt) notStarted() string {
+	if a.preempt {
+		return "preempted before it started"
+	}
+	return "cancelled before it started"
+}
 
 func (a *attempt) abandonNow() {
 	a.abandonOnce.Do(func() { close(a.abandonCh) })
@@ -96,7 +135,7 @@ func (r *Runner) launch(a *attempt) {
 			return
 		}
 		if a.cancelled() {
-			r.finishWithout(a, ReasonCancelled, "cancelled before it started")
+			r.finishWithout(a, a.stopReason(), a.notStarted())
 			return
 		}
 		log.Warn("image pull failed", "image", spec.Image, "err", err)
@@ -110,7 +149,7 @@ func (r *Runner) launch(a *attempt) {
 		return
 	}
 	if a.cancelled() {
-		r.finishWithout(a, ReasonCancelled, "cancelled before it started")
+		r.finishWithout(a, a.stopReason(), a.notStarted())
 		return
 	}
 	id, err := r.createContainer(a.ctx, spec)
@@ -170,7 +209,7 @@ func (r *Runner) follow(a *attempt, id string) {
 
 	if info.State != nil && info.State.Status == container.StateCreated {
 		if a.cancelled() {
-			r.finish(a, Result{Key: spec.Key, ContainerID: id, ExitCode: -1, Reason: ReasonCancelled, EndedAt: time.Now(), ImageDigest: info.Image}, id)
+			r.finish(a, Result{Key: spec.Key, ContainerID: id, ExitCode: -1, Reason: a.stopReason(), EndedAt: time.Now(), ImageDigest: info.Image}, id)
 			return
 		}
 		if err := r.docker.ContainerStart(a.ctx, id, container.StartOptions{}); err != nil {
@@ -263,7 +302,7 @@ func (r *Runner) follow(a *attempt, id string) {
 		// Killed for its timeout by a runner that stopped before reporting.
 		res.Reason = ReasonTimedOut
 	case a.cancelled() && killedBySignal:
-		res.Reason = ReasonCancelled
+		res.Reason = a.stopReason()
 	}
 	if res.Reason == ReasonTimedOut && res.Message == "" {
 		res.Message = fmt.Sprintf("exceeded its timeout of %s", spec.Timeout)
@@ -325,7 +364,15 @@ func (r *Runner) waitExit(a *attempt, id string, startedAt time.Time, log *slog.
 				killNow(ReasonTimedOut)
 			case <-cancelC:
 				cancelC = nil
-				killNow(ReasonCancelled)
+				if a.preempt {
+					// SIGTERM now, SIGKILL after the grace period (Docker's
+					// stop); the wait above sees the container end.
+					killReason = ReasonPreempted
+					log.Info("preempting container", "grace", a.grace)
+					go r.stopGracefully(a.ctx, id, a.grace, log)
+				} else {
+					killNow(ReasonCancelled)
+				}
 			case <-a.ctx.Done():
 				return "", false
 			}

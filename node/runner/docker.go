@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,6 +242,14 @@ func (r *Runner) removeContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("remove container %s: %w", shortID(id), err)
 	}
 	return nil
+}
+
+// stopGracefully sends SIGTERM, then SIGKILL once grace has passed.
+func (r *Runner) stopGracefully(ctx context.Context, id string, grace time.Duration, log *slog.Logger) {
+	secs := int(grace.Round(time.Second) / time.Second)
+	if err := r.docker.ContainerStop(ctx, id, container.StopOptions{Signal: "SIGTERM", Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) && ctx.Err() == nil {
+		log.Warn("stop container", "err", err)
+	}
 }
 
 // kill sends SIGKILL and reports whether it hit a running container; a

@@ -55,6 +55,10 @@ type Spec struct {
 	GenAI   bool
 	Started bool // the store already recorded this attempt as running
 	Cancel  bool // cancellation requested: stop it, report reason "cancelled"
+	// Preempt: stop it with SIGTERM, then SIGKILL after Grace, and report
+	// reason "preempted" (Cancel wins when both are set).
+	Preempt bool
+	Grace   time.Duration
 }
 
 // Reasons an attempt ended, as reported in Result.Reason.
@@ -65,6 +69,7 @@ const (
 	ReasonCancelled       = "cancelled"
 	ReasonImagePullFailed = "image_pull_failed"
 	ReasonNodeLost        = "node_lost"
+	ReasonPreempted       = "preempted"
 )
 
 // Result is how an attempt ended.
@@ -373,21 +378,17 @@ func (r *Runner) syncOne(spec Spec, c *containerRef) {
 		return
 	}
 	if a, ok := r.live[spec.Key]; ok {
-		if spec.Cancel {
-			a.cancelNow()
-		}
+		a.stopIfAsked(spec)
 		return
 	}
 	a := newAttempt(r.ctx, spec)
-	if spec.Cancel {
-		a.cancelNow()
-	}
+	a.stopIfAsked(spec)
 	var run func()
 	switch {
 	case c != nil:
 		run = func() { r.follow(a, c.ID) }
-	case spec.Cancel:
-		run = func() { r.finishWithout(a, ReasonCancelled, "cancelled before it started") }
+	case a.cancelled():
+		run = func() { r.finishWithout(a, a.stopReason(), a.notStarted()) }
 	case spec.Started:
 		run = func() { r.finishWithout(a, ReasonNodeLost, "the attempt's container is gone") }
 	default:

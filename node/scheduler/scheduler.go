@@ -5,7 +5,6 @@
 package scheduler
 
 import (
-	"container/heap"
 	"context"
 	"log/slog"
 	"time"
@@ -23,6 +22,13 @@ type State interface {
 	Usages() (map[string]store.UserUsage, error)
 	// Quotas is each user's quota (users without one are missing).
 	Quotas() (map[string]store.Resources, error)
+	// Queues lists every queue; QueueUsages is what each one's placed,
+	// unended tasks hold; UserWeights the users' fair-share weights.
+	Queues() ([]store.Queue, error)
+	QueueUsages() (map[string]store.UserUsage, error)
+	UserWeights() (map[string]float64, error)
+	// Active lists every placed, unended attempt (for preemption).
+	Active() ([]store.ActiveAttempt, error)
 }
 
 // Config configures a Scheduler.
@@ -36,6 +42,12 @@ type Config struct {
 	Batch int
 	// Registerer receives the scheduler's metrics; nil skips them.
 	Registerer prometheus.Registerer
+	// PreemptEvery is the least time between two looks for victims when
+	// the last one found none (reading every running attempt is the
+	// dearest part of a pass); 0 means one second.
+	PreemptEvery time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Scheduler is the leader's placement loop.
@@ -43,7 +55,11 @@ type Scheduler struct {
 	cfg        Config
 	log        *slog.Logger
 	placements prometheus.Counter
+	preempted  prometheus.Counter
 	passes     prometheus.Histogram
+	// lastPreemptLook is when the preemption step last read the running
+	// attempts and found no victim (the leader's loop is its only caller).
+	lastPreemptLook time.Time
 }
 
 // New returns a Scheduler.
@@ -57,12 +73,19 @@ func New(cfg Config) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PreemptEvery <= 0 {
+		cfg.PreemptEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"),
 		placements: prometheus.NewCounter(prometheus.CounterOpts{Name: "gantry_scheduler_placements_total", Help: "Task placements accepted."}),
+		preempted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "gantry_scheduler_preemptions_total", Help: "Running attempts asked to stop to make room for a task that outranks them."}),
 		passes:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_scheduler_pass_seconds", Help: "Duration of one scheduling pass.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(s.placements, s.passes)
+		cfg.Registerer.MustRegister(s.placements, s.preempted, s.passes)
 	}
 	return s
 }
@@ -107,47 +130,18 @@ type nodeFree struct {
 	labels map[string]string
 }
 
-// Pass computes and proposes one round of placements and returns how many
-// the store accepted.
+// Pass computes and proposes one round of placements (and preemptions)
+// and returns how many placements the store accepted.
 func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 	start := time.Now()
 	defer func() { s.passes.Observe(time.Since(start).Seconds()) }()
-	// Nodes first: when nothing has room, reading the queue is wasted work
-	// (a drained cluster with a deep queue would otherwise re-read it on
-	// every submission).
-	nodes, err := s.cfg.State.Nodes()
-	if err != nil {
+	v, err := s.view()
+	if err != nil || v == nil {
 		return 0, err
 	}
-	var free []*nodeFree
-	var total store.Resources // of every ready node: the measure of shares
-	for _, n := range nodes {
-		if n.State != store.NodeReady {
-			continue
-		}
-		total = total.Plus(n.Capacity)
-		if f := n.Free(); f.CPU >= minCPU && f.Memory >= minMemory {
-			free = append(free, &nodeFree{name: n.Name, free: f, cap: n.Capacity, labels: n.Labels})
-		}
-	}
-	if len(free) == 0 {
-		return 0, nil
-	}
-	queued, err := s.cfg.State.Queued(s.cfg.Window)
-	if err != nil || len(queued) == 0 {
-		return 0, err
-	}
-	usage, err := s.cfg.State.Usages()
-	if err != nil {
-		return 0, err
-	}
-	quotas, err := s.cfg.State.Quotas()
-	if err != nil {
-		return 0, err
-	}
-	placements := plan(queued, free, total, usage, quotas)
+	p := plan(v)
 	accepted := 0
-	for len(placements) > 0 {
+	for placements := p.placements; len(placements) > 0; {
 		batch := placements
 		if len(batch) > s.cfg.Batch {
 			batch = batch[:s.cfg.Batch]
@@ -163,131 +157,95 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 		}
 	}
 	s.placements.Add(float64(accepted))
+	if err := s.preempt(ctx, v, p); err != nil {
+		return accepted, err
+	}
 	return accepted, nil
 }
 
-// plan assigns queued tasks (already in priority, then submission order) to
-// nodes. Higher priorities go first. Within one priority level, users are
-// served by dominant resource fairness: the next task is always the user's
-// whose dominant share of the cluster (the largest of their CPU, memory and
-// GPU fractions, counting what they hold already and what this pass gave
-// them) is smallest; ties go to the earlier submission. A task that would
-// take its user over their quota, or fits no node, is skipped and later ones
-// may still be placed (backfill). Each task goes to the matching node with
-// the most free capacity by its dominant share, which spreads load.
-func plan(queued []store.QueuedTask, nodes []*nodeFree, total store.Resources, usage map[string]store.UserUsage, quotas map[string]store.Resources) []store.Placement {
-	share := func(r store.Resources) float64 {
-		s := max(ratio(r.CPU, total.CPU), ratio(r.Memory, total.Memory))
-		if total.GPUs > 0 {
-			s = max(s, float64(r.GPUs)/float64(total.GPUs))
-		}
-		return s
+// view reads what a pass needs; nil when no pass is worth making: no node
+// has room and it is not yet time to look for victims (a drained or full
+// cluster with a deep queue would otherwise re-read it on every kick).
+func (s *Scheduler) view() (*view, error) {
+	nodes, err := s.cfg.State.Nodes()
+	if err != nil {
+		return nil, err
 	}
-	held := map[string]store.Resources{}
-	for u, x := range usage {
-		held[u] = x.Allocated
-	}
-	var out []store.Placement
-	for _, level := range byPriority(queued) {
-		per := map[string]*ownerQueue{}
-		var h ownerHeap
-		for pos, t := range level {
-			o, ok := per[t.Owner]
-			if !ok {
-				o = &ownerQueue{name: t.Owner}
-				per[t.Owner] = o
-			}
-			o.tasks = append(o.tasks, t)
-			o.pos = append(o.pos, pos)
-		}
-		for _, o := range per {
-			o.share = share(held[o.name])
-			h = append(h, o)
-		}
-		heap.Init(&h)
-		for h.Len() > 0 {
-			o := h[0]
-			t := o.tasks[0]
-			o.tasks, o.pos = o.tasks[1:], o.pos[1:]
-			need := store.Resources{CPU: t.CPU, Memory: t.Memory, GPUs: t.GPUs}
-			if q, ok := quotas[o.name]; !ok || q.Allows(held[o.name].Plus(need)) {
-				if n := bestNode(nodes, need, t.Constraints); n != nil {
-					n.free = n.free.Minus(need)
-					held[o.name] = held[o.name].Plus(need)
-					o.share = share(held[o.name])
-					out = append(out, store.Placement{JobID: t.JobID, Task: t.Task, Node: n.name})
-				}
-			}
-			if len(o.tasks) == 0 {
-				heap.Pop(&h)
-			} else {
-				heap.Fix(&h, 0)
-			}
-		}
-	}
-	return out
-}
-
-// bestNode is the node matching constraints with room for need and the most
-// free capacity by dominant share, or nil.
-func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]string) *nodeFree {
-	var best *nodeFree
-	bestScore := -1.0
+	v := &view{}
+	room := false
 	for _, n := range nodes {
-		if !n.free.Holds(need) || !store.LabelsMatch(n.labels, constraints) {
+		if n.State != store.NodeReady {
 			continue
 		}
-		if score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory)); score > bestScore {
-			best, bestScore = n, score
+		v.total = v.total.Plus(n.Capacity)
+		f := n.Free()
+		room = room || f.CPU >= minCPU && f.Memory >= minMemory
+		v.nodes = append(v.nodes, &nodeFree{name: n.Name, free: f, cap: n.Capacity, labels: n.Labels})
+	}
+	if len(v.nodes) == 0 || !room && !s.preemptDue() {
+		return nil, nil
+	}
+	if v.queued, err = s.cfg.State.Queued(s.cfg.Window); err != nil || len(v.queued) == 0 {
+		return nil, err
+	}
+	if v.usage, err = s.cfg.State.Usages(); err != nil {
+		return nil, err
+	}
+	if v.quotas, err = s.cfg.State.Quotas(); err != nil {
+		return nil, err
+	}
+	if v.queues, err = s.cfg.State.Queues(); err != nil {
+		return nil, err
+	}
+	if v.qusage, err = s.cfg.State.QueueUsages(); err != nil {
+		return nil, err
+	}
+	if v.weights, err = s.cfg.State.UserWeights(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (s *Scheduler) preemptDue() bool {
+	return s.cfg.Now().Sub(s.lastPreemptLook) >= s.cfg.PreemptEvery
+}
+
+// preempt asks the runners of the victims chosen for the pass's waiting
+// tasks to stop them. A look that finds none is not repeated for
+// PreemptEvery.
+func (s *Scheduler) preempt(ctx context.Context, v *view, p planned) error {
+	if len(p.unplaced) == 0 || !s.preemptDue() {
+		return nil
+	}
+	active, err := s.cfg.State.Active()
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	rs := make([]running, 0, len(active))
+	for _, a := range active {
+		at := a.Attempt
+		since := at.Started
+		if since.IsZero() {
+			since = at.Scheduled
 		}
+		rs = append(rs, running{
+			key:  store.Victim{JobID: at.JobID, Task: at.Task, N: at.N},
+			node: at.Node, queue: a.Job.Queue, priority: a.Job.Spec.Priority,
+			res: store.Resources{CPU: at.CPU, Memory: at.Memory, GPUs: at.GPUs}, since: since,
+			preempting: at.Preempt || at.CancelRequested || a.Job.CancelRequested, noPreempt: a.Job.Spec.NoPreempt,
+		})
 	}
-	return best
-}
-
-// ownerQueue is one user's queued tasks of a priority level, with their
-// positions in the level (submission order) and the user's current share.
-type ownerQueue struct {
-	name  string
-	tasks []store.QueuedTask
-	pos   []int
-	share float64
-}
-
-// ownerHeap orders users by share, then by their next task's position.
-type ownerHeap []*ownerQueue
-
-func (h ownerHeap) Len() int { return len(h) }
-func (h ownerHeap) Less(i, j int) bool {
-	if h[i].share != h[j].share {
-		return h[i].share < h[j].share
+	vs := victims(v, p, rs, now)
+	if len(vs) == 0 {
+		s.lastPreemptLook = now
+		return nil
 	}
-	return h[i].pos[0] < h[j].pos[0]
-}
-func (h ownerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *ownerHeap) Push(x any)   { *h = append(*h, x.(*ownerQueue)) }
-func (h *ownerHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-func ratio(a, b int64) float64 {
-	if b <= 0 {
-		return 0
+	r, err := store.CmdPreempt.Propose(ctx, s.cfg.Proposer, store.Preempt{Victims: vs})
+	if err != nil {
+		return err
 	}
-	return float64(a) / float64(b)
-}
-
-func byPriority(q []store.QueuedTask) [][]store.QueuedTask {
-	var out [][]store.QueuedTask
-	for i := 0; i < len(q); {
-		j := i
-		for j < len(q) && q[j].Priority == q[i].Priority {
-			j++
-		}
-		out = append(out, q[i:j])
-		i = j
-	}
-	return out
+	s.preempted.Add(float64(r.Accepted))
+	s.log.Info("preempting", "victims", r.Accepted)
+	return nil
 }

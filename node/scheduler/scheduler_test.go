@@ -61,7 +61,7 @@ func TestPlanInterleavesOwnersWithinAPriority(t *testing.T) {
 
 // planAll plans with nothing held and no quotas, the cluster being nodes.
 func planAll(q []store.QueuedTask, nodes []*nodeFree) []store.Placement {
-	return plan(q, nodes, totalOf(nodes), nil, nil)
+	return plan(&view{queued: q, nodes: nodes, total: totalOf(nodes)}).placements
 }
 
 func totalOf(nodes []*nodeFree) store.Resources {
@@ -95,7 +95,7 @@ func TestPlanServesTheUserWithTheSmallestDominantShareFirst(t *testing.T) {
 		q = append(q, store.QueuedTask{JobID: "bob-job", Task: i, Owner: "bob", CPU: 1000, Memory: 1 << 20})
 	}
 	usage := map[string]store.UserUsage{"alice": {Allocated: store.Resources{CPU: 2000, Memory: 2 << 20}, Tasks: 2}}
-	ps := plan(q, nodes, totalOf(nodes), usage, nil)
+	ps := plan(&view{queued: q, nodes: nodes, total: totalOf(nodes), usage: usage}).placements
 	if got := owners(ps, q); len(got) != 2 || got[0] != "bob" || got[1] != "bob" {
 		t.Fatalf("placed for %v, want bob twice (alice holds 50%% already)", got)
 	}
@@ -113,7 +113,7 @@ func TestPlanMeasuresSharesByTheDominantResource(t *testing.T) {
 		"carol": {Allocated: store.Resources{CPU: 3000, Memory: 1 << 30}},
 		"dave":  {Allocated: store.Resources{CPU: 1000, Memory: 6553 << 20}},
 	}
-	ps := plan(q, nodes, totalOf(nodes), usage, nil)
+	ps := plan(&view{queued: q, nodes: nodes, total: totalOf(nodes), usage: usage}).placements
 	if got := owners(ps, q); len(got) != 1 || got[0] != "carol" {
 		t.Fatalf("placed for %v, want carol only", got)
 	}
@@ -149,7 +149,7 @@ func TestPlanKeepsUsersWithinTheirQuota(t *testing.T) {
 	q = append(q, store.QueuedTask{JobID: "bob-job", Task: 0, Owner: "bob", CPU: 1000, Memory: 1 << 20})
 	usage := map[string]store.UserUsage{"alice": {Allocated: store.Resources{CPU: 1000, Memory: 1 << 20}, Tasks: 1}}
 	quotas := map[string]store.Resources{"alice": {CPU: 2000}}
-	got := owners(plan(q, nodes, totalOf(nodes), usage, quotas), q)
+	got := owners(plan(&view{queued: q, nodes: nodes, total: totalOf(nodes), usage: usage, quotas: quotas}).placements, q)
 	alice := 0
 	for _, o := range got {
 		if o == "alice" {

@@ -36,6 +36,7 @@ func JobSpec(s store.JobSpec) wire.JobSpec {
 		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
 		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
+		NoPreempt: s.NoPreempt,
 	}
 }
 
@@ -47,6 +48,7 @@ func StoreJobSpec(s wire.JobSpec) store.JobSpec {
 		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
 		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
+		NoPreempt: s.NoPreempt,
 	}
 }
 
@@ -56,6 +58,7 @@ func Job(j *store.Job) wire.Job {
 		ID: j.ID, Owner: j.Owner, Spec: JobSpec(j.Spec), State: j.State, Submitted: j.Submitted,
 		Started: j.Started, Ended: j.Ended, Counts: maps.Clone(j.Counts), Total: j.Total,
 		CancelRequested: j.CancelRequested, Held: j.Held, Message: j.Message, GenAI: j.GenAI, Trial: j.Trial,
+		Preemptions: j.Preemptions,
 	}
 }
 
@@ -71,7 +74,7 @@ func Jobs(js []store.Job) []wire.Job {
 // Task is what the API shows of a task.
 func Task(t *store.Task) wire.Task {
 	return wire.Task{JobID: t.JobID, Index: t.Index, State: t.State, Attempts: t.Attempts, Node: t.Node,
-		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns}
+		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns, Preemptions: t.Preemptions}
 }
 
 // Tasks is Task for each of ts.
@@ -89,6 +92,7 @@ func Attempt(a *store.Attempt) wire.Attempt {
 		JobID: a.JobID, Task: a.Task, N: a.N, Node: a.Node, State: a.State, Container: a.Container,
 		Scheduled: a.Scheduled, Started: a.Started, Ended: a.Ended, ExitCode: cloneInt(a.ExitCode),
 		Reason: a.Reason, Message: a.Message, ImageDigest: a.ImageDigest, CancelRequested: a.CancelRequested,
+		PreemptedBy: a.PreemptedBy, Grace: wire.Duration(a.Grace), PreemptAt: a.PreemptAt,
 		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs,
 	}
 }
@@ -115,7 +119,10 @@ func Node(n *store.Node) wire.Node {
 // User is what the API shows of an account: never its password hash; the
 // quota only when one is set (Usage is the API's to fill).
 func User(u *store.User) wire.User {
-	v := wire.User{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created}
+	v := wire.User{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created, Weight: u.Weight}
+	if v.Weight <= 0 {
+		v.Weight = 1
+	}
 	if !u.Quota.IsZero() {
 		q := Resources(u.Quota)
 		v.Quota = &q
@@ -152,4 +159,22 @@ func cloneInt(p *int) *int {
 	}
 	v := *p
 	return &v
+}
+
+// Queue is what the API shows of a queue (Guaranteed, Usage and Queued are
+// the API's to fill).
+func Queue(q *store.Queue) wire.Queue {
+	v := wire.Queue{
+		Name: q.Name, Weight: q.Weight, Borrow: q.Borrow, Users: slices.Clone(q.Users), Priority: q.Priority,
+		MaxRunTime: wire.Duration(q.MaxRunTime), Constraints: maps.Clone(q.Constraints),
+		Grace: wire.Duration(q.GraceOrDefault()), Placement: q.Placement, Created: q.Created,
+	}
+	if v.Placement == "" {
+		v.Placement = store.PlaceSpread
+	}
+	if !q.Limit.IsZero() {
+		l := Resources(q.Limit)
+		v.Limit = &l
+	}
+	return v
 }
