@@ -29,6 +29,8 @@ type runFlags struct {
 	schedule                          string
 	allowOverlap                      bool
 	workdir                           string
+	queue                             string
+	noPreempt                         bool
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -87,6 +89,8 @@ func runCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.priority, "priority", 0, "priority (-1000..1000, higher runs first)")
 	fl.StringVar(&f.after, "after", "", "start after this job succeeded (comma-separated ids)")
 	fl.StringVar(&f.afterAny, "after-any", "", "start after this job ended, however it ended (comma-separated ids)")
+	fl.StringVar(&f.queue, "queue", "", "queue to submit to (gantry queue ls; default: default)")
+	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
@@ -97,7 +101,7 @@ func runCmd(g *globals) *cobra.Command {
 
 func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
 	s := wire.JobSpec{Name: f.name, Image: args[0], GPUs: f.gpus, Array: f.array, Retries: f.retries,
-		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir}
+		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir, Queue: f.queue, NoPreempt: f.noPreempt}
 	rest := args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
@@ -470,6 +474,14 @@ func jobCmd(g *globals) *cobra.Command {
 				parts = append(parts, fmt.Sprintf("%s %d", k, j.Counts[k]))
 			}
 			fmt.Fprintf(w, "  tasks %d: %s\n", j.Total, strings.Join(parts, ", "))
+			fmt.Fprintf(w, "  queue %s  priority %d", j.Spec.Queue, j.Spec.Priority)
+			if j.Spec.NoPreempt {
+				fmt.Fprint(w, "  never preempted")
+			}
+			fmt.Fprintln(w)
+			if j.Preemptions > 0 {
+				fmt.Fprintf(w, "  preempted %d times (each attempt requeued, not counted as a retry)\n", j.Preemptions)
+			}
 			if j.Message != "" {
 				fmt.Fprintf(w, "  %s\n", j.Message)
 			}
@@ -477,7 +489,7 @@ func jobCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  queued because %s\n", j.Waiting)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tNODE\tEXIT\tREASON")
+			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tPREEMPTED\tNODE\tEXIT\tREASON")
 			for i, t := range tasks {
 				if i == 100 {
 					fmt.Fprintf(tw, "...\t(%d more; use --output json)\n", len(tasks)-100)
@@ -487,7 +499,7 @@ func jobCmd(g *globals) *cobra.Command {
 				if t.ExitCode != nil {
 					exit = strconv.Itoa(*t.ExitCode)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", t.Index, t.State, t.Attempts, dash(t.Node), exit, dash(t.Reason))
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", t.Index, t.State, t.Attempts, t.Preemptions, dash(t.Node), exit, dash(t.Reason))
 			}
 			return tw.Flush()
 		},

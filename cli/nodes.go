@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -215,7 +216,29 @@ func userCmd(g *globals) *cobra.Command {
 	quota.Flags().StringVar(&qcpu, "cpu", "", "CPUs (\"8\", \"500m\")")
 	quota.Flags().StringVar(&qmem, "memory", "", "memory (\"16G\", \"512M\")")
 	quota.Flags().IntVar(&qgpus, "gpus", 0, "GPUs")
-	c.AddCommand(create, ls, quota)
+	weight := &cobra.Command{
+		Use:     "weight NAME WEIGHT",
+		Short:   "Set a user's fair-share weight against the other users of a queue (default 1)",
+		Example: "  gantry user weight alice 2   # alice's tasks get twice bob's share when both wait",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := strconv.ParseFloat(args[1], 64)
+			if err != nil || !(w > 0) {
+				return fmt.Errorf("weight: %q is not a number above 0, e.g. 2 or 0.5", args[1])
+			}
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			u, err := cl.SetWeight(cmd.Context(), args[0], w)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s has fair-share weight %s\n", u.Name, strconv.FormatFloat(u.Weight, 'g', -1, 64))
+			return nil
+		},
+	}
+	c.AddCommand(create, ls, quota, weight)
 	return c
 }
 

@@ -59,6 +59,7 @@ const (
 	ReasonNodeLost        = "node_lost"
 	ReasonCancelled       = "cancelled"
 	ReasonImagePullFailed = "image_pull_failed"
+	ReasonPreempted       = "preempted" // stopped to make room for a task that outranks it; requeued
 	ReasonDependency      = "dependency_failed"
 )
 

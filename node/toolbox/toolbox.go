@@ -2,7 +2,7 @@
 // code that builds that image from the running gantry binary.
 //
 // Main implements the small commands used for smoke tests and benchmarks
-// (echo, sleep, exit, env, burn, alloc, write, cat, tick, fail-until, lines);
+// (echo, sleep, graceful, exit, env, burn, alloc, write, cat, tick, fail-until, lines);
 // they need no shell and no other file in the image. Build packs a gantry
 // binary (and, for a dynamically linked binary, its ELF interpreter and shared
 // libraries) into a one-layer OCI image. The package does not push or store
@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +50,7 @@ var commands = map[string]command{
 	"false":      {"false", func(*env, []string) (int, error) { return 1, nil }},
 	"exit":       {"exit CODE", cmdExit},
 	"sleep":      {"sleep SECONDS", cmdSleep},
+	"graceful":   {"graceful SECONDS CLEANUP", cmdGraceful},
 	"env":        {"env", cmdEnv},
 	"burn":       {"burn SECONDS", cmdBurn},
 	"alloc":      {"alloc MEGABYTES", cmdAlloc},
@@ -172,6 +175,38 @@ func cmdSleep(e *env, args []string) (int, error) {
 	}
 	time.Sleep(d)
 	return 0, nil
+}
+
+// cmdGraceful sleeps like sleep, but stops on SIGTERM: it says so, takes
+// CLEANUP to finish (as a task saving its work would), says it stopped and
+// exits 143, the code of a process ended by SIGTERM.
+func cmdGraceful(e *env, args []string) (int, error) {
+	if err := wantArgs(args, 2); err != nil {
+		return 0, err
+	}
+	d, err := parseDuration(args[0])
+	if err != nil {
+		return 0, err
+	}
+	cleanup, err := parseDuration(args[1])
+	if err != nil {
+		return 0, err
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	defer signal.Stop(term)
+	start := time.Now()
+	fmt.Fprintln(e.stdout, "working")
+	select {
+	case <-time.After(d):
+		fmt.Fprintln(e.stdout, "done")
+		return 0, nil
+	case <-term:
+	}
+	fmt.Fprintf(e.stdout, "received SIGTERM after %s; cleaning up for %s\n", time.Since(start).Round(time.Second), cleanup)
+	time.Sleep(cleanup)
+	fmt.Fprintln(e.stdout, "stopped cleanly")
+	return 143, nil
 }
 
 func cmdEnv(e *env, args []string) (int, error) {
