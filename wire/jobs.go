@@ -109,6 +109,8 @@ type Attempt struct {
 	CPU             int64     `json:"cpu"`
 	Memory          int64     `json:"memory"`
 	GPUs            int       `json:"gpus,omitempty"`
+	// Devices are the ids of the node's GPUs this attempt was given.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Schedule submits a job from Spec at the times Cron names.

@@ -92,6 +92,7 @@ var matrix = map[string]matrixRow{
 	"POST /api/v1/schedules/:id/pause":       {path: onSchedule("/pause"), want: ownedBy(200)},
 	"POST /api/v1/schedules/:id/resume":      {path: onSchedule("/resume"), want: ownedBy(200)},
 	"DELETE /api/v1/schedules/:id":           {path: onSchedule(""), want: ownedBy(204)},
+	"GET /api/v1/nodes/:name":                {path: fixed("/api/v1/nodes/n1"), want: signedIn(200)},
 	"POST /api/v1/nodes/:name/drain":         {path: fixed("/api/v1/nodes/n1/drain"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/ready":         {path: fixed("/api/v1/nodes/n1/ready"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/remove":        {path: fixed("/api/v1/nodes/n1/remove"), want: adminOnly(200)},
