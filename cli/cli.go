@@ -42,10 +42,15 @@ type ServerConfig struct {
 	AdminPassword string
 	Labels        map[string]string
 	Registries    []string // other registries jobs may pull from
-	JobRetention  time.Duration
-	LogRetention  time.Duration
-	RaftTimeout   time.Duration
-	Logger        *slog.Logger
+	// GPUs, GPUMode and GPUShareable declare the node's GPUs (--gpu,
+	// --gpu-mode, --gpu-shareable); no --gpu discovers them.
+	GPUs         []string
+	GPUMode      string
+	GPUShareable []string
+	JobRetention time.Duration
+	LogRetention time.Duration
+	RaftTimeout  time.Duration
+	Logger       *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -203,7 +208,7 @@ func parseRetention(flag, s string) (time.Duration, error) {
 func serverCmd(server Server) *cobra.Command {
 	var cfg ServerConfig
 	var retention, jobRetention, raftTimeout string
-	var labels []string
+	var labels, gpus, gpuShareable []string
 	var debug bool
 	c := &cobra.Command{
 		Use:   "server",
@@ -226,6 +231,17 @@ func serverCmd(server Server) *cobra.Command {
 			}
 			if cfg.Labels, err = parseNodeLabels(labels); err != nil {
 				return err
+			}
+			if cfg.GPUs, err = splitList("--gpu", gpus); err != nil {
+				return usageErr(cmd, "%v", err)
+			}
+			if cfg.GPUShareable, err = splitList("--gpu-shareable", gpuShareable); err != nil {
+				return usageErr(cmd, "%v", err)
+			}
+			switch cfg.GPUMode {
+			case "", "nvidia", "path":
+			default:
+				return usageErr(cmd, "--gpu-mode %q: want nvidia or path", cfg.GPUMode)
 			}
 			if raftTimeout != "" {
 				d, err := time.ParseDuration(raftTimeout)
@@ -260,10 +276,38 @@ func serverCmd(server Server) *cobra.Command {
 	}
 	f.StringArrayVar(&cfg.Registries, "allow-registry", envRegistries,
 		"a registry other than Gantry's own that jobs may pull from, HOST or HOST:PORT (repeatable; $GANTRY_ALLOW_REGISTRIES: H,H; none by default; give every node the same)")
+	if v := os.Getenv("GANTRY_GPU_DEVICES"); v != "" {
+		gpus = []string{v}
+	}
+	if v := os.Getenv("GANTRY_GPU_SHAREABLE"); v != "" {
+		gpuShareable = []string{v}
+	}
+	f.StringArrayVar(&gpus, "gpu", gpus, "this node's GPUs, ID[,ID...]: NVIDIA indices or UUIDs, or host device paths such as /dev/nvidia0 "+
+		"(repeatable; $GANTRY_GPU_DEVICES; default: the GPUs nvidia-smi lists, if it is installed)")
+	f.StringVar(&cfg.GPUMode, "gpu-mode", envOr("GANTRY_GPU_MODE", ""),
+		"how --gpu devices reach a container: nvidia (a device request for NVIDIA's runtime) or path (the device file at the same path); default: path when every id is a path")
+	f.StringArrayVar(&gpuShareable, "gpu-shareable", gpuShareable,
+		"GPUs several tasks may hold at once, ID[,ID...] or all (repeatable; $GANTRY_GPU_SHAREABLE; default: none, one task per GPU)")
 	f.StringVar(&raftTimeout, "raft-timeout", envOr("GANTRY_RAFT_TIMEOUT", ""),
 		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
+}
+
+// splitList reads a repeatable flag whose values may be comma lists:
+// ["a,b", "c"] is [a b c]; an empty item is refused, naming the flag.
+func splitList(flag string, vals []string) ([]string, error) {
+	var out []string
+	for _, v := range vals {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				return nil, fmt.Errorf("%s %q: an empty item (want ID[,ID...])", flag, v)
+			}
+			out = append(out, item)
+		}
+	}
+	return out, nil
 }
 
 // clientConfig is what `gantry login` stores.

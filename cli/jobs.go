@@ -489,7 +489,12 @@ func jobCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  queued because %s\n", j.Waiting)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tPREEMPTED\tNODE\tEXIT\tREASON")
+			gpus := j.Spec.GPUs > 0
+			if gpus {
+				fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tPREEMPTED\tNODE\tEXIT\tREASON\tGPUS")
+			} else {
+				fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tPREEMPTED\tNODE\tEXIT\tREASON")
+			}
 			for i, t := range tasks {
 				if i == 100 {
 					fmt.Fprintf(tw, "...\t(%d more; use --output json)\n", len(tasks)-100)
@@ -499,7 +504,22 @@ func jobCmd(g *globals) *cobra.Command {
 				if t.ExitCode != nil {
 					exit = strconv.Itoa(*t.ExitCode)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", t.Index, t.State, t.Attempts, t.Preemptions, dash(t.Node), exit, dash(t.Reason))
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s", t.Index, t.State, t.Attempts, t.Preemptions, dash(t.Node), exit, dash(t.Reason))
+				if gpus {
+					// The devices of the task's latest attempt.
+					devices := "-"
+					if t.Attempts > 0 {
+						d, err := cl.Task(cmd.Context(), j.ID, t.Index)
+						if err != nil {
+							return err
+						}
+						if n := len(d.AttemptList); n > 0 && len(d.AttemptList[n-1].Devices) > 0 {
+							devices = strings.Join(d.AttemptList[n-1].Devices, ",")
+						}
+					}
+					fmt.Fprintf(tw, "\t%s", devices)
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		},

@@ -30,7 +30,7 @@ func nodeCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tROLE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tTASKS\tLABELS")
+			fmt.Fprintln(tw, "NAME\tSTATE\tROLE\tLEADER\tADDRESS\tCPU (alloc/used/cap)\tMEMORY (alloc/used/cap)\tGPUS (in use/cap)\tTASKS\tLABELS")
 			for _, n := range list.Nodes {
 				leader := ""
 				if n.Leader {
@@ -53,8 +53,12 @@ func nodeCmd(g *globals) *cobra.Command {
 					sort.Strings(kv)
 					labels = strings.Join(kv, ",")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%d\t%s\n", n.Name, state, dash(n.Role), leader, n.APIAddr,
-					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), n.Running, labels)
+				gpus := "-"
+				if len(n.Devices) > 0 {
+					gpus = fmt.Sprintf("%d/%d", n.DevicesInUse(), len(n.Devices))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f/%s/%.1f\t%s/%s/%s\t%s\t%d\t%s\n", n.Name, state, dash(n.Role), leader, n.APIAddr,
+					float64(n.Allocated.CPU)/1000, usedCPU, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), usedMem, human(n.Capacity.Memory), gpus, n.Running, labels)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -62,6 +66,51 @@ func nodeCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%d voter(s), %d healthy: the cluster stays writable with %d of them down\n",
 				list.Voters, list.HealthyVoters, list.FailureTolerance)
 			return nil
+		},
+	}
+	show := &cobra.Command{
+		Use: "show NAME", Short: "Show a node: its load and each GPU with the tasks holding it", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			n, err := cl.Node(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), n)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Node %s  %s  %s\n  cpu %.1f/%.1f allocated  memory %s/%s allocated  tasks %d\n", n.Name, strings.ToUpper(n.State), n.APIAddr,
+				float64(n.Allocated.CPU)/1000, float64(n.Capacity.CPU)/1000, human(n.Allocated.Memory), human(n.Capacity.Memory), n.Running)
+			if len(n.Devices) == 0 {
+				fmt.Fprintln(w, "  no GPUs")
+				return nil
+			}
+			fmt.Fprintf(w, "  GPUs %d/%d in use\n", n.DevicesInUse(), len(n.Devices))
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  INDEX\tGPU\tMODE\tSHARED\tHELD BY")
+			for i, d := range n.Devices {
+				shared := "no"
+				if d.Shareable {
+					shared = "yes"
+				}
+				var by []string
+				for _, h := range d.Holders {
+					by = append(by, fmt.Sprintf("%s task %d (attempt %d)", h.JobID, h.Task, h.N))
+				}
+				if hidden := d.InUse - len(d.Holders); hidden > 0 {
+					by = append(by, fmt.Sprintf("%d task(s) of other users", hidden))
+				}
+				held := "-"
+				if len(by) > 0 {
+					held = strings.Join(by, "; ")
+				}
+				fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", i, d.ID, d.Mode, shared, held)
+			}
+			return tw.Flush()
 		},
 	}
 	action := func(use, short, verb string) *cobra.Command {
@@ -86,7 +135,7 @@ func nodeCmd(g *globals) *cobra.Command {
 		}
 		return c
 	}
-	c.AddCommand(ls, action("drain", "Stop placing new tasks on a node", "drain"), action("ready", "Let a drained node take tasks again", "ready"),
+	c.AddCommand(ls, show, action("drain", "Stop placing new tasks on a node", "drain"), action("ready", "Let a drained node take tasks again", "ready"),
 		action("remove", "Remove a node from the cluster (its tasks are rescheduled)", "remove"))
 	return c
 }

@@ -276,6 +276,12 @@ func (c *Client) NodeList(ctx context.Context) (*wire.NodeList, error) {
 	return &out, c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
 }
 
+// Node returns one node with its GPUs and the attempts holding them.
+func (c *Client) Node(ctx context.Context, name string) (*wire.Node, error) {
+	var out wire.Node
+	return &out, c.do(ctx, "GET", "/api/v1/nodes/"+url.PathEscape(name), nil, &out)
+}
+
 // SetNodeState drains or readies a node (admin).
 func (c *Client) SetNodeState(ctx context.Context, name, action string) (*wire.Node, error) {
 	return c.DrainNode(ctx, name, action, 0)

@@ -98,6 +98,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Owner: a.Job.Owner, Image: s.Image, Command: s.Command, Env: s.Env, WorkDir: s.WorkDir,
 			CPUMillis: s.CPU, MemoryBytes: s.Memory, Timeout: time.Duration(s.Timeout), TaskCount: s.Array,
 			GenAI:   a.Job.GenAI,
+			GPUs:    runnerGPUs(n.gpus, a.Attempt.Devices),
 			Started: a.Attempt.State == store.StateRunning,
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
 			Preempt: a.Attempt.Preempt,

@@ -58,6 +58,14 @@ type Config struct {
 	// Labels describe the node (zone=eu, disk=ssd); jobs select nodes by
 	// them with constraints.
 	Labels map[string]string
+	// GPUs are this node's GPUs (--gpu): NVIDIA indices or UUIDs, or host
+	// device paths; none discovers them with nvidia-smi when it is
+	// installed. GPUMode is GPUModeNVIDIA, GPUModePath or GPUModeAuto;
+	// GPUShareable names the devices several tasks may share (GPUShareAll:
+	// every one).
+	GPUs         []string
+	GPUMode      string
+	GPUShareable []string
 	// JobRetention is how long after a job ended its record (tasks,
 	// attempts) is kept (0: forever).
 	JobRetention time.Duration
@@ -89,6 +97,7 @@ type Node struct {
 	handler   atomic.Pointer[http.Handler] // nil until start-up is done: 503
 
 	store   *store.Store
+	gpus    []store.Device // declared at start
 	raft    *raftcluster.Cluster
 	cluster *cluster.Cluster
 	auth    *auth.Auth
@@ -153,6 +162,11 @@ func (n *Node) start(ctx context.Context) error {
 	if err := checkDataDir(n.cfg.DataDir); err != nil {
 		return err
 	}
+	gpus, err := declareGPUs(ctx, n.cfg.GPUs, n.cfg.GPUMode, n.cfg.GPUShareable, n.log)
+	if err != nil {
+		return err
+	}
+	n.gpus = gpus
 	adv, err := n.advertiseHost()
 	if err != nil {
 		return err
@@ -213,7 +227,7 @@ func (n *Node) start(ctx context.Context) error {
 
 	n.cluster = cluster.New(cluster.Config{
 		Name: n.cfg.Name, Advertise: adv, HTTPPort: hport, TLSDir: tlsDir, Raft: n.raft, Store: n.store,
-		Logger: n.log, LogRetention: n.cfg.LogRetention, Labels: n.cfg.Labels,
+		Logger: n.log, LogRetention: n.cfg.LogRetention, Labels: n.cfg.Labels, Devices: n.gpus,
 		// Register runs only once the runner exists (below).
 		Capacity: func(ctx context.Context) (int64, int64, error) { return n.runner.Capacity(ctx) },
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },

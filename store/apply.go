@@ -348,12 +348,17 @@ func (a *applier) deleteToken(c *DeleteToken) (None, error) {
 }
 
 func (a *applier) upsertNode(c *UpsertNode) (*Node, error) {
+	if err := ValidDevices(c.Node.Devices); err != nil {
+		return nil, err
+	}
 	n, err := a.node(c.Node.Name)
 	if errors.Is(err, ErrNotFound) {
 		nn := c.Node
 		nn.State = NodeReady
 		nn.Allocated = Resources{}
 		nn.Running = 0
+		nn.Devices = nil
+		nn.redeclare(c.Node.Devices)
 		nn.Joined = a.at
 		nn.Updated = a.at
 		a.nodes[nn.Name] = &nn
@@ -363,6 +368,8 @@ func (a *applier) upsertNode(c *UpsertNode) (*Node, error) {
 		return nil, err
 	}
 	n.Addr, n.APIAddr, n.Capacity, n.Labels, n.Updated = c.Node.Addr, c.Node.APIAddr, c.Node.Capacity, c.Node.Labels, a.at
+	// Capacity.GPUs is the number of declared devices, whatever was sent.
+	n.redeclare(c.Node.Devices)
 	if n.State == NodeDown {
 		n.State = NodeReady
 	}

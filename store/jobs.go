@@ -379,6 +379,8 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 	t.Node = n.Name
 	at := Attempt{JobID: j.ID, Task: t.Index, N: t.Attempts, Node: n.Name, State: StateScheduled,
 		Scheduled: a.at, CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs}
+	// Free().Holds checked that need.GPUs devices are free: take them.
+	at.Devices = n.assignDevices(need.GPUs, at.Ref())
 	if err := putJSON(a.txn, attemptKey(j.ID, t.Index, at.N), at); err != nil {
 		return false, err
 	}
@@ -468,6 +470,7 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	if n, err := a.node(at.Node); err == nil {
 		n.Allocated = n.Allocated.Minus(held)
 		n.Running = max(n.Running-1, 0)
+		n.releaseDevices(at.Ref())
 	} else if !errors.Is(err, ErrNotFound) {
 		return None{}, err
 	}

@@ -506,7 +506,8 @@ func TestQuotaIsRecheckedOnApplyAndUsageFollowsAttempts(t *testing.T) {
 // constrained label is rejected on apply.
 func TestGPUsAreReleasedAndConstraintsRecheckedOnApply(t *testing.T) {
 	f := newFSM(t)
-	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "gpu", Capacity: Resources{CPU: 8000, Memory: 8 << 30, GPUs: 1}, Labels: map[string]string{"zone": "a"}}})
+	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "gpu", Capacity: Resources{CPU: 8000, Memory: 8 << 30},
+		Devices: []Device{{ID: "0", Mode: DeviceNVIDIA}}, Labels: map[string]string{"zone": "a"}}})
 	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "plain", Capacity: Resources{CPU: 8000, Memory: 8 << 30}, Labels: map[string]string{"zone": "b"}}})
 	f.submit("g", "alice", JobSpec{Image: "x", Array: 2, GPUs: 1})
 	if got := f.placeAll("gpu"); got != 1 {

@@ -372,9 +372,12 @@ type Attempt struct {
 	PreemptedBy string    `json:"preempted_by,omitempty"`
 	Grace       Duration  `json:"grace,omitempty"`
 	PreemptAt   time.Time `json:"preempt_at,omitzero"`
-	CPU             int64     `json:"cpu"`
-	Memory          int64     `json:"memory"`
-	GPUs            int       `json:"gpus,omitempty"`
+	CPU         int64     `json:"cpu"`
+	Memory      int64     `json:"memory"`
+	GPUs        int       `json:"gpus,omitempty"`
+	// Devices are the ids of the node's GPUs the store gave this attempt
+	// (GPUs of them), in the node's order.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Resources is an amount of CPU (millicores) and memory (bytes).
@@ -394,6 +397,9 @@ type Node struct {
 	Allocated Resources         `json:"allocated"`
 	Running   int               `json:"running"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Devices are the GPUs the node declared, in its order, with the
+	// attempts holding each; Capacity.GPUs is how many there are.
+	Devices []Device `json:"devices,omitempty"`
 	// DrainDeadline is when a draining node's remaining tasks are moved to
 	// other nodes; zero lets them finish.
 	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
@@ -441,9 +447,15 @@ func (r Resources) IsZero() bool { return r == Resources{} }
 // Task returns the resources one task of the spec needs.
 func (s *JobSpec) Task() Resources { return Resources{CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs} }
 
-// Free returns the node's unallocated resources.
+// Free returns the node's unallocated resources. Its GPUs are the devices
+// that can take one more task (FreeDevices), not a count left over: a
+// shareable device in use still counts, a held one does not.
 func (n *Node) Free() Resources {
-	return Resources{CPU: n.Capacity.CPU - n.Allocated.CPU, Memory: n.Capacity.Memory - n.Allocated.Memory, GPUs: n.Capacity.GPUs - n.Allocated.GPUs}
+	gpus := n.Capacity.GPUs - n.Allocated.GPUs
+	if len(n.Devices) > 0 {
+		gpus = n.FreeDevices()
+	}
+	return Resources{CPU: n.Capacity.CPU - n.Allocated.CPU, Memory: n.Capacity.Memory - n.Allocated.Memory, GPUs: gpus}
 }
 
 // ClusterInfo is the cluster's identity, written once at bootstrap.

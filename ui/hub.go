@@ -435,6 +435,11 @@ func eventMessage(ev *store.Event, at time.Time) message {
 	}
 	if ev.Node != nil {
 		n := view.Node(ev.Node)
+		// One message goes to every client: which attempts hold a GPU is
+		// for admins and their owners (GET /nodes), how many is for all.
+		for i := range n.Devices {
+			n.Devices[i].Holders = nil
+		}
 		m.Node = &n
 	}
 	if ev.Schedule != nil {

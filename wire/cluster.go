@@ -12,6 +12,9 @@ type Node struct {
 	Allocated Resources         `json:"allocated"`
 	Running   int               `json:"running"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Devices are the node's GPUs, in its order (the device index), with
+	// the attempts holding each.
+	Devices []Device `json:"devices,omitempty"`
 	// DrainDeadline is when a draining node's remaining tasks are moved to
 	// other nodes; zero lets them finish.
 	DrainDeadline time.Time `json:"drain_deadline,omitzero"`
@@ -26,6 +29,42 @@ type Node struct {
 	Role string `json:"role,omitempty"`
 	// Used is what the machine actually uses now, when it answered quickly.
 	Used *Resources `json:"used,omitempty"`
+}
+
+// GPU device modes (Device.Mode).
+const (
+	DeviceNVIDIA = "nvidia" // an NVIDIA index or UUID, for NVIDIA's container runtime
+	DevicePath   = "path"   // a host device file, passed at the same path
+)
+
+// Device is one GPU of a node.
+type Device struct {
+	ID   string `json:"id"`
+	Mode string `json:"mode"`
+	// Shareable devices may be held by several tasks at once.
+	Shareable bool `json:"shareable,omitempty"`
+	// InUse is how many attempts hold the device now; Holders are those
+	// of them the caller may see (all of them for an admin, a user's own).
+	InUse   int          `json:"in_use"`
+	Holders []AttemptRef `json:"holders,omitempty"`
+}
+
+// AttemptRef names one attempt of one task of a job.
+type AttemptRef struct {
+	JobID string `json:"job"`
+	Task  int    `json:"task"`
+	N     int    `json:"attempt"`
+}
+
+// DevicesInUse counts the node's devices held by at least one attempt.
+func (n *Node) DevicesInUse() int {
+	used := 0
+	for _, d := range n.Devices {
+		if d.InUse > 0 {
+			used++
+		}
+	}
+	return used
 }
 
 // NodeList is GET /api/v1/nodes.

@@ -114,14 +114,18 @@ type Attempt struct {
 	Message         string    `json:"message,omitempty"`
 	ImageDigest     string    `json:"image_digest,omitempty"`
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
-	// PreemptedBy is the task ("job/index") this attempt was stopped for;
-	// Grace its time between SIGTERM and SIGKILL.
+	// Preempt: the attempt is being (or was) stopped for PreemptedBy, the
+	// task ("job/index") that outranks it; Grace is its time between
+	// SIGTERM and SIGKILL, from PreemptAt.
+	Preempt     bool      `json:"preempt,omitempty"`
 	PreemptedBy string    `json:"preempted_by,omitempty"`
 	Grace       Duration  `json:"grace,omitempty"`
 	PreemptAt   time.Time `json:"preempt_at,omitzero"`
 	CPU         int64     `json:"cpu"`
 	Memory      int64     `json:"memory"`
 	GPUs        int       `json:"gpus,omitempty"`
+	// Devices are the ids of the node's GPUs this attempt was given.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Schedule submits a job from Spec at the times Cron names.

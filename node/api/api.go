@@ -36,6 +36,7 @@ type State interface {
 	Attempt(job string, task, n int) (*store.Attempt, error)
 	Attempts(job string, task int) ([]store.Attempt, error)
 	Nodes() ([]store.Node, error)
+	Node(name string) (*store.Node, error)
 	Cluster() (store.ClusterInfo, error)
 	User(name string) (*store.User, error)
 	Users() ([]store.User, error)

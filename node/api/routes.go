@@ -127,6 +127,7 @@ func (a *API) routeTable() []Route {
 		route("DELETE", "/api/v1/queues/:name", Admin, a.deleteQueue, "Remove a queue with no queued or running task").answers(204, noBody{}),
 
 		route("GET", "/api/v1/nodes", Signed, a.listNodes, "The nodes, their load and Raft roles, and the cluster's failure tolerance").answers(200, wire.NodeList{}),
+		route("GET", "/api/v1/nodes/:name", Signed, a.getNode, "A node: its load, role and GPUs, with the attempts holding each (others' only to admins)").answers(200, wire.Node{}),
 		route("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining), "Stop placing tasks on a node").answers(200, wire.Node{}).reads(pDeadline),
 		route("POST", "/api/v1/nodes/:name/ready", Admin, a.setNodeState(store.NodeReady), "Place tasks on a node again").answers(200, wire.Node{}),
 		route("GET", "/api/v1/cluster", Signed, a.cluster, "The cluster's identity and leader").answers(200, wire.Cluster{}),

@@ -97,6 +97,7 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/queues/:name":               {path: fixed("/api/v1/queues/lab"), want: ownedBy(200)},
 	"PATCH /api/v1/queues/:name":             {path: fixed("/api/v1/queues/lab"), body: body(map[string]any{"weight": 3}), want: adminOnly(200)},
 	"DELETE /api/v1/queues/:name":            {path: fixed("/api/v1/queues/lab"), want: adminOnly(204)},
+	"GET /api/v1/nodes/:name":                {path: fixed("/api/v1/nodes/n1"), want: signedIn(200)},
 	"POST /api/v1/nodes/:name/drain":         {path: fixed("/api/v1/nodes/n1/drain"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/ready":         {path: fixed("/api/v1/nodes/n1/ready"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/remove":        {path: fixed("/api/v1/nodes/n1/remove"), want: adminOnly(200)},

@@ -44,6 +44,8 @@ type Config struct {
 	Capacity func(ctx context.Context) (cpu, memory int64, err error)
 	// Labels describe this node for constraints.
 	Labels map[string]string
+	// Devices are the GPUs this node declares.
+	Devices []store.Device
 	// Voters is how many voting members the leader keeps (default 3, or
 	// GANTRY_VOTERS).
 	Voters int
@@ -222,7 +224,7 @@ func (c *Cluster) Register(ctx context.Context) error {
 	}
 	_, err = store.CmdUpsertNode.Propose(ctx, c, store.UpsertNode{Node: store.Node{
 		Name: c.cfg.Name, Addr: c.raft.Addr(), APIAddr: joinHostPort(c.cfg.Advertise, c.cfg.HTTPPort),
-		Capacity: store.Resources{CPU: cpu, Memory: mem}, Labels: c.cfg.Labels,
+		Capacity: store.Resources{CPU: cpu, Memory: mem, GPUs: len(c.cfg.Devices)}, Labels: c.cfg.Labels, Devices: c.cfg.Devices,
 	}})
 	if err == nil {
 		c.mu.Lock()

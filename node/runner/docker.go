@@ -127,6 +127,23 @@ func containerEnv(spec Spec) []string {
 	if spec.GenAI {
 		env["GANTRY_GENAI"] = "1"
 	}
+	if len(spec.GPUs) > 0 {
+		// NVIDIA's runtime shows the container only its devices, and CUDA
+		// takes UUIDs or indices in CUDA_VISIBLE_DEVICES: the ids as
+		// declared. A path-mode device has no id CUDA knows; it gets the
+		// device's index on this node.
+		ids := make([]string, len(spec.GPUs))
+		cuda := make([]string, len(spec.GPUs))
+		for i, g := range spec.GPUs {
+			ids[i] = g.ID
+			cuda[i] = g.ID
+			if g.Mode == GPUPath {
+				cuda[i] = strconv.Itoa(g.Index)
+			}
+		}
+		env["GANTRY_GPUS"] = strings.Join(ids, ",")
+		env["CUDA_VISIBLE_DEVICES"] = strings.Join(cuda, ",")
+	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)
@@ -139,6 +156,21 @@ func containerEnv(spec Spec) []string {
 // Errors: a conflict (cerrdefs.IsConflict) when the attempt already has a
 // container, invalid argument for a spec Docker rejects.
 func (r *Runner) createContainer(ctx context.Context, spec Spec) (string, error) {
+	cfg, host := r.containerSpec(spec)
+	resp, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(r.cfg.Cluster, spec.Key))
+	if err != nil {
+		return "", fmt.Errorf("create container: %w", err)
+	}
+	return resp.ID, nil
+}
+
+// containerSpec is the create request for the attempt's container: its
+// image, command and environment, its labels, its limits, and exactly the
+// GPUs the store assigned to it (device mappings for path-mode devices,
+// one NVIDIA device request naming the others). A device mapping is not
+// privilege: the container stays unprivileged with every capability
+// dropped.
+func (r *Runner) containerSpec(spec Spec) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
 		Image:      spec.Image,
 		Env:        containerEnv(spec),
@@ -166,11 +198,20 @@ func (r *Runner) createContainer(ctx context.Context, spec Spec) (string, error)
 	if spec.MemoryBytes > 0 {
 		host.Resources.MemorySwap = spec.MemoryBytes // no swap beyond the limit
 	}
-	resp, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(r.cfg.Cluster, spec.Key))
-	if err != nil {
-		return "", fmt.Errorf("create container: %w", err)
+	var nvidia []string
+	for _, g := range spec.GPUs {
+		switch g.Mode {
+		case GPUPath:
+			host.Resources.Devices = append(host.Resources.Devices,
+				container.DeviceMapping{PathOnHost: g.ID, PathInContainer: g.ID, CgroupPermissions: "rwm"})
+		default:
+			nvidia = append(nvidia, g.ID)
+		}
 	}
-	return resp.ID, nil
+	if len(nvidia) > 0 {
+		host.Resources.DeviceRequests = []container.DeviceRequest{{Driver: "nvidia", DeviceIDs: nvidia, Capabilities: [][]string{{"gpu"}}}}
+	}
+	return cfg, host
 }
 
 // ensureImage returns the local image id of ref, pulling it first if Docker

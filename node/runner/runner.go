@@ -52,13 +52,33 @@ type Spec struct {
 	TaskCount   int
 	// GenAI: the image performs generative AI; the task gets GANTRY_GENAI=1
 	// so what it produces can be labelled.
-	GenAI   bool
+	GenAI bool
+	// GPUs are the devices the store assigned to this attempt, exactly
+	// those passed to the container (none: no GPU).
+	GPUs    []GPU
 	Started bool // the store already recorded this attempt as running
 	Cancel  bool // cancellation requested: stop it, report reason "cancelled"
 	// Preempt: stop it with SIGTERM, then SIGKILL after Grace, and report
 	// reason "preempted" (Cancel wins when both are set).
 	Preempt bool
 	Grace   time.Duration
+}
+
+// GPU device modes (GPU.Mode).
+const (
+	// GPUNVIDIA: a GPU index or UUID, passed as a Docker device request for
+	// NVIDIA's container runtime (driver nvidia, capability gpu).
+	GPUNVIDIA = "nvidia"
+	// GPUPath: a host device file, mapped into the container at the same
+	// path with read, write and mknod permission.
+	GPUPath = "path"
+)
+
+// GPU is one device given to an attempt.
+type GPU struct {
+	ID    string // NVIDIA index or UUID, or a host device path
+	Mode  string // GPUNVIDIA or GPUPath
+	Index int    // the device's index on this node (its place in the node's declaration)
 }
 
 // Reasons an attempt ended, as reported in Result.Reason.

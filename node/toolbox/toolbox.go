@@ -2,7 +2,8 @@
 // code that builds that image from the running gantry binary.
 //
 // Main implements the small commands used for smoke tests and benchmarks
-// (echo, sleep, graceful, exit, env, burn, alloc, write, cat, tick, fail-until, lines);
+// (echo, sleep, graceful, exit, env, burn, alloc, write, cat, tick, fail-until, lines,
+// devices);
 // they need no shell and no other file in the image. Build packs a gantry
 // binary (and, for a dynamically linked binary, its ELF interpreter and shared
 // libraries) into a one-layer OCI image. The package does not push or store
@@ -37,6 +38,7 @@ type env struct {
 	stderr  io.Writer
 	getenv  func(string) string
 	environ func() []string
+	stat    func(string) (os.FileInfo, error)
 }
 
 type command struct {
@@ -60,6 +62,7 @@ var commands = map[string]command{
 	"fail-until": {"fail-until N CODE", cmdFailUntil},
 	"fail-tasks": {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
 	"lines":      {"lines N", cmdLines},
+	"devices":    {"devices SECONDS PATH...", cmdDevices},
 }
 
 // Main runs one toolbox command, args[0] being its name, writing to the
@@ -72,6 +75,7 @@ func Main(args []string) int {
 		stderr:  os.Stderr,
 		getenv:  os.Getenv,
 		environ: os.Environ,
+		stat:    os.Stat,
 	}, args)
 }
 
@@ -171,6 +175,33 @@ func cmdSleep(e *env, args []string) (int, error) {
 	}
 	d, err := parseDuration(args[0])
 	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	return 0, nil
+}
+
+// cmdDevices says which of the paths exist in the container ("PATH
+// present" or "PATH absent", one a line), prints the GPUs Gantry gave the
+// task (GANTRY_GPUS and CUDA_VISIBLE_DEVICES), then holds them for SECONDS.
+func cmdDevices(e *env, args []string) (int, error) {
+	if len(args) < 2 {
+		return 0, usagef("want SECONDS and at least one PATH")
+	}
+	d, err := parseDuration(args[0])
+	if err != nil {
+		return 0, err
+	}
+	w := bufio.NewWriter(e.stdout)
+	for _, p := range args[1:] {
+		state := "present"
+		if _, err := e.stat(p); err != nil {
+			state = "absent"
+		}
+		fmt.Fprintln(w, p, state)
+	}
+	fmt.Fprintf(w, "GANTRY_GPUS=%s\nCUDA_VISIBLE_DEVICES=%s\n", e.getenv("GANTRY_GPUS"), e.getenv("CUDA_VISIBLE_DEVICES"))
+	if err := w.Flush(); err != nil {
 		return 0, err
 	}
 	time.Sleep(d)

@@ -23,6 +23,7 @@ func runCmd(t *testing.T, vars map[string]string, args ...string) (code int, std
 			}
 			return l
 		},
+		stat: os.Stat,
 	}
 	code = run(e, args)
 	return code, out.String(), errOut.String()
@@ -42,6 +43,9 @@ func TestCommands(t *testing.T) {
 		{name: "echo prints its arguments", args: []string{"echo", "hello", "world"}, wantStdout: "hello world\n"},
 		{name: "echo with no arguments prints an empty line", args: []string{"echo"}, wantStdout: "\n"},
 		{name: "true exits 0", args: []string{"true"}},
+		{name: "devices says which paths exist and which GPUs the task got", vars: map[string]string{"GANTRY_GPUS": "/x", "CUDA_VISIBLE_DEVICES": "0"},
+			args: []string{"devices", "0", dir, filepath.Join(dir, "none")}, wantStdout: dir + " present\n" + filepath.Join(dir, "none") + " absent\nGANTRY_GPUS=/x\nCUDA_VISIBLE_DEVICES=0\n"},
+		{name: "devices wants a path", args: []string{"devices", "1"}, wantCode: 2, wantStderr: "usage: devices SECONDS PATH..."},
 		{name: "false exits 1", args: []string{"false"}, wantCode: 1},
 		{name: "exit returns its code", args: []string{"exit", "3"}, wantCode: 3},
 		{name: "exit rejects a code above 255", args: []string{"exit", "256"}, wantCode: 2, wantStderr: "out of range"},

@@ -92,8 +92,8 @@ func Attempt(a *store.Attempt) wire.Attempt {
 		JobID: a.JobID, Task: a.Task, N: a.N, Node: a.Node, State: a.State, Container: a.Container,
 		Scheduled: a.Scheduled, Started: a.Started, Ended: a.Ended, ExitCode: cloneInt(a.ExitCode),
 		Reason: a.Reason, Message: a.Message, ImageDigest: a.ImageDigest, CancelRequested: a.CancelRequested,
-		PreemptedBy: a.PreemptedBy, Grace: wire.Duration(a.Grace), PreemptAt: a.PreemptAt,
-		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs,
+		Preempt: a.Preempt, PreemptedBy: a.PreemptedBy, Grace: wire.Duration(a.Grace), PreemptAt: a.PreemptAt,
+		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs, Devices: slices.Clone(a.Devices),
 	}
 }
 
@@ -111,9 +111,28 @@ func Attempts(as []store.Attempt) []wire.Attempt {
 func Node(n *store.Node) wire.Node {
 	return wire.Node{
 		Name: n.Name, Addr: n.Addr, APIAddr: n.APIAddr, State: n.State, Capacity: Resources(n.Capacity),
-		Allocated: Resources(n.Allocated), Running: n.Running, Labels: maps.Clone(n.Labels),
+		Allocated: Resources(n.Allocated), Running: n.Running, Labels: maps.Clone(n.Labels), Devices: Devices(n.Devices),
 		DrainDeadline: n.DrainDeadline, Joined: n.Joined, Updated: n.Updated,
 	}
+}
+
+// Devices is what the API shows of a node's GPUs: each with the attempts
+// holding it.
+func Devices(ds []store.Device) []wire.Device {
+	if ds == nil {
+		return nil
+	}
+	out := make([]wire.Device, len(ds))
+	for i, d := range ds {
+		out[i] = wire.Device{ID: d.ID, Mode: d.Mode, Shareable: d.Shareable, InUse: len(d.Holders)}
+		if d.Holders != nil {
+			out[i].Holders = make([]wire.AttemptRef, len(d.Holders))
+			for j, h := range d.Holders {
+				out[i].Holders[j] = wire.AttemptRef{JobID: h.JobID, Task: h.Task, N: h.N}
+			}
+		}
+	}
+	return out
 }
 
 // User is what the API shows of an account: never its password hash; the

@@ -342,6 +342,19 @@ function inUse(v, fmt) {
   return v == null ? null : h('div', {class: 'muted small', title: 'what the machine uses now, measured on the node'}, `in use: ${fmt(v)}`);
 }
 
+// gpus shows a node's GPUs: how many are held, and each device as a chip
+// that says whether it is free or how many tasks hold it.
+function gpus(n) {
+  const ds = n.devices || [];
+  if (!ds.length) return '–';
+  const held = ds.filter((d) => d.in_use > 0).length;
+  return h('div', {class: 'gpus'}, h('small', {}, `${held} / ${ds.length} in use`),
+    h('div', {class: 'labels'}, ds.map((d, i) => h('span', {
+      class: `tag gpu ${d.in_use > 0 ? 'held' : 'free'}`, 'data-device': d.id,
+      title: `GPU ${i} (${d.mode}${d.shareable ? ', shareable' : ''}): ` + (d.in_use > 0 ? `held by ${d.in_use} task${d.in_use === 1 ? '' : 's'}` : 'free'),
+    }, `${i}: ${d.in_use > 0 ? 'in use' : 'free'}`))));
+}
+
 function nodesPage() {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
   const nodes = new Map();
@@ -363,13 +376,14 @@ function nodesPage() {
       h('td', {'data-label': 'Vote', class: 'role', 'data-role': n.role || ''}, n.role ? h('span', {class: `tag role-${n.role}`, title: ROLE_TITLE[n.role] || ''}, n.role) : '–'),
       h('td', {'data-label': 'CPU'}, meter(n.allocated.cpu, n.capacity.cpu, cpu), inUse(n.used && n.used.cpu, cpu)),
       h('td', {'data-label': 'Memory'}, meter(n.allocated.memory, n.capacity.memory, bytes), inUse(n.used && n.used.memory, bytes)),
+      h('td', {'data-label': 'GPUs'}, gpus(n)),
       h('td', {'data-label': 'Running', class: 'num'}, String(n.running)),
       h('td', {'data-label': 'Joined'}, time(n.joined)),
       app.me.admin ? h('td', {class: 'right'}, n.state === 'ready'
         ? h('button', {class: 'small', onclick: () => setState(n.name, 'drain')}, 'Drain')
         : n.state === 'draining' ? h('button', {class: 'small', onclick: () => setState(n.name, 'ready')}, 'Make ready') : null) : null));
     body.replaceChildren(h('table', {class: 'cards'}, h('thead', {}, h('tr', {},
-      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'Vote'), h('th', {}, 'CPU allocated · in use'), h('th', {}, 'Memory allocated · in use'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
+      h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'Vote'), h('th', {}, 'CPU allocated · in use'), h('th', {}, 'Memory allocated · in use'), h('th', {}, 'GPUs'), h('th', {}, 'Running'), h('th', {}, 'Joined'), app.me.admin ? h('th', {}, '') : null)),
     h('tbody', {}, rows)),
     votes ? h('p', {class: 'muted tolerance', 'data-tolerance': String(votes.failure_tolerance)},
       `${votes.voters} voter${votes.voters === 1 ? '' : 's'}, ${votes.healthy_voters} healthy: the cluster stays writable with ${votes.failure_tolerance} of them down.`) : null);
