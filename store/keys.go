@@ -85,8 +85,8 @@ func queueKey(prio int, job string, i int) []byte {
 func nodeActiveKey(node, job string, i, n int) []byte {
 	return []byte(pNodeActive + node + "/" + job + "/" + idx(i) + "/" + att(n))
 }
-func dependentKey(dep, job string) []byte   { return []byte(pDependent + dep + "/" + job) }
-func releasedKey(dep, job string) []byte    { return []byte(pReleased + dep + "/" + job) }
+func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
+func releasedKey(dep, job string) []byte  { return []byte(pReleased + dep + "/" + job) }
 func dependedByKey(dep, kind, job string) []byte {
 	return []byte(pDependedBy + dep + "/" + kind + "/" + job)
 }

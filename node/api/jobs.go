@@ -66,6 +66,7 @@ func validKey(k string) bool {
 
 func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 	spec.Defaults()
+	spec.FoldDependencies()
 	if err := spec.Validate(); err != nil {
 		fail(c, err)
 		return
@@ -97,21 +98,20 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 
 // checkDependencies refuses dependencies on jobs that do not exist or that
 // belong to someone else (both "not found", so others' jobs are not
-// revealed); a store that cannot answer is an internal error, not a
-// missing job.
+// revealed), and n-to-n dependencies on arrays of another size; a store
+// that cannot answer is an internal error, not a missing job. The store
+// checks again on apply.
 func (a *API) checkDependencies(spec *store.JobSpec, user string) error {
-	for _, l := range []struct {
-		field string
-		ids   []string
-	}{{"after", spec.After}, {"after_any", spec.AfterAny}} {
-		for _, dep := range l.ids {
-			j, err := a.cfg.Store.Job(dep)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("read dependency %s: %w", dep, err)
-			}
-			if err != nil || j.Owner != user {
-				return store.Errorf(store.EInvalid, "%s: job %s not found", l.field, dep)
-			}
+	for _, dep := range spec.Dependencies() {
+		j, err := a.cfg.Store.Job(dep.Job)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read dependency %s: %w", dep.Job, err)
+		}
+		if err != nil || j.Owner != user {
+			return store.Errorf(store.EInvalid, "deps: job %s not found", dep.Job)
+		}
+		if dep.Kind == store.DepNToN && j.Total != spec.Array {
+			return store.Errorf(store.EInvalid, "deps: job %s has %d tasks and this job %d: an n-to-n dependency needs arrays of the same size", j.ID, j.Total, spec.Array)
 		}
 	}
 	return nil
@@ -174,15 +174,21 @@ func (a *API) waitReason(j *store.Job) (string, error) {
 	}
 	var pending []string
 	if j.Held > 0 {
-		for _, dep := range append(append([]string(nil), j.Spec.After...), j.Spec.AfterAny...) {
-			d, err := a.cfg.Store.Job(dep)
+		for _, dep := range j.Spec.Dependencies() {
+			if dep.Kind == store.DepNToN {
+				continue
+			}
+			d, err := a.cfg.Store.Job(dep.Job)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 			case err != nil:
-				return "", fmt.Errorf("read dependency %s: %w", dep, err)
+				return "", fmt.Errorf("read dependency %s: %w", dep.Job, err)
 			case !store.Terminal(d.State):
-				pending = append(pending, dep)
+				pending = append(pending, dep.Job)
 			}
+		}
+		if len(pending) > 10 {
+			pending = append(pending[:10], fmt.Sprintf("%d more", len(pending)-10))
 		}
 	}
 	nodes, err := a.cfg.Store.Nodes()
@@ -209,8 +215,17 @@ func (a *API) cancelJob(c *gin.Context) {
 	if !ok {
 		return
 	}
+	dependents := false
+	if v := c.Query("dependents"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(c, store.Errorf(store.EInvalid, "dependents: want true or false"))
+			return
+		}
+		dependents = b
+	}
 	id := identity(c)
-	res, ok := propose(c, a, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin})
+	res, ok := propose(c, a, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin, Dependents: dependents})
 	if !ok {
 		return
 	}
@@ -227,8 +242,23 @@ func (a *API) retryJob(c *gin.Context) {
 		return
 	}
 	spec := j.Spec
-	spec.After, spec.AfterAny = nil, nil
+	spec.Deps, spec.After, spec.AfterAny = nil, nil, nil
 	a.submit(c, spec, "")
+}
+
+// jobDeps answers the graph around a job: its dependencies and its
+// dependents (always its owner's jobs), each with kind and state.
+func (a *API) jobDeps(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	g, err := a.cfg.Store.Graph(j.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, view.Graph(g))
 }
 
 // rerunJob gives chosen ended tasks of a job a new attempt in the same job
