@@ -209,6 +209,9 @@ func TestDependencyGraph(t *testing.T) {
 	if g := decodeAs[wire.JobGraph](t, f.do(owner, "GET", "/api/v1/jobs/"+n.ID+"/deps", nil)); !g.Sequential {
 		t.Fatalf("graph of a sequential job: %+v", g)
 	}
+	if j := decodeAs[wire.Job](t, f.do(owner, "GET", "/api/v1/jobs/"+n.ID, nil)); !strings.Contains(j.Waiting, "waiting for the tasks they depend on") {
+		t.Fatalf("why the n-to-n job's tasks wait: %q", j.Waiting)
+	}
 	wantError(t, f.do(other, "GET", "/api/v1/jobs/"+a.ID+"/deps", nil), 404, wire.CodeNotFound, "not found")
 
 	wantError(t, f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "array": 3,

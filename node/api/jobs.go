@@ -191,6 +191,11 @@ func (a *API) waitReason(j *store.Job) (string, error) {
 			pending = append(pending[:10], fmt.Sprintf("%d more", len(pending)-10))
 		}
 	}
+	if j.Held == 0 && perTaskDeps(&j.Spec) {
+		if held, err := a.allQueuedHeld(j); err != nil || held {
+			return "waiting for the tasks they depend on (n-to-n: the same task of the other job; sequential: the task before)", err
+		}
+	}
 	nodes, err := a.cfg.Store.Nodes()
 	if err != nil {
 		return "", fmt.Errorf("read nodes: %w", err)
@@ -208,6 +213,34 @@ func (a *API) waitReason(j *store.Job) (string, error) {
 		return "", fmt.Errorf("read usage of %s: %w", j.Owner, err)
 	}
 	return store.WaitReason(j, pending, nodes, quota, use), nil
+}
+
+// perTaskDeps reports whether a job's tasks may wait one by one.
+func perTaskDeps(s *store.JobSpec) bool {
+	if s.Sequential {
+		return true
+	}
+	for _, d := range s.Deps {
+		if d.Kind == store.DepNToN {
+			return true
+		}
+	}
+	return false
+}
+
+// allQueuedHeld reports whether every queued task of j (the first 1000)
+// waits for a task it depends on.
+func (a *API) allQueuedHeld(j *store.Job) (bool, error) {
+	tasks, _, err := a.cfg.Store.Tasks(j.ID, store.StateQueued, 0, 1000)
+	if err != nil {
+		return false, fmt.Errorf("read tasks of %s: %w", j.ID, err)
+	}
+	for _, t := range tasks {
+		if t.Held == 0 {
+			return false, nil
+		}
+	}
+	return len(tasks) > 0, nil
 }
 
 func (a *API) cancelJob(c *gin.Context) {
