@@ -20,17 +20,18 @@ import (
 )
 
 type runFlags struct {
-	name, cpu, memory, timeout, after string
-	afterAny                          string
-	gpus, array, retries, priority    int
-	retryOn                           []int
-	env, labels, constraints          []string
-	detach                            bool
-	schedule                          string
-	allowOverlap                      bool
-	workdir                           string
-	queue                             string
-	noPreempt                         bool
+	name, cpu, memory, timeout                string
+	after, afterFailure, afterAny, arrayAfter []string
+	sequential                                bool
+	gpus, array, retries, priority            int
+	retryOn                                   []int
+	env, labels, constraints                  []string
+	detach                                    bool
+	schedule                                  string
+	allowOverlap                              bool
+	workdir                                   string
+	queue                                     string
+	noPreempt                                 bool
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -87,8 +88,11 @@ func runCmd(g *globals) *cobra.Command {
 	fl.IntSliceVar(&f.retryOn, "retry-on", nil, "only retry these exit codes")
 	fl.StringVar(&f.timeout, "timeout", "", "time limit per attempt, e.g. 10m")
 	fl.IntVar(&f.priority, "priority", 0, "priority (-1000..1000, higher runs first)")
-	fl.StringVar(&f.after, "after", "", "start after this job succeeded (comma-separated ids)")
-	fl.StringVar(&f.afterAny, "after-any", "", "start after this job ended, however it ended (comma-separated ids)")
+	fl.StringArrayVar(&f.after, "after", nil, "start after this job succeeded (afterok; repeatable, or comma-separated ids)")
+	fl.StringArrayVar(&f.afterFailure, "after-failure", nil, "start after this job failed or was cancelled (afternotok; repeatable, or comma-separated)")
+	fl.StringArrayVar(&f.afterAny, "after-any", nil, "start after this job ended, however it ended (afterany; repeatable, or comma-separated)")
+	fl.StringArrayVar(&f.arrayAfter, "array-after", nil, "task i starts after task i of this array job succeeded (n-to-n, same --array; repeatable, or comma-separated)")
+	fl.BoolVar(&f.sequential, "sequential", false, "task i starts after task i-1 of this job succeeded")
 	fl.StringVar(&f.queue, "queue", "", "queue to submit to (gantry queue ls; default: default)")
 	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
@@ -125,11 +129,21 @@ func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
 		}
 		s.Timeout = wire.Duration(d)
 	}
-	if f.after != "" {
-		s.After = strings.Split(f.after, ",")
-	}
-	if f.afterAny != "" {
-		s.AfterAny = strings.Split(f.afterAny, ",")
+	s.Sequential = f.sequential
+	for _, l := range []struct {
+		flag, kind string
+		vals       []string
+	}{{"--after", wire.DepAfterOK, f.after}, {"--after-failure", wire.DepAfterNotOK, f.afterFailure},
+		{"--after-any", wire.DepAfterAny, f.afterAny}, {"--array-after", wire.DepNToN, f.arrayAfter}} {
+		for _, v := range l.vals {
+			for _, id := range strings.Split(v, ",") {
+				id = strings.TrimSpace(id)
+				if id == "" {
+					return s, fmt.Errorf("%s: a job id is empty in %q", l.flag, v)
+				}
+				s.Deps = append(s.Deps, wire.Dependency{Job: id, Kind: l.kind})
+			}
+		}
 	}
 	if s.Env, err = parseKV("--env", f.env); err != nil {
 		return s, err
@@ -576,15 +590,20 @@ func jobCmd(g *globals) *cobra.Command {
 			}
 		},
 	}
+	var dependents bool
 	cancel := &cobra.Command{
-		Use: "cancel ID...", Short: "Cancel jobs", Args: cobra.MinimumNArgs(1),
+		Use: "cancel ID...", Short: "Cancel jobs (--dependents: and the jobs waiting on them)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := newClient()
 			if err != nil {
 				return err
 			}
 			for _, id := range args {
-				j, err := cl.Cancel(cmd.Context(), id)
+				cancel := cl.Cancel
+				if dependents {
+					cancel = cl.CancelDependents
+				}
+				j, err := cancel(cmd.Context(), id)
 				if err != nil {
 					return fmt.Errorf("cancel %s: %w", id, err)
 				}
@@ -593,8 +612,61 @@ func jobCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(ls, show, logs, wait, cancel, retryCmd(g))
+	cancel.Flags().BoolVar(&dependents, "dependents", false, "also cancel, transitively, the jobs depending on it that have not started (otherwise each settles as its dependency kind says)")
+	c.AddCommand(ls, show, logs, wait, cancel, retryCmd(g), depsCmd(g))
 	return c
+}
+
+// depsCmd is `gantry job deps ID`: the graph around a job.
+func depsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "deps ID", Short: "Show what a job depends on and what depends on it, with kinds and states", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			gr, err := cl.Deps(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if g.output == "json" {
+				return printJSON(w, gr)
+			}
+			seq := ""
+			if gr.Sequential {
+				seq = "  (sequential: task i after task i-1)"
+			}
+			fmt.Fprintf(w, "Job %s  %s%s\n", gr.Job, strings.ToUpper(gr.State), seq)
+			for _, part := range []struct {
+				title string
+				edges []wire.DepEdge
+			}{{"Depends on", gr.Dependencies}, {"Dependents", gr.Dependents}} {
+				fmt.Fprintf(w, "%s:\n", part.title)
+				if len(part.edges) == 0 {
+					fmt.Fprintln(w, "  (none)")
+					continue
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  KIND\tJOB\tNAME\tSTATE")
+				for _, e := range part.edges {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Kind, e.Job, dash(e.Name), dashIfEmpty(e.State, "purged"))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func dashIfEmpty(s, instead string) string {
+	if s == "" {
+		return instead
+	}
+	return s
 }
 
 // retryCmd is `gantry job retry JOB --failed | --tasks 3,17,40-45`.

@@ -206,6 +206,19 @@ func (c *Client) Cancel(ctx context.Context, id string) (*wire.Job, error) {
 	return &j, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
 }
 
+// CancelDependents cancels a job and, transitively, its dependents that
+// have not started.
+func (c *Client) CancelDependents(ctx context.Context, id string) (*wire.Job, error) {
+	var j wire.Job
+	return &j, c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel?dependents=true", nil, &j)
+}
+
+// Deps returns the graph around a job: its dependencies and dependents.
+func (c *Client) Deps(ctx context.Context, id string) (*wire.JobGraph, error) {
+	var g wire.JobGraph
+	return &g, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/deps", nil, &g)
+}
+
 // Rerun gives chosen ended tasks of a job a new attempt in the same job:
 // every failed one, or the tasks named.
 func (c *Client) Rerun(ctx context.Context, id string, failed bool, tasks []int) (*wire.RerunResult, error) {

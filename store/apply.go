@@ -28,6 +28,13 @@ type applier struct {
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
 	pubs   bool              // a publication was written or removed
 	pulls  bool              // pull counts were added
+	// written holds the tasks this command wrote (eachTask prefers them to
+	// what it read); seqWalk the sequential jobs whose chain of tasks is
+	// being settled (taskEnded); arrayDependents each job's n-to-n
+	// dependents (dependentsOfKind).
+	written         map[string]Task
+	seqWalk         map[string]bool
+	arrayDependents map[string][]string
 }
 
 // Apply applies one Raft log entry.
@@ -139,6 +146,7 @@ func (a *applier) apply(data []byte) (any, error) {
 		return nil, Errorf(EUnavailable, "command %s v%d is newer than this binary (v%d)", env.Type, env.V, v)
 	}
 	a.at = env.Time
+	a.written = nil
 	return e.applyData(a, env.Data)
 }
 

@@ -80,7 +80,7 @@ func TestEncodeCommandChecksThePayloadType(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := DecodeCommand(b)
-	if err != nil || d.Type != "job.cancel" || d.Payload.(CancelJob).ID != "j" || d.Version != 1 {
+	if err != nil || d.Type != "job.cancel" || d.Payload.(CancelJob).ID != "j" || d.Version != CmdCancelJob.Version() {
 		t.Fatalf("decoded %+v %v", d, err)
 	}
 }

@@ -15,8 +15,8 @@ var (
 	CmdDeleteToken = define("token.delete", 1, (*applier).deleteToken)
 
 	// Jobs, tasks and attempts.
-	CmdSubmitJob      = define("job.submit", 1, (*applier).submitJob)
-	CmdCancelJob      = define("job.cancel", 1, (*applier).cancelJob)
+	CmdSubmitJob      = define("job.submit", 2, (*applier).submitJob)
+	CmdCancelJob      = define("job.cancel", 2, (*applier).cancelJob)
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
 	CmdAttemptEnded   = define("attempt.ended", 1, (*applier).attemptEnded)

@@ -30,61 +30,17 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked before anything is written, so a rejected command leaves no
+	// trace: the dependencies exist and are the owner's, and what their
+	// states mean for the new job now (wait, or fail at once).
+	plan, err := a.planDeps(c.Owner, &spec)
+	if err != nil {
+		return nil, err
+	}
 	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at, Queue: queue,
 		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key, GenAI: c.GenAI, Trial: c.Trial}
-	// Dependencies: wait for active ones, fail fast on ended ones that did
-	// not succeed. Everything is checked before anything is written, so a
-	// rejected command leaves no trace.
-	// after_any dependencies only wait for their job to end, in any state.
-	failedDep := ""
-	type wait struct {
-		job string
-		any bool
-	}
-	var waitOn []wait
-	deps := make([]wait, 0, len(spec.After)+len(spec.AfterAny))
-	for _, d := range spec.After {
-		deps = append(deps, wait{d, false})
-	}
-	for _, d := range spec.AfterAny {
-		deps = append(deps, wait{d, true})
-	}
-	for _, dep := range deps {
-		field := "after"
-		if dep.any {
-			field = "after_any"
-		}
-		d, err := a.job(dep.job)
-		if errors.Is(err, ErrNotFound) {
-			return nil, Errorf(EInvalid, "%s: job %s not found", field, dep.job)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if d.Owner != c.Owner {
-			return nil, Errorf(EInvalid, "%s: job %s not found", field, dep.job)
-		}
-		switch {
-		case d.State == StateSucceeded:
-		case Terminal(d.State):
-			if !dep.any {
-				failedDep = dep.job
-			}
-		default:
-			waitOn = append(waitOn, dep)
-		}
-	}
-	if failedDep == "" {
-		for _, dep := range waitOn {
-			j.Held++
-			var v []byte
-			if dep.any {
-				v = []byte(depAny)
-			}
-			if err := a.txn.Set(dependentKey(dep.job, c.ID), v); err != nil {
-				return nil, err
-			}
-		}
+	if err := a.writeDeps(j, plan); err != nil {
+		return nil, err
 	}
 	if err := a.txn.Set(jobOwnerKey(c.Owner, c.ID), nil); err != nil {
 		return nil, err
@@ -97,19 +53,44 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	a.jobs[j.ID] = j
 	a.dirty[j.ID] = ""
 	for i := 0; i < spec.Array; i++ {
-		t := Task{JobID: j.ID, Index: i, State: StateQueued, Updated: a.at}
+		t := Task{JobID: j.ID, Index: i, State: StateQueued, Updated: a.at, Held: plan.held[i]}
 		if err := putJSON(a.txn, taskKey(j.ID, i), t); err != nil {
 			return nil, err
 		}
-		if j.Held == 0 && failedDep == "" {
+		if j.Held == 0 && plan.failed == "" && t.Held == 0 {
 			if err := a.txn.Set(taskQueueKey(j, i), nil); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if failedDep != "" {
+	if plan.failed != "" {
 		j.Held = 0
-		if err := a.failQueued(j, "dependency "+failedDep+" did not succeed"); err != nil {
+		if err := a.failQueued(j, plan.failed); err != nil {
+			return nil, err
+		}
+		return j, nil
+	}
+	// Tasks whose n-to-n dependency's task already failed fail now, in
+	// index order (a sequential job's later tasks follow them).
+	doomed := make([]int, 0, len(plan.doomed))
+	for i := range plan.doomed {
+		doomed = append(doomed, i)
+	}
+	slices.Sort(doomed)
+	for _, i := range doomed {
+		t, err := a.task(j.ID, i)
+		if err != nil {
+			return nil, err
+		}
+		if t.State != StateQueued {
+			continue
+		}
+		t.Held, t.Reason = 0, ReasonDependency
+		j.Message = plan.doomed[i]
+		if err := a.txn.Delete(taskQueueKey(j, i)); err != nil {
+			return nil, err
+		}
+		if err := a.setTask(j, t, StateFailed); err != nil {
 			return nil, err
 		}
 	}
@@ -119,6 +100,7 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 // setTask moves a task to a new state, keeping the job's counts and
 // aggregate state in step.
 func (a *applier) setTask(j *Job, t *Task, state string) error {
+	ended := !Terminal(t.State) && Terminal(state)
 	if t.State != state {
 		j.Counts[t.State]--
 		if j.Counts[t.State] <= 0 {
@@ -133,7 +115,17 @@ func (a *applier) setTask(j *Job, t *Task, state string) error {
 	}
 	tc := *t
 	a.events = append(a.events, Event{Type: "task", Owner: j.Owner, Task: &tc})
-	return a.aggregate(j)
+	if a.written == nil {
+		a.written = map[string]Task{}
+	}
+	a.written[string(taskKey(t.JobID, t.Index))] = tc
+	if err := a.aggregate(j); err != nil {
+		return err
+	}
+	if ended {
+		return a.taskEnded(j, t)
+	}
+	return nil
 }
 
 // aggregate recomputes the job's state from its task counts. A job's state
@@ -176,14 +168,18 @@ func (a *applier) aggregate(j *Job) error {
 	return nil
 }
 
-// failQueued fails every queued task of a job (dependency failed).
+// failQueued fails every queued task of a job (a dependency can never be
+// met).
 func (a *applier) failQueued(j *Job, msg string) error {
 	j.Message = msg
 	return a.eachTask(j.ID, func(t *Task) error {
 		if t.State != StateQueued {
 			return nil
 		}
-		t.Reason = ReasonDependency
+		if err := a.txn.Delete(taskQueueKey(j, t.Index)); err != nil {
+			return err
+		}
+		t.Reason, t.Held = ReasonDependency, 0
 		return a.setTask(j, t, StateFailed)
 	})
 }
@@ -202,65 +198,12 @@ func (a *applier) eachTask(jobID string, fn func(t *Task) error) error {
 	}
 	it.Close()
 	for _, t := range tasks {
+		// fn may end a task, and a sequential job's end walks the tasks
+		// after it: those are taken as they are now, not as read above.
+		if w, ok := a.written[string(taskKey(t.JobID, t.Index))]; ok {
+			*t = w
+		}
 		if err := fn(t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (a *applier) releaseDependents(j *Job) error {
-	prefix := []byte(pDependent + j.ID + "/")
-	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	var ids []string
-	anyEnd := map[string]bool{} // dependents that wait for any end (after_any)
-	for it.Rewind(); it.Valid(); it.Next() {
-		id := string(it.Item().Key()[len(prefix):])
-		ids = append(ids, id)
-		if err := it.Item().Value(func(v []byte) error {
-			anyEnd[id] = string(v) == depAny
-			return nil
-		}); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	it.Close()
-	for _, id := range ids {
-		if err := a.txn.Delete(dependentKey(j.ID, id)); err != nil {
-			return err
-		}
-		d, err := a.job(id)
-		if err != nil {
-			return err
-		}
-		if Terminal(d.State) || d.Held == 0 {
-			continue
-		}
-		if j.State != StateSucceeded && !anyEnd[id] {
-			d.Held = 0
-			if err := a.failQueued(d, "dependency "+j.ID+" did not succeed"); err != nil {
-				return err
-			}
-			continue
-		}
-		d.Held--
-		var v []byte
-		if anyEnd[id] {
-			v = []byte(depAny)
-		}
-		if err := a.txn.Set(releasedKey(j.ID, id), v); err != nil {
-			return err
-		}
-		if d.Held > 0 || d.CancelRequested {
-			continue
-		}
-		if err := a.eachTask(d.ID, func(t *Task) error {
-			if t.State == StateQueued {
-				return a.txn.Set(taskQueueKey(d, t.Index), nil)
-			}
-			return nil
-		}); err != nil {
 			return err
 		}
 	}
@@ -278,9 +221,30 @@ func (a *applier) cancelJob(c *CancelJob) (*Job, error) {
 	if Terminal(j.State) {
 		return nil, Errorf(EConflict, "job %s already %s", j.ID, j.State)
 	}
+	if c.Dependents {
+		// Dependents first, the furthest first: cancelling a job before
+		// its dependents would fail them (dependency_failed) instead.
+		order, err := a.cancelOrder(j.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range order {
+			if err := a.cancelOne(d, "cancelled by "+c.Actor+" with its dependency "+j.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return j, a.cancelOne(j, "cancelled by "+c.Actor)
+}
+
+// cancelOne cancels a job's queued tasks and flags its running attempts.
+func (a *applier) cancelOne(j *Job, msg string) error {
+	if Terminal(j.State) {
+		return nil
+	}
 	j.CancelRequested = true
-	j.Message = "cancelled by " + c.Actor
-	err = a.eachTask(j.ID, func(t *Task) error {
+	j.Message = msg
+	err := a.eachTask(j.ID, func(t *Task) error {
 		switch t.State {
 		case StateQueued:
 			if err := a.txn.Delete(taskQueueKey(j, t.Index)); err != nil {
@@ -303,9 +267,9 @@ func (a *applier) cancelJob(c *CancelJob) (*Job, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return j, a.aggregate(j)
+	return a.aggregate(j)
 }
 
 func (a *applier) place(c *Place) (*PlaceResult, error) {
@@ -342,7 +306,7 @@ func (a *applier) placeOne(p Placement) (bool, error) {
 		}
 		return false, err
 	}
-	if t.State != StateQueued {
+	if t.State != StateQueued || t.Held > 0 {
 		return false, nil
 	}
 	n, err := a.node(p.Node)

@@ -22,7 +22,8 @@ const (
 	pQueueRec      = "qd/"  // qd/<queue> -> Queue
 	pQueueUsage    = "qu/"  // qu/<queue> -> UserUsage (resources of the queue's placed, unended attempts)
 	pNodeActive    = "na/"  // na/<node>/<job id>/<index>/<n> -> ""
-	pDependent     = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (after) or "any" (after_any)
+	pDependent     = "dep/" // dep/<dependency job id>/<dependent job id> -> "" (afterok), "any" (afterany) or "notok" (afternotok): job-level waits not yet met
+	pDependedBy    = "dby/" // dby/<dependency job id>/<kind>/<dependent job id> -> "": every edge, kept until either job is purged
 	pSubmitKey     = "sk/"  // sk/<owner>/<idempotency key> -> job id
 	pReleased      = "rel/" // rel/<dependency job id>/<dependent job id> -> "" or "any": released when the dependency ended (a rerun holds them again)
 	pNode          = "n/"   // n/<name> -> Node
@@ -33,8 +34,34 @@ const (
 	kCluster       = "m/cluster"
 )
 
-// depAny marks a dependent that waits for its dependency to end in any state.
-const depAny = "any"
+// The values of dep/ and rel/ keys: the dependent's kind of wait. Empty is
+// afterok (what the key held before kinds existed).
+const (
+	depAny   = "any"
+	depNotOK = "notok"
+)
+
+// depValue is the dep/ value of a job-level dependency kind.
+func depValue(kind string) []byte {
+	switch kind {
+	case DepAfterAny:
+		return []byte(depAny)
+	case DepAfterNotOK:
+		return []byte(depNotOK)
+	}
+	return nil
+}
+
+// depKind is the kind a dep/ or rel/ value records.
+func depKind(v []byte) string {
+	switch string(v) {
+	case depAny:
+		return DepAfterAny
+	case depNotOK:
+		return DepAfterNotOK
+	}
+	return DepAfterOK
+}
 
 func idx(i int) string { return fmt.Sprintf("%06d", i) }
 func att(n int) string { return fmt.Sprintf("%03d", n) }
@@ -58,8 +85,11 @@ func attemptKey(job string, i, n int) []byte {
 func nodeActiveKey(node, job string, i, n int) []byte {
 	return []byte(pNodeActive + node + "/" + job + "/" + idx(i) + "/" + att(n))
 }
-func dependentKey(dep, job string) []byte   { return []byte(pDependent + dep + "/" + job) }
-func releasedKey(dep, job string) []byte    { return []byte(pReleased + dep + "/" + job) }
+func dependentKey(dep, job string) []byte { return []byte(pDependent + dep + "/" + job) }
+func releasedKey(dep, job string) []byte  { return []byte(pReleased + dep + "/" + job) }
+func dependedByKey(dep, kind, job string) []byte {
+	return []byte(pDependedBy + dep + "/" + kind + "/" + job)
+}
 func submitKeyKey(owner, key string) []byte { return []byte(pSubmitKey + owner + "/" + key) }
 func nodeKey(name string) []byte            { return []byte(pNode + name) }
 func userUsageKey(name string) []byte       { return []byte(pUserUsage + name) }

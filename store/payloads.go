@@ -61,6 +61,9 @@ type CancelJob struct {
 	ID    string `json:"id"`
 	Actor string `json:"actor"`
 	Admin bool   `json:"admin"`
+	// Dependents: also cancel, transitively, the dependents that have not
+	// started (v2).
+	Dependents bool `json:"dependents,omitempty"`
 }
 
 // Placement puts the next attempt of one queued task on a node.

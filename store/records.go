@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,14 +139,74 @@ type JobSpec struct {
 	Priority int               `json:"priority,omitempty"`
 	Queue    string            `json:"queue,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
-	After    []string          `json:"after,omitempty"`
-	// AfterAny jobs must have ended, in any state, before this one starts.
+	// Deps are the jobs this one waits for, each with its kind (see
+	// Dependencies). After and AfterAny are the older spelling of afterok
+	// and afterany dependencies, still read from records and logs written
+	// before Deps existed; new submissions fold them into Deps.
+	Deps     []Dep    `json:"deps,omitempty"`
+	After    []string `json:"after,omitempty"`
 	AfterAny []string `json:"after_any,omitempty"`
+	// Sequential: task i waits for task i-1 of this job to succeed.
+	Sequential bool `json:"sequential,omitempty"`
 	// Constraints are node labels a task's node must have (key = value).
 	Constraints map[string]string `json:"constraints,omitempty"`
 	// NoPreempt: the job's tasks are never preempted (and so never borrow
 	// beyond their queue's guaranteed share).
 	NoPreempt bool `json:"no_preempt,omitempty"`
+}
+
+// Dependency kinds.
+const (
+	DepAfterOK    = "afterok"    // the dependency succeeded
+	DepAfterNotOK = "afternotok" // the dependency ended failed or cancelled
+	DepAfterAny   = "afterany"   // the dependency ended, in any state
+	DepNToN       = "n-to-n"     // task i waits for task i of the dependency (same array size) to succeed
+)
+
+// DepKinds lists the dependency kinds.
+var DepKinds = []string{DepAfterOK, DepAfterNotOK, DepAfterAny, DepNToN}
+
+// Limits on dependencies. An n-to-n dependency is checked task by task at
+// submission (and each of its tasks' ends visits its dependents), so fewer
+// of them are allowed.
+const (
+	MaxDependencies      = 1000
+	MaxArrayDependencies = 20
+)
+
+// Dep is one dependency of a job: the job it waits for and how.
+type Dep struct {
+	Job  string `json:"job"`
+	Kind string `json:"kind"`
+}
+
+// Dependencies returns every dependency of the spec: Deps, then After
+// (afterok) and AfterAny (afterany) of older records.
+func (s *JobSpec) Dependencies() []Dep {
+	out := make([]Dep, 0, len(s.Deps)+len(s.After)+len(s.AfterAny))
+	out = append(out, s.Deps...)
+	for _, id := range s.After {
+		out = append(out, Dep{Job: id, Kind: DepAfterOK})
+	}
+	for _, id := range s.AfterAny {
+		out = append(out, Dep{Job: id, Kind: DepAfterAny})
+	}
+	return out
+}
+
+// FoldDependencies moves After and AfterAny into Deps, so a new record
+// says its dependencies one way.
+func (s *JobSpec) FoldDependencies() {
+	if len(s.After) == 0 && len(s.AfterAny) == 0 {
+		return
+	}
+	s.Deps = s.Dependencies()
+	s.After, s.AfterAny = nil, nil
+}
+
+// HasDependencies reports whether the spec waits for anything.
+func (s *JobSpec) HasDependencies() bool {
+	return len(s.Deps) > 0 || len(s.After) > 0 || len(s.AfterAny) > 0 || s.Sequential
 }
 
 // Defaults fills unset fields with their defaults.
@@ -203,22 +264,9 @@ func (s *JobSpec) Validate() error {
 		return bad("name: at most 200 characters")
 	case len(s.Command) > 1000:
 		return bad("command: at most 1000 arguments")
-	case len(s.After) > 100:
-		return bad("after: at most 100 jobs")
-	case len(s.AfterAny) > 100:
-		return bad("after_any: at most 100 jobs")
 	}
-	seen := map[string]string{}
-	for _, l := range []struct {
-		field string
-		ids   []string
-	}{{"after", s.After}, {"after_any", s.AfterAny}} {
-		for _, id := range l.ids {
-			if prev, dup := seen[id]; dup {
-				return bad("%s: job %s is listed twice (also in %s)", l.field, id, prev)
-			}
-			seen[id] = l.field
-		}
+	if err := s.validateDeps(); err != nil {
+		return err
 	}
 	// What the container runtime would only refuse when the attempt
 	// starts is refused now, naming the field.
@@ -275,6 +323,36 @@ func (s *JobSpec) Validate() error {
 		if err := ValidNodeLabel(k, v); err != nil {
 			return bad("constraints: %v", err)
 		}
+	}
+	return nil
+}
+
+// validateDeps checks the dependency list: how many, known kinds, well
+// formed ids, each job once.
+func (s *JobSpec) validateDeps() error {
+	deps := s.Dependencies()
+	if len(deps) > MaxDependencies {
+		return Errorf(EInvalid, "deps: %d dependencies, at most %d", len(deps), MaxDependencies)
+	}
+	seen := map[string]string{}
+	arrays := 0
+	for _, d := range deps {
+		if !slices.Contains(DepKinds, d.Kind) {
+			return Errorf(EInvalid, "deps: job %s: kind %q is not one of %s", d.Job, d.Kind, strings.Join(DepKinds, ", "))
+		}
+		if d.Job == "" || len(d.Job) > 64 || strings.ContainsAny(d.Job, "/ \t\n\x00") {
+			return Errorf(EInvalid, "deps: %q is not a job id", d.Job)
+		}
+		if prev, dup := seen[d.Job]; dup {
+			return Errorf(EInvalid, "deps: job %s is listed twice (%s and %s)", d.Job, prev, d.Kind)
+		}
+		seen[d.Job] = d.Kind
+		if d.Kind == DepNToN {
+			arrays++
+		}
+	}
+	if arrays > MaxArrayDependencies {
+		return Errorf(EInvalid, "deps: %d n-to-n dependencies, at most %d", arrays, MaxArrayDependencies)
 	}
 	return nil
 }
@@ -348,6 +426,11 @@ type Task struct {
 	// Preemptions counts the task's attempts ended by preemption (they do
 	// not count against its retries).
 	Preemptions int `json:"preemptions,omitempty"`
+	// Held counts the task's own unmet dependencies: the same task of each
+	// n-to-n dependency that has not succeeded, and, in a sequential job,
+	// the previous task. A queued task is placed only at zero (and its
+	// job's Held at zero).
+	Held int `json:"held,omitempty"`
 }
 
 // Attempt is one run of a task on a node.

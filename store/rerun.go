@@ -80,19 +80,20 @@ func (a *applier) rerunTasks(c *RerunTasks) (*RerunResult, error) {
 			chosen = append(chosen, &t)
 		}
 	}
-	// Its own dependencies: one that failed (for after) must be rerun
-	// first; one still going makes the job wait for it again.
+	// Its own dependencies: one that can no longer be met must be rerun
+	// first; one still going makes the job (or the task) wait for it again.
 	waitOn, err := a.rerunDependencies(j)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(chosen, func(x, y *Task) int { return x.Index - y.Index })
+	held, err := a.rerunTaskHolds(j, chosen)
 	if err != nil {
 		return nil, err
 	}
 
 	for _, d := range waitOn {
-		var v []byte
-		if d.any {
-			v = []byte(depAny)
-		}
-		if err := a.txn.Set(dependentKey(d.job, j.ID), v); err != nil {
+		if err := a.txn.Set(dependentKey(d.Job, j.ID), depValue(d.Kind)); err != nil {
 			return nil, err
 		}
 	}
@@ -105,11 +106,12 @@ func (a *applier) rerunTasks(c *RerunTasks) (*RerunResult, error) {
 		j.State = StateRunning
 	}
 	res := &RerunResult{Job: j}
-	for _, t := range chosen {
+	for k, t := range chosen {
 		t.AttemptBase = t.Attempts
 		t.Reruns++
 		t.Node, t.ExitCode, t.Reason = "", nil, ""
-		if j.Held == 0 {
+		t.Held = held[k]
+		if j.Held == 0 && t.Held == 0 {
 			if err := a.txn.Set(taskQueueKey(j, t.Index), nil); err != nil {
 				return nil, err
 			}
@@ -119,47 +121,136 @@ func (a *applier) rerunTasks(c *RerunTasks) (*RerunResult, error) {
 		}
 		res.Tasks = append(res.Tasks, t.Index)
 	}
-	slices.Sort(res.Tasks)
 	if err := a.rehold(j); err != nil {
+		return nil, err
+	}
+	if err := a.reholdTasks(j, res.Tasks); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-type depWait struct {
-	job string
-	any bool
+// rerunDependencies checks a rerun job's own job-level dependencies: it
+// returns those still going (the job waits for them again), and refuses
+// when one ended in a way that does not meet it (or, but for afterany, no
+// longer exists).
+func (a *applier) rerunDependencies(j *Job) ([]Dep, error) {
+	var waitOn []Dep
+	for _, dep := range j.Spec.Dependencies() {
+		if dep.Kind == DepNToN {
+			continue // task by task: rerunTaskHolds
+		}
+		d, err := a.job(dep.Job)
+		if errors.Is(err, ErrNotFound) {
+			if dep.Kind == DepAfterAny {
+				continue
+			}
+			return nil, Errorf(EConflict, "job %s depends on job %s, which no longer exists", j.ID, dep.Job)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch met, ended := depMet(dep.Kind, d.State); {
+		case !ended:
+			waitOn = append(waitOn, dep)
+		case !met && dep.Kind == DepAfterNotOK:
+			return nil, Errorf(EConflict, "job %s depends on job %s not succeeding (afternotok), and it succeeded", j.ID, dep.Job)
+		case !met:
+			return nil, Errorf(EConflict, "job %s depends on job %s, which %s: rerun it first", j.ID, dep.Job, d.State)
+		}
+	}
+	return waitOn, nil
 }
 
-// rerunDependencies checks a rerun job's own dependencies: it returns those
-// still going (the job waits for them again), and refuses when an `after`
-// dependency ended without succeeding.
-func (a *applier) rerunDependencies(j *Job) ([]depWait, error) {
-	var waitOn []depWait
-	for _, l := range []struct {
-		ids []string
-		any bool
-	}{{j.Spec.After, false}, {j.Spec.AfterAny, true}} {
-		for _, id := range l.ids {
-			d, err := a.job(id)
-			if errors.Is(err, ErrNotFound) {
-				if l.any {
-					continue
-				}
-				return nil, Errorf(EConflict, "job %s depends on job %s, which no longer exists", j.ID, id)
-			}
+// rerunTaskHolds works out, for each chosen task (sorted by index), how
+// many of its per-task dependencies are unmet: the same task of each
+// n-to-n dependency still going, and in a sequential job the previous
+// task when it is rerun too. It refuses when such a dependency failed and
+// is not rerun.
+func (a *applier) rerunTaskHolds(j *Job, chosen []*Task) ([]int, error) {
+	held := make([]int, len(chosen))
+	rerun := map[int]bool{}
+	for _, t := range chosen {
+		rerun[t.Index] = true
+	}
+	for k, t := range chosen {
+		if !j.Spec.Sequential || t.Index == 0 {
+			continue
+		}
+		if rerun[t.Index-1] {
+			held[k]++
+			continue
+		}
+		prev, err := a.task(j.ID, t.Index-1)
+		if err != nil {
+			return nil, err
+		}
+		if prev.State != StateSucceeded {
+			return nil, Errorf(EConflict, "task %d of sequential job %s waits for task %d, which %s: rerun it too", t.Index, j.ID, t.Index-1, prev.State)
+		}
+	}
+	for _, dep := range j.Spec.Dependencies() {
+		if dep.Kind != DepNToN {
+			continue
+		}
+		if _, err := a.job(dep.Job); errors.Is(err, ErrNotFound) {
+			return nil, Errorf(EConflict, "job %s depends on job %s, which no longer exists", j.ID, dep.Job)
+		} else if err != nil {
+			return nil, err
+		}
+		for k, t := range chosen {
+			dt, err := a.task(dep.Job, t.Index)
 			if err != nil {
 				return nil, err
 			}
 			switch {
-			case !Terminal(d.State):
-				waitOn = append(waitOn, depWait{id, l.any})
-			case !l.any && d.State != StateSucceeded:
-				return nil, Errorf(EConflict, "job %s depends on job %s, which %s: rerun it first", j.ID, id, d.State)
+			case dt.State == StateSucceeded:
+			case Terminal(dt.State):
+				return nil, Errorf(EConflict, "task %d of job %s depends on task %d of job %s (n-to-n), which %s: rerun it first", t.Index, j.ID, t.Index, dep.Job, dt.State)
+			default:
+				held[k]++
 			}
 		}
 	}
-	return waitOn, nil
+	return held, nil
+}
+
+// reholdTasks makes the same tasks of j's n-to-n dependents wait for the
+// rerun tasks again, where they have not started since.
+func (a *applier) reholdTasks(j *Job, tasks []int) error {
+	ids, err := a.dependentsOfKind(j.ID, DepNToN)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		d, err := a.job(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if Terminal(d.State) {
+			continue
+		}
+		for _, i := range tasks {
+			dt, err := a.task(d.ID, i)
+			if err != nil {
+				return err
+			}
+			if dt.State != StateQueued {
+				continue // it ran (or ended) on what it saw
+			}
+			dt.Held++
+			if err := a.txn.Delete(taskQueueKey(d, i)); err != nil {
+				return err
+			}
+			if err := a.setTask(d, dt, StateQueued); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rehold makes the dependents this job released when it ended, and that
@@ -167,19 +258,15 @@ func (a *applier) rerunDependencies(j *Job) ([]depWait, error) {
 func (a *applier) rehold(j *Job) error {
 	prefix := []byte(pReleased + j.ID + "/")
 	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	type rel struct {
-		id  string
-		any bool
-	}
+	type rel struct{ id, kind string }
 	var rels []rel
 	for it.Rewind(); it.Valid(); it.Next() {
-		id := string(it.Item().Key()[len(prefix):])
-		var any bool
-		if err := it.Item().Value(func(v []byte) error { any = string(v) == depAny; return nil }); err != nil {
+		r := rel{id: string(it.Item().Key()[len(prefix):])}
+		if err := it.Item().Value(func(v []byte) error { r.kind = depKind(v); return nil }); err != nil {
 			it.Close()
 			return err
 		}
-		rels = append(rels, rel{id, any})
+		rels = append(rels, r)
 	}
 	it.Close()
 	for _, r := range rels {
@@ -196,11 +283,7 @@ func (a *applier) rehold(j *Job) error {
 		if Terminal(d.State) || !d.Started.IsZero() || d.CancelRequested {
 			continue // it ran (or ended) on what it saw; it keeps that
 		}
-		var v []byte
-		if r.any {
-			v = []byte(depAny)
-		}
-		if err := a.txn.Set(dependentKey(j.ID, d.ID), v); err != nil {
+		if err := a.txn.Set(dependentKey(j.ID, d.ID), depValue(r.kind)); err != nil {
 			return err
 		}
 		d.Held++

@@ -42,6 +42,9 @@ func (a *applier) purgeJobs(c *PurgeJobs) (*PurgeResult, error) {
 				return nil, err
 			}
 		}
+		if err := a.deleteEdges(j); err != nil {
+			return nil, err
+		}
 		for _, prefix := range []string{pTask + id + "/", pAttempt + id + "/", pDependent + id + "/", pReleased + id + "/"} {
 			if err := a.deletePrefix([]byte(prefix)); err != nil {
 				return nil, err

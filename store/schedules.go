@@ -362,8 +362,8 @@ func ValidateScheduleSpec(name, expr string, spec *JobSpec) error {
 	if len(name) > 200 {
 		return Errorf(EInvalid, "name: at most 200 characters")
 	}
-	if len(spec.After) > 0 || len(spec.AfterAny) > 0 {
-		return Errorf(EInvalid, "after: a scheduled job cannot depend on other jobs")
+	if len(spec.Dependencies()) > 0 {
+		return Errorf(EInvalid, "deps: a scheduled job cannot depend on other jobs")
 	}
 	if _, ok := spec.Labels[ScheduleLabel]; ok {
 		return Errorf(EInvalid, "labels: %s is set by Gantry", ScheduleLabel)

@@ -95,7 +95,7 @@ func TestScheduleValidation(t *testing.T) {
 		{"0 0 30 2 *", ok, "never fires"},
 		{"0 0/1 , 1 *", ok, "never fires"},
 		{"CRON_TZ=Europe/Berlin 0 3 * * *", ok, "UTC"},
-		{"@daily", JobSpec{Image: "x", Array: 1, CPU: 1000, Memory: 1 << 30, After: []string{"j"}}, "after:"},
+		{"@daily", JobSpec{Image: "x", Array: 1, CPU: 1000, Memory: 1 << 30, After: []string{"j"}}, "deps: a scheduled job cannot depend"},
 		{"@daily", JobSpec{Image: "", Array: 1}, "image:"},
 	} {
 		spec := tc.spec

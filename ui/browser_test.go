@@ -385,6 +385,34 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("the job page shows its dependencies and dependents as links with kind and state", func(t *testing.T) {
+		alice.t = t
+		sub := func(s wire.JobSpec) *wire.Job {
+			s.Image, s.CPU, s.Memory = "gantry/toolbox", 100, 32<<20
+			j, err := aliceAPI.Submit(ctx, s)
+			if err != nil {
+				t.Fatalf("submit: %v", err)
+			}
+			return j
+		}
+		a := sub(wire.JobSpec{Name: "prep", Command: []string{"true"}})
+		cleanup := sub(wire.JobSpec{Name: "cleanup", Command: []string{"true"}, Deps: []wire.Dependency{{Job: a.ID, Kind: wire.DepAfterNotOK}}})
+		next := sub(wire.JobSpec{Name: "next", Command: []string{"true"}, Deps: []wire.Dependency{{Job: a.ID, Kind: wire.DepAfterOK}}})
+		for _, id := range []string{cleanup.ID, next.ID} {
+			if _, err := aliceAPI.Wait(ctx, id, 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		alice.open("/jobs/"+a.ID, `document.querySelectorAll('#deps .dep').length === 2`, "the dependents of the job")
+		got := eval[[]string](alice, `[...document.querySelectorAll('#deps .dep')].map((li) =>
+			li.querySelector('a').getAttribute('href') + ' ' + li.querySelector('.kind').textContent + ' ' + li.querySelector('.badge').textContent)`)
+		want := []string{"/jobs/" + cleanup.ID + " afternotok failed", "/jobs/" + next.ID + " afterok succeeded"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("dependents on the page:\n%v\nwant\n%v", got, want)
+		}
+		alice.open("/jobs/"+next.ID, `document.querySelector('#deps .dep a')?.textContent === 'prep'`, "the dependency of the job")
+	})
+
 	t.Run("a schedule made in the form submits jobs and shows live on the schedules page", func(t *testing.T) {
 		alice.t = t
 		alice.open("/submit", `!!document.getElementById('f-cron')`, "the submit form")

@@ -25,15 +25,57 @@ type JobSpec struct {
 	Priority int               `json:"priority,omitempty"`
 	Queue    string            `json:"queue,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
-	// After jobs must have succeeded before this one starts.
-	After []string `json:"after,omitempty"`
-	// AfterAny jobs must have ended, in any state, before this one starts.
+	// Deps are the jobs this one waits for, each with its kind: afterok
+	// (it succeeded), afternotok (it failed or was cancelled), afterany (it
+	// ended), n-to-n (task i waits for task i of that job, an array of the
+	// same size, to succeed). At most 1000, of which 20 n-to-n. A
+	// dependency that can never be met fails the waiting tasks with reason
+	// dependency_failed.
+	Deps []Dependency `json:"deps,omitempty"`
+	// After (afterok) and AfterAny (afterany) are the older spelling of
+	// Deps: a submission's are folded into Deps.
+	After    []string `json:"after,omitempty"`
 	AfterAny []string `json:"after_any,omitempty"`
+	// Sequential: task i waits for task i-1 of this job to succeed.
+	Sequential bool `json:"sequential,omitempty"`
 	// Constraints are node labels a task's node must have (key = value).
 	Constraints map[string]string `json:"constraints,omitempty"`
 	// NoPreempt: the job's tasks are never preempted; they never borrow
 	// capacity beyond their queue's guaranteed share either.
 	NoPreempt bool `json:"no_preempt,omitempty"`
+}
+
+// Dependency kinds.
+const (
+	DepAfterOK    = "afterok"
+	DepAfterNotOK = "afternotok"
+	DepAfterAny   = "afterany"
+	DepNToN       = "n-to-n"
+)
+
+// Dependency is one entry of JobSpec.Deps.
+type Dependency struct {
+	Job  string `json:"job"`
+	Kind string `json:"kind"`
+}
+
+// DepEdge is one edge of the graph around a job: the job at its other
+// end (Name and State are empty once it was purged) and the kind.
+type DepEdge struct {
+	Job   string `json:"job"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+	State string `json:"state,omitempty"`
+}
+
+// JobGraph is GET /api/v1/jobs/:id/deps: what a job depends on and what
+// depends on it, one step each way.
+type JobGraph struct {
+	Job          string    `json:"job"`
+	State        string    `json:"state"`
+	Sequential   bool      `json:"sequential,omitempty"`
+	Dependencies []DepEdge `json:"dependencies"`
+	Dependents   []DepEdge `json:"dependents"`
 }
 
 // Job is a submitted job with its aggregate state.
@@ -83,6 +125,8 @@ type Task struct {
 	Reruns int `json:"reruns,omitempty"`
 	// Preemptions counts its attempts ended by preemption.
 	Preemptions int `json:"preemptions,omitempty"`
+	// Held counts the task's own unmet dependencies (n-to-n, sequential).
+	Held int `json:"held,omitempty"`
 }
 
 // TaskList is a page of GET /api/v1/jobs/:id/tasks; Next is the index to

@@ -30,6 +30,7 @@ import (
 // State is what the API reads from the store (*store.Store implements it).
 type State interface {
 	Job(id string) (*store.Job, error)
+	Graph(id string) (*store.JobGraph, error)
 	ListJobs(f store.JobFilter) ([]store.Job, string, error)
 	Task(job string, index int) (*store.Task, error)
 	Tasks(job, state string, cursor, limit int) ([]store.Task, int, error)

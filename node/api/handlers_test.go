@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,7 +43,8 @@ func TestSubmitJob(t *testing.T) {
 		{"an array too large is refused", `{"image":"gantry/toolbox","array":10001}`, []string{"array: must be between 1 and"}},
 		{"an image that does not exist is refused", `{"image":"alice/nothing:1"}`, []string{"image: alice/nothing:1 not found"}},
 		{"another user's private image is refused like a missing one", `{"image":"bob/secret:1"}`, []string{"image: bob/secret:1 not found"}},
-		{"a dependency that does not exist is refused", `{"image":"gantry/toolbox","after":["01NOPE"]}`, []string{"after: job 01NOPE not found"}},
+		{"a dependency that does not exist is refused", `{"image":"gantry/toolbox","after":["01NOPE"]}`, []string{"deps: job 01NOPE not found"}},
+		{"a dependency of an unknown kind is refused", `{"image":"gantry/toolbox","deps":[{"job":"01NOPE","kind":"afterwards"}]}`, []string{`deps: job 01NOPE: kind "afterwards" is not one of afterok, afternotok, afterany, n-to-n`}},
 		{"more CPU than any node is refused", `{"image":"gantry/toolbox","cpu":64000}`, []string{"cpu: 64 CPUs per task is more than any node has"}},
 		{"a label no node has is refused", `{"image":"gantry/toolbox","constraints":{"zone":"mars"}}`, []string{"constraints: no node has zone=mars"}},
 		{"trailing data is refused", `{"image":"gantry/toolbox"} {}`, []string{"unexpected data after the JSON object"}},
@@ -79,7 +81,7 @@ func TestSubmitJob(t *testing.T) {
 	t.Run("another user's job is not a dependency", func(t *testing.T) {
 		f := newFixture(t)
 		wantError(t, f.do(other, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "after": []string{f.job}}),
-			400, wire.CodeInvalid, "after: job "+f.job+" not found")
+			400, wire.CodeInvalid, "deps: job "+f.job+" not found")
 	})
 }
 
@@ -165,6 +167,70 @@ func TestCancelAndRetry(t *testing.T) {
 	}
 	if r := decodeAs[wire.Job](t, w); r.ID == f.job || r.Total != 2 || r.Spec.Image != "gantry/toolbox" {
 		t.Fatalf("resubmitted %+v", r)
+	}
+}
+
+// TestDependencyGraph: deps and the after aliases are stored as one list;
+// the graph route shows both directions with kind and state; an n-to-n
+// dependency on an array of another size and too many dependencies are
+// refused; cancel with dependents cancels the waiting dependents.
+func TestDependencyGraph(t *testing.T) {
+	f := newFixture(t)
+	submit := func(body any) wire.Job {
+		t.Helper()
+		w := f.do(owner, "POST", "/api/v1/jobs", body)
+		if w.Code != http.StatusCreated {
+			t.Fatalf("submit: %d %s", w.Code, w.Body.String())
+		}
+		return decodeAs[wire.Job](t, w)
+	}
+	a := submit(map[string]any{"image": "gantry/toolbox", "name": "first"})
+	b := submit(map[string]any{"image": "gantry/toolbox", "after_any": []string{a.ID},
+		"deps": []map[string]string{{"job": f.job, "kind": "afternotok"}}})
+	if len(b.Spec.Deps) != 2 || len(b.Spec.AfterAny) != 0 || b.Spec.Deps[1] != (wire.Dependency{Job: a.ID, Kind: wire.DepAfterAny}) || b.Held != 2 {
+		t.Fatalf("the after_any alias is folded into deps: %+v", b.Spec)
+	}
+	n := submit(map[string]any{"image": "gantry/toolbox", "array": 2, "sequential": true,
+		"deps": []map[string]string{{"job": f.job, "kind": "n-to-n"}}})
+
+	g := decodeAs[wire.JobGraph](t, f.do(owner, "GET", "/api/v1/jobs/"+a.ID+"/deps", nil))
+	if g.Job != a.ID || len(g.Dependencies) != 0 || len(g.Dependents) != 1 ||
+		g.Dependents[0] != (wire.DepEdge{Job: b.ID, Kind: wire.DepAfterAny, State: wire.StateQueued}) {
+		t.Fatalf("graph of a: %+v", g)
+	}
+	g = decodeAs[wire.JobGraph](t, f.do(owner, "GET", "/api/v1/jobs/"+b.ID+"/deps", nil))
+	if len(g.Dependencies) != 2 || g.Dependencies[1] != (wire.DepEdge{Job: a.ID, Kind: wire.DepAfterAny, Name: "first", State: wire.StateQueued}) {
+		t.Fatalf("graph of b: %+v", g)
+	}
+	g = decodeAs[wire.JobGraph](t, f.do(owner, "GET", "/api/v1/jobs/"+f.job+"/deps", nil))
+	if len(g.Dependents) != 2 || g.Dependents[0].Job > g.Dependents[1].Job {
+		t.Fatalf("graph of the fixture's job: %+v", g)
+	}
+	if g := decodeAs[wire.JobGraph](t, f.do(owner, "GET", "/api/v1/jobs/"+n.ID+"/deps", nil)); !g.Sequential {
+		t.Fatalf("graph of a sequential job: %+v", g)
+	}
+	if j := decodeAs[wire.Job](t, f.do(owner, "GET", "/api/v1/jobs/"+n.ID, nil)); !strings.Contains(j.Waiting, "waiting for the tasks they depend on") {
+		t.Fatalf("why the n-to-n job's tasks wait: %q", j.Waiting)
+	}
+	wantError(t, f.do(other, "GET", "/api/v1/jobs/"+a.ID+"/deps", nil), 404, wire.CodeNotFound, "not found")
+
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "array": 3,
+		"deps": []map[string]string{{"job": f.job, "kind": "n-to-n"}}}), 400, wire.CodeInvalid, "same size")
+	many := make([]map[string]string, store.MaxDependencies+1)
+	for i := range many {
+		many[i] = map[string]string{"job": fmt.Sprintf("j%d", i), "kind": "afterok"}
+	}
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "deps": many}), 400, wire.CodeInvalid, "at most 1000")
+
+	wantError(t, f.do(owner, "POST", "/api/v1/jobs/"+a.ID+"/cancel?dependents=maybe", nil), 400, wire.CodeInvalid, "dependents:")
+	if j := decodeAs[wire.Job](t, f.do(owner, "POST", "/api/v1/jobs/"+a.ID+"/cancel?dependents=true", nil)); j.State != wire.StateCancelled {
+		t.Fatalf("cancelled %+v", j)
+	}
+	if j := decodeAs[wire.Job](t, f.do(owner, "GET", "/api/v1/jobs/"+b.ID, nil)); j.State != wire.StateCancelled {
+		t.Fatalf("the waiting dependent after cancel with dependents: %+v", j)
+	}
+	if j := decodeAs[wire.Job](t, f.do(owner, "GET", "/api/v1/jobs/"+n.ID, nil)); j.State != wire.StateQueued {
+		t.Fatalf("a dependent of another job: %+v", j)
 	}
 }
 

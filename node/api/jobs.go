@@ -66,6 +66,7 @@ func validKey(k string) bool {
 
 func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 	spec.Defaults()
+	spec.FoldDependencies()
 	if err := spec.Validate(); err != nil {
 		fail(c, err)
 		return
@@ -97,21 +98,20 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 
 // checkDependencies refuses dependencies on jobs that do not exist or that
 // belong to someone else (both "not found", so others' jobs are not
-// revealed); a store that cannot answer is an internal error, not a
-// missing job.
+// revealed), and n-to-n dependencies on arrays of another size; a store
+// that cannot answer is an internal error, not a missing job. The store
+// checks again on apply.
 func (a *API) checkDependencies(spec *store.JobSpec, user string) error {
-	for _, l := range []struct {
-		field string
-		ids   []string
-	}{{"after", spec.After}, {"after_any", spec.AfterAny}} {
-		for _, dep := range l.ids {
-			j, err := a.cfg.Store.Job(dep)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("read dependency %s: %w", dep, err)
-			}
-			if err != nil || j.Owner != user {
-				return store.Errorf(store.EInvalid, "%s: job %s not found", l.field, dep)
-			}
+	for _, dep := range spec.Dependencies() {
+		j, err := a.cfg.Store.Job(dep.Job)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read dependency %s: %w", dep.Job, err)
+		}
+		if err != nil || j.Owner != user {
+			return store.Errorf(store.EInvalid, "deps: job %s not found", dep.Job)
+		}
+		if dep.Kind == store.DepNToN && j.Total != spec.Array {
+			return store.Errorf(store.EInvalid, "deps: job %s has %d tasks and this job %d: an n-to-n dependency needs arrays of the same size", j.ID, j.Total, spec.Array)
 		}
 	}
 	return nil
@@ -174,15 +174,26 @@ func (a *API) waitReason(j *store.Job) (string, error) {
 	}
 	var pending []string
 	if j.Held > 0 {
-		for _, dep := range append(append([]string(nil), j.Spec.After...), j.Spec.AfterAny...) {
-			d, err := a.cfg.Store.Job(dep)
+		for _, dep := range j.Spec.Dependencies() {
+			if dep.Kind == store.DepNToN {
+				continue
+			}
+			d, err := a.cfg.Store.Job(dep.Job)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 			case err != nil:
-				return "", fmt.Errorf("read dependency %s: %w", dep, err)
+				return "", fmt.Errorf("read dependency %s: %w", dep.Job, err)
 			case !store.Terminal(d.State):
-				pending = append(pending, dep)
+				pending = append(pending, dep.Job)
 			}
+		}
+		if len(pending) > 10 {
+			pending = append(pending[:10], fmt.Sprintf("%d more", len(pending)-10))
+		}
+	}
+	if j.Held == 0 && perTaskDeps(&j.Spec) {
+		if held, err := a.allQueuedHeld(j); err != nil || held {
+			return "waiting for the tasks they depend on (n-to-n: the same task of the other job; sequential: the task before)", err
 		}
 	}
 	nodes, err := a.cfg.Store.Nodes()
@@ -204,13 +215,50 @@ func (a *API) waitReason(j *store.Job) (string, error) {
 	return store.WaitReason(j, pending, nodes, quota, use), nil
 }
 
+// perTaskDeps reports whether a job's tasks may wait one by one.
+func perTaskDeps(s *store.JobSpec) bool {
+	if s.Sequential {
+		return true
+	}
+	for _, d := range s.Deps {
+		if d.Kind == store.DepNToN {
+			return true
+		}
+	}
+	return false
+}
+
+// allQueuedHeld reports whether every queued task of j (the first 1000)
+// waits for a task it depends on.
+func (a *API) allQueuedHeld(j *store.Job) (bool, error) {
+	tasks, _, err := a.cfg.Store.Tasks(j.ID, store.StateQueued, 0, 1000)
+	if err != nil {
+		return false, fmt.Errorf("read tasks of %s: %w", j.ID, err)
+	}
+	for _, t := range tasks {
+		if t.Held == 0 {
+			return false, nil
+		}
+	}
+	return len(tasks) > 0, nil
+}
+
 func (a *API) cancelJob(c *gin.Context) {
 	j, ok := a.readableJob(c)
 	if !ok {
 		return
 	}
+	dependents := false
+	if v := c.Query("dependents"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(c, store.Errorf(store.EInvalid, "dependents: want true or false"))
+			return
+		}
+		dependents = b
+	}
 	id := identity(c)
-	res, ok := propose(c, a, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin})
+	res, ok := propose(c, a, store.CmdCancelJob, store.CancelJob{ID: j.ID, Actor: id.User, Admin: id.Admin, Dependents: dependents})
 	if !ok {
 		return
 	}
@@ -227,8 +275,23 @@ func (a *API) retryJob(c *gin.Context) {
 		return
 	}
 	spec := j.Spec
-	spec.After, spec.AfterAny = nil, nil
+	spec.Deps, spec.After, spec.AfterAny = nil, nil, nil
 	a.submit(c, spec, "")
+}
+
+// jobDeps answers the graph around a job: its dependencies and its
+// dependents (always its owner's jobs), each with kind and state.
+func (a *API) jobDeps(c *gin.Context) {
+	j, ok := a.readableJob(c)
+	if !ok {
+		return
+	}
+	g, err := a.cfg.Store.Graph(j.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, view.Graph(g))
 }
 
 // rerunJob gives chosen ended tasks of a job a new attempt in the same job

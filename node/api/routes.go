@@ -49,6 +49,7 @@ var (
 	pDeadline   = Param{"deadline", "string", "a duration: after it, tasks still running on the node are moved elsewhere"}
 	pDryRun     = Param{"dry_run", "boolean", "report what would be removed, remove nothing"}
 	pToken      = Param{"token", "string", "an API token, for WebSocket clients that cannot set headers"}
+	pDependents = Param{"dependents", "boolean", "true: also cancel, transitively, the dependents that have not started (default: each dependent settles as its kind says)"}
 )
 
 // route starts a route declaration; the methods below add what it takes
@@ -105,7 +106,8 @@ func (a *API) routeTable() []Route {
 		route("POST", "/api/v1/jobs", Signed, a.submitJob, "Submit a job (an Idempotency-Key header makes a repeat return the first job)").takes(wire.JobSpec{}).answers(201, wire.Job{}),
 		route("GET", "/api/v1/jobs", Signed, a.listJobs, "The caller's jobs (an admin's: everyone's), newest first, a page at a time").answers(200, wire.JobList{}).reads(pState, pQuery, pCursor, pLimit, pOwner),
 		route("GET", "/api/v1/jobs/:id", Signed, a.getJob, "A job, with why its queued tasks wait").answers(200, wire.Job{}),
-		route("POST", "/api/v1/jobs/:id/cancel", Signed, a.cancelJob, "Cancel a job: queued tasks at once, running ones stopped").answers(200, wire.Job{}),
+		route("POST", "/api/v1/jobs/:id/cancel", Signed, a.cancelJob, "Cancel a job: queued tasks at once, running ones stopped; with dependents=true also, transitively, the dependents that have not started").answers(200, wire.Job{}).reads(pDependents),
+		route("GET", "/api/v1/jobs/:id/deps", Signed, a.jobDeps, "The graph around a job: its dependencies and its dependents, each with kind and state").answers(200, wire.JobGraph{}),
 		route("POST", "/api/v1/jobs/:id/retry", Signed, a.retryJob, "Submit the whole job again, as a new job (owner only)").answers(201, wire.Job{}),
 		route("POST", "/api/v1/jobs/:id/rerun", Signed, a.rerunJob, "Run chosen ended tasks again in the same job (owner only)").takes(wire.Rerun{}).answers(200, wire.RerunResult{}),
 		route("GET", "/api/v1/jobs/:id/wait", Signed, a.waitJob, "Wait until the job ends or the timeout passes; the job as it is then").answers(200, wire.Job{}).reads(pTimeout),

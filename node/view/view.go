@@ -35,9 +35,49 @@ func JobSpec(s store.JobSpec) wire.JobSpec {
 		Name: s.Name, Image: s.Image, Command: slices.Clone(s.Command), Env: maps.Clone(s.Env), WorkDir: s.WorkDir,
 		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
 		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
-		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
-		NoPreempt: s.NoPreempt,
+		Deps: deps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
+		Constraints: maps.Clone(s.Constraints),
+		NoPreempt:   s.NoPreempt,
 	}
+}
+
+func deps(ds []store.Dep) []wire.Dependency {
+	if ds == nil {
+		return nil
+	}
+	out := make([]wire.Dependency, len(ds))
+	for i, d := range ds {
+		out[i] = wire.Dependency{Job: d.Job, Kind: d.Kind}
+	}
+	return out
+}
+
+func storeDeps(ds []wire.Dependency) []store.Dep {
+	if ds == nil {
+		return nil
+	}
+	out := make([]store.Dep, len(ds))
+	for i, d := range ds {
+		out[i] = store.Dep{Job: d.Job, Kind: d.Kind}
+	}
+	return out
+}
+
+// Graph is what the API shows of the graph around a job.
+func Graph(g *store.JobGraph) wire.JobGraph {
+	edges := func(es []store.DepEdge) []wire.DepEdge {
+		out := make([]wire.DepEdge, 0, len(es))
+		for _, e := range es {
+			w := wire.DepEdge{Job: e.Dep.Job, Kind: e.Kind}
+			if e.Job != nil {
+				w.Name, w.State = e.Job.Spec.Name, e.Job.State
+			}
+			out = append(out, w)
+		}
+		return out
+	}
+	return wire.JobGraph{Job: g.Job.ID, State: g.Job.State, Sequential: g.Job.Spec.Sequential,
+		Dependencies: edges(g.Dependencies), Dependents: edges(g.Dependents)}
 }
 
 // StoreJobSpec is the spec the store records for what a user submitted
@@ -47,8 +87,9 @@ func StoreJobSpec(s wire.JobSpec) store.JobSpec {
 		Name: s.Name, Image: s.Image, Command: slices.Clone(s.Command), Env: maps.Clone(s.Env), WorkDir: s.WorkDir,
 		CPU: s.CPU, Memory: s.Memory, GPUs: s.GPUs, Array: s.Array, Retries: s.Retries, RetryOn: slices.Clone(s.RetryOn),
 		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
-		After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Constraints: maps.Clone(s.Constraints),
-		NoPreempt: s.NoPreempt,
+		Deps: storeDeps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
+		Constraints: maps.Clone(s.Constraints),
+		NoPreempt:   s.NoPreempt,
 	}
 }
 
@@ -74,7 +115,7 @@ func Jobs(js []store.Job) []wire.Job {
 // Task is what the API shows of a task.
 func Task(t *store.Task) wire.Task {
 	return wire.Task{JobID: t.JobID, Index: t.Index, State: t.State, Attempts: t.Attempts, Node: t.Node,
-		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns, Preemptions: t.Preemptions}
+		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns, Preemptions: t.Preemptions, Held: t.Held}
 }
 
 // Tasks is Task for each of ts.

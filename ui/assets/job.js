@@ -6,6 +6,12 @@ import {LogView} from './logview.js';
 import {genaiTag} from './catalog.js';
 
 const COLORS = {queued: '--c-queued', scheduled: '--c-scheduled', running: '--c-running', succeeded: '--c-succeeded', failed: '--c-failed', cancelled: '--c-cancelled'};
+const KIND_TITLES = {
+  afterok: 'runs once that job succeeded',
+  afternotok: 'runs once that job failed or was cancelled',
+  afterany: 'runs once that job ended, however it ended',
+  'n-to-n': 'task i runs once task i of that job succeeded',
+};
 const RANK = {queued: 0, scheduled: 1, running: 2, succeeded: 3, failed: 3, cancelled: 3};
 
 /** jobPage shows job id; task selects a task (null: none, or the only one). */
@@ -19,6 +25,7 @@ export function jobPage(app, id, task) {
   const summary = h('div', {class: 'summary'});
   const spec = h('details', {class: 'card spec'});
   const gridBox = h('section', {class: 'card'});
+  const depsBox = h('section', {class: 'card deps', id: 'deps', hidden: true});
   const taskBox = h('section', {class: 'card task', hidden: true});
   const grid = new TaskGrid((i) => selectTask(i));
   const log = new LogView();
@@ -64,6 +71,24 @@ export function jobPage(app, id, task) {
     try { const j = await post(`/jobs/${id}/retry`); app.go(`/jobs/${j.id}`); } catch (e) { toast(e.message); }
   };
 
+  // The graph around the job: what it depends on and what depends on it,
+  // each a link with its kind and state.
+  const loadDeps = async () => {
+    let g;
+    try { g = await get(`/jobs/${id}/deps`); } catch { return; /* the page goes on without it */ }
+    const edge = (e) => h('li', {class: 'dep'},
+      h('a', {href: `/jobs/${e.job}`, class: 'mono'}, e.name || e.job), ' ',
+      h('span', {class: 'tag kind', title: KIND_TITLES[e.kind] || ''}, e.kind), ' ',
+      e.state ? badge(e.state) : h('span', {class: 'muted small'}, 'purged'));
+    const list = (title, es, none) => h('div', {},
+      h('h3', {}, title), es.length ? h('ul', {class: 'deps-list'}, ...es.map(edge)) : h('p', {class: 'muted small'}, none));
+    const deps = g.dependencies || [], dependents = g.dependents || [];
+    depsBox.hidden = !deps.length && !dependents.length && !g.sequential;
+    depsBox.replaceChildren(h('div', {class: 'head'}, h('h2', {}, 'Dependencies')),
+      g.sequential ? h('p', {class: 'small'}, 'Sequential: task i starts once task i−1 has succeeded.') : null,
+      list('Depends on', deps, 'Nothing.'), list('Dependents', dependents, 'No job depends on this one.'));
+  };
+
   const loadTasks = async () => {
     const all = [];
     let cursor = '';
@@ -81,13 +106,18 @@ export function jobPage(app, id, task) {
     job = await get(`/jobs/${id}`);
     waiting = job.waiting || '';
     renderHeader();
-    await loadTasks();
+    await Promise.all([loadTasks(), loadDeps()]);
     if (selected == null && job.total === 1) selected = 0;
     if (selected != null) await showTask(selected, true);
   };
 
   const apply = (m) => {
-    if (m.type === 'job' && m.job.id === id) { job = m.job; renderHeader(); }
+    if (m.type === 'job' && m.job.id === id) {
+      const changed = !job || job.state !== m.job.state;
+      job = m.job;
+      renderHeader();
+      if (changed) loadDeps();
+    }
     if (m.type === 'task' && m.task.job === id) {
       const t = m.task, old = tasks[t.index];
       // Never go backwards: a state of a lower rank from the same attempt is stale.
@@ -151,8 +181,8 @@ export function jobPage(app, id, task) {
     if (Number.isInteger(n) && n >= 0 && job && n < job.total) selectTask(n); else toast(`Task numbers go from 0 to ${job ? job.total - 1 : '?'}.`);
   }}, h('label', {for: 'goto-task'}, 'Task #'), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, 'Open'));
   gridBox.append(h('div', {class: 'head'}, h('h2', {}, 'Tasks'), gotoTask), grid.legend, grid.el);
-  main.append(header, summary, gridBox, taskBox, spec);
-  let ticks = 0;
+  main.append(header, summary, depsBox, gridBox, taskBox, spec);
+  let ticks = 0, depTicks = 0;
   const timer = setInterval(async () => {
     if (job && job.state === 'running') renderHeader();
     // The reason a task waits changes with the whole cluster (nodes, other
@@ -160,6 +190,9 @@ export function jobPage(app, id, task) {
     if (job && !terminal(job.state) && (job.counts || {}).queued && ++ticks % 3 === 0) {
       try { const j = await get(`/jobs/${id}`); waiting = j.waiting || ''; renderHeader(); } catch { /* the live view goes on */ }
     }
+    // The states of the jobs at the other end of each edge change without
+    // an event for this job.
+    if (job && !depsBox.hidden && ++depTicks % 5 === 0) loadDeps();
   }, 1000);
   return () => { off(); log.close(); grid.close(); clearInterval(timer); };
 }

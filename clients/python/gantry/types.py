@@ -94,7 +94,10 @@ class JobSpec:
     ``array`` the number of tasks (each gets ``GANTRY_TASK_INDEX``),
     ``timeout`` per attempt (a Go duration such as ``"10m"``, or seconds),
     ``after`` jobs that must succeed first, ``after_any`` jobs that must
-    only have ended, ``constraints`` node labels every task's node must have.
+    only have ended, ``deps`` a list of ``{"job": id, "kind": k}`` with k
+    one of ``afterok``, ``afternotok``, ``afterany``, ``n-to-n`` (the server
+    folds ``after`` and ``after_any`` into it), ``sequential`` task i after
+    task i-1, ``constraints`` node labels every task's node must have.
 
     >>> JobSpec(image="gantry/toolbox", command=["echo", "hi"], array=3).to_dict()
     {'image': 'gantry/toolbox', 'command': ['echo', 'hi'], 'array': 3}
@@ -117,11 +120,13 @@ class JobSpec:
     labels: Optional[Dict[str, str]] = None
     after: Optional[List[str]] = None
     after_any: Optional[List[str]] = None
+    deps: Optional[List[Dict[str, str]]] = None
+    sequential: Optional[bool] = None
     constraints: Optional[Dict[str, str]] = None
 
     #: the fields a submission may set, besides image and command
     FIELDS = ("name", "env", "workdir", "cpu", "memory", "gpus", "array", "retries", "retry_on",
-              "timeout", "priority", "queue", "labels", "after", "after_any", "constraints")
+              "timeout", "priority", "queue", "labels", "after", "after_any", "deps", "sequential", "constraints")
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON body, leaving out what is unset (the server's defaults)."""
@@ -138,19 +143,28 @@ class JobSpec:
                 v = format_duration(v)
             elif f in ("after", "after_any"):
                 v = [j.id if isinstance(j, Job) else str(j) for j in v]
+            elif f == "deps":
+                v = [{"job": d["job"].id if isinstance(d["job"], Job) else str(d["job"]), "kind": d["kind"]} for d in v]
             out[f] = v
         return out
 
     @classmethod
     def from_dict(cls, d: Optional[Dict[str, Any]]) -> "JobSpec":
         d = d or {}
+        deps = d.get("deps") or None
+
+        def kind(k: str) -> Optional[List[str]]:
+            # after and after_any as the server folded them into deps
+            ids = [x["job"] for x in deps or [] if x.get("kind") == k]
+            return ids or None
         return cls(
             image=d.get("image", ""), command=d.get("command"), name=d.get("name") or None,
             env=d.get("env"), workdir=d.get("workdir") or None, cpu=d.get("cpu"), memory=d.get("memory"),
             gpus=d.get("gpus"), array=d.get("array"), retries=d.get("retries"), retry_on=d.get("retry_on"),
             timeout=d.get("timeout") or None, priority=d.get("priority"), queue=d.get("queue") or None,
-            labels=d.get("labels"), after=d.get("after"), after_any=d.get("after_any"),
-            constraints=d.get("constraints"),
+            labels=d.get("labels"), after=d.get("after") or kind("afterok"),
+            after_any=d.get("after_any") or kind("afterany"), deps=deps,
+            sequential=d.get("sequential") or None, constraints=d.get("constraints"),
         )
 
 
