@@ -326,14 +326,16 @@ type QueuedTask struct {
 	NoPreempt   bool
 }
 
-// Queued returns up to limit queued tasks of each queue, each queue's
-// highest priority first, then in submission order. Reading each queue's
-// own window keeps a deep queue from hiding another's tasks.
+// Queued returns about limit queued tasks, each queue's highest priority
+// first, then in submission order. Each queue has its own window (limit
+// shared between the queues, at least 512 each), so a deep queue never
+// hides another's tasks.
 func (s *Store) Queued(limit int) ([]QueuedTask, error) {
 	queues, err := s.Queues()
 	if err != nil {
 		return nil, err
 	}
+	limit = max(limit/len(queues), min(limit, 512))
 	var out []QueuedTask
 	jobs := map[string]*Job{}
 	err = s.view(func(txn *badger.Txn) error {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -90,15 +91,38 @@ func victims(v *view, p planned, active []running, now time.Time) []store.Victim
 		}
 		return 0
 	}
+	// The lowest priority each queue has running: a waiting task of that
+	// queue at or below it can only reclaim borrowed capacity.
+	lowest := map[string]int{}
+	for i := range active {
+		a := &active[i]
+		if a.preempting || a.noPreempt {
+			continue
+		}
+		q := orDefault(a.queue)
+		if l, ok := lowest[q]; !ok || a.priority < l {
+			lowest[q] = a.priority
+		}
+	}
+	// Highest priority first (stable: within a priority, the order the
+	// plan considered them), and only tasks that could have a victim
+	// count against maxPreemptors.
+	waiting := slices.Clone(p.unplaced)
+	sort.SliceStable(waiting, func(i, j int) bool { return waiting[i].Priority > waiting[j].Priority })
 	taken := map[store.Victim]bool{}
 	var out []store.Victim
-	for i, t := range p.unplaced {
-		if i == maxPreemptors {
+	tried := 0
+	for _, t := range waiting {
+		if tried == maxPreemptors {
 			break
 		}
 		tq := orDefault(t.Queue)
 		need := store.Resources{CPU: t.CPU, Memory: t.Memory, GPUs: t.GPUs}
 		underGuarantee := v.share(heldOf(tq).Plus(need)) <= guarOf(tq)+shareSlack
+		if l, ok := lowest[tq]; !underGuarantee && (!ok || l >= t.Priority) {
+			continue // nothing it may preempt
+		}
+		tried++
 		// What a victim's queue would hold after losing it, per queue.
 		var (
 			best     *nodeRoom
