@@ -433,6 +433,33 @@ func TestConsole(t *testing.T) {
 		alice.shoot("schedules")
 	})
 
+	t.Run("an admin creates a queue in the form; a user sees it with its guaranteed share", func(t *testing.T) {
+		admin := newTab(t, b, n.URL)
+		admin.signIn("admin", n.AdminPassword)
+		admin.open("/queues", `!!document.querySelector('tr[data-queue=default]') && !!document.getElementById('f-weight')`, "the queues page")
+		admin.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS(".create-queue #f-name"), "gpu"),
+			chromedp.SetValue(chromedp.CSS(".create-queue #f-weight"), "3"),
+			chromedp.Click(chromedp.CSS(".create-queue #f-borrow")),
+			chromedp.Click(chromedp.CSS(".create-queue button[type=submit]")))
+		// default weighs 1, gpu 3: gpu is guaranteed 75%.
+		admin.waitFor(10*time.Second, `document.querySelector('tr[data-queue=gpu] td.guaranteed')?.textContent === '75%'`, "the new queue's guarantee")
+		admin.shoot("queues-admin")
+		q, err := aliceAPI.Queue(ctx, "gpu")
+		if err != nil || q.Weight != 3 || !q.Borrow || q.Guaranteed != 0.75 {
+			t.Fatalf("queue gpu after the form: %+v %v", q, err)
+		}
+		alice.t = t
+		alice.open("/queues", `document.querySelector('tr[data-queue=gpu] td.weight')?.textContent === '3'`, "the queues page as a user")
+		if eval[bool](alice, `!!document.querySelector('.create-queue')`) {
+			t.Fatalf("a user sees the admin's queue form")
+		}
+		alice.shoot("queues")
+		if err := n.Client().DeleteQueue(ctx, "gpu"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("every page renders at 1280 and 390 pixels", func(t *testing.T) {
 		admin := newTab(t, b, n.URL)
 		admin.signIn("admin", n.AdminPassword)

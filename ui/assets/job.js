@@ -43,7 +43,8 @@ export function jobPage(app, id, task) {
     const c = job.counts || {};
     summary.replaceChildren(...[
       kv('Progress', `${c.succeeded || 0}/${job.total} succeeded` + (c.failed ? `, ${c.failed} failed` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '')),
-      kv('Owner', job.owner), kv('Queue', job.spec.queue || 'default'),
+      kv('Owner', job.owner), kv('Queue', job.spec.queue || 'default'), kv('Priority', String(job.spec.priority || 0) + (job.spec.no_preempt ? ' (never preempted)' : '')),
+      job.preemptions ? h('div', {class: 'kv preemptions'}, h('span', {class: 'k'}, 'Preempted'), h('span', {class: 'v'}, `${job.preemptions} time${job.preemptions === 1 ? '' : 's'}: each attempt was requeued and did not use a retry`)) : null,
       kv('Submitted', time(job.submitted)), kv('Started', time(job.started)), kv('Ended', time(job.ended)),
       kv('Duration', dur(jobDuration(job))),
       kv('Resources', `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? `, ${job.spec.gpus} GPU` : '')),
@@ -140,7 +141,8 @@ export function jobPage(app, id, task) {
       h('td', {'data-label': 'Attempt', class: 'num'}, `#${a.attempt}`), h('td', {'data-label': 'State'}, badge(a.state)),
       h('td', {'data-label': 'Node'}, a.node || '—'),
       h('td', {'data-label': 'Exit code', class: 'num'}, a.exit_code == null ? '—' : String(a.exit_code)),
-      h('td', {'data-label': 'Reason'}, a.reason || '—', a.message ? h('div', {class: 'muted small'}, a.message) : null),
+      h('td', {'data-label': 'Reason'}, a.reason || (a.preempt ? 'stopping: preempted' : '—'), a.message ? h('div', {class: 'muted small'}, a.message) : null,
+        a.preempted_by ? h('div', {class: 'muted small preempted-by'}, 'to make room for ', h('a', {href: `/jobs/${a.preempted_by.split('/')[0]}`}, `task ${a.preempted_by}`), a.grace ? `, after a grace period of ${a.grace}` : '') : null),
       h('td', {'data-label': 'Started'}, time(a.started)),
       h('td', {'data-label': 'Duration', class: 'num'}, a.started ? dur((a.ended ? Date.parse(a.ended) : Date.now()) - Date.parse(a.started)) : '—')));
     const head = h('div', {class: 'head'}, h('h2', {}, `Task ${i} `, badge(t.state)),

@@ -1,7 +1,7 @@
 // The submit-job form. The API validates; its "field: message" errors are
 // shown next to the field they name.
 import {h} from './util.js';
-import {post, APIError} from './api.js';
+import {get, post, APIError} from './api.js';
 import {field, showError, busy} from './app.js';
 
 /** splitArgs splits a command line on spaces, honouring '…' and "…" quotes. */
@@ -39,7 +39,9 @@ export function submitPage(app) {
   const retries = i({type: 'number', min: 0, max: 10, value: 0, inputmode: 'numeric'});
   const timeout = i({placeholder: 'e.g. 10m (none by default)', autocapitalize: 'none'});
   const priority = i({type: 'number', min: -1000, max: 1000, value: 0, inputmode: 'numeric'});
-  const queue = i({placeholder: 'default', autocapitalize: 'none'});
+  const queue = i({placeholder: 'default', autocapitalize: 'none', list: 'queue-names'});
+  const queueNames = h('datalist', {id: 'queue-names'});
+  get('/queues').then((r) => queueNames.replaceChildren(...r.queues.map((q) => h('option', {value: q.name}, `weight ${q.weight}`)))).catch(() => {});
   const env = h('textarea', {rows: 3, placeholder: 'KEY=value, one per line', spellcheck: 'false'});
   const constraints = i({placeholder: 'e.g. zone=lab, disk=ssd', autocapitalize: 'none', spellcheck: 'false'});
   const cron = i({placeholder: 'e.g. 0 3 * * * or @hourly (empty: run once, now)', autocapitalize: 'none', spellcheck: 'false'});
@@ -56,7 +58,7 @@ export function submitPage(app) {
       field('retries', 'Retries', retries, '0 to 10.'),
       field('timeout', 'Timeout per attempt', timeout),
       field('priority', 'Priority', priority, '-1000 to 1000.'),
-      field('queue', 'Queue', queue)),
+      field('queue', 'Queue', queue), queueNames),
     field('env', 'Environment', env),
     field('cron', 'Repeat on a schedule (cron, UTC)', cron, 'Five fields (minute hour day month weekday), or @hourly, @daily, @every 10m. The job is submitted at each due time.'),
     field('constraints', 'Run only on nodes with labels', constraints, 'KEY=value pairs separated by commas; the Nodes page shows each node\'s labels.'),
