@@ -53,6 +53,13 @@ var (
 	CmdCountPulls        = define("catalog.pulls", 1, (*applier).countPulls)           // a node's pull counts, batched
 	CmdSetTrialAllowance = define("catalog.trial", 1, (*applier).setTrialAllowance)
 
+	// Governance (node/governance): the audit log, inboxes, review,
+	// reports and takedowns. Governance commands append their own audit
+	// record; audit.append records what other routes did or refused.
+	CmdAppendAudit = define("audit.append", 1, (*applier).appendAudit)
+	CmdMarkRead    = define("inbox.read", 1, (*applier).markRead)
+	CmdSendMessage = define("inbox.send", 1, (*applier).sendMessage) // an admin's message to a user
+
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
 	CmdRegUnlinkBlobs = define("registry.blob.unlink", 1, (*applier).regUnlinkBlobs)

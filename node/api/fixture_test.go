@@ -21,6 +21,7 @@ import (
 	"gantry/node/auth"
 	"gantry/node/catalog"
 	"gantry/node/cluster"
+	"gantry/node/governance"
 	"gantry/node/registry"
 	"gantry/store"
 	"gantry/wire"
@@ -146,6 +147,9 @@ func newFixture(t testing.TB) *fixture {
 	// A queue only alice may use: bob is told it does not exist.
 	f.must(ignore(store.CmdCreateQueue.Propose(ctx, f.direct, store.CreateQueue{Queue: store.Queue{Name: "lab", Weight: 2, Users: []string{"alice"}}})))
 
+	// alice has one message (id 1) in her inbox.
+	f.must(ignore(store.CmdSendMessage.Propose(ctx, f.direct, store.SendMessage{Meta: store.Meta{Actor: "admin", Admin: true}, User: "alice", Subject: "welcome"})))
+
 	f.state = &faultyState{State: st}
 	f.clu = &fakeCluster{}
 	f.api = New(Config{
@@ -154,6 +158,7 @@ func newFixture(t testing.TB) *fixture {
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
 		Catalog: f.cat, CatalogState: st,
+		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")
