@@ -173,3 +173,88 @@ func inboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&text, "body", "", "send: the message's text")
 	return c
 }
+
+func reviewCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "review", Short: "Review published images before they are listed (admin)"}
+	var state string
+	ls := &cobra.Command{
+		Use: "ls", Short: "The review queue: images pending review (or --state approved|rejected)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			es, err := cl.ReviewQueue(cmd.Context(), state)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), es)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPO\tOWNER\tLICENSE\tUPDATED\tREVIEW\tWHY")
+			for _, e := range es {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Repo, e.Owner, e.Licence.Expression, e.Updated.Local().Format(time.DateTime), e.Review, dash(oneLine(e.ReviewReason)))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVar(&state, "state", "", "pending (default), approved or rejected")
+	decide := func(use, short, decision string) *cobra.Command {
+		var reason string
+		d := &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if decision == "reject" && reason == "" {
+					return usageErr(cmd, "--reason is required (the publisher reads it)")
+				}
+				cl, err := newClient()
+				if err != nil {
+					return err
+				}
+				e, err := cl.Review(cmd.Context(), wire.ReviewDecision{Repo: args[0], Decision: decision, Reason: reason})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), e)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s; its publisher %s was told in their inbox\n", e.Repo, e.Review, e.Owner)
+				return nil
+			},
+		}
+		d.Flags().StringVar(&reason, "reason", "", "why (required to reject; the publisher reads it)")
+		return d
+	}
+	var rf wire.ReviewRules
+	rules := &cobra.Command{
+		Use: "rules [--auto] [--require-fields] [--deny WORD]...", Short: "Show or set the automatic review rules", Args: cobra.NoArgs,
+		Example: "  gantry review rules --auto --require-fields --deny casino --deny crack",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			var r *wire.ReviewRules
+			if cmd.Flags().NFlag() > 0 && !(cmd.Flags().NFlag() == 1 && cmd.Flags().Changed("output")) {
+				r, err = cl.SetReviewRules(cmd.Context(), rf)
+			} else {
+				r, err = cl.ReviewRules(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "automatic approval: %s\nrequired fields (description, README): %s\ndenied words: %d\n", yesNo(r.Auto), yesNo(r.RequireFields), len(r.Deny))
+			return nil
+		},
+	}
+	rules.Flags().BoolVar(&rf.Auto, "auto", false, "approve an image that passes the rules at once (one that fails waits for a person)")
+	rules.Flags().BoolVar(&rf.RequireFields, "require-fields", false, "require a description and a README")
+	rules.Flags().StringArrayVar(&rf.Deny, "deny", nil, "a word no name, description or README may contain (repeatable; replaces the list)")
+	c.AddCommand(ls, decide("approve REPO", "Approve a published image: it is listed in the catalog", "approve"),
+		decide("reject REPO --reason TEXT", "Reject a published image with a reason its publisher reads", "reject"), rules)
+	return c
+}

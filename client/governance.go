@@ -49,3 +49,27 @@ func (c *Client) MarkRead(ctx context.Context, id string) (*wire.Message, error)
 func (c *Client) SendMessage(ctx context.Context, m wire.MessageSend) error {
 	return c.do(ctx, "POST", "/api/v1/inbox/send", m, nil)
 }
+
+// ReviewQueue lists published images in a review state (empty: pending).
+func (c *Client) ReviewQueue(ctx context.Context, state string) ([]wire.CatalogEntry, error) {
+	var out wire.CatalogList
+	return out.Entries, c.do(ctx, "GET", "/api/v1/review?"+url.Values{"state": {state}}.Encode(), nil, &out)
+}
+
+// Review approves or rejects a published image (admin).
+func (c *Client) Review(ctx context.Context, d wire.ReviewDecision) (*wire.CatalogEntry, error) {
+	var out wire.CatalogEntry
+	return &out, c.do(ctx, "POST", "/api/v1/review/decide", d, &out)
+}
+
+// ReviewRules reads the automatic review rules.
+func (c *Client) ReviewRules(ctx context.Context) (*wire.ReviewRules, error) {
+	var out wire.ReviewRules
+	return &out, c.do(ctx, "GET", "/api/v1/review/rules", nil, &out)
+}
+
+// SetReviewRules replaces the automatic review rules.
+func (c *Client) SetReviewRules(ctx context.Context, r wire.ReviewRules) (*wire.ReviewRules, error) {
+	var out wire.ReviewRules
+	return &out, c.do(ctx, "PUT", "/api/v1/review/rules", r, &out)
+}

@@ -44,7 +44,7 @@ var (
 	CmdSetJoinSecret = define("cluster.join_secret", 1, (*applier).setJoinSecret)
 
 	// The community catalog (node/catalog).
-	CmdPublishRepo       = define("catalog.publish", 1, (*applier).publishRepo)
+	CmdPublishRepo       = define("catalog.publish", 2, (*applier).publishRepo) // v2: review (pending unless approved)
 	CmdUnpublishRepo     = define("catalog.unpublish", 1, (*applier).unpublishRepo)
 	CmdAcceptLicence     = define("catalog.accept", 1, (*applier).acceptLicence)
 	CmdRequestAccess     = define("catalog.request", 1, (*applier).requestAccess)
@@ -59,6 +59,8 @@ var (
 	CmdAppendAudit = define("audit.append", 1, (*applier).appendAudit)
 	CmdMarkRead    = define("inbox.read", 1, (*applier).markRead)
 	CmdSendMessage = define("inbox.send", 1, (*applier).sendMessage) // an admin's message to a user
+	CmdReviewRules = define("review.rules", 1, (*applier).setReviewRules)
+	CmdReview      = define("review.decide", 1, (*applier).decideReview) // approve or reject a publication
 
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)

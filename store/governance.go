@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -357,6 +359,213 @@ func (s *Store) Inbox(user string, unread bool) ([]Message, error) {
 			}
 		}
 		return nil
+	})
+	return out, err
+}
+
+// Review of published images (service terms 2.1.4.1 (2)): a newly
+// published image, or one whose README, description or licence changed,
+// is pending until an admin (or the automatic rules) approve it; only an
+// approved image is listed or pullable by others.
+
+// Review states of a publication.
+const (
+	ReviewPending  = "pending"
+	ReviewApproved = "approved"
+	ReviewRejected = "rejected"
+)
+
+const kReviewRules = "m/review"
+
+// Review is where a publication stands with review. A publication written
+// before review existed has none and counts as approved.
+type Review struct {
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"` // a rejection's reason, or the rules a pending image failed
+	By     string    `json:"by,omitempty"`     // the admin, or "rules"
+	At     time.Time `json:"at,omitzero"`
+}
+
+// ReviewRules are the automatic rules an admin enables: with Auto, a
+// publication that passes them is approved at once and one that fails
+// waits for a person with the failures as its reason.
+type ReviewRules struct {
+	Auto bool `json:"auto"`
+	// RequireFields: a description and a README are required.
+	RequireFields bool `json:"require_fields"`
+	// Deny lists words no repository name, description or README may
+	// contain (case-insensitive).
+	Deny []string `json:"deny,omitempty"`
+}
+
+// Limits on review rules.
+const (
+	MaxDenyWords = 1000
+	MaxDenyWord  = 100
+)
+
+// Listed reports whether p is shown in the catalog and pullable by users
+// other than its owner: approved by review (or published before review
+// existed).
+func (p *Publication) Listed() bool {
+	return p.Review.State == "" || p.Review.State == ReviewApproved
+}
+
+// SetReviewRules replaces the automatic review rules (admin).
+type SetReviewRules struct {
+	Meta  Meta        `json:"meta"`
+	Rules ReviewRules `json:"rules"`
+}
+
+func (a *applier) setReviewRules(c *SetReviewRules) (*ReviewRules, error) {
+	if !c.Meta.Admin {
+		return nil, Errorf(EForbidden, "only an admin sets the review rules")
+	}
+	r := c.Rules
+	if len(r.Deny) > MaxDenyWords {
+		return nil, Errorf(EInvalid, "deny: at most %d words", MaxDenyWords)
+	}
+	var deny []string
+	for _, w := range r.Deny {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if len(w) > MaxDenyWord {
+			return nil, Errorf(EInvalid, "deny: a word longer than %d bytes", MaxDenyWord)
+		}
+		if w != "" && !slices.Contains(deny, w) {
+			deny = append(deny, w)
+		}
+	}
+	r.Deny = deny
+	if err := putJSON(a.txn, []byte(kReviewRules), r); err != nil {
+		return nil, err
+	}
+	return &r, a.auditOK(c.Meta, "review.rules", "", fmt.Sprintf("auto=%t require_fields=%t deny=%d words", r.Auto, r.RequireFields, len(r.Deny)))
+}
+
+// failures lists the rules p (with its README) fails.
+func (r *ReviewRules) failures(p *Publication, readme string) []string {
+	var out []string
+	if r.RequireFields {
+		if strings.TrimSpace(p.Description) == "" {
+			out = append(out, "no description")
+		}
+		if strings.TrimSpace(readme) == "" {
+			out = append(out, "no README")
+		}
+	}
+	texts := []struct{ what, text string }{{"name", p.Repo}, {"description", p.Description}, {"README", readme}}
+	for _, t := range texts {
+		low := strings.ToLower(t.text)
+		for _, w := range r.Deny {
+			if strings.Contains(low, w) {
+				out = append(out, fmt.Sprintf("the %s contains the denied word %q", t.what, w))
+			}
+		}
+	}
+	return out
+}
+
+// reviewOnPublish decides the review of a publication being written: kept
+// when nothing reviewed changed, approved when an admin publishes or the
+// automatic rules pass, pending otherwise.
+func (a *applier) reviewOnPublish(p *Publication, old *Publication, readme, oldReadme string, admin bool) error {
+	if old != nil && old.Description == p.Description && old.Licence.Digest == p.Licence.Digest && readme == oldReadme {
+		p.Review = old.Review
+		return nil
+	}
+	if admin {
+		p.Review = Review{State: ReviewApproved, By: p.Owner, At: a.at}
+		return nil
+	}
+	var rules ReviewRules
+	if err := getJSON(a.txn, []byte(kReviewRules), &rules); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if !rules.Auto {
+		p.Review = Review{State: ReviewPending, At: a.at}
+		return nil
+	}
+	if f := rules.failures(p, readme); len(f) > 0 {
+		p.Review = Review{State: ReviewPending, Reason: "the automatic rules failed: " + strings.Join(f, "; "), By: "rules", At: a.at}
+		return nil
+	}
+	p.Review = Review{State: ReviewApproved, By: "rules", At: a.at}
+	return nil
+}
+
+// DecideReview is an admin's approval or rejection of a publication.
+type DecideReview struct {
+	Meta     Meta   `json:"meta"`
+	Repo     string `json:"repo"`
+	Decision string `json:"decision"` // approved or rejected
+	Reason   string `json:"reason,omitempty"`
+}
+
+func (a *applier) decideReview(c *DecideReview) (*Publication, error) {
+	if !c.Meta.Admin {
+		return nil, Errorf(EForbidden, "only an admin reviews publications")
+	}
+	switch {
+	case c.Decision != ReviewApproved && c.Decision != ReviewRejected:
+		return nil, Errorf(EInvalid, "decision: want approved or rejected")
+	case c.Decision == ReviewRejected && strings.TrimSpace(c.Reason) == "":
+		return nil, Errorf(EInvalid, "reason: a rejection says why (the publisher reads it)")
+	case len(c.Reason) > MaxReason:
+		return nil, Errorf(EInvalid, "reason: at most %d bytes", MaxReason)
+	}
+	var p Publication
+	if err := getJSON(a.txn, pubKey(c.Repo), &p); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, Errorf(ENotFound, "%s is not published", c.Repo)
+		}
+		return nil, err
+	}
+	p.Review = Review{State: c.Decision, Reason: c.Reason, By: c.Meta.Actor, At: a.at}
+	a.pubs = true
+	if err := putJSON(a.txn, pubKey(c.Repo), p); err != nil {
+		return nil, err
+	}
+	subject, body := "Your image "+c.Repo+" was approved and is listed in the catalog", ""
+	if c.Decision == ReviewRejected {
+		subject, body = "Your image "+c.Repo+" was not approved", "Reason: "+c.Reason+"\nChange it and publish again: gantry image publish "+c.Repo
+	}
+	if err := a.notify(p.Owner, "review."+c.Decision, c.Repo, subject, body); err != nil {
+		return nil, err
+	}
+	a.events = append(a.events, Event{Type: "catalog", Owner: p.Owner, Name: c.Repo})
+	action := "review.approve"
+	if c.Decision == ReviewRejected {
+		action = "review.reject"
+	}
+	return &p, a.auditOK(c.Meta, action, c.Repo, c.Reason)
+}
+
+// ReviewRules returns the automatic review rules (zero: off).
+func (s *Store) ReviewRules() (ReviewRules, error) {
+	var r ReviewRules
+	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, []byte(kReviewRules), &r) })
+	if errors.Is(err, ErrNotFound) {
+		return ReviewRules{}, nil
+	}
+	return r, err
+}
+
+// ReviewQueue lists the publications in state (pending by default), by
+// repository.
+func (s *Store) ReviewQueue(state string) ([]Publication, error) {
+	if state == "" {
+		state = ReviewPending
+	}
+	var out []Publication
+	err := s.Publications(func(p *Publication) bool {
+		st := p.Review.State
+		if st == "" {
+			st = ReviewApproved
+		}
+		if st == state {
+			out = append(out, *p)
+		}
+		return true
 	})
 	return out, err
 }

@@ -60,3 +60,19 @@ type MessageSend struct {
 	Subject string `json:"subject"`
 	Body    string `json:"body,omitempty"`
 }
+
+// ReviewDecision approves or rejects a published image (admin).
+type ReviewDecision struct {
+	Repo     string `json:"repo"`
+	Decision string `json:"decision"` // approve or reject
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ReviewRules are the automatic review rules: with Auto, an image that
+// passes them (a description and README when RequireFields; no Deny word
+// in its name, description or README) is approved at once.
+type ReviewRules struct {
+	Auto          bool     `json:"auto"`
+	RequireFields bool     `json:"require_fields"`
+	Deny          []string `json:"deny,omitempty"`
+}

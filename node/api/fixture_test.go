@@ -131,6 +131,8 @@ func newFixture(t testing.TB) *fixture {
 		Questions: []string{"What for?"}, GenAI: true}); err != nil {
 		t.Fatal(err)
 	}
+	f.approve("alice/tool")
+	f.approve("alice/model")
 	f.must(ignore(store.CmdRequestAccess.Propose(ctx, f.direct, store.RequestAccess{Repo: "alice/model", User: "bob", Answers: []string{"a thesis"}})))
 	f.image("bob", "bob/app", "1", "layer of alice/tool", "bob's layer")
 	f.must(ignore(store.CmdSetTrialAllowance.Propose(ctx, f.direct, store.SetTrialAllowance{Allowance: store.TrialAllowance{CPUSecondsPerDay: 60}})))
@@ -166,6 +168,13 @@ func newFixture(t testing.TB) *fixture {
 		Events: eventsEcho{},
 	})
 	return f
+}
+
+// approve is an admin's approval of a published repository (review).
+func (f *fixture) approve(repo string) {
+	f.t.Helper()
+	f.must(ignore(store.CmdReview.Propose(context.Background(), f.direct, store.DecideReview{Meta: store.Meta{Actor: "admin", Admin: true},
+		Repo: repo, Decision: store.ReviewApproved})))
 }
 
 func (f *fixture) must(err error) {

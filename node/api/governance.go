@@ -31,6 +31,8 @@ var _ Governance = (*governance.Governance)(nil)
 type GovernanceState interface {
 	AuditRecords(f store.AuditFilter) ([]store.AuditRecord, uint64, error)
 	Inbox(user string, unread bool) ([]store.Message, error)
+	ReviewQueue(state string) ([]store.Publication, error)
+	ReviewRules() (store.ReviewRules, error)
 }
 
 var _ GovernanceState = (*store.Store)(nil)
@@ -39,7 +41,8 @@ var (
 	pSince  = Param{"since", "string", "only records at or after this time (RFC 3339, or a duration such as 24h: that long ago)"}
 	pActor  = Param{"actor", "string", "only records of this user"}
 	pAction = Param{"action", "string", "only records of this action (user.create, image.takedown, ...)"}
-	pUnread = Param{"unread", "boolean", "only unread messages"}
+	pUnread      = Param{"unread", "boolean", "only unread messages"}
+	pReviewState = Param{"state", "string", "pending (default), approved or rejected"}
 )
 
 func (a *API) governanceRoutes() []Route {
@@ -52,6 +55,10 @@ func (a *API) governanceRoutes() []Route {
 		route("GET", "/api/v1/audit/export", Admin, a.exportAudit, "Every audit record as JSON lines (wire.AuditRecord), oldest first").produces("application/x-ndjson"),
 		route("GET", "/api/v1/inbox", Signed, a.inbox, "The signed-in user's messages from governance flows, newest first").answers(200, wire.Inbox{}).reads(pUnread),
 		route("POST", "/api/v1/inbox/:id/read", Signed, a.markRead, "Mark one of the signed-in user's messages read").answers(200, wire.Message{}),
+		route("GET", "/api/v1/review", Admin, a.reviewQueue, "The review queue: published images pending review (or in the state asked for)").answers(200, wire.CatalogList{}).reads(pReviewState),
+		route("POST", "/api/v1/review/decide", Admin, a.decideReview, "Approve or reject a published image; a rejection's reason goes to the publisher's inbox").takes(wire.ReviewDecision{}).answers(200, wire.CatalogEntry{}).auditsRefusals("review.decide"),
+		route("GET", "/api/v1/review/rules", Admin, a.reviewRules, "The automatic review rules").answers(200, wire.ReviewRules{}),
+		route("PUT", "/api/v1/review/rules", Admin, a.setReviewRules, "Set the automatic review rules").takes(wire.ReviewRules{}).answers(200, wire.ReviewRules{}).auditsRefusals("review.rules"),
 		route("POST", "/api/v1/inbox/send", Admin, a.sendMessage, "Send a user a message (admin)").takes(wire.MessageSend{}).answers(204, noBody{}).auditsRefusals("inbox.send"),
 	}
 }
@@ -200,5 +207,68 @@ func (a *API) sendMessage(c *gin.Context) {
 	auditTarget(c, req.User)
 	if _, ok := propose(c, a, store.CmdSendMessage, store.SendMessage{Meta: meta(c), User: req.User, Subject: req.Subject, Body: req.Body}); ok {
 		c.Status(http.StatusNoContent)
+	}
+}
+
+func (a *API) reviewQueue(c *gin.Context) {
+	state := c.Query("state")
+	switch state {
+	case "", store.ReviewPending, store.ReviewApproved, store.ReviewRejected:
+	default:
+		fail(c, store.Errorf(store.EInvalid, "state: want pending, approved or rejected"))
+		return
+	}
+	ps, err := a.cfg.GovernanceState.ReviewQueue(state)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := wire.CatalogList{Entries: []wire.CatalogEntry{}}
+	for i := range ps {
+		out.Entries = append(out.Entries, view.CatalogEntry(&ps[i], nil))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (a *API) decideReview(c *gin.Context) {
+	var req wire.ReviewDecision
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	auditTarget(c, req.Repo)
+	decision := map[string]string{"approve": store.ReviewApproved, "reject": store.ReviewRejected}[req.Decision]
+	if decision == "" {
+		fail(c, store.Errorf(store.EInvalid, "decision: want approve or reject"))
+		return
+	}
+	p, ok := propose(c, a, store.CmdReview, store.DecideReview{Meta: meta(c), Repo: req.Repo, Decision: decision, Reason: req.Reason})
+	if ok {
+		c.JSON(http.StatusOK, view.CatalogEntry(p, nil))
+	}
+}
+
+func reviewRulesView(r store.ReviewRules) wire.ReviewRules {
+	return wire.ReviewRules{Auto: r.Auto, RequireFields: r.RequireFields, Deny: r.Deny}
+}
+
+func (a *API) reviewRules(c *gin.Context) {
+	r, err := a.cfg.GovernanceState.ReviewRules()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, reviewRulesView(r))
+}
+
+func (a *API) setReviewRules(c *gin.Context) {
+	var req wire.ReviewRules
+	if err := decode(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	r, ok := propose(c, a, store.CmdReviewRules, store.SetReviewRules{Meta: meta(c), Rules: store.ReviewRules{Auto: req.Auto, RequireFields: req.RequireFields, Deny: req.Deny}})
+	if ok {
+		c.JSON(http.StatusOK, reviewRulesView(*r))
 	}
 }

@@ -110,12 +110,15 @@ func TestInbox(t *testing.T) {
 	if l := decodeAs[wire.Inbox](t, f.do(other, "GET", "/api/v1/inbox", nil)); len(l.Messages) != 0 {
 		t.Fatalf("bob's new inbox: %+v", l)
 	}
-	f.do(owner, "POST", "/api/v1/inbox/1/read", nil) // the fixture's welcome
+	for _, m := range decodeAs[wire.Inbox](t, f.do(owner, "GET", "/api/v1/inbox", nil)).Messages {
+		f.do(owner, "POST", "/api/v1/inbox/"+m.ID+"/read", nil) // the fixture's
+	}
+	base := len(decodeAs[wire.Inbox](t, f.do(owner, "GET", "/api/v1/inbox", nil)).Messages)
 	f.notify("alice", "first")
 	f.notify("bob", "for bob")
 	f.notify("alice", "second")
 	l := decodeAs[wire.Inbox](t, f.do(owner, "GET", "/api/v1/inbox", nil))
-	if len(l.Messages) != 3 || l.Unread != 2 || l.Messages[0].Subject != "second" || l.Messages[1].Subject != "first" {
+	if len(l.Messages) != base+2 || l.Unread != 2 || l.Messages[0].Subject != "second" || l.Messages[1].Subject != "first" {
 		t.Fatalf("alice's inbox: %+v", l)
 	}
 	m := decodeAs[wire.Message](t, f.do(owner, "POST", "/api/v1/inbox/"+l.Messages[1].ID+"/read", nil))
@@ -134,4 +137,73 @@ func TestInbox(t *testing.T) {
 func (f *fixture) notify(user, subject string) {
 	f.t.Helper()
 	f.must(ignore(store.CmdSendMessage.Propose(f.t.Context(), f.direct, store.SendMessage{Meta: store.Meta{Actor: "admin", Admin: true}, User: user, Subject: subject})))
+}
+
+// TestReview: a user's new publication is pending (not listed, not
+// pullable by others, not found by them), in the review queue; a
+// rejection's reason reaches the publisher's inbox; an approval lists it;
+// a changed README makes it pending again. The automatic rules approve an
+// image that passes them and hold one that fails, saying why.
+func TestReview(t *testing.T) {
+	f := newFixture(t)
+	f.image("alice", "alice/new", "1")
+	e := decodeAs[wire.CatalogEntry](t, f.do(owner, "POST", "/api/v1/images/publish", map[string]any{"repo": "alice/new", "license": "MIT", "description": "new"}))
+	if e.Review != "pending" {
+		t.Fatalf("a new publication: review %q", e.Review)
+	}
+	listed := func() bool {
+		l := decodeAs[wire.CatalogList](t, f.do(other, "GET", "/api/v1/catalog?q=alice/new", nil))
+		return len(l.Entries) == 1
+	}
+	if listed() {
+		t.Fatal("a pending image is listed")
+	}
+	wantError(t, f.do(other, "GET", "/api/v1/catalog/entry?repo=alice/new", nil), 404, wire.CodeNotFound, "not in the catalog")
+	wantError(t, f.do(other, "POST", "/api/v1/jobs", map[string]any{"image": "alice/new:1"}), 400, wire.CodeInvalid, "not found")
+	if w := f.do(owner, "GET", "/api/v1/catalog/entry?repo=alice/new", nil); w.Code != 200 {
+		t.Fatalf("the owner reads their pending entry: %d", w.Code)
+	}
+	q := decodeAs[wire.CatalogList](t, f.do(admin, "GET", "/api/v1/review", nil))
+	if len(q.Entries) != 1 || q.Entries[0].Repo != "alice/new" {
+		t.Fatalf("review queue %+v", q.Entries)
+	}
+
+	wantError(t, f.do(admin, "POST", "/api/v1/review/decide", map[string]string{"repo": "alice/new", "decision": "reject"}), 400, wire.CodeInvalid, "reason")
+	wantError(t, f.do(admin, "POST", "/api/v1/review/decide", map[string]string{"repo": "alice/new", "decision": "maybe"}), 400, wire.CodeInvalid, "decision")
+	wantError(t, f.do(admin, "POST", "/api/v1/review/decide", map[string]string{"repo": "alice/none", "decision": "approve"}), 404, wire.CodeNotFound, "not published")
+	r := decodeAs[wire.CatalogEntry](t, f.do(admin, "POST", "/api/v1/review/decide", map[string]string{"repo": "alice/new", "decision": "reject", "reason": "the README is missing"}))
+	if r.Review != "rejected" || r.ReviewReason != "the README is missing" || listed() {
+		t.Fatalf("rejected: %+v", r)
+	}
+	in := decodeAs[wire.Inbox](t, f.do(owner, "GET", "/api/v1/inbox?unread=true", nil))
+	if len(in.Messages) == 0 || in.Messages[0].Kind != "review.rejected" || !strings.Contains(in.Messages[0].Body, "the README is missing") {
+		t.Fatalf("alice's inbox after the rejection: %+v", in.Messages)
+	}
+	f.do(admin, "POST", "/api/v1/review/decide", map[string]string{"repo": "alice/new", "decision": "approve"})
+	if !listed() {
+		t.Fatal("an approved image is not listed")
+	}
+	f.do(owner, "POST", "/api/v1/images/publish", map[string]any{"repo": "alice/new", "license": "MIT", "description": "new", "readme": "# changed"})
+	if listed() {
+		t.Fatal("an image whose README changed stays listed before review")
+	}
+	recs := decodeAs[wire.AuditList](t, f.do(admin, "GET", "/api/v1/audit?action=review.reject", nil)).Records
+	if len(recs) != 1 || recs[0].Target != "alice/new" || recs[0].Detail != "the README is missing" {
+		t.Fatalf("audit of the rejection: %+v", recs)
+	}
+
+	t.Run("the automatic rules approve what passes and hold what fails", func(t *testing.T) {
+		wantError(t, f.do(owner, "PUT", "/api/v1/review/rules", map[string]any{"auto": true}), 403, wire.CodeForbidden, "admin")
+		rules := decodeAs[wire.ReviewRules](t, f.do(admin, "PUT", "/api/v1/review/rules", map[string]any{"auto": true, "require_fields": true, "deny": []string{"Casino", " casino "}}))
+		if !rules.Auto || len(rules.Deny) != 1 || rules.Deny[0] != "casino" {
+			t.Fatalf("rules %+v", rules)
+		}
+		f.image("alice", "alice/good", "1")
+		f.image("alice", "alice/bad", "1")
+		good := decodeAs[wire.CatalogEntry](t, f.do(owner, "POST", "/api/v1/images/publish", map[string]any{"repo": "alice/good", "license": "MIT", "description": "a solver", "readme": "# Solver"}))
+		bad := decodeAs[wire.CatalogEntry](t, f.do(owner, "POST", "/api/v1/images/publish", map[string]any{"repo": "alice/bad", "license": "MIT", "description": "online CASINO bot"}))
+		if good.Review != "approved" || bad.Review != "pending" || !strings.Contains(bad.ReviewReason, "no README") || !strings.Contains(bad.ReviewReason, `"casino"`) {
+			t.Fatalf("good %s %q, bad %s %q", good.Review, good.ReviewReason, bad.Review, bad.ReviewReason)
+		}
+	})
 }

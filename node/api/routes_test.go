@@ -137,6 +137,10 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/audit/export":    {path: fixed("/api/v1/audit/export"), want: adminOnly(200)},
 	"GET /api/v1/inbox":           {path: fixed("/api/v1/inbox"), want: signedIn(200)},
 	"POST /api/v1/inbox/send":     {path: fixed("/api/v1/inbox/send"), body: body(map[string]string{"user": "alice", "subject": "hello"}), want: adminOnly(204)},
+	"GET /api/v1/review":          {path: fixed("/api/v1/review?state=approved"), want: adminOnly(200)},
+	"POST /api/v1/review/decide":  {path: fixed("/api/v1/review/decide"), body: body(map[string]string{"repo": "alice/tool", "decision": "reject", "reason": "no README"}), want: adminOnly(200)},
+	"GET /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), want: adminOnly(200)},
+	"PUT /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), body: body(map[string]any{"auto": true, "deny": []string{"casino"}}), want: adminOnly(200)},
 	"POST /api/v1/inbox/:id/read": {path: fixed("/api/v1/inbox/1/read"), want: statuses(401, 200, 404, 404)},
 
 	"POST /api/v1/catalog/try": {path: fixed("/api/v1/catalog/try"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 201, 403, 201)},
