@@ -94,6 +94,9 @@ func TestBenchCatalogPull(t *testing.T) {
 		if _, err := alice.Publish(ctx, wire.Publish{Repo: "alice/pub", License: "MIT"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := n.Client().Review(ctx, wire.ReviewDecision{Repo: "alice/pub", Decision: "approve"}); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := bob.Accept(ctx, "alice/pub", "", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -153,6 +156,10 @@ func TestBenchCatalogSearch(t *testing.T) {
 	}
 	words := []string{"protein", "vision", "speech", "weather", "genome", "climate", "llm", "galaxy", "robot", "chemistry"}
 	licences := []string{"MIT", "Apache-2.0", "GPL-3.0-only", "BSD-3-Clause", "CC-BY-4.0"}
+	// Listed at once: the automatic review rules approve them (governance).
+	if _, err := n.Client().SetReviewRules(ctx, wire.ReviewRules{Auto: true}); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup

@@ -63,6 +63,9 @@ the console shows (service terms 2.1.2.1, 2.1.4.1 (5), 2.2.2.1 (1)).`,
 				return printJSON(cmd.OutOrStdout(), e)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "published %s under %s (version %s), %s access\n", e.Repo, e.Licence.Expression, shortDigest(e.Licence.Version), e.Access)
+			if e.Review != "approved" {
+				fmt.Fprintf(cmd.OutOrStdout(), "review: %s; it is listed once an admin approves it (you are told in: gantry inbox)\n", e.Review)
+			}
 			printNotices(cmd.OutOrStdout(), e.Notices)
 			return nil
 		},

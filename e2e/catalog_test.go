@@ -75,6 +75,7 @@ func TestCommunityImages(t *testing.T) {
 
 	t.Run("alice publishes; bob is refused until he accepts the licence", func(t *testing.T) {
 		out := mustGantry(alice, "image", "publish", "alice/tool", "--license", "MIT", "--description", "says things", "--readme", readme)
+		mustGantry(n.Client(), "review", "approve", "alice/tool") // listed once reviewed
 		if !strings.Contains(out, "published alice/tool under MIT") {
 			t.Fatalf("publish: %s", out)
 		}
@@ -100,6 +101,7 @@ func TestCommunityImages(t *testing.T) {
 
 	t.Run("a new licence version refuses bob's next pull until he accepts again", func(t *testing.T) {
 		mustGantry(alice, "image", "publish", "alice/tool", "--license", "Apache-2.0 OR MIT", "--description", "says things", "--readme", readme)
+		mustGantry(n.Client(), "review", "approve", "alice/tool") // listed once reviewed
 		pullRefused(bobD, tool, "changed", "gantry image accept alice/tool")
 		mustGantry(bob, "image", "accept", "alice/tool")
 		bobD.must(t, "", "pull", tool)
@@ -110,6 +112,7 @@ func TestCommunityImages(t *testing.T) {
 
 	t.Run("approval mode: request, reject with a reason, approve, revoke", func(t *testing.T) {
 		mustGantry(alice, "image", "publish", "alice/model", "--license", "MIT", "--access", "approval", "--question", "What will you use it for?", "--genai")
+		mustGantry(n.Client(), "review", "approve", "alice/model") // listed once reviewed
 		if out := mustGantry(alice, "image", "ls"); !strings.Contains(out, "alice/model [generative AI]") {
 			t.Fatalf("alice's image ls does not label the generative-AI model:\n%s", out)
 		}
@@ -146,6 +149,7 @@ func TestCommunityImages(t *testing.T) {
 		bobD.must(t, "", "build", "--pull", "-q", "-t", app, dir)
 		bobD.must(t, "", "push", app)
 		out := mustGantry(bob, "image", "publish", "bob/app", "--license", "BSD-3-Clause")
+		mustGantry(n.Client(), "review", "approve", "bob/app") // listed once reviewed
 		if !strings.Contains(out, "built on alice/tool") {
 			t.Fatalf("bob's publish does not show the inherited notice: %s", out)
 		}

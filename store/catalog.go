@@ -121,6 +121,9 @@ type Publication struct {
 	Published time.Time `json:"published"`
 	Updated   time.Time `json:"updated"`
 	Pulls     int64     `json:"pulls"`
+	// Review is where review stands (governance): only a listed
+	// publication is shown to and pullable by others.
+	Review Review `json:"review,omitzero"`
 }
 
 // Readme is a publication's README: the Markdown as sent and its HTML,
@@ -260,16 +263,30 @@ func (a *applier) publishRepo(c *PublishRepo) (*Publication, error) {
 		return nil, err
 	}
 	var old Publication
+	var prev *Publication
+	var oldReadme Readme
 	err := getJSON(a.txn, pubKey(p.Repo), &old)
 	switch {
 	case err == nil:
 		p.Published, p.Pulls = old.Published, old.Pulls
+		prev = &old
+		if err := getJSON(a.txn, readmeKey(p.Repo), &oldReadme); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
 	case errors.Is(err, ErrNotFound):
 		p.Published = a.at
 	default:
 		return nil, err
 	}
 	p.Owner, p.Updated = repo.Owner, a.at
+	var publisher User
+	if err := getJSON(a.txn, userKey(c.Actor), &publisher); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	// v2: review (governance).
+	if err := a.reviewOnPublish(&p, prev, c.Readme.Markdown, oldReadme.Markdown, publisher.Admin); err != nil {
+		return nil, err
+	}
 	p.Grant.At = a.at
 	ok, err := exists(a.txn, licenceKey(p.Licence.Digest))
 	if err != nil {
@@ -648,6 +665,9 @@ func pullGate(txn *badger.Txn, user, repo string) (shared bool, err error) {
 			return false, nil
 		}
 		return false, err
+	}
+	if !p.Listed() && p.Owner != user {
+		return false, nil // not approved by review: private to others still
 	}
 	if p.Owner != user { // the owner is not asked (the registry does not ask for them)
 		// In approval mode the publisher's decision comes first: a user

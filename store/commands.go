@@ -44,7 +44,7 @@ var (
 	CmdSetJoinSecret = define("cluster.join_secret", 1, (*applier).setJoinSecret)
 
 	// The community catalog (node/catalog).
-	CmdPublishRepo       = define("catalog.publish", 1, (*applier).publishRepo)
+	CmdPublishRepo       = define("catalog.publish", 2, (*applier).publishRepo) // v2: review (pending unless approved)
 	CmdUnpublishRepo     = define("catalog.unpublish", 1, (*applier).unpublishRepo)
 	CmdAcceptLicence     = define("catalog.accept", 1, (*applier).acceptLicence)
 	CmdRequestAccess     = define("catalog.request", 1, (*applier).requestAccess)
@@ -52,6 +52,15 @@ var (
 	CmdRemoveNotice      = define("catalog.notice.remove", 1, (*applier).removeNotice) // by the base's rights holder
 	CmdCountPulls        = define("catalog.pulls", 1, (*applier).countPulls)           // a node's pull counts, batched
 	CmdSetTrialAllowance = define("catalog.trial", 1, (*applier).setTrialAllowance)
+
+	// Governance (node/governance): the audit log, inboxes, review,
+	// reports and takedowns. Governance commands append their own audit
+	// record; audit.append records what other routes did or refused.
+	CmdAppendAudit = define("audit.append", 1, (*applier).appendAudit)
+	CmdMarkRead    = define("inbox.read", 1, (*applier).markRead)
+	CmdSendMessage = define("inbox.send", 1, (*applier).sendMessage) // an admin's message to a user
+	CmdReviewRules = define("review.rules", 1, (*applier).setReviewRules)
+	CmdReview      = define("review.decide", 1, (*applier).decideReview) // approve or reject a publication
 
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)

@@ -60,6 +60,13 @@ func TestCatalogConsole(t *testing.T) {
 		Questions: []string{"What will you use it for?"}, Description: "a small model"}); err != nil {
 		t.Fatal(err)
 	}
+	approve := func(repo string) {
+		t.Helper()
+		if _, err := n.Client().Review(ctx, wire.ReviewDecision{Repo: repo, Decision: "approve"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	approve("alice/model") // listed once reviewed (governance)
 	alice, bob := newTab(t, b, n.URL), newTab(t, b, n.URL)
 
 	t.Run("alice publishes from the images page", func(t *testing.T) {
@@ -87,6 +94,7 @@ func TestCatalogConsole(t *testing.T) {
 		if !eval[bool](alice, `document.querySelector('tr[data-repo="alice/tool"] button.publish')?.textContent === 'Update publication…'`) {
 			t.Error("the images page offers to publish an image already published")
 		}
+		approve("alice/tool")
 	})
 	// "Try it" runs alice/tool's own command; give it one that ticks.
 	if _, err := aliceAPI.Publish(ctx, wire.Publish{Repo: "alice/tool", License: "MIT", Description: "says what you tell it",

@@ -71,6 +71,10 @@ type CatalogEntry struct {
 	Updated     time.Time `json:"updated"`
 	Pulls       int64     `json:"pulls"`
 	Notices     []Notice  `json:"notices,omitempty"`
+	// Review is pending, approved or rejected (with ReviewReason: why, or
+	// the automatic rules it failed); only an approved entry is listed.
+	Review       string `json:"review"`
+	ReviewReason string `json:"review_reason,omitempty"`
 }
 
 // CatalogList is a page of GET /api/v1/catalog.

@@ -243,6 +243,7 @@ func (a *API) createToken(c *gin.Context) {
 	}
 	secret := auth.NewSecret()
 	tok := store.Token{ID: ulid.Make().String(), User: identity(c).User, Name: req.Name}
+	auditTarget(c, tok.User+" "+tok.ID+" ("+tok.Name+")")
 	res, ok := propose(c, a, store.CmdCreateToken, store.CreateToken{Token: tok, Hash: auth.HashToken(secret)})
 	if !ok {
 		return
@@ -298,6 +299,7 @@ func (a *API) createUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	auditTarget(c, req.Username)
 	if !ValidUsername(req.Username) {
 		fail(c, store.Errorf(store.EInvalid, "username: 2-32 lowercase letters, digits, '-' or '_', starting with a letter or digit"))
 		return

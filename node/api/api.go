@@ -97,6 +97,10 @@ type Config struct {
 	// catalog routes.
 	Catalog      Catalog
 	CatalogState CatalogState
+	// Governance and GovernanceState serve the audit log, inboxes, review,
+	// reports and takedowns, and record audited routes; nil: none of it.
+	Governance      Governance
+	GovernanceState GovernanceState
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership
@@ -173,6 +177,10 @@ func New(cfg Config) *API {
 		chain := []gin.HandlerFunc{}
 		if rt.Access != Public {
 			chain = append(chain, a.authenticate, a.consistentRead)
+		}
+		if rt.Audit != "" && a.cfg.Governance != nil {
+			// Before adminOnly, so a refused admin action is recorded too.
+			chain = append(chain, a.audited(rt.Audit, rt.AuditRefusalsOnly))
 		}
 		if rt.Access == Admin {
 			chain = append(chain, a.adminOnly)
@@ -299,6 +307,7 @@ func fail(c *gin.Context, err error) {
 	if !ok {
 		code, status = store.EInternal, http.StatusInternalServerError
 	}
+	c.Set(errorCodeKey, code)
 	msg := store.ErrorMessage(err)
 	if code == store.EInternal {
 		log := slog.Default()

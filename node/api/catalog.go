@@ -51,7 +51,7 @@ func (a *API) catalogRoutes() []Route {
 		return nil
 	}
 	return []Route{
-		route("POST", "/api/v1/images/publish", Signed, a.publish, "Publish a repository you own to the community catalog under a licence (again: update it; a changed licence text is a new version users accept again)").takes(wire.Publish{}).answers(200, wire.CatalogEntry{}),
+		route("POST", "/api/v1/images/publish", Signed, a.publish, "Publish a repository you own to the community catalog under a licence (again: update it; a changed licence text is a new version users accept again); it is listed once review approves it").takes(wire.Publish{}).answers(200, wire.CatalogEntry{}).audits("image.publish"),
 		route("POST", "/api/v1/images/unpublish", Signed, a.unpublish, "Return a published repository to private (the owner keeps it)").takes(wire.RepoRef{}).answers(204, noBody{}),
 		route("POST", "/api/v1/images/accept", Signed, a.accept, "Accept the licence of a published repository (the version read)").takes(wire.Accept{}).answers(200, wire.Acceptance{}),
 		route("POST", "/api/v1/images/request", Signed, a.requestAccess, "Ask the publisher of a repository in approval mode for access").takes(wire.AccessAsk{}).answers(200, wire.AccessRequest{}),
@@ -246,6 +246,10 @@ func (a *API) publish(c *gin.Context) {
 		Description: req.Description, Readme: req.Readme, Access: req.Access, Questions: req.Questions,
 		GenAI: req.GenAI, GenAIFiled: req.GenAIFiled, Use: req.Use, Command: req.Command, Lang: req.Lang,
 	})
+	auditTarget(c, req.Repo)
+	if err == nil {
+		c.Set(auditDetailKey, "review: "+pub.Review.State+" "+pub.Review.Reason)
+	}
 	if errors.Is(err, store.ErrNotFound) || (store.ErrorCode(err) == store.EForbidden && !a.published(req.Repo)) {
 		// Others' private repositories are not revealed.
 		err = store.Errorf(store.ENotFound, "repository %s not found", req.Repo)
@@ -294,6 +298,11 @@ func (a *API) publication(c *gin.Context, repo string) (*store.Publication, bool
 	}
 	if err != nil {
 		fail(c, err)
+		return nil, false
+	}
+	if id := identity(c); !pub.Listed() && pub.Owner != id.User && !id.Admin {
+		// Not yet approved (governance's review): others are not told it exists.
+		fail(c, store.Errorf(store.ENotFound, "%s is not in the catalog", repo))
 		return nil, false
 	}
 	return pub, true

@@ -71,10 +71,12 @@ func TestTheGateOnJobs(t *testing.T) {
 	if l := decodeAs[wire.AcceptanceList](t, f.do(other, "GET", "/api/v1/images/accepted", nil)); len(l.Acceptances) != 1 || l.Acceptances[0].Repo != "alice/tool" {
 		t.Fatalf("bob's acceptances %+v", l)
 	}
-	// A new licence version: bob must accept again.
+	// A new licence version: reviewed again, then bob must accept again.
 	if w := f.do(owner, "POST", "/api/v1/images/publish", map[string]any{"repo": "alice/tool", "license": "Apache-2.0"}); w.Code != 200 {
 		t.Fatalf("republish: %d %s", w.Code, w.Body.String())
 	}
+	wantError(t, f.do(other, "POST", "/api/v1/jobs", job), 400, wire.CodeInvalid, "not found") // pending review: private again
+	f.approve("alice/tool")
 	wantError(t, f.do(other, "POST", "/api/v1/jobs", job), 403, wire.CodeLicenceNotAccepted, "changed")
 	// Accepting the version read before is refused: it is not current.
 	wantError(t, f.do(other, "POST", "/api/v1/images/accept", map[string]string{"repo": "alice/tool", "licence": d.Licence.Version}), 409, wire.CodeConflict, "changed")
@@ -122,6 +124,7 @@ func TestLineageThroughTheAPI(t *testing.T) {
 		t.Fatalf("bob/app's notices: %+v", d.Notices)
 	}
 	wantError(t, f.do(other, "POST", "/api/v1/images/notices/remove", map[string]string{"repo": "bob/app", "base": "alice/tool"}), 403, wire.CodeForbidden, "only the rights holder of alice/tool")
+	f.approve("bob/app")
 	if l := decodeAs[wire.CatalogList](t, f.do(other, "GET", "/api/v1/catalog?q=app", nil)); len(l.Entries) != 1 || len(l.Entries[0].Notices) != 1 {
 		t.Fatalf("search for app: %+v", l)
 	}

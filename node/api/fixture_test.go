@@ -21,6 +21,7 @@ import (
 	"gantry/node/auth"
 	"gantry/node/catalog"
 	"gantry/node/cluster"
+	"gantry/node/governance"
 	"gantry/node/registry"
 	"gantry/store"
 	"gantry/wire"
@@ -130,6 +131,8 @@ func newFixture(t testing.TB) *fixture {
 		Questions: []string{"What for?"}, GenAI: true}); err != nil {
 		t.Fatal(err)
 	}
+	f.approve("alice/tool")
+	f.approve("alice/model")
 	f.must(ignore(store.CmdRequestAccess.Propose(ctx, f.direct, store.RequestAccess{Repo: "alice/model", User: "bob", Answers: []string{"a thesis"}})))
 	f.image("bob", "bob/app", "1", "layer of alice/tool", "bob's layer")
 	f.must(ignore(store.CmdSetTrialAllowance.Propose(ctx, f.direct, store.SetTrialAllowance{Allowance: store.TrialAllowance{CPUSecondsPerDay: 60}})))
@@ -146,6 +149,9 @@ func newFixture(t testing.TB) *fixture {
 	// A queue only alice may use: bob is told it does not exist.
 	f.must(ignore(store.CmdCreateQueue.Propose(ctx, f.direct, store.CreateQueue{Queue: store.Queue{Name: "lab", Weight: 2, Users: []string{"alice"}}})))
 
+	// alice has one message (id 1) in her inbox.
+	f.must(ignore(store.CmdSendMessage.Propose(ctx, f.direct, store.SendMessage{Meta: store.Meta{Actor: "admin", Admin: true}, User: "alice", Subject: "welcome"})))
+
 	f.state = &faultyState{State: st}
 	f.clu = &fakeCluster{}
 	f.api = New(Config{
@@ -154,6 +160,7 @@ func newFixture(t testing.TB) *fixture {
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
 		Catalog: f.cat, CatalogState: st,
+		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")
@@ -161,6 +168,13 @@ func newFixture(t testing.TB) *fixture {
 		Events: eventsEcho{},
 	})
 	return f
+}
+
+// approve is an admin's approval of a published repository (review).
+func (f *fixture) approve(repo string) {
+	f.t.Helper()
+	f.must(ignore(store.CmdReview.Propose(context.Background(), f.direct, store.DecideReview{Meta: store.Meta{Actor: "admin", Admin: true},
+		Repo: repo, Decision: store.ReviewApproved})))
 }
 
 func (f *fixture) must(err error) {

@@ -27,8 +27,13 @@ type Route struct {
 	// Produces is the content type of a body that is not JSON.
 	Produces string
 	// Query lists the query parameters the route reads.
-	Query   []Param
-	handler gin.HandlerFunc
+	Query []Param
+	// Audit names the action the route's requests are recorded as in the
+	// audit log (empty: not recorded); AuditRefusalsOnly: the command it
+	// proposes records its own success.
+	Audit             string
+	AuditRefusalsOnly bool
+	handler           gin.HandlerFunc
 }
 
 // Param is a query parameter.
@@ -66,6 +71,16 @@ func (r Route) answers(status int, body any) Route {
 func (r Route) produces(contentType string) Route { r.Produces = contentType; return r }
 func (r Route) reads(ps ...Param) Route           { r.Query = append(r.Query, ps...); return r }
 
+// audits records the route's requests in the audit log as action.
+func (r Route) audits(action string) Route { r.Audit = action; return r }
+
+// auditsRefusals records the route's refused requests as action; the
+// governance command it proposes records its success itself.
+func (r Route) auditsRefusals(action string) Route {
+	r.Audit, r.AuditRefusalsOnly = action, true
+	return r
+}
+
 // noBody is the answer of a route that answers 204.
 type noBody struct{}
 
@@ -95,13 +110,13 @@ func (a *API) routeTable() []Route {
 		route("POST", "/api/v1/login", Public, a.login, "Sign in: a session (cookies) or, with client, an API token").takes(wire.Login{}).answers(200, wire.LoginResult{}),
 		route("POST", "/api/v1/logout", Signed, a.logout, "End the session").answers(204, noBody{}),
 		route("GET", "/api/v1/me", Signed, a.me, "The signed-in account, its quota and what its tasks hold").answers(200, wire.User{}),
-		route("POST", "/api/v1/me/password", Signed, a.changePassword, "Change the signed-in account's password").takes(wire.PasswordChange{}).answers(204, noBody{}),
+		route("POST", "/api/v1/me/password", Signed, a.changePassword, "Change the signed-in account's password").takes(wire.PasswordChange{}).answers(204, noBody{}).audits("user.password"),
 		route("GET", "/api/v1/tokens", Signed, a.listTokens, "The signed-in account's API tokens (no secrets)").answers(200, wire.TokenList{}),
-		route("POST", "/api/v1/tokens", Signed, a.createToken, "Create an API token (its secret is shown once)").takes(wire.TokenRequest{}).answers(201, wire.TokenCreated{}),
-		route("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken, "Revoke one of the signed-in account's tokens").answers(204, noBody{}),
+		route("POST", "/api/v1/tokens", Signed, a.createToken, "Create an API token (its secret is shown once)").takes(wire.TokenRequest{}).answers(201, wire.TokenCreated{}).audits("token.create"),
+		route("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken, "Revoke one of the signed-in account's tokens").answers(204, noBody{}).audits("token.delete"),
 		route("GET", "/api/v1/users", Admin, a.listUsers, "Every account with its quota and usage").answers(200, wire.UserList{}),
-		route("POST", "/api/v1/users", Admin, a.createUser, "Create an account").takes(wire.CreateUser{}).answers(201, wire.User{}),
-		route("PATCH", "/api/v1/users/:name", Admin, a.updateUser, "Disable or enable an account, set its quota or fair-share weight").takes(wire.UpdateUser{}).answers(200, wire.User{}),
+		route("POST", "/api/v1/users", Admin, a.createUser, "Create an account").takes(wire.CreateUser{}).answers(201, wire.User{}).audits("user.create"),
+		route("PATCH", "/api/v1/users/:name", Admin, a.updateUser, "Disable or enable an account, set its quota or fair-share weight").takes(wire.UpdateUser{}).answers(200, wire.User{}).audits("user.update"),
 
 		route("POST", "/api/v1/jobs", Signed, a.submitJob, "Submit a job (an Idempotency-Key header makes a repeat return the first job)").takes(wire.JobSpec{}).answers(201, wire.Job{}),
 		route("GET", "/api/v1/jobs", Signed, a.listJobs, "The caller's jobs (an admin's: everyone's), newest first, a page at a time").answers(200, wire.JobList{}).reads(pState, pQuery, pCursor, pLimit, pOwner),
@@ -130,8 +145,8 @@ func (a *API) routeTable() []Route {
 
 		route("GET", "/api/v1/nodes", Signed, a.listNodes, "The nodes, their load and Raft roles, and the cluster's failure tolerance").answers(200, wire.NodeList{}),
 		route("GET", "/api/v1/nodes/:name", Signed, a.getNode, "A node: its load, role and GPUs, with the attempts holding each (others' only to admins)").answers(200, wire.Node{}),
-		route("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining), "Stop placing tasks on a node").answers(200, wire.Node{}).reads(pDeadline),
-		route("POST", "/api/v1/nodes/:name/ready", Admin, a.setNodeState(store.NodeReady), "Place tasks on a node again").answers(200, wire.Node{}),
+		route("POST", "/api/v1/nodes/:name/drain", Admin, a.setNodeState(store.NodeDraining), "Stop placing tasks on a node").answers(200, wire.Node{}).reads(pDeadline).audits("node.drain"),
+		route("POST", "/api/v1/nodes/:name/ready", Admin, a.setNodeState(store.NodeReady), "Place tasks on a node again").answers(200, wire.Node{}).audits("node.ready"),
 		route("GET", "/api/v1/cluster", Signed, a.cluster, "The cluster's identity and leader").answers(200, wire.Cluster{}),
 
 		route("GET", "/metrics", Signed, a.metrics, "Prometheus metrics").produces("text/plain"),
@@ -143,19 +158,20 @@ func (a *API) routeTable() []Route {
 			route("POST", "/api/v1/images/import", Signed, a.importImages, "Import the images of a `docker save` archive (the body, application/x-tar) under the caller's namespace").answers(201, wire.ImageImport{}),
 			// Repository names contain slashes: /images/<repo>/tags/<tag>
 			// and /images/<repo>/manifests/<digest>.
-			route("DELETE", "/api/v1/images/*path", Signed, a.deleteImage, "Delete REPO/tags/TAG or REPO/manifests/DIGEST (owner or admin)").answers(200, wire.Deleted{}),
-			route("POST", "/api/v1/admin/gc", Admin, a.collectGarbage, "Remove blobs no manifest references, on every node").answers(200, wire.GCReport{}).reads(pDryRun),
+			route("DELETE", "/api/v1/images/*path", Signed, a.deleteImage, "Delete REPO/tags/TAG or REPO/manifests/DIGEST (owner or admin)").answers(200, wire.Deleted{}).audits("image.delete"),
+			route("POST", "/api/v1/admin/gc", Admin, a.collectGarbage, "Remove blobs no manifest references, on every node").answers(200, wire.GCReport{}).reads(pDryRun).audits("image.gc"),
 		)
 	}
 	rs = append(rs, a.catalogRoutes()...)
+	rs = append(rs, a.governanceRoutes()...)
 	if a.cfg.Cluster != nil {
 		rs = append(rs,
 			route("GET", "/api/v1/cluster/ca", Public, a.clusterCA, "The cluster CA certificate, which a joining node pins by the hash in its token").produces("application/x-pem-file"),
 			route("POST", "/api/v1/cluster/join", Public, a.clusterJoin, "A node joins: its certificate request with an HMAC proof of the join secret").takes(joinRequest{}).answers(200, joinAnswer{}),
 			route("GET", "/api/v1/cluster/join-command", Admin, a.joinCommand(false), "The command that joins a node to this cluster").answers(200, wire.JoinCommand{}),
-			route("POST", "/api/v1/cluster/join-token/rotate", Admin, a.joinCommand(true), "Replace the join secret: every older token stops working").answers(200, wire.JoinCommand{}),
+			route("POST", "/api/v1/cluster/join-token/rotate", Admin, a.joinCommand(true), "Replace the join secret: every older token stops working").answers(200, wire.JoinCommand{}).audits("cluster.join_token.rotate"),
 			route("GET", "/api/v1/cluster/members", Admin, a.clusterMembers, "The Raft configuration").answers(200, wire.MemberList{}),
-			route("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode, "Take a node out of the cluster").answers(200, wire.Node{}),
+			route("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode, "Take a node out of the cluster").answers(200, wire.Node{}).audits("node.remove"),
 		)
 	}
 	if a.cfg.Events != nil {

@@ -131,6 +131,18 @@ var matrix = map[string]matrixRow{
 	"PUT /api/v1/admin/trial":            {path: fixed("/api/v1/admin/trial"), body: body(map[string]any{"cpu_seconds_per_day": 60, "max_run_time": "30s"}), want: adminOnly(200)},
 	// The fixture turns trials on (60 CPU-seconds); bob has not accepted
 	// alice/tool's licence: refused by the gate like any job of it.
+	// Governance: the audit log is the admins'; a user's inbox is theirs.
+	"GET /api/v1/audit":           {path: fixed("/api/v1/audit?since=24h&actor=admin"), want: adminOnly(200)},
+	"GET /api/v1/audit/verify":    {path: fixed("/api/v1/audit/verify"), want: adminOnly(200)},
+	"GET /api/v1/audit/export":    {path: fixed("/api/v1/audit/export"), want: adminOnly(200)},
+	"GET /api/v1/inbox":           {path: fixed("/api/v1/inbox"), want: signedIn(200)},
+	"POST /api/v1/inbox/send":     {path: fixed("/api/v1/inbox/send"), body: body(map[string]string{"user": "alice", "subject": "hello"}), want: adminOnly(204)},
+	"GET /api/v1/review":          {path: fixed("/api/v1/review?state=approved"), want: adminOnly(200)},
+	"POST /api/v1/review/decide":  {path: fixed("/api/v1/review/decide"), body: body(map[string]string{"repo": "alice/tool", "decision": "reject", "reason": "no README"}), want: adminOnly(200)},
+	"GET /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), want: adminOnly(200)},
+	"PUT /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), body: body(map[string]any{"auto": true, "deny": []string{"casino"}}), want: adminOnly(200)},
+	"POST /api/v1/inbox/:id/read": {path: fixed("/api/v1/inbox/1/read"), want: statuses(401, 200, 404, 404)},
+
 	"POST /api/v1/catalog/try": {path: fixed("/api/v1/catalog/try"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 201, 403, 201)},
 }
 

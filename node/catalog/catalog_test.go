@@ -115,6 +115,9 @@ func TestSearch(t *testing.T) {
 		if _, err := store.CmdPublishRepo.Propose(ctx, p, store.PublishRepo{Publication: pub, LicenceText: licence, Actor: owner}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := store.CmdReview.Propose(ctx, p, store.DecideReview{Meta: store.Meta{Actor: "admin", Admin: true}, Repo: repo, Decision: store.ReviewApproved}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	names := func(f Filter) ([]string, string) {
 		t.Helper()

@@ -88,6 +88,9 @@ func (c *Catalog) refresh() {
 func (c *Catalog) build(gen, pulls uint64) (*index, error) {
 	ix := &index{gen: gen, pullsGen: pulls}
 	err := c.st.Publications(func(p *store.Publication) bool {
+		if !p.Listed() {
+			return true // pending or rejected review, taken down: not in the catalog
+		}
 		p.Grant.Text = "" // the agreement is read from the store when shown
 		ix.pubs = append(ix.pubs, *p)
 		ix.repo = append(ix.repo, strings.ToLower(p.Repo))

@@ -22,7 +22,10 @@ func Notice(d *store.Derivation) wire.Notice {
 func CatalogEntry(p *store.Publication, notices []store.Derivation) wire.CatalogEntry {
 	e := wire.CatalogEntry{Repo: p.Repo, Owner: p.Owner, Licence: Licence(p.Licence), Description: p.Description, Use: p.Use,
 		GenAI: p.GenAI, GenAIFiled: p.GenAIFiled, Access: p.Access, Questions: slices.Clone(p.Questions), Command: slices.Clone(p.Command),
-		Published: p.Published, Updated: p.Updated, Pulls: p.Pulls}
+		Published: p.Published, Updated: p.Updated, Pulls: p.Pulls, Review: p.Review.State, ReviewReason: p.Review.Reason}
+	if e.Review == "" {
+		e.Review = store.ReviewApproved // published before review existed
+	}
 	for i := range notices {
 		e.Notices = append(e.Notices, Notice(&notices[i]))
 	}

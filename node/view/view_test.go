@@ -35,6 +35,8 @@ func TestViewsShowEveryField(t *testing.T) {
 		{"queue", reflect.TypeFor[store.Queue](), func(r any) any { q := r.(store.Queue); return Queue(&q) }, []string{"updated"}, []string{"guaranteed", "usage", "queued"}},
 		{"usage", reflect.TypeFor[store.UserUsage](), func(r any) any { return Usage(r.(store.UserUsage)) }, nil, nil},
 		{"resources", reflect.TypeFor[store.Resources](), func(r any) any { return Resources(r.(store.Resources)) }, nil, nil},
+		{"audit record", reflect.TypeFor[store.AuditRecord](), func(r any) any { a := r.(store.AuditRecord); return AuditRecord(&a) }, nil, nil},
+		{"message", reflect.TypeFor[store.Message](), func(r any) any { m := r.(store.Message); return Message(&m) }, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
