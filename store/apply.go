@@ -26,6 +26,9 @@ type applier struct {
 	queues map[string]Resources  // queue -> limit, read once per batch
 	events []Event
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
+	// started and finished count tasks that went running and that ended
+	// in this batch (TaskCounts).
+	started, finished uint64
 	pubs   bool              // a publication was written or removed
 	pulls  bool              // pull counts were added
 	// written holds the tasks this command wrote (eachTask prefers them to
@@ -119,6 +122,8 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 		}
 		s.setApplied(last)
 		s.countEnded(a.ended)
+		s.tasksStarted.Add(a.started)
+		s.tasksFinished.Add(a.finished)
 		if a.pubs {
 			s.pubGen.Add(1) // after the commit: see PublicationsGeneration
 		}
