@@ -26,11 +26,13 @@ type applier struct {
 	queues map[string]Resources  // queue -> limit, read once per batch
 	events []Event
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
+	pubs   bool              // a publication was written or removed
+	pulls  bool              // pull counts were added
+
 	// started and finished count tasks that went running and that ended
 	// in this batch (TaskCounts).
 	started, finished uint64
-	pubs   bool              // a publication was written or removed
-	pulls  bool              // pull counts were added
+
 	// written holds the tasks this command wrote (eachTask prefers them to
 	// what it read); seqWalk the sequential jobs whose chain of tasks is
 	// being settled (taskEnded); arrayDependents each job's n-to-n

@@ -21,6 +21,7 @@ import (
 	"gantry/node/auth"
 	"gantry/node/catalog"
 	"gantry/node/cluster"
+	"gantry/node/history"
 	"gantry/node/registry"
 	"gantry/store"
 	"gantry/wire"
@@ -74,6 +75,7 @@ type fixture struct {
 	cat    *catalog.Catalog
 	state  *faultyState
 	clu    *fakeCluster
+	hist   *history.History
 	// clock is the sign-in limiter's clock (auth throttling).
 	clock *gantrytest.Clock
 
@@ -146,6 +148,13 @@ func newFixture(t testing.TB) *fixture {
 	// A queue only alice may use: bob is told it does not exist.
 	f.must(ignore(store.CmdCreateQueue.Propose(ctx, f.direct, store.CreateQueue{Queue: store.Queue{Name: "lab", Weight: 2, Users: []string{"alice"}}})))
 
+	// bob has a quota and nothing placed; alice has a task placed and no
+	// quota: both have a series in the history, sampled once.
+	f.must(ignore(store.CmdUpdateUser.Propose(ctx, f.direct, store.UpdateUser{Name: "bob", Quota: &store.Resources{CPU: 2000, Memory: 4 << 30}})))
+	f.hist = history.New(history.Config{Source: st, Now: f.clock.Now,
+		Used: func(context.Context, store.Node) *store.Resources { return &store.Resources{CPU: 700, Memory: 3 << 30} }})
+	f.hist.Sample(ctx)
+
 	f.state = &faultyState{State: st}
 	f.clu = &fakeCluster{}
 	f.api = New(Config{
@@ -153,7 +162,7 @@ func newFixture(t testing.TB) *fixture {
 		LogPath:  func(job string, task, attempt int) string { return t.TempDir() + "/none.log" },
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
-		Catalog: f.cat, CatalogState: st,
+		Catalog: f.cat, CatalogState: st, History: f.hist,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")
