@@ -12,8 +12,12 @@ import (
 type Series []float64
 
 // MarshalJSON writes NaN as null.
-func (s Series) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 2+len(s)*8)
+func (s Series) MarshalJSON() ([]byte, error) { return s.AppendJSON(make([]byte, 0, 2+len(s)*8)), nil }
+
+// AppendJSON appends the series as a JSON array, NaN as null, whole
+// figures exactly and others with the digits of a float32 (what the
+// history keeps).
+func (s Series) AppendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i, v := range s {
 		if i > 0 {
@@ -23,9 +27,13 @@ func (s Series) MarshalJSON() ([]byte, error) {
 			b = append(b, "null"...)
 			continue
 		}
-		b = strconv.AppendFloat(b, v, 'f', -1, 64)
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			b = strconv.AppendInt(b, int64(v), 10)
+			continue
+		}
+		b = strconv.AppendFloat(b, v, 'g', -1, 32)
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 // UnmarshalJSON reads null as NaN.

@@ -116,12 +116,14 @@ const (
 // UserFields names the per-user series (a quota of 0 is no limit).
 var UserFields = [userFields]string{"cpu", "memory", "gpus", "cpu_quota", "memory_quota", "gpu_quota", "tasks"}
 
-// Figures are float32: CPU millicores and MiB are exact to 16 million, and
-// half the size of float64 (DESIGN.md). NaN is a missing value.
+// ClusterPoint, NodePoint and UserPoint are one sample's figures, in the
+// order of ClusterFields, NodeFields and UserFields, memory in MiB. They
+// are float32: CPU millicores and MiB are exact to 16 million, at half the
+// size of float64 (DESIGN.md). NaN is a missing value.
 type (
-	clusterPoint [clusterFields]float32
-	nodePoint    [nodeFields]float32
-	userPoint    [userFields]float32
+	ClusterPoint [clusterFields]float32
+	NodePoint    [nodeFields]float32
+	UserPoint    [userFields]float32
 )
 
 // History is the rings and the sampler. Safe for concurrent use.
@@ -197,16 +199,16 @@ func (h *History) Sample(ctx context.Context) {
 // Snapshot is one sample: the cluster, each node and each user.
 type Snapshot struct {
 	At      time.Time
-	Cluster clusterPoint
-	Nodes   map[string]nodePoint
-	Users   map[string]userPoint
+	Cluster ClusterPoint
+	Nodes   map[string]NodePoint
+	Users   map[string]UserPoint
 }
 
 const mib = 1 << 20
 
 func (h *History) read(ctx context.Context) (Snapshot, error) {
 	now := h.cfg.Now()
-	s := Snapshot{At: now, Nodes: map[string]nodePoint{}, Users: map[string]userPoint{}}
+	s := Snapshot{At: now, Nodes: map[string]NodePoint{}, Users: map[string]UserPoint{}}
 	nodes, err := h.cfg.Source.Nodes()
 	if err != nil {
 		return s, err
@@ -231,7 +233,7 @@ func (h *History) read(ctx context.Context) (Snapshot, error) {
 		if n.State == store.NodeDown {
 			continue
 		}
-		p := nodePoint{float32(n.Capacity.CPU), float32(n.Allocated.CPU), nan,
+		p := NodePoint{float32(n.Capacity.CPU), float32(n.Allocated.CPU), nan,
 			float32(n.Capacity.Memory / mib), float32(n.Allocated.Memory / mib), nan, float32(n.Running)}
 		if h.cfg.Used != nil {
 			if u := h.cfg.Used(ctx, n); u != nil {
@@ -268,12 +270,12 @@ func (h *History) read(ctx context.Context) (Snapshot, error) {
 		if u.Tasks == 0 && u.Allocated == (store.Resources{}) && q == (store.Resources{}) {
 			continue
 		}
-		s.Users[name] = userPoint{float32(u.Allocated.CPU), float32(u.Allocated.Memory / mib), float32(u.Allocated.GPUs),
+		s.Users[name] = UserPoint{float32(u.Allocated.CPU), float32(u.Allocated.Memory / mib), float32(u.Allocated.GPUs),
 			float32(q.CPU), float32(q.Memory / mib), float32(q.GPUs), float32(u.Tasks)}
 	}
 	for name, q := range quotas {
 		if _, ok := s.Users[name]; !ok && q != (store.Resources{}) {
-			s.Users[name] = userPoint{0, 0, 0, float32(q.CPU), float32(q.Memory / mib), float32(q.GPUs), 0}
+			s.Users[name] = UserPoint{0, 0, 0, float32(q.CPU), float32(q.Memory / mib), float32(q.GPUs), 0}
 		}
 	}
 	return s, nil

@@ -145,16 +145,16 @@ func TestSeriesAreBounded(t *testing.T) {
 // fill records a day of samples, 10 s apart, for nodes and users.
 func fill(h *History, nodes, users int) {
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := Snapshot{Nodes: map[string]nodePoint{}, Users: map[string]userPoint{}}
+	s := Snapshot{Nodes: map[string]NodePoint{}, Users: map[string]UserPoint{}}
 	for i := range nodes {
-		s.Nodes[fmt.Sprintf("node-%02d", i)] = nodePoint{4000, 1000, 800, 8192, 1024, 3000, 10}
+		s.Nodes[fmt.Sprintf("node-%02d", i)] = NodePoint{4000, 1000, 800, 8192, 1024, 3000, 10}
 	}
 	for i := range users {
-		s.Users[fmt.Sprintf("user-%02d", i)] = userPoint{1000, 1024, 0, 4000, 0, 0, 10}
+		s.Users[fmt.Sprintf("user-%02d", i)] = UserPoint{1000, 1024, 0, 4000, 0, 0, 10}
 	}
 	for i := 0; i < 8640; i++ {
 		s.At = at.Add(time.Duration(i) * 10 * time.Second)
-		s.Cluster = clusterPoint{64000, float32(i % 64000), 100, 131072, 1024, 2048, 8, 2, float32(i % 100), 10, 60, 60}
+		s.Cluster = ClusterPoint{64000, float32(i % 64000), 100, 131072, 1024, 2048, 8, 2, float32(i % 100), 10, 60, 60}
 		h.Record(s)
 	}
 }

@@ -21,15 +21,15 @@ type ring struct {
 	pushes             uint64
 	step               time.Duration
 	times              []int64
-	cluster            []clusterPoint
-	nodes              map[string]*series[nodePoint]
-	users              map[string]*series[userPoint]
+	cluster            []ClusterPoint
+	nodes              map[string]*series[NodePoint]
+	users              map[string]*series[UserPoint]
 	maxNodes, maxUsers int
 }
 
 func newRing(n int, step time.Duration, maxNodes, maxUsers int) *ring {
-	return &ring{n: n, step: step, times: make([]int64, n), cluster: make([]clusterPoint, n),
-		nodes: map[string]*series[nodePoint]{}, users: map[string]*series[userPoint]{}, maxNodes: maxNodes, maxUsers: maxUsers}
+	return &ring{n: n, step: step, times: make([]int64, n), cluster: make([]ClusterPoint, n),
+		nodes: map[string]*series[NodePoint]{}, users: map[string]*series[UserPoint]{}, maxNodes: maxNodes, maxUsers: maxUsers}
 }
 
 func (r *ring) push(s Snapshot, dropped map[string]bool) {
@@ -73,9 +73,9 @@ func pushInto[P any](r *ring, m map[string]*series[P], vals map[string]P, max in
 	}
 }
 
-var missingNode, missingUser = func() (nodePoint, userPoint) {
-	var n nodePoint
-	var u userPoint
+var missingNode, missingUser = func() (NodePoint, UserPoint) {
+	var n NodePoint
+	var u UserPoint
 	for k := range n {
 		n[k] = nan
 	}
@@ -142,15 +142,15 @@ func (a *accumulator) add(step time.Time, s Snapshot) {
 }
 
 func (a *accumulator) mean() Snapshot {
-	s := Snapshot{At: a.step, Nodes: make(map[string]nodePoint, len(a.nodes)), Users: make(map[string]userPoint, len(a.users))}
+	s := Snapshot{At: a.step, Nodes: make(map[string]NodePoint, len(a.nodes)), Users: make(map[string]UserPoint, len(a.users))}
 	a.cluster.mean(s.Cluster[:])
 	for name, sm := range a.nodes {
-		var p nodePoint
+		var p NodePoint
 		sm.mean(p[:])
 		s.Nodes[name] = p
 	}
 	for name, sm := range a.users {
-		var p userPoint
+		var p UserPoint
 		sm.mean(p[:])
 		s.Users[name] = p
 	}
