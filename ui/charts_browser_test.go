@@ -183,6 +183,7 @@ func TestConsoleCharts(t *testing.T) {
 		if tip := eval[string](alice, `document.querySelector('figure[data-chart=cpu] .tip:not([hidden])')?.textContent || ''`); !strings.Contains(tip, "allocated:") {
 			t.Errorf("the CPU chart's tooltip says %q, want the values under the pointer", tip)
 		}
+		eval[bool](alice, `(document.querySelector('figure[data-chart=cpu] svg').dispatchEvent(new PointerEvent('pointerleave')), true)`)
 		alice.shoot("dashboard")
 		alice.shootDark("dashboard")
 		eval[any](alice, `document.querySelector('.segmented button[data-window="1d"]').click(); null`)

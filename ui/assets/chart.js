@@ -19,11 +19,20 @@ function s(tag, attrs, ...kids) {
 export function niceMax(v) {
   if (!(v > 0)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  // Multiples that split into four even ticks.
+  for (const m of [1, 2, 4, 5, 8, 10]) if (m * p >= v - 1e-9 * p) return m * p;
   return 10 * p;
 }
 
-const clock = (ms) => new Date(ms).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+// Seconds on the axis when the window is shorter than ten minutes.
+/** niceBytes is niceMax in the largest binary unit (KiB, MiB, GiB...) under v. */
+export function niceBytes(v) {
+  let u = 1;
+  while (v / u >= 1024) u *= 1024;
+  return niceMax(v / u) * u;
+}
+
+const clock = (ms, span) => new Date(ms).toLocaleTimeString([], span < 600e3 ? {hour: '2-digit', minute: '2-digit', second: '2-digit'} : {hour: '2-digit', minute: '2-digit'});
 
 function lastValue(values) {
   for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
@@ -35,8 +44,8 @@ function lastValue(values) {
  * ({key, label, cls, values, area}); it redraws at its width.
  */
 export class LineChart {
-  constructor({id, title, format, height = 170}) {
-    this.id = id; this.title = title; this.format = format || ((v) => String(Math.round(v)));
+  constructor({id, title, format, nice = niceMax, height = 170}) {
+    this.id = id; this.title = title; this.format = format || ((v) => String(Math.round(v))); this.nice = nice;
     this.height = height; this.times = []; this.series = [];
     this.svg = s('svg', {role: 'img', 'aria-labelledby': `${id}-t ${id}-d`, class: 'chart-svg'});
     this.legend = h('div', {class: 'chart-legend'});
@@ -64,7 +73,7 @@ export class LineChart {
     const t = this.times, n = t.length;
     let max = 0;
     for (const sr of this.series) for (const v of sr.values) if (v > max) max = v;
-    const ymax = niceMax(max * 1.05);
+    const ymax = this.nice(max * 1.05);
     const t0 = n ? t[0] : Date.now() - 3600e3, t1 = n > 1 ? t[n - 1] : t0 + 1;
     const x = (ms) => m.l + (ms - t0) / (t1 - t0) * iw;
     const y = (v) => m.t + ih - v / ymax * ih;
@@ -78,10 +87,10 @@ export class LineChart {
       grid.append(s('line', {x1: m.l, x2: m.l + iw, y1: yy, y2: yy}),
         s('text', {x: m.l - 6, y: yy + 4, 'text-anchor': 'end'}, this.format(v)));
     }
-    const ticks = Math.max(2, Math.min(6, Math.floor(iw / 90)));
+    const ticks = Math.max(2, Math.min(6, Math.floor(iw / (t1 - t0 < 600e3 ? 110 : 90))));
     for (let k = 0; k <= ticks && n > 1; k++) {
       const ms = t0 + (t1 - t0) * k / ticks;
-      grid.append(s('text', {x: x(ms), y: hgt - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle'}, clock(ms)));
+      grid.append(s('text', {x: x(ms), y: hgt - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle'}, clock(ms, t1 - t0)));
     }
     kids.push(grid);
     for (const sr of this.series) {

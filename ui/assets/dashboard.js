@@ -5,10 +5,11 @@
 // changes only when a sample is taken.
 import {h, cpu, bytes, toast} from './util.js';
 import {get} from './api.js';
-import {LineChart} from './chart.js';
+import {LineChart, niceBytes} from './chart.js';
 
-const cpus = (m) => { const v = m / 1000; return v >= 10 || v === Math.round(v) ? `${Math.round(v)}` : v.toFixed(1); };
-const count = (v) => (v >= 10 || v === Math.round(v) ? String(Math.round(v)) : v.toFixed(1));
+const short = (v) => String(v >= 100 ? Math.round(v) : +v.toFixed(2));
+const cpus = (m) => short(m / 1000);
+const count = short;
 const PALETTE = 8;
 
 export function dashboardPage(app) {
@@ -16,7 +17,7 @@ export function dashboardPage(app) {
   let win = new URLSearchParams(location.search).get('window') === '1d' ? '1d' : '1h';
   let timer = null, data = null, gen = 0;
   const charts = [];
-  const chart = (id, title, format) => { const c = new LineChart({id, title, format}); charts.push(c); return c; };
+  const chart = (id, title, format) => { const c = new LineChart({id, title, format, nice: format === bytes ? niceBytes : undefined}); charts.push(c); return c; };
 
   const cpuC = chart('cpu', 'CPU (cores): allocated to tasks, used by the machines, capacity', cpus);
   const memC = chart('memory', 'Memory: allocated to tasks, used by the machines, capacity', bytes);
