@@ -62,7 +62,15 @@ func (a *API) statsHistory(c *gin.Context) {
 	// names.
 	allow := func(name string) bool { return id.Admin || name == id.User }
 	v := a.cfg.History.Read(w, points, allow)
-	b := make([]byte, 0, 64<<10)
+	// About 8 bytes a figure: one allocation instead of a dozen copies.
+	cols := len(v.Cluster) + 1
+	for _, n := range v.Nodes {
+		cols += len(n.Fields)
+	}
+	for _, u := range v.Users {
+		cols += len(u.Fields)
+	}
+	b := make([]byte, 0, 4096+cols*len(v.Times)*8)
 	b = fmt.Appendf(b, `{"window":%q,"step_seconds":%s,"interval_seconds":%s,"node":`, w,
 		strconv.FormatFloat(v.Step.Seconds(), 'f', -1, 64), strconv.FormatFloat(a.cfg.History.Interval().Seconds(), 'f', -1, 64))
 	b = appendJSONString(b, a.cfg.NodeName)
