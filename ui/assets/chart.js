@@ -205,7 +205,8 @@ export class Timeline {
     this.scale = {t0, t1, m, iw, rh, rows};
     const paths = Object.fromEntries(OUTCOMES.map(([k]) => [k, []]));
     const counts = Object.fromEntries(OUTCOMES.map(([k]) => [k, 0]));
-    const minW = 1.5, bh = Math.max(rh, 0.6);
+    // Rows tall enough get a gap, so neighbouring tasks stay apart.
+    const minW = 1.5, bh = rh >= 3 ? rh - Math.max(1, rh * 0.15) : Math.max(rh, 0.6);
     for (const [task, list] of this.byTask || []) {
       list.forEach((a, i) => {
         if (!a.start) return;
