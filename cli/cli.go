@@ -50,7 +50,10 @@ type ServerConfig struct {
 	JobRetention time.Duration
 	LogRetention time.Duration
 	RaftTimeout  time.Duration
-	Logger       *slog.Logger
+	// HistoryInterval is the time between the charts' samples
+	// (--history-interval; 0: 10 s).
+	HistoryInterval time.Duration
+	Logger          *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -208,7 +211,7 @@ func parseRetention(flag, s string) (time.Duration, error) {
 
 func serverCmd(server Server) *cobra.Command {
 	var cfg ServerConfig
-	var retention, jobRetention, raftTimeout string
+	var retention, jobRetention, raftTimeout, historyInterval string
 	var labels, gpus, gpuShareable []string
 	var debug bool
 	c := &cobra.Command{
@@ -251,10 +254,19 @@ func serverCmd(server Server) *cobra.Command {
 				}
 				cfg.RaftTimeout = d
 			}
+			if historyInterval != "" {
+				d, err := time.ParseDuration(historyInterval)
+				if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+					return usageErr(cmd, "--history-interval %q: want a duration from 100ms to 10m, e.g. 10s", historyInterval)
+				}
+				cfg.HistoryInterval = d
+			}
 			return server(cmd.Context(), cfg)
 		},
 	}
 	f := c.Flags()
+	f.StringVar(&historyInterval, "history-interval", envOr("GANTRY_HISTORY_INTERVAL", ""),
+		"time between the samples the console's charts draw, kept an hour at this step and a day a minute (default 10s)")
 	f.StringVar(&cfg.DataDir, "data", envOr("GANTRY_DATA", "./gantry-data"), "directory for everything the node keeps")
 	f.StringVar(&cfg.HTTPAddr, "http", envOr("GANTRY_HTTP", ":7070"), "address for the console, REST API and registry")
 	f.StringVar(&cfg.ClusterAddr, "cluster", envOr("GANTRY_CLUSTER", ":7071"), "address for Raft and node-to-node calls (mutual TLS)")

@@ -34,6 +34,7 @@ import (
 	"gantry/node/catalog"
 	"gantry/node/cluster"
 	"gantry/node/governance"
+	"gantry/node/history"
 	"gantry/node/images"
 	"gantry/node/runner"
 	"gantry/raftcluster"
@@ -76,7 +77,9 @@ type Config struct {
 	// RaftTimeout is how long followers wait for a silent leader before
 	// electing another (0: raftcluster.DefaultHeartbeatTimeout, for a LAN).
 	RaftTimeout time.Duration
-	Logger      *slog.Logger
+	// HistoryInterval is the time between the charts' samples (0: 10 s).
+	HistoryInterval time.Duration
+	Logger          *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -302,6 +305,8 @@ func (n *Node) start(ctx context.Context) error {
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.pruneLogsLoop) // logs.go
+	hist := history.New(history.Config{Source: n.store, Used: n.cluster.NodeUsage, Interval: n.cfg.HistoryInterval, Logger: n.log})
+	n.goLoop(ctx, hist.Run)
 
 	var handler http.Handler = api.New(api.Config{
 		Store: n.store, Proposer: n.cluster, Auth: n.auth, Logger: n.log, NodeName: n.cfg.Name, Cluster: n.cluster,
@@ -315,7 +320,7 @@ func (n *Node) start(ctx context.Context) error {
 		},
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
-		Catalog: n.catalog, CatalogState: n.store,
+		Catalog: n.catalog, CatalogState: n.store, History: hist,
 		Governance: governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log}), GovernanceState: n.store,
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),

@@ -28,6 +28,11 @@ type applier struct {
 	ended  map[string]uint64 // jobs that reached each terminal state in this batch
 	pubs   bool              // a publication was written or removed
 	pulls  bool              // pull counts were added
+
+	// started and finished count tasks that went running and that ended
+	// in this batch (TaskCounts).
+	started, finished uint64
+
 	// written holds the tasks this command wrote (eachTask prefers them to
 	// what it read); seqWalk the sequential jobs whose chain of tasks is
 	// being settled (taskEnded); arrayDependents each job's n-to-n
@@ -119,6 +124,8 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 		}
 		s.setApplied(last)
 		s.countEnded(a.ended)
+		s.tasksStarted.Add(a.started)
+		s.tasksFinished.Add(a.finished)
 		if a.pubs {
 			s.pubGen.Add(1) // after the commit: see PublicationsGeneration
 		}

@@ -102,6 +102,12 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 func (a *applier) setTask(j *Job, t *Task, state string) error {
 	ended := !Terminal(t.State) && Terminal(state)
 	if t.State != state {
+		if state == StateRunning {
+			a.started++
+		}
+		if ended {
+			a.finished++
+		}
 		j.Counts[t.State]--
 		if j.Counts[t.State] <= 0 {
 			delete(j.Counts, t.State)

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -487,6 +488,29 @@ func (s *Store) scan(prefix string, fn func(k, v []byte) (bool, error)) error {
 				return err
 			}
 			if !cont {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// JobAttempts calls fn with the attempts of a job's tasks from task from
+// on, in task then attempt order, until fn returns false: one scan of the
+// job's attempt records, for views of a whole array (the console's
+// timeline) that would otherwise read each task's attempts apart.
+func (s *Store) JobAttempts(jobID string, from int, fn func(Attempt) bool) error {
+	prefix := []byte(pAttempt + jobID + "/")
+	start := []byte(pAttempt + jobID + "/" + idx(max(from, 0)) + "/")
+	return s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			var a Attempt
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &a) }); err != nil {
+				return fmt.Errorf("read attempt %s: %w", it.Item().Key(), err)
+			}
+			if !fn(a) {
 				return nil
 			}
 		}

@@ -31,6 +31,9 @@ type Store struct {
 	endedMu sync.Mutex
 	ended   map[string]uint64 // jobs that reached each terminal state, since Open
 
+	tasksStarted  atomic.Uint64 // see TaskCounts
+	tasksFinished atomic.Uint64
+
 	pubGen   atomic.Uint64 // see PublicationsGeneration
 	pullsGen atomic.Uint64 // see PullsGeneration
 }
@@ -110,6 +113,14 @@ func (s *Store) countEnded(by map[string]uint64) {
 	for st, n := range by {
 		s.ended[st] += n
 	}
+}
+
+// TaskCounts reports how many times, in entries this store applied since
+// it was opened, a task went running (an attempt started: retries count
+// again) and a task reached a final state. Like JobsEnded, every replica
+// counts the whole cluster's, and a restored snapshot counts nothing.
+func (s *Store) TaskCounts() (started, finished uint64) {
+	return s.tasksStarted.Load(), s.tasksFinished.Load()
 }
 
 // AppliedIndex is the last Raft index applied to this store.

@@ -36,6 +36,7 @@ type State interface {
 	Tasks(job, state string, cursor, limit int) ([]store.Task, int, error)
 	Attempt(job string, task, n int) (*store.Attempt, error)
 	Attempts(job string, task int) ([]store.Attempt, error)
+	JobAttempts(job string, from int, fn func(store.Attempt) bool) error
 	Nodes() ([]store.Node, error)
 	Node(name string) (*store.Node, error)
 	Cluster() (store.ClusterInfo, error)
@@ -93,6 +94,9 @@ type Config struct {
 	LogRetention time.Duration
 	// SecureCookies marks session cookies Secure (HTTPS deployments).
 	SecureCookies bool
+	// History serves the charts' figures (/api/v1/stats/history); nil:
+	// no such route.
+	History History
 	// Catalog and CatalogState serve the community catalog; nil: no
 	// catalog routes.
 	Catalog      Catalog

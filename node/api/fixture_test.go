@@ -22,6 +22,7 @@ import (
 	"gantry/node/catalog"
 	"gantry/node/cluster"
 	"gantry/node/governance"
+	"gantry/node/history"
 	"gantry/node/registry"
 	"gantry/store"
 	"gantry/wire"
@@ -75,6 +76,7 @@ type fixture struct {
 	cat    *catalog.Catalog
 	state  *faultyState
 	clu    *fakeCluster
+	hist   *history.History
 	// clock is the sign-in limiter's clock (auth throttling).
 	clock *gantrytest.Clock
 
@@ -151,6 +153,12 @@ func newFixture(t testing.TB) *fixture {
 
 	// alice has one message (id 1) in her inbox.
 	f.must(ignore(store.CmdSendMessage.Propose(ctx, f.direct, store.SendMessage{Meta: store.Meta{Actor: "admin", Admin: true}, User: "alice", Subject: "welcome"})))
+	// bob has a quota and nothing placed; alice has a task placed and no
+	// quota: both have a series in the history, sampled once.
+	f.must(ignore(store.CmdUpdateUser.Propose(ctx, f.direct, store.UpdateUser{Name: "bob", Quota: &store.Resources{CPU: 2000, Memory: 4 << 30}})))
+	f.hist = history.New(history.Config{Source: st, Now: f.clock.Now,
+		Used: func(context.Context, store.Node) *store.Resources { return &store.Resources{CPU: 700, Memory: 3 << 30} }})
+	f.hist.Sample(ctx)
 
 	f.state = &faultyState{State: st}
 	f.clu = &fakeCluster{}
@@ -159,7 +167,7 @@ func newFixture(t testing.TB) *fixture {
 		LogPath:  func(job string, task, attempt int) string { return t.TempDir() + "/none.log" },
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
-		Catalog: f.cat, CatalogState: st,
+		Catalog: f.cat, CatalogState: st, History: f.hist,
 		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")

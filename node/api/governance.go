@@ -38,9 +38,9 @@ type GovernanceState interface {
 var _ GovernanceState = (*store.Store)(nil)
 
 var (
-	pSince  = Param{"since", "string", "only records at or after this time (RFC 3339, or a duration such as 24h: that long ago)"}
-	pActor  = Param{"actor", "string", "only records of this user"}
-	pAction = Param{"action", "string", "only records of this action (user.create, image.takedown, ...)"}
+	pSince       = Param{"since", "string", "only records at or after this time (RFC 3339, or a duration such as 24h: that long ago)"}
+	pActor       = Param{"actor", "string", "only records of this user"}
+	pAction      = Param{"action", "string", "only records of this action (user.create, image.takedown, ...)"}
 	pUnread      = Param{"unread", "boolean", "only unread messages"}
 	pReviewState = Param{"state", "string", "pending (default), approved or rejected"}
 )

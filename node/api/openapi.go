@@ -197,7 +197,10 @@ func operationID(method, path string) string {
 	return id
 }
 
-var durationType = reflect.TypeFor[wire.Duration]()
+var (
+	durationType = reflect.TypeFor[wire.Duration]()
+	seriesType   = reflect.TypeFor[wire.Series]()
+)
 
 // customizeSchema tells what the Go types do not: wire.Duration is written
 // as a Go duration string; omitempty fields are optional; states and codes
@@ -205,6 +208,12 @@ var durationType = reflect.TypeFor[wire.Duration]()
 func customizeSchema(name string, t reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
 	if t == durationType {
 		*schema = openapi3.Schema{Type: &openapi3.Types{"string"}, Description: `a Go duration such as "90s" or "10m" ("" for none)`}
+	}
+	if t == seriesType {
+		item := openapi3.NewFloat64Schema()
+		item.Nullable = true
+		*schema = openapi3.Schema{Type: &openapi3.Types{"array"}, Items: openapi3.NewSchemaRef("", item),
+			Description: "figures aligned with times, oldest first; null where not measured"}
 	}
 	switch name {
 	case "state":

@@ -75,6 +75,8 @@ var matrix = map[string]matrixRow{
 	"PATCH /api/v1/users/:name": {path: fixed("/api/v1/users/alice"), body: body(map[string]any{"disabled": false}), want: adminOnly(200)},
 
 	"GET /api/v1/jobs/:id":                   {path: onJob(""), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/timeline":          {path: onJob("/timeline"), want: ownedBy(200)},
+	"GET /api/v1/stats/history":              {path: fixed("/api/v1/stats/history?window=1d"), want: signedIn(200)},
 	"POST /api/v1/jobs/:id/cancel":           {path: onJob("/cancel?dependents=true"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/deps":              {path: onJob("/deps"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/wait":              {path: onJob("/wait?timeout=0s"), want: ownedBy(200)},

@@ -8,6 +8,7 @@ import {jobPage} from './job.js';
 import {submitPage} from './submit.js';
 import {schedulesPage} from './schedules.js';
 import {queuesPage} from './queues.js';
+import {dashboardPage} from './dashboard.js';
 import {catalogPage, catalogEntryPage, accessPage, publishForm, genaiTag} from './catalog.js';
 
 const main = document.getElementById('main');
@@ -17,6 +18,7 @@ const routes = [
   [/^\/(?:jobs)?\/?$/, () => jobsPage(app, {mine: true})],
   [/^\/jobs\/([0-9A-Za-z]+)(?:\/tasks\/(\d+))?\/?$/, (m) => jobPage(app, m[1], m[2] === undefined ? null : Number(m[2]))],
   [/^\/submit\/?$/, () => submitPage(app)],
+  [/^\/dashboard\/?$/, () => dashboardPage(app)],
   [/^\/schedules\/?$/, () => schedulesPage(app)],
   [/^\/queues\/?$/, () => queuesPage(app)],
   [/^\/nodes\/?$/, () => nodesPage()],
@@ -56,7 +58,7 @@ function route() {
 }
 
 function setNav(path) {
-  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/schedules', 'Schedules'], ['/queues', 'Queues'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/catalog', 'Catalog'], ['/account', 'Account']];
+  const links = [['/jobs', 'Jobs'], ['/submit', 'Submit'], ['/schedules', 'Schedules'], ['/queues', 'Queues'], ['/dashboard', 'Dashboard'], ['/nodes', 'Nodes'], ['/images', 'Images'], ['/catalog', 'Catalog'], ['/account', 'Account']];
   if (app.me.admin) links.push(['/admin/jobs', 'All jobs'], ['/admin/users', 'Users']);
   const nav = document.getElementById('nav');
   nav.replaceChildren(...links.map(([href, label]) => {

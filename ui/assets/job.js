@@ -4,6 +4,7 @@ import {get, post} from './api.js';
 import {Synced} from './live.js';
 import {LogView} from './logview.js';
 import {genaiTag} from './catalog.js';
+import {Timeline} from './chart.js';
 
 const COLORS = {queued: '--c-queued', scheduled: '--c-scheduled', running: '--c-running', succeeded: '--c-succeeded', failed: '--c-failed', cancelled: '--c-cancelled'};
 const KIND_TITLES = {
@@ -27,6 +28,28 @@ export function jobPage(app, id, task) {
   const gridBox = h('section', {class: 'card'});
   const depsBox = h('section', {class: 'card deps', id: 'deps', hidden: true});
   const taskBox = h('section', {class: 'card task', hidden: true});
+  // An array's timeline of attempts, reloaded at most every 2 s while
+  // task events arrive.
+  const timelineBox = h('section', {class: 'card', id: 'timeline', hidden: true});
+  const timeline = new Timeline();
+  let tlTimer = null, tlGen = 0;
+  const loadTimeline = async () => {
+    if (!job || job.total < 2) return;
+    const gen = ++tlGen;
+    const all = [];
+    let cursor = '';
+    try {
+      do {
+        const r = await get(`/jobs/${id}/timeline` + (cursor ? `?cursor=${cursor}` : ''));
+        all.push(...r.attempts);
+        cursor = r.next;
+      } while (cursor);
+    } catch { return; /* the page goes on without it */ }
+    if (gen !== tlGen) return;
+    timelineBox.hidden = false;
+    timeline.update(job.total, all);
+  };
+  const timelineSoon = () => { if (!tlTimer) tlTimer = setTimeout(() => { tlTimer = null; loadTimeline(); }, 2000); };
   const grid = new TaskGrid((i) => selectTask(i));
   const log = new LogView();
   let taskGen = 0;
@@ -107,7 +130,7 @@ export function jobPage(app, id, task) {
     job = await get(`/jobs/${id}`);
     waiting = job.waiting || '';
     renderHeader();
-    await Promise.all([loadTasks(), loadDeps()]);
+    await Promise.all([loadTasks(), loadDeps(), loadTimeline()]);
     if (selected == null && job.total === 1) selected = 0;
     if (selected != null) await showTask(selected, true);
   };
@@ -125,6 +148,7 @@ export function jobPage(app, id, task) {
       if (old && (t.attempts < old.attempts || (t.attempts === old.attempts && RANK[t.state] < RANK[old.state]))) return;
       tasks[t.index] = t;
       grid.update(t);
+      timelineSoon();
       if (t.index === selected) showTask(selected, !old || t.attempts !== old.attempts);
     }
   };
@@ -183,7 +207,8 @@ export function jobPage(app, id, task) {
     if (Number.isInteger(n) && n >= 0 && job && n < job.total) selectTask(n); else toast(`Task numbers go from 0 to ${job ? job.total - 1 : '?'}.`);
   }}, h('label', {for: 'goto-task'}, 'Task #'), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, 'Open'));
   gridBox.append(h('div', {class: 'head'}, h('h2', {}, 'Tasks'), gotoTask), grid.legend, grid.el);
-  main.append(header, summary, depsBox, gridBox, taskBox, spec);
+  timelineBox.append(h('div', {class: 'head'}, h('h2', {}, 'Timeline'), h('span', {class: 'muted small'}, 'each task a row, each attempt a bar from start to end')), timeline.el);
+  main.append(header, summary, depsBox, gridBox, taskBox, timelineBox, spec);
   let ticks = 0, depTicks = 0;
   const timer = setInterval(async () => {
     if (job && job.state === 'running') renderHeader();
@@ -196,7 +221,7 @@ export function jobPage(app, id, task) {
     // an event for this job.
     if (job && !depsBox.hidden && ++depTicks % 5 === 0) loadDeps();
   }, 1000);
-  return () => { off(); log.close(); grid.close(); clearInterval(timer); };
+  return () => { off(); log.close(); grid.close(); clearInterval(timer); clearTimeout(tlTimer); timeline.dispose(); };
 }
 
 /**
