@@ -494,7 +494,11 @@ func jobCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w)
 			if j.Preemptions > 0 {
-				fmt.Fprintf(w, "  preempted %d times (each attempt requeued, not counted as a retry)\n", j.Preemptions)
+				times := fmt.Sprintf("%d times", j.Preemptions)
+				if j.Preemptions == 1 {
+					times = "once"
+				}
+				fmt.Fprintf(w, "  preempted %s (each preempted attempt was requeued and did not use a retry)\n", times)
 			}
 			if j.Message != "" {
 				fmt.Fprintf(w, "  %s\n", j.Message)

@@ -234,7 +234,7 @@ func TestPreemption(t *testing.T) {
 			t.Fatalf("the preempted attempt's log does not show SIGTERM and a clean stop:\n%s", log)
 		}
 		out, errOut, code := n.Gantry(t, "job", "show", low.ID)
-		if code != 0 || !strings.Contains(out, "preempted 1 times") {
+		if code != 0 || !strings.Contains(out, "preempted once") {
 			t.Fatalf("job show does not show the preemption: %s%s", out, errOut)
 		}
 	})
