@@ -18,17 +18,17 @@ import (
 
 // TestBenchSchedulingPolicy measures the scheduler's placements per second
 // of its own time with the policies of the scheduling issue switched on
-// (three weighted queues, one with a limit, two borrowing; three priority
-// levels; per-user weights; preemption as a node runs it, looking for
-// victims at most once a second while it finds none, and, second figure,
-// on every pass, its worst case; a DAG of
-// 1,000 dependency edges) against plain priority scheduling (one queue, one
-// priority, no dependencies), for the same number of tasks, in one run.
+// (three weighted queues, all borrowing, one with a limit; two priority
+// levels, the higher arriving once the cluster is full; per-user weights;
+// preemption as a node runs it, looking for victims at most once a second
+// while it finds none, and, second figure, on every pass, its worst case; a
+// DAG of 1,000 dependency edges) against plain priority scheduling (one
+// queue, one priority, no dependencies), for the same tasks, in one run.
 //
 // The nodes are SIMULATED: node records with capacity and no runner. A
-// simulated runner ends attempts between passes (a share
-// each round, so the cluster stays full and high-priority work has to
-// preempt), and its time is not counted: the figure is the scheduler's
+// simulated runner ends attempts between passes (the oldest tenth each
+// round, so the cluster stays full and high-priority work has to preempt),
+// and its time is not counted: the figure is the scheduler's
 // (reading the queue, planning, proposing and applying task.place through
 // the real store, and choosing victims).
 func TestBenchSchedulingPolicy(t *testing.T) {
@@ -60,8 +60,8 @@ func TestBenchSchedulingPolicy(t *testing.T) {
 			must(t, ignore(store.CmdUpdateUser.Propose(ctx, p, store.UpdateUser{Name: "alice", Weight: &w})))
 			for _, q := range []store.Queue{
 				{Name: "research", Weight: 3, Borrow: true},
-				{Name: "teaching", Weight: 2, Limit: store.Resources{CPU: 1200 * 1000}},
-				{Name: "urgent", Weight: 1, Borrow: true},
+				{Name: "teaching", Weight: 2, Borrow: true},
+				{Name: "urgent", Weight: 1, Borrow: true, Limit: store.Resources{CPU: 600 * 1000}},
 			} {
 				must(t, ignore(store.CmdCreateQueue.Propose(ctx, p, store.CreateQueue{Queue: q})))
 			}
@@ -98,11 +98,11 @@ func TestBenchSchedulingPolicy(t *testing.T) {
 		// the cluster is full, urgent work at high priority.
 		rest := tasks - dagTasks
 		users := []string{"alice", "bob"}
-		queues := []string{"research", "teaching", "research"}
+		queues := []string{"research", "teaching", "urgent"}
 		bulk := rest * 8 / 10
 		for i := 0; bulk > 0; i++ {
 			n := min(2000, bulk)
-			submit(users[i%2], queues[i%3], 0, n, nil)
+			submit(users[i%2], queues[i%2], 0, n, nil)
 			bulk -= n
 		}
 		urgent := rest - rest*8/10

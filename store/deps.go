@@ -120,19 +120,10 @@ func (a *applier) writeDeps(j *Job, p *depPlan) error {
 // queued at none), each whose dependency can never be met fails, which
 // cascades through aggregate.
 func (a *applier) releaseDependents(j *Job) error {
-	prefix := []byte(pDependent + j.ID + "/")
-	type waiter struct{ id, kind string }
-	var ws []waiter
-	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	for it.Rewind(); it.Valid(); it.Next() {
-		w := waiter{id: string(it.Item().Key()[len(prefix):])}
-		if err := it.Item().Value(func(v []byte) error { w.kind = depKind(v); return nil }); err != nil {
-			it.Close()
-			return err
-		}
-		ws = append(ws, w)
+	ws, err := a.edges(pDependent + j.ID + "/")
+	if err != nil {
+		return err
 	}
-	it.Close()
 	for _, w := range ws {
 		if err := a.txn.Delete(dependentKey(j.ID, w.id)); err != nil {
 			return err
@@ -449,4 +440,22 @@ func (s *Store) Graph(id string) (*JobGraph, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// edge is a dependent job under a dep/ or rel/ prefix, with its kind.
+type edge struct{ id, kind string }
+
+// edges reads the dependents under prefix (dep/<job>/ or rel/<job>/).
+func (a *applier) edges(prefix string) ([]edge, error) {
+	var out []edge
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		e := edge{id: string(it.Item().Key()[len(prefix):])}
+		if err := it.Item().Value(func(v []byte) error { e.kind = depKind(v); return nil }); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }

@@ -44,14 +44,17 @@ func (s *Store) Users() ([]User, error) {
 
 // Usages returns every user's usage (users with nothing placed may be
 // missing or zero).
-func (s *Store) Usages() (map[string]UserUsage, error) {
+func (s *Store) Usages() (map[string]UserUsage, error) { return s.usages(pUserUsage) }
+
+// usages reads the UserUsage records under prefix (uu/ or qu/), by name.
+func (s *Store) usages(prefix string) (map[string]UserUsage, error) {
 	out := map[string]UserUsage{}
-	err := s.scan(pUserUsage, func(k []byte, v []byte) (bool, error) {
+	err := s.scan(prefix, func(k []byte, v []byte) (bool, error) {
 		var u UserUsage
 		if err := json.Unmarshal(v, &u); err != nil {
 			return false, err
 		}
-		out[strings.TrimPrefix(string(k), pUserUsage)] = u
+		out[strings.TrimPrefix(string(k), prefix)] = u
 		return true, nil
 	})
 	return out, err
@@ -380,11 +383,16 @@ type ActiveAttempt struct {
 
 // NodeAttempts lists the attempts placed on a node that have not ended.
 func (s *Store) NodeAttempts(node string) ([]ActiveAttempt, error) {
+	return s.activeUnder(pNodeActive + node + "/")
+}
+
+// activeUnder reads the attempts of the node-active index under prefix,
+// each with its job.
+func (s *Store) activeUnder(prefix string) ([]ActiveAttempt, error) {
 	var out []ActiveAttempt
 	jobs := map[string]*Job{}
 	err := s.view(func(txn *badger.Txn) error {
-		prefix := []byte(pNodeActive + node + "/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			jobID, i, n, ok := parseNodeActiveKey(it.Item().Key())
@@ -443,35 +451,7 @@ func (s *Store) QueueDepth() (int, error) {
 
 // Active lists every attempt placed on a node and not yet ended (the
 // scheduler's preemption step reads it).
-func (s *Store) Active() ([]ActiveAttempt, error) {
-	var out []ActiveAttempt
-	jobs := map[string]*Job{}
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pNodeActive)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			jobID, i, n, ok := parseNodeActiveKey(it.Item().Key())
-			if !ok {
-				continue
-			}
-			var a Attempt
-			if err := getJSON(txn, attemptKey(jobID, i, n), &a); err != nil {
-				return err
-			}
-			j, ok := jobs[jobID]
-			if !ok {
-				j = &Job{}
-				if err := getJSON(txn, jobKey(jobID), j); err != nil {
-					return err
-				}
-				jobs[jobID] = j
-			}
-			out = append(out, ActiveAttempt{Attempt: a, Job: *j})
-		}
-		return nil
-	})
-	return out, err
-}
+func (s *Store) Active() ([]ActiveAttempt, error) { return s.activeUnder(pNodeActive) }
 
 func (s *Store) scan(prefix string, fn func(k, v []byte) (bool, error)) error {
 	return s.view(func(txn *badger.Txn) error {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -358,18 +357,7 @@ func (s *Store) Queue(name string) (Queue, error) {
 }
 
 // QueueUsages is what each queue's placed, unended tasks hold.
-func (s *Store) QueueUsages() (map[string]UserUsage, error) {
-	out := map[string]UserUsage{}
-	err := s.scan(pQueueUsage, func(k []byte, v []byte) (bool, error) {
-		var u UserUsage
-		if err := json.Unmarshal(v, &u); err != nil {
-			return false, err
-		}
-		out[strings.TrimPrefix(string(k), pQueueUsage)] = u
-		return true, nil
-	})
-	return out, err
-}
+func (s *Store) QueueUsages() (map[string]UserUsage, error) { return s.usages(pQueueUsage) }
 
 // QueuedCount counts the queued, placeable tasks of one queue.
 func (s *Store) QueuedCount(queue string) (int, error) {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // MaxRerunTasks bounds the task indexes one rerun names.
@@ -256,19 +254,10 @@ func (a *applier) reholdTasks(j *Job, tasks []int) error {
 // rehold makes the dependents this job released when it ended, and that
 // have not started since, wait for it again.
 func (a *applier) rehold(j *Job) error {
-	prefix := []byte(pReleased + j.ID + "/")
-	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	type rel struct{ id, kind string }
-	var rels []rel
-	for it.Rewind(); it.Valid(); it.Next() {
-		r := rel{id: string(it.Item().Key()[len(prefix):])}
-		if err := it.Item().Value(func(v []byte) error { r.kind = depKind(v); return nil }); err != nil {
-			it.Close()
-			return err
-		}
-		rels = append(rels, r)
+	rels, err := a.edges(pReleased + j.ID + "/")
+	if err != nil {
+		return err
 	}
-	it.Close()
 	for _, r := range rels {
 		if err := a.txn.Delete(releasedKey(j.ID, r.id)); err != nil {
 			return err
