@@ -326,12 +326,52 @@ func selected(name, s string) bool {
 	return false
 }
 
+// quiesce flushes dirty pages (sync(2)) and then waits, up to 10 s, until
+// no disk has requests in flight for 300 ms: a buffered push leaves the
+// disk busy after sync returns, and that would land in the next step's
+// time, whichever registry it measures.
+func quiesce() {
+	syscall.Sync()
+	deadline := time.Now().Add(10 * time.Second)
+	idle := 0
+	for idle < 3 && time.Now().Before(deadline) {
+		if diskInFlight() == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		time.Sleep(100 * time.Millisecond) // polling the disk's state, bounded by the deadline
+	}
+}
+
+// diskInFlight sums the I/O requests in flight on whole disks
+// (/proc/diskstats' ninth statistic), or 0 when unreadable.
+func diskInFlight() int {
+	b, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		return 0
+	}
+	total := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 12 || strings.HasPrefix(f[2], "loop") || strings.HasPrefix(f[2], "ram") {
+			continue
+		}
+		if _, err := os.Stat("/sys/block/" + f[2]); err != nil {
+			continue // a partition: its disk is counted
+		}
+		n, _ := strconv.Atoi(f[11])
+		total += n
+	}
+	return total
+}
+
 // TestBenchRegistryClients: Gantry's registry against CNCF Distribution
 // (and, for pulls, the minimal registry of bench/minireg, each client's own
 // limit) with the clients people use: docker pull, skopeo copy to and from
 // an OCI layout, crane push and pull. Three image shapes, fresh random
 // content each run, the registries alternating operation by operation
-// (their order flipped every run), sync(2) before every timed step. It
+// (their order flipped every run), sync(2) and a quiet disk before every timed step. It
 // reports the median, min and max time per cell, Gantry's speed relative
 // to Distribution's, its fraction of the client's limit, and the server
 // CPU per operation.
@@ -464,7 +504,7 @@ func TestBenchRegistryClients(t *testing.T) {
 					case "docker pull":
 						cmd = []string{"docker", "pull", "-q", ref}
 					}
-					syscall.Sync()
+					quiesce()
 					c0, t0 := cpuTime(r.pid), time.Now()
 					ce.run(cmd[0], cmd[1:]...)
 					s := sample{time.Since(t0), cpuTime(r.pid) - c0}
@@ -577,7 +617,7 @@ func TestBenchJobStartFromRegistry(t *testing.T) {
 	start := func(image, config string) time.Duration {
 		t.Helper()
 		_ = exec.Command("docker", "image", "rm", "-f", config).Run()
-		syscall.Sync()
+		quiesce()
 		t0 := time.Now()
 		j, err := alice.Submit(t.Context(), wire.JobSpec{Image: image, Command: []string{"true"}, CPU: 100, Memory: 32 << 20})
 		if err != nil {
