@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, each against a baseline measured in the same
 # run. Figures are appended to $GANTRY_BENCH_OUT (default bench-results.txt)
-# and printed at the end.
+# and printed at the end. QUICK=1 runs the registry client benchmarks
+# (bench/clients_test.go) with 2 runs a cell instead of 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GANTRY_BENCH_OUT=${GANTRY_BENCH_OUT:-$PWD/bench-results.txt}

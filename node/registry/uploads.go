@@ -479,6 +479,13 @@ func (r *Registry) serveBlob(ctx context.Context, w http.ResponseWriter, req *ht
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Etag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
+	if fi, err := f.Stat(); err == nil && copyBody(req, fi.Size()) {
+		// The status is sent: a failure now can only cut the body short.
+		if err := sendCopied(w, f, fi.Size()); err != nil {
+			r.log.Debug("blob body cut short", "digest", d, "err", err)
+		}
+		return nil
+	}
 	http.ServeContent(w, req, "", time.Time{}, f)
 	return nil
 }
