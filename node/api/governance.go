@@ -38,9 +38,9 @@ type GovernanceState interface {
 var _ GovernanceState = (*store.Store)(nil)
 
 var (
-	pSince  = Param{"since", "string", "only records at or after this time (RFC 3339, or a duration such as 24h: that long ago)"}
-	pActor  = Param{"actor", "string", "only records of this user"}
-	pAction = Param{"action", "string", "only records of this action (user.create, image.takedown, ...)"}
+	pSince       = Param{"since", "string", "only records at or after this time (RFC 3339, or a duration such as 24h: that long ago)"}
+	pActor       = Param{"actor", "string", "only records of this user"}
+	pAction      = Param{"action", "string", "only records of this action (user.create, image.takedown, ...)"}
 	pUnread      = Param{"unread", "boolean", "only unread messages"}
 	pReviewState = Param{"state", "string", "pending (default), approved or rejected"}
 )
@@ -53,8 +53,8 @@ func (a *API) governanceRoutes() []Route {
 		route("GET", "/api/v1/audit", Admin, a.listAudit, "The audit log, oldest first, a page at a time").answers(200, wire.AuditList{}).reads(pSince, pActor, pAction, pCursor, pLimit),
 		route("GET", "/api/v1/audit/verify", Admin, a.verifyAudit, "Walk the audit log's hash chain: ok, or the first changed or missing record").answers(200, wire.AuditVerification{}),
 		route("GET", "/api/v1/audit/export", Admin, a.exportAudit, "Every audit record as JSON lines (wire.AuditRecord), oldest first").produces("application/x-ndjson"),
-		route("GET", "/api/v1/inbox", Signed, a.inbox, "The signed-in user's messages from governance flows, newest first").answers(200, wire.Inbox{}).reads(pUnread),
-		route("POST", "/api/v1/inbox/:id/read", Signed, a.markRead, "Mark one of the signed-in user's messages read").answers(200, wire.Message{}),
+		route("GET", "/api/v1/inbox", Signed, a.inbox, "The signed-in user's messages from governance flows, newest first").answers(200, wire.Inbox{}).reads(pUnread).whileSuspended(),
+		route("POST", "/api/v1/inbox/:id/read", Signed, a.markRead, "Mark one of the signed-in user's messages read").answers(200, wire.Message{}).whileSuspended(),
 		route("GET", "/api/v1/review", Admin, a.reviewQueue, "The review queue: published images pending review (or in the state asked for)").answers(200, wire.CatalogList{}).reads(pReviewState),
 		route("POST", "/api/v1/review/decide", Admin, a.decideReview, "Approve or reject a published image; a rejection's reason goes to the publisher's inbox").takes(wire.ReviewDecision{}).answers(200, wire.CatalogEntry{}).auditsRefusals("review.decide"),
 		route("GET", "/api/v1/review/rules", Admin, a.reviewRules, "The automatic review rules").answers(200, wire.ReviewRules{}),
