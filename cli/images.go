@@ -208,6 +208,10 @@ func printRepo(w io.Writer, r *wire.ImageRepo) {
 	} else {
 		fmt.Fprintln(w, "published: no (private)")
 	}
+	if t := r.TakenDown; t != nil {
+		fmt.Fprintf(w, "TAKEN DOWN: decision %s by %s on %s: %s (others are refused; you still pull and run it; see gantry inbox)\n",
+			t.ID, t.By, t.At.Local().Format(time.DateTime), t.Reason)
+	}
 	printNotices(w, r.Notices)
 	fmt.Fprintf(w, "size:      %s in %d manifests, last push %s\n", human(r.Size), r.Manifests, ago(r.LastPush))
 	for _, t := range r.Tags {

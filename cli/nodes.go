@@ -288,6 +288,7 @@ func userCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.AddCommand(create, ls, quota, weight)
+	c.AddCommand(suspendCmds(g)...)
 	return c
 }
 

@@ -73,3 +73,61 @@ func (c *Client) SetReviewRules(ctx context.Context, r wire.ReviewRules) (*wire.
 	var out wire.ReviewRules
 	return &out, c.do(ctx, "PUT", "/api/v1/review/rules", r, &out)
 }
+
+// ReportCategories lists the categories a report names.
+func (c *Client) ReportCategories(ctx context.Context) ([]wire.ReportCategory, error) {
+	var out wire.ReportCategories
+	return out.Categories, c.do(ctx, "GET", "/api/v1/reports/categories", nil, &out)
+}
+
+// Report reports a published image.
+func (c *Client) Report(ctx context.Context, r wire.ReportRequest) (*wire.Report, error) {
+	var out wire.Report
+	return &out, c.do(ctx, "POST", "/api/v1/reports", r, &out)
+}
+
+// Reports lists reports grouped by image (an admin's: all; a user's: their own).
+func (c *Client) Reports(ctx context.Context, openOnly bool) (*wire.ReportList, error) {
+	var out wire.ReportList
+	p := "/api/v1/reports"
+	if openOnly {
+		p += "?open=true"
+	}
+	return &out, c.do(ctx, "GET", p, nil, &out)
+}
+
+// DecideReport dismisses a report or takes its image down (admin).
+func (c *Client) DecideReport(ctx context.Context, id string, d wire.ReportDecision) (*wire.ReportDecided, error) {
+	var out wire.ReportDecided
+	return &out, c.do(ctx, "POST", "/api/v1/reports/"+url.PathEscape(id)+"/decide", d, &out)
+}
+
+// TakeDown takes an image down (admin).
+func (c *Client) TakeDown(ctx context.Context, r wire.TakedownRequest) (*wire.Takedown, error) {
+	var out wire.Takedown
+	return &out, c.do(ctx, "POST", "/api/v1/takedowns", r, &out)
+}
+
+// Takedowns lists the images taken down (admin).
+func (c *Client) Takedowns(ctx context.Context) ([]wire.Takedown, error) {
+	var out wire.TakedownList
+	return out.Takedowns, c.do(ctx, "GET", "/api/v1/takedowns", nil, &out)
+}
+
+// RestoreImage lifts an image's takedown (admin).
+func (c *Client) RestoreImage(ctx context.Context, r wire.RestoreRequest) (*wire.Takedown, error) {
+	var out wire.Takedown
+	return &out, c.do(ctx, "POST", "/api/v1/takedowns/restore", r, &out)
+}
+
+// SuspendUser suspends an account (admin).
+func (c *Client) SuspendUser(ctx context.Context, name string, r wire.SuspendRequest) (*wire.User, error) {
+	var out wire.User
+	return &out, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(name)+"/suspend", r, &out)
+}
+
+// RestoreUser lifts an account's suspension (admin).
+func (c *Client) RestoreUser(ctx context.Context, name string) (*wire.User, error) {
+	var out wire.User
+	return &out, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(name)+"/restore", nil, &out)
+}

@@ -124,6 +124,9 @@ type Publication struct {
 	// Review is where review stands (governance): only a listed
 	// publication is shown to and pullable by others.
 	Review Review `json:"review,omitzero"`
+	// TakenDown is the image's takedown, filled in by the store's reads
+	// (Publication, Publications) from gt/<repo>; never written with it.
+	TakenDown *Takedown `json:"-"`
 }
 
 // Readme is a publication's README: the Markdown as sent and its HTML,
@@ -659,6 +662,13 @@ func shortDigest(d string) string {
 // too), ask for or wait for access, or accept the licence of an image it
 // is built on. The registry and the API turn the error into their answers.
 func pullGate(txn *badger.Txn, user, repo string) (shared bool, err error) {
+	// A takedown comes first, published or not (unpublishing does not
+	// lift it); the owner is still served.
+	if t, err := takedownOf(txn, repo); err != nil {
+		return false, err
+	} else if t != nil && t.Owner != user {
+		return true, t.Refusal()
+	}
 	var p Publication
 	if err := getJSON(txn, pubKey(repo), &p); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -781,7 +791,15 @@ func (s *Store) PullGate(user, repo string) (shared bool, err error) {
 // Publication returns a repository's publication, or ErrNotFound.
 func (s *Store) Publication(repo string) (*Publication, error) {
 	var p Publication
-	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, pubKey(repo), &p) }); err != nil {
+	err := s.view(func(txn *badger.Txn) error {
+		if err := getJSON(txn, pubKey(repo), &p); err != nil {
+			return err
+		}
+		var err error
+		p.TakenDown, err = takedownOf(txn, repo)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -813,6 +831,10 @@ func (s *Store) Publications(fn func(*Publication) bool) error {
 	return s.view(func(txn *badger.Txn) error {
 		errStop := errors.New("stop")
 		err := scanJSON(txn, []byte(pPub), func(p *Publication) error {
+			var err error
+			if p.TakenDown, err = takedownOf(txn, p.Repo); err != nil {
+				return err
+			}
 			if !fn(p) {
 				return errStop
 			}

@@ -56,11 +56,17 @@ var (
 	// Governance (node/governance): the audit log, inboxes, review,
 	// reports and takedowns. Governance commands append their own audit
 	// record; audit.append records what other routes did or refused.
-	CmdAppendAudit = define("audit.append", 1, (*applier).appendAudit)
-	CmdMarkRead    = define("inbox.read", 1, (*applier).markRead)
-	CmdSendMessage = define("inbox.send", 1, (*applier).sendMessage) // an admin's message to a user
-	CmdReviewRules = define("review.rules", 1, (*applier).setReviewRules)
-	CmdReview      = define("review.decide", 1, (*applier).decideReview) // approve or reject a publication
+	CmdAppendAudit   = define("audit.append", 1, (*applier).appendAudit)
+	CmdMarkRead      = define("inbox.read", 1, (*applier).markRead)
+	CmdSendMessage   = define("inbox.send", 1, (*applier).sendMessage) // an admin's message to a user
+	CmdReviewRules   = define("review.rules", 1, (*applier).setReviewRules)
+	CmdReview        = define("review.decide", 1, (*applier).decideReview) // approve or reject a publication
+	CmdFileReport    = define("report.file", 1, (*applier).fileReport)
+	CmdDismissReport = define("report.dismiss", 1, (*applier).dismissReport)
+	CmdTakeDown      = define("image.takedown", 1, (*applier).takeDown) // settles the image's open reports; cancels the listed jobs of others
+	CmdRestoreImage  = define("image.restore", 1, (*applier).restoreImage)
+	CmdSuspendUser   = define("user.suspend", 1, (*applier).suspendUser) // optionally cancels the account's jobs
+	CmdRestoreUser   = define("user.restore", 1, (*applier).restoreUser)
 
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)

@@ -25,16 +25,26 @@ const (
 	ELicenceNotAccepted = "licence_not_accepted"
 	EAccessPending      = "access_pending"
 	EAccessRejected     = "access_rejected"
+
+	// Refusals of governance (node/governance): an account suspended
+	// (forbidden, 403) and an image taken down (451, RFC 7725); the
+	// message names the reason and the decision.
+	EAccountSuspended = "account_suspended"
+	ETakenDown        = "taken_down"
 )
 
 // Forbidden reports whether code is forbidden or one of its refusals.
 func Forbidden(code string) bool {
 	switch code {
-	case EForbidden, ELicenceNotAccepted, EAccessPending, EAccessRejected:
+	case EForbidden, ELicenceNotAccepted, EAccessPending, EAccessRejected, EAccountSuspended:
 		return true
 	}
 	return false
 }
+
+// Refused reports whether code refuses a request by policy: forbidden (or
+// one of its refusals) or taken down.
+func Refused(code string) bool { return Forbidden(code) || code == ETakenDown }
 
 // Error is an application error whose Message is safe to show to users.
 type Error struct {

@@ -408,7 +408,7 @@ const (
 // other than its owner: approved by review (or published before review
 // existed).
 func (p *Publication) Listed() bool {
-	return p.Review.State == "" || p.Review.State == ReviewApproved
+	return p.TakenDown == nil && (p.Review.State == "" || p.Review.State == ReviewApproved)
 }
 
 // SetReviewRules replaces the automatic review rules (admin).

@@ -102,6 +102,8 @@ type User struct {
 	// Weight is the user's fair-share weight between the users of a queue
 	// (0: 1).
 	Weight float64 `json:"weight,omitempty"`
+	// Suspension is set while an admin suspends the account (governance).
+	Suspension *Suspension `json:"suspension,omitempty"`
 }
 
 // UserUsage is what a user's placed, unended attempts hold: the measure of

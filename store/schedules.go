@@ -197,7 +197,14 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 	// licence version, revoked access) or an image no longer shared skips
 	// the run and says why.
 	gateReason := ""
-	if s.ImageRepo != "" && !running {
+	var owner User
+	if err := getJSON(a.txn, userKey(s.Owner), &owner); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if owner.Suspension != nil && !running {
+		gateReason = owner.Suspension.Refusal(s.Owner).Message
+	}
+	if s.ImageRepo != "" && !running && gateReason == "" {
 		var repo RegRepo
 		err := getJSON(a.txn, regRepoKey(s.ImageRepo), &repo)
 		switch {

@@ -16,6 +16,8 @@ type User struct {
 	// Weight is the user's fair-share weight against the other users of a
 	// queue (1 unless an admin set it).
 	Weight float64 `json:"weight"`
+	// Suspension is set while the account is suspended: why, by whom.
+	Suspension *Suspension `json:"suspension,omitempty"`
 }
 
 // UserList is GET /api/v1/users (admin).

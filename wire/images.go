@@ -27,6 +27,9 @@ type ImageRepo struct {
 	// GenAI: the image, or an image it is built on, performs generative
 	// AI or deep synthesis; its tasks get GANTRY_GENAI=1.
 	GenAI bool `json:"genai,omitempty"`
+	// TakenDown is set while the repository is taken down (its owner
+	// still pulls it; others are refused with taken_down).
+	TakenDown *Takedown `json:"taken_down,omitempty"`
 }
 
 // ImagePublication is how a repository of the caller's is published.

@@ -105,6 +105,9 @@ type Config struct {
 	// reports and takedowns, and record audited routes; nil: none of it.
 	Governance      Governance
 	GovernanceState GovernanceState
+	// Moderation is reports, takedowns and suspensions (nil: none, and
+	// suspended accounts are not checked).
+	Moderation ModerationState
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership
@@ -181,6 +184,9 @@ func New(cfg Config) *API {
 		chain := []gin.HandlerFunc{}
 		if rt.Access != Public {
 			chain = append(chain, a.authenticate, a.consistentRead)
+			if a.cfg.Moderation != nil && !rt.WhileSuspended {
+				chain = append(chain, a.notSuspended)
+			}
 		}
 		if rt.Audit != "" && a.cfg.Governance != nil {
 			// Before adminOnly, so a refused admin action is recorded too.
@@ -291,6 +297,8 @@ var statusOf = map[string]int{
 	store.ELicenceNotAccepted: http.StatusForbidden,
 	store.EAccessPending:      http.StatusForbidden,
 	store.EAccessRejected:     http.StatusForbidden,
+	store.EAccountSuspended:   http.StatusForbidden,
+	store.ETakenDown:          http.StatusUnavailableForLegalReasons, // RFC 7725
 }
 
 // retryAfter is an error that says when to try again (auth's

@@ -168,7 +168,7 @@ func newFixture(t testing.TB) *fixture {
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
 		Catalog: f.cat, CatalogState: st, History: f.hist,
-		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st,
+		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st, Moderation: st,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")
@@ -406,4 +406,16 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// moderated sets up what the moderation routes act on: bob's report 1 of
+// alice/tool, alice/model taken down, dave suspended.
+func (f *fixture) moderated() {
+	f.t.Helper()
+	ctx := context.Background()
+	adm := store.Meta{Actor: "admin", Admin: true}
+	f.must(ignore(store.CmdFileReport.Propose(ctx, f.direct, store.FileReport{Meta: store.Meta{Actor: "bob"}, Repo: "alice/tool", Category: "other", Reason: "it crashes"})))
+	f.must(ignore(store.CmdTakeDown.Propose(ctx, f.direct, store.TakeDown{Meta: adm, Repo: "alice/model", Reason: "a trademark"})))
+	f.must(ignore(store.CmdCreateUser.Propose(ctx, f.direct, store.CreateUser{User: store.User{Name: "dave", PasswordHash: hashes()["alice"]}})))
+	f.must(ignore(store.CmdSuspendUser.Propose(ctx, f.direct, store.SuspendUser{Meta: adm, User: "dave", Reason: "spam"})))
 }

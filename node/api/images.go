@@ -110,6 +110,15 @@ func (a *API) withCatalog(repos []wire.ImageRepo) error {
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
+		if m := a.cfg.Moderation; m != nil {
+			t, err := m.Takedown(r.Name)
+			switch {
+			case err == nil:
+				r.TakenDown = view.Takedown(t)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
 		ds, err := st.Derivations(r.Name)
 		if err != nil {
 			return err

@@ -35,10 +35,11 @@ func (a *API) openAPI(c *gin.Context) {
 var errorStatuses = map[int]string{
 	400: "invalid: the request names what is wrong",
 	401: "unauthorized: no or bad credentials",
-	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing); or a refusal of the licence gate: licence_not_accepted, access_pending, access_rejected",
+	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing); or a refusal of the licence gate: licence_not_accepted, access_pending, access_rejected; or account_suspended (the message says why)",
 	404: "not_found: no such thing, or one the caller may not see",
 	409: "conflict: the state does not allow it now",
 	410: "gone: removed by policy (a task log after the log retention)",
+	451: "taken_down: unavailable for legal reasons (RFC 7725): the image was taken down; the message names the decision and its reason",
 	429: "rate_limited: too many failed sign-ins from this account or address; Retry-After says when to try again",
 	500: "internal: details are in the server's log",
 	503: "unavailable: no leader, the node is starting, or it cannot answer now; retry",
@@ -222,7 +223,7 @@ func customizeSchema(name string, t reflect.Type, tag reflect.StructTag, schema 
 		}
 	case "code":
 		if t.Kind() == reflect.String {
-			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable, internal; refusals: licence_not_accepted, access_pending, access_rejected"
+			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable, internal; refusals: licence_not_accepted, access_pending, access_rejected, account_suspended, taken_down"
 		}
 	}
 	return nil

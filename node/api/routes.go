@@ -33,7 +33,10 @@ type Route struct {
 	// proposes records its own success.
 	Audit             string
 	AuditRefusalsOnly bool
-	handler           gin.HandlerFunc
+	// WhileSuspended: a suspended account may still call it (to read why,
+	// its inbox, and answer); every other route refuses it.
+	WhileSuspended bool
+	handler        gin.HandlerFunc
 }
 
 // Param is a query parameter.
@@ -81,6 +84,9 @@ func (r Route) auditsRefusals(action string) Route {
 	return r
 }
 
+// whileSuspended lets a suspended account call the route.
+func (r Route) whileSuspended() Route { r.WhileSuspended = true; return r }
+
 // noBody is the answer of a route that answers 204.
 type noBody struct{}
 
@@ -108,8 +114,8 @@ func (a *API) routeTable() []Route {
 	rs := []Route{
 		route("GET", "/healthz", Public, a.health, "Whether the node serves, its Raft role and the cluster's failure tolerance").answers(200, wire.Health{}),
 		route("POST", "/api/v1/login", Public, a.login, "Sign in: a session (cookies) or, with client, an API token").takes(wire.Login{}).answers(200, wire.LoginResult{}),
-		route("POST", "/api/v1/logout", Signed, a.logout, "End the session").answers(204, noBody{}),
-		route("GET", "/api/v1/me", Signed, a.me, "The signed-in account, its quota and what its tasks hold").answers(200, wire.User{}),
+		route("POST", "/api/v1/logout", Signed, a.logout, "End the session").answers(204, noBody{}).whileSuspended(),
+		route("GET", "/api/v1/me", Signed, a.me, "The signed-in account, its quota and what its tasks hold (and, if suspended, why)").answers(200, wire.User{}).whileSuspended(),
 		route("POST", "/api/v1/me/password", Signed, a.changePassword, "Change the signed-in account's password").takes(wire.PasswordChange{}).answers(204, noBody{}).audits("user.password"),
 		route("GET", "/api/v1/tokens", Signed, a.listTokens, "The signed-in account's API tokens (no secrets)").answers(200, wire.TokenList{}),
 		route("POST", "/api/v1/tokens", Signed, a.createToken, "Create an API token (its secret is shown once)").takes(wire.TokenRequest{}).answers(201, wire.TokenCreated{}).audits("token.create"),
@@ -165,6 +171,7 @@ func (a *API) routeTable() []Route {
 	rs = append(rs, a.catalogRoutes()...)
 	rs = append(rs, a.governanceRoutes()...)
 	rs = append(rs, a.statsRoutes()...)
+	rs = append(rs, a.moderationRoutes()...)
 	if a.cfg.Cluster != nil {
 		rs = append(rs,
 			route("GET", "/api/v1/cluster/ca", Public, a.clusterCA, "The cluster CA certificate, which a joining node pins by the hash in its token").produces("application/x-pem-file"),

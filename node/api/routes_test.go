@@ -28,6 +28,11 @@ func onSchedule(suffix string) func(*fixture) string {
 
 func body(v any) func(*fixture, role) any { return func(*fixture, role) any { return v } }
 
+// moderated is body v on a fixture with moderation records (f.moderated).
+func moderated(v any) func(*fixture, role) any {
+	return func(f *fixture, _ role) any { f.moderated(); return v }
+}
+
 // statuses builds the wanted answers: anonymous, owner, other user, admin.
 func statuses(anon, own, oth, adm int) map[role]int {
 	return map[role]int{anonymous: anon, owner: own, other: oth, admin: adm}
@@ -144,6 +149,19 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), want: adminOnly(200)},
 	"PUT /api/v1/review/rules":    {path: fixed("/api/v1/review/rules"), body: body(map[string]any{"auto": true, "deny": []string{"casino"}}), want: adminOnly(200)},
 	"POST /api/v1/inbox/:id/read": {path: fixed("/api/v1/inbox/1/read"), want: statuses(401, 200, 404, 404)},
+
+	// Moderation: anyone signed in reports and lists their own reports;
+	// deciding, takedowns and suspensions are the admins' (f.moderated
+	// files report 1, takes alice/model down, suspends dave).
+	"GET /api/v1/reports/categories":   {path: fixed("/api/v1/reports/categories"), want: signedIn(200)},
+	"POST /api/v1/reports":             {path: fixed("/api/v1/reports"), body: body(map[string]string{"repo": "alice/tool", "category": "other", "reason": "broken"}), want: signedIn(201)},
+	"GET /api/v1/reports":              {path: fixed("/api/v1/reports?open=true"), want: signedIn(200)},
+	"POST /api/v1/reports/:id/decide":  {path: fixed("/api/v1/reports/1/decide"), body: moderated(map[string]string{"decision": "dismiss", "reason": "fine"}), want: adminOnly(200)},
+	"GET /api/v1/takedowns":            {path: fixed("/api/v1/takedowns"), want: adminOnly(200)},
+	"POST /api/v1/takedowns":           {path: fixed("/api/v1/takedowns"), body: body(map[string]any{"repo": "alice/tool", "reason": "infringing", "stop_jobs": true}), want: adminOnly(201)},
+	"POST /api/v1/takedowns/restore":   {path: fixed("/api/v1/takedowns/restore"), body: moderated(map[string]string{"repo": "alice/model"}), want: adminOnly(200)},
+	"POST /api/v1/users/:name/suspend": {path: fixed("/api/v1/users/bob/suspend"), body: body(map[string]any{"reason": "spam", "cancel_jobs": true}), want: adminOnly(200)},
+	"POST /api/v1/users/:name/restore": {path: fixed("/api/v1/users/dave/restore"), body: moderated(nil), want: adminOnly(200)},
 
 	"POST /api/v1/catalog/try": {path: fixed("/api/v1/catalog/try"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 201, 403, 201)},
 }

@@ -50,11 +50,19 @@ func (p *principal) can(repo, action string) bool {
 	return allowed(p.user, p.admin, p.node, repo, action)
 }
 
-// may reports whether p may perform action on repo: nil, errDenied for a
-// repository that is not theirs and not shared with them (whether it
-// exists or not), or, for a published one, the licence gate's refusal
-// (licence_not_accepted, access_pending, access_rejected) saying what to do.
+// may reports whether p may perform action on repo: nil, account_suspended
+// (with the reason) for a suspended account, errDenied for a repository
+// that is not theirs and not shared with them (whether it exists or not),
+// or, for a published one, the gate's refusal (taken_down naming the
+// decision; licence_not_accepted, access_pending, access_rejected saying
+// what to do).
 func (r *Registry) may(p *principal, repo, action string) error {
+	if p.user != "" && !p.node && !p.admin {
+		// A suspended account pushes and pulls nothing, its own included.
+		if err := r.st.Suspended(p.user); err != nil {
+			return err
+		}
+	}
 	if p.can(repo, action) {
 		return nil
 	}
@@ -65,7 +73,7 @@ func (r *Registry) may(p *principal, repo, action string) error {
 	switch {
 	case !shared && err == nil:
 		return errDenied
-	case err != nil && !store.Forbidden(store.ErrorCode(err)):
+	case err != nil && !store.Refused(store.ErrorCode(err)):
 		return fmt.Errorf("licence gate for %s: %w", repo, err)
 	}
 	return err
@@ -142,7 +150,7 @@ func (r *Registry) checkPassword(req *http.Request, route, user, secret string) 
 func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, p *principal, repo, action string) error {
 	if err := r.may(p, repo, action); err != nil {
 		var se *store.Error
-		if errors.As(err, &se) && store.Forbidden(se.Code) {
+		if errors.As(err, &se) && (se.Code == store.ELicenceNotAccepted || se.Code == store.EAccessPending || se.Code == store.EAccessRejected) {
 			// Say where the licence can be read and accepted, too.
 			return store.Errorf(se.Code, "%s, or in the console: %s", se.Message, r.consoleURL(req, repo))
 		}

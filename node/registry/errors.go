@@ -70,8 +70,12 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 			oe = ociErr(http.StatusBadRequest, codeUnsupported, "%s", se.Message)
 		case store.EUnauthorized:
 			oe = ociErr(http.StatusUnauthorized, codeUnauthorized, "%s", se.Message)
-		case store.EForbidden, store.ELicenceNotAccepted, store.EAccessPending, store.EAccessRejected:
+		case store.EForbidden, store.ELicenceNotAccepted, store.EAccessPending, store.EAccessRejected, store.EAccountSuspended:
 			oe = ociErr(http.StatusForbidden, codeDenied, "%s", se.Message)
+		case store.ETakenDown:
+			// RFC 7725: unavailable for legal reasons; DENIED is the
+			// spec's code for a refused request.
+			oe = ociErr(http.StatusUnavailableForLegalReasons, codeDenied, "%s", se.Message)
 		case store.EConflict:
 			// The spec has no code for a conflict; DENIED with 409 says the
 			// request was understood and refused as things stand.

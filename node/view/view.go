@@ -187,7 +187,24 @@ func User(u *store.User) wire.User {
 		q := Resources(u.Quota)
 		v.Quota = &q
 	}
+	if s := u.Suspension; s != nil {
+		v.Suspension = &wire.Suspension{Reason: s.Reason, Notice: s.Notice, Report: s.Report, By: s.By, At: s.At, Cancelled: s.Cancelled}
+	}
 	return v
+}
+
+// Report is what the API shows of a report.
+func Report(r *store.Report) wire.Report {
+	return wire.Report{ID: r.ID, Repo: r.Repo, Owner: r.Owner, Reporter: r.Reporter, Category: r.Category, Reason: r.Reason, At: r.At,
+		State: r.State, DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt, Decision: r.Decision, Takedown: r.Takedown}
+}
+
+// Takedown is what the API shows of a takedown (nil: none).
+func Takedown(t *store.Takedown) *wire.Takedown {
+	if t == nil {
+		return nil
+	}
+	return &wire.Takedown{ID: t.ID, Repo: t.Repo, Owner: t.Owner, Reason: t.Reason, Notice: t.Notice, Report: t.Report, By: t.By, At: t.At, Stopped: t.Stopped}
 }
 
 // Token is what the API shows of a token: never its secret or hash.
