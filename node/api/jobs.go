@@ -384,22 +384,10 @@ func (a *API) listTasks(c *gin.Context) {
 		fail(c, store.Errorf(store.EInvalid, "state: want one of queued, scheduled, running, succeeded, failed, cancelled"))
 		return
 	}
-	cursor, limit := 0, 1000
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fail(c, store.Errorf(store.EInvalid, "cursor: want a task index"))
-			return
-		}
-		cursor = n
-	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxArraySize {
-			fail(c, store.Errorf(store.EInvalid, "limit: want 1..%d", store.MaxArraySize))
-			return
-		}
-		limit = n
+	cursor, limit, err := taskPage(c, 1000)
+	if err != nil {
+		fail(c, err)
+		return
 	}
 	tasks, next, err := a.cfg.Store.Tasks(j.ID, state, cursor, limit)
 	if err != nil {
@@ -501,4 +489,25 @@ func (a *API) checkPlaceable(spec *store.JobSpec, user string) error {
 		return store.Errorf(store.EInvalid, "memory: %s per task is more than %s has (largest: %s)", store.MemoryText(need.Memory), which, store.MemoryText(most.Memory))
 	}
 	return store.Errorf(store.EInvalid, "cpu, memory: no single node has %s and %s together", store.CPUText(need.CPU), store.MemoryText(need.Memory))
+}
+
+// taskPage reads a page of tasks from the query: cursor (a task index,
+// default 0) and limit (1..MaxArraySize, default def).
+func taskPage(c *gin.Context, def int) (cursor, limit int, err error) {
+	limit = def
+	if v := c.Query("cursor"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, store.Errorf(store.EInvalid, "cursor: want a task index")
+		}
+		cursor = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxArraySize {
+			return 0, 0, store.Errorf(store.EInvalid, "limit: want 1..%d", store.MaxArraySize)
+		}
+		limit = n
+	}
+	return cursor, limit, nil
 }

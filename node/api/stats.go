@@ -137,22 +137,10 @@ func (a *API) jobTimeline(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cursor, limit := 0, store.MaxArraySize
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fail(c, store.Errorf(store.EInvalid, "cursor: want a task index"))
-			return
-		}
-		cursor = n
-	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxArraySize {
-			fail(c, store.Errorf(store.EInvalid, "limit: want 1..%d", store.MaxArraySize))
-			return
-		}
-		limit = n
+	cursor, limit, err := taskPage(c, store.MaxArraySize)
+	if err != nil {
+		fail(c, err)
+		return
 	}
 	out := wire.Timeline{Job: j.ID, Total: j.Total, Attempts: []wire.TimelineAttempt{}}
 	end := cursor + limit
@@ -162,7 +150,7 @@ func (a *API) jobTimeline(c *gin.Context) {
 		}
 		return t.UnixMilli()
 	}
-	err := a.cfg.Store.JobAttempts(j.ID, cursor, func(at store.Attempt) bool {
+	err = a.cfg.Store.JobAttempts(j.ID, cursor, func(at store.Attempt) bool {
 		if at.Task >= end {
 			return false
 		}
