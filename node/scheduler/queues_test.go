@@ -365,3 +365,57 @@ func TestPolicyProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightsAreHonouredWithinBounds: random weights for two or three
+// borrowing queues, every one saturated, on random clusters with churn:
+// each queue's share of what is held ends within one task (plus 3%) of its
+// weight's share.
+func TestWeightsAreHonouredWithinBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for round := 0; round < 20; round++ {
+		s := &sim{nodes: slots(2+rng.IntN(4), 8000)}
+		nq := 2 + rng.IntN(2)
+		var sum float64
+		for i := 0; i < nq; i++ {
+			w := float64(1 + rng.IntN(4))
+			s.queues = append(s.queues, store.Queue{Name: fmt.Sprintf("q%d", i), Weight: w, Borrow: true})
+			sum += w
+		}
+		s.churn(t, rng, 150, func() []store.QueuedTask {
+			var q []store.QueuedTask
+			for _, qu := range s.queues {
+				q = append(q, s.backlog(qu.Name, "u", 0, 64, 500)...)
+			}
+			return q
+		})
+		held := s.heldBy(func(r simTask) string { return r.queue })
+		var total float64
+		for _, v := range held {
+			total += float64(v)
+		}
+		for _, qu := range s.queues {
+			got, want := float64(held[qu.Name])/total, qu.Weight/sum
+			if math.Abs(got-want) > 500/total+0.03 {
+				t.Fatalf("round %d: queue %s (weight %g of %g) holds %.3f, want %.3f", round, qu.Name, qu.Weight, sum, got, want)
+			}
+		}
+	}
+}
+
+// TestGPUsFitByFreeDevices: a node's free GPUs are its free devices, so a
+// task needing two fits only where two are free.
+func TestGPUsFitByFreeDevices(t *testing.T) {
+	c := store.Resources{CPU: 8000, Memory: 8 << 30, GPUs: 4}
+	nodes := []*nodeFree{
+		{name: "one-free", free: store.Resources{CPU: 8000, Memory: 8 << 30, GPUs: 1}, cap: c},
+		{name: "two-free", free: store.Resources{CPU: 8000, Memory: 8 << 30, GPUs: 2}, cap: c},
+	}
+	var q []store.QueuedTask
+	for i := 0; i < 3; i++ {
+		q = append(q, store.QueuedTask{JobID: "gpu", Task: i, Owner: "u", CPU: 100, Memory: 1 << 20, GPUs: 2})
+	}
+	p := plan(&view{queued: q, nodes: nodes, total: store.Resources{CPU: 16000, Memory: 16 << 30, GPUs: 8}})
+	if len(p.placements) != 1 || p.placements[0].Node != "two-free" || len(p.unplaced) != 2 {
+		t.Fatalf("placements %+v unplaced %d: want one task on two-free, two waiting", p.placements, len(p.unplaced))
+	}
+}
