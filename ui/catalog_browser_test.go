@@ -101,6 +101,7 @@ func TestCatalogConsole(t *testing.T) {
 		Readme: "# Tool\n\nIt **ticks**.", Command: []string{"tick", "500ms", "10s"}}); err != nil {
 		t.Fatal(err)
 	}
+	approve("alice/tool") // its README changed: reviewed again
 
 	t.Run("bob browses, searches and filters the catalog", func(t *testing.T) {
 		bob.t = t
