@@ -2,6 +2,7 @@ package history
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -56,10 +57,17 @@ func pushInto[P any](r *ring, m map[string]*series[P], vals map[string]P, max in
 		}
 		s.vals[i] = miss
 	}
-	for name, v := range vals {
-		if _, ok := m[name]; ok {
-			continue
+	// New names are taken in name order, so which ones a full ring drops
+	// does not depend on map order and is the same in the hour and day rings.
+	var fresh []string
+	for name := range vals {
+		if _, ok := m[name]; !ok {
+			fresh = append(fresh, name)
 		}
+	}
+	slices.Sort(fresh)
+	for _, name := range fresh {
+		v := vals[name]
 		if len(m) >= max {
 			dropped[kind+name] = true
 			continue
