@@ -199,9 +199,11 @@ func TestCommunityImages(t *testing.T) {
 				t.Fatal("carol cannot GET the manifest of alice/tool")
 			}
 		}
+		// At least: pulls of the subtests before may still be on their way
+		// from the registry's counter to the store.
 		gantrytest.Eventually(t, 30*time.Second, func() bool {
 			d, err := carol.CatalogEntry(ctx, "alice/tool")
-			return err == nil && d.Pulls == before.Pulls+3
+			return err == nil && d.Pulls >= before.Pulls+3
 		}, "3 pulls of alice/tool counted")
 	})
 

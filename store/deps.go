@@ -39,7 +39,7 @@ func (a *applier) planDeps(owner string, spec *JobSpec) (*depPlan, error) {
 	for _, dep := range spec.Dependencies() {
 		d, err := a.job(dep.Job)
 		if errors.Is(err, ErrNotFound) || (err == nil && d.Owner != owner) {
-			return nil, Errorf(EInvalid, "deps: job %s not found", dep.Job)
+			return nil, Errorf(EInvalid, "deps: %s dependency on job %s: job not found", dep.Kind, dep.Job)
 		}
 		if err != nil {
 			return nil, err

@@ -43,7 +43,7 @@ func TestSubmitJob(t *testing.T) {
 		{"an array too large is refused", `{"image":"gantry/toolbox","array":10001}`, []string{"array: must be between 1 and"}},
 		{"an image that does not exist is refused", `{"image":"alice/nothing:1"}`, []string{"image: alice/nothing:1 not found"}},
 		{"another user's private image is refused like a missing one", `{"image":"bob/secret:1"}`, []string{"image: bob/secret:1 not found"}},
-		{"a dependency that does not exist is refused", `{"image":"gantry/toolbox","after":["01NOPE"]}`, []string{"deps: job 01NOPE not found"}},
+		{"a dependency that does not exist is refused", `{"image":"gantry/toolbox","after":["01NOPE"]}`, []string{"deps: afterok dependency on job 01NOPE: job not found"}},
 		{"a dependency of an unknown kind is refused", `{"image":"gantry/toolbox","deps":[{"job":"01NOPE","kind":"afterwards"}]}`, []string{`deps: job 01NOPE: kind "afterwards" is not one of afterok, afternotok, afterany, n-to-n`}},
 		{"more CPU than any node is refused", `{"image":"gantry/toolbox","cpu":64000}`, []string{"cpu: 64 CPUs per task is more than any node has"}},
 		{"a label no node has is refused", `{"image":"gantry/toolbox","constraints":{"zone":"mars"}}`, []string{"constraints: no node has zone=mars"}},
@@ -81,7 +81,7 @@ func TestSubmitJob(t *testing.T) {
 	t.Run("another user's job is not a dependency", func(t *testing.T) {
 		f := newFixture(t)
 		wantError(t, f.do(other, "POST", "/api/v1/jobs", map[string]any{"image": "gantry/toolbox", "after": []string{f.job}}),
-			400, wire.CodeInvalid, "deps: job "+f.job+" not found")
+			400, wire.CodeInvalid, "deps: afterok dependency on job "+f.job+": job not found")
 	})
 }
 

@@ -108,7 +108,7 @@ func (a *API) checkDependencies(spec *store.JobSpec, user string) error {
 			return fmt.Errorf("read dependency %s: %w", dep.Job, err)
 		}
 		if err != nil || j.Owner != user {
-			return store.Errorf(store.EInvalid, "deps: job %s not found", dep.Job)
+			return store.Errorf(store.EInvalid, "deps: %s dependency on job %s: job not found", dep.Kind, dep.Job)
 		}
 		if dep.Kind == store.DepNToN && j.Total != spec.Array {
 			return store.Errorf(store.EInvalid, "deps: job %s has %d tasks and this job %d: an n-to-n dependency needs arrays of the same size", j.ID, j.Total, spec.Array)
