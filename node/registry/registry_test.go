@@ -244,6 +244,22 @@ func TestTokenFlowGrantsOnlyWhatTheRulesAllow(t *testing.T) {
 	if r := e.do("", "GET", "/v2/", nil, "Authorization", "Bearer "+tok.Token+"x"); r.code != http.StatusUnauthorized {
 		t.Fatalf("tampered token: %d", r.code)
 	}
+	// An admin disabling the account ends its tokens at once, not when
+	// they expire.
+	disabled := true
+	if _, err := store.CmdUpdateUser.Propose(context.Background(), e.prop, store.UpdateUser{Name: "alice", Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusUnauthorized || !strings.Contains(string(r.body), "disabled") {
+		t.Fatalf("token of a disabled account: %d %s", r.code, r.body)
+	}
+	disabled = false
+	if _, err := store.CmdUpdateUser.Propose(context.Background(), e.prop, store.UpdateUser{Name: "alice", Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusOK {
+		t.Fatalf("token once the account is enabled again: %d %s", r.code, r.body)
+	}
 	e.now = e.now.Add(DefaultTokenTTL + time.Second)
 	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusUnauthorized {
 		t.Fatalf("expired token: %d", r.code)
