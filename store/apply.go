@@ -322,6 +322,11 @@ func (a *applier) updateUser(c *UpdateUser) (*User, error) {
 	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
 		return nil, err
 	}
+	if c.EndSessions {
+		if err := a.endSessions(u.Name, c.KeepSession); err != nil {
+			return nil, err
+		}
+	}
 	a.events = append(a.events, Event{Type: "user", Name: u.Name})
 	return &u, nil
 }
@@ -360,6 +365,40 @@ func (a *applier) deleteToken(c *DeleteToken) (None, error) {
 		return None{}, err
 	}
 	return None{}, a.txn.Delete(userTokenKey(c.User, c.ID))
+}
+
+// endSessions deletes the user's session tokens but keep (API tokens stay).
+func (a *applier) endSessions(user, keep string) error {
+	var ended []tokenRecord
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pUserToken + user + "/")})
+	for it.Rewind(); it.Valid(); it.Next() {
+		hash, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		var t tokenRecord
+		switch err := getJSON(a.txn, tokenKey(string(hash)), &t); {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			it.Close()
+			return err
+		}
+		if t.Session && t.ID != keep {
+			ended = append(ended, t)
+		}
+	}
+	it.Close()
+	for _, t := range ended {
+		if err := a.txn.Delete(tokenKey(t.Hash)); err != nil {
+			return err
+		}
+		if err := a.txn.Delete(userTokenKey(user, t.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *applier) upsertNode(c *UpsertNode) (*Node, error) {

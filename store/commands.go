@@ -10,7 +10,7 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 1, (*applier).createUser)
-	CmdUpdateUser  = define("user.update", 2, (*applier).updateUser) // disable, password, quota; v2: fair-share weight
+	CmdUpdateUser  = define("user.update", 3, (*applier).updateUser) // disable, password, quota; v2: fair-share weight; v3: end sessions
 	CmdCreateToken = define("token.create", 1, (*applier).createToken)
 	CmdDeleteToken = define("token.delete", 1, (*applier).deleteToken)
 

@@ -70,7 +70,7 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/openapi.json": {path: fixed("/api/v1/openapi.json"), want: signedIn(200)},
 	"POST /api/v1/admin/gc":    {path: fixed("/api/v1/admin/gc?dry_run=1"), want: adminOnly(200)},
 	"GET /debug/pprof/*name":   {path: fixed("/debug/pprof/cmdline"), want: adminOnly(200)},
-	"POST /api/v1/me/password": {path: fixed("/api/v1/me/password"), want: signedIn(204),
+	"POST /api/v1/me/password": {path: fixed("/api/v1/me/password"), want: signedIn(200),
 		body: func(_ *fixture, r role) any {
 			return map[string]string{"old": passwordOf(userOf[r]), "new": "a-new-password-1"}
 		}},
