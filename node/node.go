@@ -493,11 +493,20 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 func (n *Node) printBanner(adv string, httpAddr net.Addr, password, caHash string) {
 	_, port, _ := net.SplitHostPort(httpAddr.String())
 	url := "http://localhost:" + port
-	join := "gantry server --join " + net.JoinHostPort(adv, port) + " --token <see 'gantry cluster join-command'>"
+	// The join token admits a machine as a node, with all the state: it
+	// goes to a file only this user reads, never to the output (which
+	// lands in logs and the journal).
+	join := "gantry server --join " + net.JoinHostPort(adv, port) + " --token <the join token>"
+	tokenAt := "run 'gantry cluster join-command' as admin"
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
-	if cmd, _, err := n.cluster.JoinCommand(ctx, false); err == nil {
-		join = cmd
+	if _, tok, err := n.cluster.JoinCommand(ctx, false); err == nil {
+		path := filepath.Join(n.cfg.DataDir, JoinTokenFile)
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			n.log.Warn("write the join token", "err", err)
+		} else {
+			tokenAt = path + " (readable by this user only; 'gantry cluster join-command' prints it too)"
+		}
 	}
 	fmt.Fprintf(n.cfg.Out, `
 Gantry is running.
@@ -506,10 +515,15 @@ Gantry is running.
   Admin password:  %s
   Admin API token: %s
   Join command:    %s
+  Join token:      %s
   (CA %s)
 
-`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, caHash)
+`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, tokenAt, caHash)
 }
+
+// JoinTokenFile is the file in the data directory the first start writes
+// the join token to (mode 0600); a rotation does not update it.
+const JoinTokenFile = "join-token"
 
 // announceReady logs that the node serves and the Raft role it has; a node
 // that does not vote yet says when it will, on its output too.
