@@ -419,6 +419,8 @@ func (n *Node) removeContainers() {
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 	}
+	// The users' networks the runner made (node/runner/network.go).
+	_ = exec.Command("docker", "network", "prune", "-f", "--filter", "label=gantry.cluster="+n.ClusterID).Run()
 }
 
 // removeImages untags the images Docker pulled from this node's registry

@@ -155,7 +155,13 @@ type JobSpec struct {
 	// NoPreempt: the job's tasks are never preempted (and so never borrow
 	// beyond their queue's guaranteed share).
 	NoPreempt bool `json:"no_preempt,omitempty"`
+	// Network is "" (the owner's own network on each node: tasks of one
+	// user reach each other, no one else's) or NetworkNone (job.submit v3).
+	Network string `json:"network,omitempty"`
 }
+
+// NetworkNone is JobSpec.Network for tasks without any network.
+const NetworkNone = "none"
 
 // Dependency kinds.
 const (
@@ -302,6 +308,9 @@ func (s *JobSpec) Validate() error {
 	}
 	if total > MaxArgBytes {
 		return bad("command: %d bytes with env, at most %d (pass data as a file, not as arguments)", total, MaxArgBytes)
+	}
+	if s.Network != "" && s.Network != NetworkNone {
+		return bad("network: %q is not a network a job can ask for: leave it out (the owner's own network) or say %q", s.Network, NetworkNone)
 	}
 	if w := s.WorkDir; w != "" {
 		switch {

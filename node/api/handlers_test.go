@@ -48,6 +48,7 @@ func TestSubmitJob(t *testing.T) {
 		{"more CPU than any node is refused", `{"image":"gantry/toolbox","cpu":64000}`, []string{"cpu: 64 CPUs per task is more than any node has"}},
 		{"a label no node has is refused", `{"image":"gantry/toolbox","constraints":{"zone":"mars"}}`, []string{"constraints: no node has zone=mars"}},
 		{"trailing data is refused", `{"image":"gantry/toolbox"} {}`, []string{"unexpected data after the JSON object"}},
+		{"a network other than none is refused", `{"image":"gantry/toolbox","network":"host"}`, []string{`network: "host" is not a network a job can ask for`}},
 		{"a body that is not JSON is refused", `image=x`, []string{"invalid JSON"}},
 	}
 	for _, tc := range cases {
