@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -52,8 +53,39 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	if name == NetworkNone {
 		return nil
 	}
-	if _, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+	// Docker does not keep network names unique: two creates at once make
+	// two networks of one name, which no container can then name. One
+	// launch at a time checks and creates.
+	r.netCreate.Lock()
+	defer r.netCreate.Unlock()
+	if r.nets[name] {
 		return nil
+	}
+	if _, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+		r.nets[name] = true
+		return nil
+	} else if strings.Contains(err.Error(), "ambiguous") {
+		// Duplicates left by an older binary: keep the one in use (or the
+		// first), remove the rest.
+		list, lerr := r.docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
+		if lerr != nil {
+			return fmt.Errorf("list networks %s: %w", name, lerr)
+		}
+		kept := 0
+		for _, nw := range list {
+			if nw.Name != name {
+				continue
+			}
+			if kept > 0 && r.docker.NetworkRemove(ctx, nw.ID) == nil {
+				continue
+			}
+			kept++
+		}
+		if kept == 1 {
+			r.nets[name] = true
+			return nil
+		}
+		return fmt.Errorf("network %s: %d networks of that name are in use", name, kept)
 	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
@@ -70,9 +102,11 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	switch {
 	case err == nil:
 		r.log.Info("network created", "network", name, "owner", spec.Owner)
+		r.nets[name] = true
 		return nil
 	case cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists"):
-		return nil // created meanwhile by another attempt's launch
+		r.nets[name] = true
+		return nil
 	case strings.Contains(err.Error(), "address pool"):
 		return fmt.Errorf("create network %s: Docker has no address pool left for another network (one per user with tasks on this node; widen default-address-pools in daemon.json): %w", name, err)
 	default:
@@ -106,6 +140,7 @@ func (r *Runner) pruneNetworks(ctx context.Context, inUse map[string]bool, force
 			r.log.Debug("remove network", "network", nw.Name, "err", err)
 			continue
 		}
+		delete(r.nets, nw.Name) // no launch is between ensure and create now
 		r.log.Info("network removed", "network", nw.Name)
 	}
 }

@@ -141,8 +141,10 @@ type Runner struct {
 	// netMu: launches hold it for reading from ensuring a network until
 	// their container exists; pruning unused networks holds it for writing.
 	netMu        sync.RWMutex
-	pruned       time.Time   // the last prune of networks
-	prunePending atomic.Bool // prune on the next Sync (a network could not be created)
+	netCreate    sync.Mutex      // one network check-and-create at a time (network.go)
+	nets         map[string]bool // networks known to exist, under netCreate
+	pruned       time.Time       // the last prune of networks
+	prunePending atomic.Bool     // prune on the next Sync (a network could not be created)
 
 	// ctx lives until Close; every attempt goroutine derives from it.
 	ctx    context.Context
@@ -198,6 +200,7 @@ func New(cfg Config) (*Runner, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{
 		cfg:      cfg,
+		nets:     map[string]bool{},
 		log:      logger.With("component", "runner", "node", cfg.Node),
 		docker:   dc,
 		ctx:      ctx,
