@@ -79,7 +79,10 @@ type Config struct {
 	RaftTimeout time.Duration
 	// HistoryInterval is the time between the charts' samples (0: 10 s).
 	HistoryInterval time.Duration
-	Logger          *slog.Logger
+	// Restore is a backup (a directory or an archive file, gantry backup)
+	// a fresh data directory starts from, as a new single-node cluster.
+	Restore string
+	Logger  *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -196,6 +199,12 @@ func (n *Node) start(ctx context.Context) error {
 	if n.store, err = store.Open(filepath.Join(n.cfg.DataDir, "state"), n.log); err != nil {
 		return err
 	}
+	var seed *raftcluster.Seed
+	if n.cfg.Restore != "" {
+		if seed, err = n.restore(n.cfg.Restore); err != nil { // restore.go
+			return err
+		}
+	}
 	tlsDir := filepath.Join(n.cfg.DataDir, "tls")
 	member := ""
 	if n.cfg.Join != "" {
@@ -217,7 +226,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.raft, err = raftcluster.Open(raftcluster.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Listener: n.clusterLn,
 		Advertise: net.JoinHostPort(adv, cport), FSM: n.store, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
-		HeartbeatTimeout: n.cfg.RaftTimeout,
+		Seed: seed, HeartbeatTimeout: n.cfg.RaftTimeout,
 	})
 	n.clusterLn = nil // raftcluster owns it now, and closes it
 	if err != nil {
@@ -322,6 +331,7 @@ func (n *Node) start(ctx context.Context) error {
 		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
 		Catalog: n.catalog, CatalogState: n.store, History: hist,
 		Governance: governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log}), GovernanceState: n.store, Moderation: n.store,
+		Backup: n.writeBackup, // restore.go
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),
 	})

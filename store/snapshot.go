@@ -27,40 +27,42 @@ type snapshot struct{ txn *badger.Txn }
 
 // Persist writes every key and value as length-prefixed records.
 func (sn *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(sink, 1<<20)
-	err := func() error {
-		if _, err := w.WriteString(snapshotMagic); err != nil {
-			return err
-		}
-		it := sn.txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		var hdr [binary.MaxVarintLen64 * 2]byte
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			k := item.Key()
-			n := binary.PutUvarint(hdr[:], uint64(len(k)))
-			n += binary.PutUvarint(hdr[n:], uint64(len(v)))
-			if _, err := w.Write(hdr[:n]); err != nil {
-				return err
-			}
-			if _, err := w.Write(k); err != nil {
-				return err
-			}
-			if _, err := w.Write(v); err != nil {
-				return err
-			}
-		}
-		return w.Flush()
-	}()
-	if err != nil {
+	if err := sn.write(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	return sink.Close()
+}
+
+// write writes the snapshot stream to dst (Persist, and Backup).
+func (sn *snapshot) write(dst io.Writer) error {
+	w := bufio.NewWriterSize(dst, 1<<20)
+	if _, err := w.WriteString(snapshotMagic); err != nil {
+		return err
+	}
+	it := sn.txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	var hdr [binary.MaxVarintLen64 * 2]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		k := item.Key()
+		n := binary.PutUvarint(hdr[:], uint64(len(k)))
+		n += binary.PutUvarint(hdr[n:], uint64(len(v)))
+		if _, err := w.Write(hdr[:n]); err != nil {
+			return err
+		}
+		if _, err := w.Write(k); err != nil {
+			return err
+		}
+		if _, err := w.Write(v); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
 }
 
 // Release ends the read transaction.

@@ -108,6 +108,9 @@ type Config struct {
 	// Moderation is reports, takedowns and suspensions (nil: none, and
 	// suspended accounts are not checked).
 	Moderation ModerationState
+	// Backup writes an online backup archive (node/backup) leaving out the
+	// blobs in have; nil: no backup route.
+	Backup func(ctx context.Context, w io.Writer, have map[string]bool) error
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership

@@ -182,6 +182,11 @@ func (a *API) routeTable() []Route {
 			route("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode, "Take a node out of the cluster").answers(200, wire.Node{}).audits("node.remove"),
 		)
 	}
+	if a.cfg.Backup != nil {
+		rs = append(rs, route("POST", "/api/v1/backup", Admin, a.backup,
+			"An online backup (application/x-tar): the state and every blob it links, but those the body says the backup directory has; backup.json comes last, so a cut-off archive is never a backup").
+			takes(wire.BackupRequest{}).produces("application/x-tar").audits("cluster.backup"))
+	}
 	if a.cfg.Events != nil {
 		rs = append(rs, route("GET", "/api/v1/events", Signed, gin.WrapH(a.cfg.Events),
 			"The live change feed (WebSocket): jobs, tasks of a followed job, nodes, schedules, as wire.Event lines").answers(101, noBody{}).reads(pToken))

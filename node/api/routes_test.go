@@ -109,6 +109,7 @@ var matrix = map[string]matrixRow{
 	"POST /api/v1/nodes/:name/drain":         {path: fixed("/api/v1/nodes/n1/drain"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/ready":         {path: fixed("/api/v1/nodes/n1/ready"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/remove":        {path: fixed("/api/v1/nodes/n1/remove"), want: adminOnly(200)},
+	"POST /api/v1/backup":                    {path: fixed("/api/v1/backup"), body: body(map[string]any{}), want: adminOnly(200)},
 	"GET /api/v1/cluster/ca":                 {path: fixed("/api/v1/cluster/ca"), want: public(200)},
 	"POST /api/v1/cluster/join":              {path: fixed("/api/v1/cluster/join"), body: body(map[string]string{"name": "n2"}), want: public(200)},
 	"GET /api/v1/cluster/join-command":       {path: fixed("/api/v1/cluster/join-command"), want: adminOnly(200)},
