@@ -40,6 +40,18 @@ type applier struct {
 	written         map[string]Task
 	seqWalk         map[string]bool
 	arrayDependents map[string][]string
+
+	// Jobs' two records (jobrecords.go): specs is the store's cache of
+	// specs; loaded holds each job's state record as read (flush skips a
+	// job left as it was), unsplit the jobs read from a layout-1 record;
+	// specsRead and purged update the cache after the commit, jobWrites
+	// counts the batch's writes.
+	specs     *specCache
+	loaded    map[string][]byte
+	unsplit   map[string]bool
+	specsRead []specAdd
+	purged    []string
+	jobWrites JobWrites
 }
 
 // Apply applies one Raft log entry.
@@ -69,7 +81,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 	for {
 		txn := s.db.NewTransaction(true)
 		a := &applier{txn: txn, jobs: map[string]*Job{}, dirty: map[string]string{}, nodes: map[string]*Node{},
-			usage: map[string]*UserUsage{}, quotas: map[string]Resources{}}
+			usage: map[string]*UserUsage{}, quotas: map[string]Resources{}, specs: s.specs}
 		var last uint64
 		tooBig := -1
 		for j := 0; j < limit; j++ {
@@ -123,6 +135,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 			panic(fmt.Sprintf("store: commit applied batch: %v", err))
 		}
 		s.setApplied(last)
+		s.committed(a)
 		s.countEnded(a.ended)
 		s.tasksStarted.Add(a.started)
 		s.tasksFinished.Add(a.finished)
@@ -186,7 +199,8 @@ func (a *applier) flush() error {
 				return err
 			}
 		}
-		if err := putJSON(a.txn, jobKey(id), j); err != nil {
+		// The state record only: the spec was written once, at submission.
+		if err := a.writeJobState(j); err != nil {
 			return err
 		}
 		jc := *j
@@ -212,18 +226,19 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// job loads a job for modification; it is written back by flush.
+// job loads a job for modification; flush writes its state back (its
+// spec is never changed or written again).
 func (a *applier) job(id string) (*Job, error) {
 	if j, ok := a.jobs[id]; ok {
 		return j, nil
 	}
-	var j Job
-	if err := getJSON(a.txn, jobKey(id), &j); err != nil {
+	j, err := a.loadJob(id)
+	if err != nil {
 		return nil, err
 	}
-	a.jobs[id] = &j
+	a.jobs[id] = j
 	a.dirty[id] = j.State
-	return &j, nil
+	return j, nil
 }
 
 // userUsage loads a user's usage for modification; flush writes it back.

@@ -97,7 +97,7 @@ func describeJSONError(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("request body: invalid JSON at byte %d", se.Offset)
 	case errors.As(err, &mbe):
-		return "request body: too large"
+		return fmt.Sprintf("request body: more than %d bytes (%d KiB), too large", mbe.Limit, mbe.Limit>>10)
 	case errors.Is(err, io.EOF):
 		return "request body: empty, want a JSON object"
 	case errors.Is(err, io.ErrUnexpectedEOF):
