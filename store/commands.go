@@ -68,6 +68,14 @@ var (
 	CmdSuspendUser   = define("user.suspend", 1, (*applier).suspendUser) // optionally cancels the account's jobs
 	CmdRestoreUser   = define("user.restore", 1, (*applier).restoreUser)
 
+	// Infringement notices and counter-notices (store/notices.go): each
+	// step records itself on the notice's timeline and in the audit log.
+	CmdFileNotice        = define("notice.file", 1, (*applier).fileNotice)            // attachments stored content-addressed in the same entry
+	CmdDecideNotice      = define("notice.decide", 1, (*applier).decideNotice)        // takedown, reject, restore, keep_down; the leader's automatic restore
+	CmdFileCounter       = define("notice.counter", 1, (*applier).fileCounter)        // the publisher's; starts the waiting period
+	CmdRecordCourtAction = define("notice.court", 1, (*applier).recordCourtAction)    // the notifier's: no automatic restore
+	CmdNoticeSettings    = define("notice.settings", 1, (*applier).setNoticeSettings) // waiting period, public form
+
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
 	CmdRegUnlinkBlobs = define("registry.blob.unlink", 1, (*applier).regUnlinkBlobs)
