@@ -321,7 +321,7 @@ func (n *Node) start(ctx context.Context) error {
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
 		Catalog: n.catalog, CatalogState: n.store, History: hist,
-		Governance: governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log}), GovernanceState: n.store, Moderation: n.store,
+		Governance: governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log}), GovernanceState: n.store, Moderation: n.store, Notices: n.store,
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),
 	})

@@ -106,8 +106,8 @@ var (
 type Party struct {
 	Name       string `json:"name"`
 	Kind       string `json:"kind"` // person or organisation
-	IDDocument string `json:"id_document"`
-	Address    string `json:"address"`
+	IDDocument string `json:"id_document,omitempty"`
+	Address    string `json:"address,omitempty"`
 	Phone      string `json:"phone,omitempty"`
 	Email      string `json:"email,omitempty"`
 }
