@@ -33,7 +33,7 @@ const (
 	noticeSystemUser = "gantry" // the actor of an automatic restore
 )
 
-func noticeKey(seq uint64) []byte         { return []byte(pNotice + seqText(seq)) }
+func noticeKey(seq uint64) []byte        { return []byte(pNotice + seqText(seq)) }
 func noticeBlobKey(digest string) []byte { return []byte(pNoticeBlob + digest) }
 
 // Limits of a notice or counter-notice form. All of a form's attachments

@@ -29,7 +29,7 @@ func testParty(name string) Party {
 
 func testNoticeForm() NoticeForm {
 	return NoticeForm{RightsHolder: testParty("Acme"), Works: []string{"Acme Render 3"},
-		Proof: []Upload{{Name: "registration.pdf", MediaType: "application/pdf", Data: []byte("%PDF proof")}},
+		Proof:   []Upload{{Name: "registration.pdf", MediaType: "application/pdf", Data: []byte("%PDF proof")}},
 		Content: []string{"alice/tool:1"}, Reasons: "it ships our renderer", Evidence: []Upload{{Name: "diff.txt", Data: []byte("same symbols")}},
 		Lang: "en", Statement: NoticeStatement.EN, Signature: "Ann Acme"}
 }
