@@ -61,18 +61,6 @@ func TestTakedownAndSuspension(t *testing.T) {
 		}
 		return errOut
 	}
-	pullRefused := func(d *dockerCLI, ref string, want ...string) {
-		t.Helper()
-		out, err := d.run("", "pull", ref)
-		if err == nil {
-			t.Fatalf("docker pull %s succeeded; want it refused", ref)
-		}
-		for _, w := range want {
-			if !strings.Contains(out, w) {
-				t.Fatalf("docker pull %s refused without saying %q:\n%s", ref, w, out)
-			}
-		}
-	}
 	// registryAnswer is the registry's status and first error for a
 	// manifest GET as user.
 	registryAnswer := func(user, pw, repo, tag string) (int, string, string) {
@@ -146,7 +134,7 @@ func TestTakedownAndSuspension(t *testing.T) {
 		if status != http.StatusUnavailableForLegalReasons || code != "DENIED" || !strings.Contains(msg, decision) || !strings.Contains(msg, why) {
 			t.Fatalf("the registry answers carol %d %s %q; want 451 DENIED naming %s and why", status, code, msg, decision)
 		}
-		pullRefused(carolD, shared, "denied", decision, why)
+		pullRefused(t, carolD, shared, "denied", decision, why)
 		var ae *client.Error
 		if _, err := carol.Submit(ctx, wire.JobSpec{Image: "alice/shared:1"}); !asAPIError(err, &ae) || ae.Status != 451 || ae.Code != wire.CodeTakenDown || !strings.Contains(ae.Message, decision) {
 			t.Fatalf("carol's submission: %v", err)
@@ -199,7 +187,7 @@ func TestTakedownAndSuspension(t *testing.T) {
 		if status != http.StatusForbidden || code != "DENIED" || !strings.Contains(msg, reason) {
 			t.Fatalf("the registry answers a suspended bob %d %s %q; want 403 DENIED with the reason", status, code, msg)
 		}
-		pullRefused(bobD, bobs, "denied", reason)
+		pullRefused(t, bobD, bobs, "denied", reason)
 		if out, err := bobD.run("", "push", bobs); err == nil || !strings.Contains(out, "denied") || !strings.Contains(out, reason) {
 			t.Fatalf("a suspended account pushed: %v\n%s", err, out)
 		}
