@@ -19,7 +19,9 @@ import (
 // Infringement notice routes (store/notices.go, node/governance): filing,
 // reading (the parties and admins only; the accused publisher without the
 // notifier's private contact), the attachments, decisions, the
-// counter-notice, a court action, the settings and the public form.
+// counter-notice, a court action, the settings and the public form. A
+// suspended account still reads the notices it is party to and answers
+// one with a counter-notice (a suspension may have come from one).
 
 // NoticeState is what the notice routes read (*store.Store implements it).
 type NoticeState interface {
@@ -43,11 +45,11 @@ func (a *API) noticeRoutes() []Route {
 		route("PUT", "/api/v1/notices/settings", Admin, a.setNoticeSettings, "Set the waiting period after a counter-notice and open or close the public form").takes(wire.NoticeSettings{}).answers(200, wire.NoticeSettings{}).auditsRefusals("notice.settings"),
 		route("POST", "/api/v1/notices", Signed, a.fileNotice, "File an infringement notice against published images (attachments inline, size-capped)").takes(wire.NoticeForm{}).answers(201, wire.InfringementNotice{}).auditsRefusals("notice.file"),
 		route("POST", "/api/v1/notices/public", Public, a.filePublicNotice, "File an infringement notice without an account, while an admin keeps the public form open (rate-limited)").takes(wire.NoticeForm{}).answers(201, wire.InfringementNotice{}),
-		route("GET", "/api/v1/notices", Signed, a.listNotices, "Infringement notices: an admin's, all of them; a user's, those they filed or that accuse their images").answers(200, wire.InfringementNoticeList{}).reads(pNoticeState),
-		route("GET", "/api/v1/notices/:id", Signed, a.getNotice, "A notice with its whole timeline (the accused publisher does not see the notifier's private contact)").answers(200, wire.InfringementNotice{}),
-		route("GET", "/api/v1/notices/:id/attachments/:digest", Signed, a.noticeAttachment, "An attachment of a notice or its counter-notice (the parties and admins only), as a download: application/pdf, image/png, image/jpeg, image/gif or text/plain as filed, anything else application/octet-stream").produces("*/*"),
+		route("GET", "/api/v1/notices", Signed, a.listNotices, "Infringement notices: an admin's, all of them; a user's, those they filed or that accuse their images").answers(200, wire.InfringementNoticeList{}).reads(pNoticeState).whileSuspended(),
+		route("GET", "/api/v1/notices/:id", Signed, a.getNotice, "A notice with its whole timeline (the accused publisher does not see the notifier's private contact)").answers(200, wire.InfringementNotice{}).whileSuspended(),
+		route("GET", "/api/v1/notices/:id/attachments/:digest", Signed, a.noticeAttachment, "An attachment of a notice or its counter-notice (the parties and admins only), as a download: application/pdf, image/png, image/jpeg, image/gif or text/plain as filed, anything else application/octet-stream").produces("*/*").whileSuspended(),
 		route("POST", "/api/v1/notices/:id/decide", Admin, a.decideNotice, "Decide a notice: takedown or reject (with a reason), or after a counter-notice restore or keep_down").takes(wire.NoticeDecisionRequest{}).answers(200, wire.InfringementNotice{}).auditsRefusals("notice.decide"),
-		route("POST", "/api/v1/notices/:id/counter", Signed, a.fileCounter, "The accused publisher's counter-notice; forwarded to the notifier, it starts the waiting period before the content is restored").takes(wire.CounterForm{}).answers(200, wire.InfringementNotice{}).auditsRefusals("notice.counter"),
+		route("POST", "/api/v1/notices/:id/counter", Signed, a.fileCounter, "The accused publisher's counter-notice; forwarded to the notifier, it starts the waiting period before the content is restored").takes(wire.CounterForm{}).answers(200, wire.InfringementNotice{}).auditsRefusals("notice.counter").whileSuspended(),
 		route("POST", "/api/v1/notices/:id/court", Signed, a.recordCourtAction, "The notifier records that a court action was filed: no automatic restore").takes(wire.CourtActionRequest{}).answers(200, wire.InfringementNotice{}).auditsRefusals("notice.court"),
 	}
 }

@@ -257,3 +257,19 @@ func TestThePublicNoticeForm(t *testing.T) {
 		t.Fatalf("public filings in the audit log: %+v", l.Records)
 	}
 }
+
+// TestASuspendedPublisherStillAnswersANotice: an account suspended over a
+// notice reads it and files its counter-notice; it files no new notice.
+func TestASuspendedPublisherStillAnswersANotice(t *testing.T) {
+	f := newFixture(t)
+	id := f.noticeDown()
+	f.must(ignore(store.CmdSuspendUser.Propose(context.Background(), f.direct, store.SuspendUser{Meta: store.Meta{Actor: "admin", Admin: true},
+		User: "alice", Reason: "infringement notice " + id, Notice: id})))
+	if w := f.do(owner, "GET", "/api/v1/notices/"+id, nil); w.Code != 200 {
+		t.Fatalf("a suspended publisher reading the notice: %d %s", w.Code, w.Body.String())
+	}
+	if w := f.do(owner, "POST", "/api/v1/notices/"+id+"/counter", wireCounterForm()); w.Code != 200 {
+		t.Fatalf("a suspended publisher's counter-notice: %d %s", w.Code, w.Body.String())
+	}
+	wantError(t, f.do(owner, "POST", "/api/v1/notices", wireNoticeForm("bob/app:1")), 403, wire.CodeAccountSuspended)
+}
