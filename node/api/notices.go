@@ -159,7 +159,7 @@ var (
 const (
 	publicNoticeAddressBurst = 3
 	publicNoticeOverallBurst = 20
-	publicNoticeAddresses    = 10000 // addresses remembered; past it the oldest window restarts
+	publicNoticeAddresses    = 10000 // addresses remembered; past it every address starts afresh (the overall limit still holds)
 )
 
 // noticeLimiter rate-limits the public notice form on this node.
