@@ -4,24 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
-
-// applyAt applies a command stamped at.
-func (a *regApplier) applyAt(c commandType, at time.Time, payload any) (any, error) {
-	a.t.Helper()
-	b, err := EncodeCommand(c.Type(), at, payload)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.n++
-	res := a.st.Apply(&raft.Log{Index: a.n, Type: raft.LogCommand, Data: b})
-	if err, ok := res.(error); ok {
-		return nil, err
-	}
-	return res, nil
-}
 
 func testParty(name string) Party {
 	return Party{Name: name, Kind: "organisation", IDDocument: "REG-" + name, Address: "1 Main St", Email: name + "@example.com"}
