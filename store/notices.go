@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -339,36 +340,41 @@ func (s *Store) Notice(id string) (*Notice, error) {
 	return n, err
 }
 
-// Notices lists the notices, oldest first: all of them (party empty), or
-// those party filed or is accused by; only in state if given.
+// Notices lists the notices, newest first, at most MaxNoticePage: all of
+// them (party empty), or those party filed or is accused by; only in
+// state if given.
 func (s *Store) Notices(party, state string) ([]Notice, error) {
 	var out []Notice
 	err := s.view(func(txn *badger.Txn) error {
-		return scanJSON(txn, []byte(pNotice), func(n *Notice) error {
-			if (party != "" && !n.Party(party)) || (state != "" && n.State != state) || len(out) == MaxNoticePage {
-				return nil
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pNotice), Reverse: true, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Seek([]byte(pNotice + "\xff")); it.Valid() && len(out) < MaxNoticePage; it.Next() {
+			var n Notice
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &n) }); err != nil {
+				return fmt.Errorf("decode %s: %w", it.Item().Key(), err)
 			}
-			out = append(out, *n)
-			return nil
-		})
+			if (party == "" || n.Party(party)) && (state == "" || n.State == state) {
+				out = append(out, n)
+			}
+		}
+		return nil
 	})
 	return out, err
 }
 
 // NoticesDue lists the countered notices whose waiting period passed
-// before now without a court action.
+// before now without a court action, oldest first.
 func (s *Store) NoticesDue(now time.Time) ([]Notice, error) {
-	ns, err := s.Notices("", NoticeCountered)
-	if err != nil {
-		return nil, err
-	}
-	out := ns[:0]
-	for _, n := range ns {
-		if n.Court == nil && !n.RestoreAfter.IsZero() && !now.Before(n.RestoreAfter) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
+	var out []Notice
+	err := s.view(func(txn *badger.Txn) error {
+		return scanJSON(txn, []byte(pNotice), func(n *Notice) error {
+			if n.State == NoticeCountered && n.Court == nil && !n.RestoreAfter.IsZero() && !now.Before(n.RestoreAfter) {
+				out = append(out, *n)
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // NoticeAttachment returns the bytes of a stored attachment ("sha256:<hex>").

@@ -285,6 +285,12 @@ func TestANoticeTakesContentDownAndACounterNoticeRestoresIt(t *testing.T) {
 		if in, _ := a.st.Inbox("bob", false); in[0].Kind != "notice.rejected" || !strings.Contains(in[0].Body, "licence dispute") {
 			t.Fatalf("bob's inbox %+v", in[0])
 		}
+		if ns, _ := a.st.Notices("", ""); len(ns) != 3 || ns[0].ID != n.ID {
+			t.Fatalf("notices are not listed newest first: %+v", ns)
+		}
+		if ns, _ := a.st.Notices("carol", ""); len(ns) != 0 {
+			t.Fatalf("carol, no party, lists %+v", ns)
+		}
 	})
 }
 
