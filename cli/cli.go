@@ -116,7 +116,7 @@ func newRoot(server Server) *cobra.Command {
 	root.AddCommand(serverCmd(server), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g), scheduleCmd(g), queueCmd(g), catalogCmd(g), eventsCmd())
 	root.AddCommand(backupCmd(g))
-	root.AddCommand(auditCmd(g), inboxCmd(g), reviewCmd(g), reportCmd(g), takedownCmd(g), restoreCmd(g))
+	root.AddCommand(auditCmd(g), inboxCmd(g), reviewCmd(g), reportCmd(g), takedownCmd(g), restoreCmd(g), infringementCmd(g))
 	root.AddCommand(manCmd(root))
 	enforceUsage(root)
 	return root
@@ -344,7 +344,13 @@ func configPath() string {
 
 // newClient builds an API client from GANTRY_ADDR/GANTRY_TOKEN, the saved
 // login, or the local admin token of a node started in this directory.
-func newClient() (*client.Client, error) {
+func newClient() (*client.Client, error) { return clientOf(true) }
+
+// newPublicClient is a client for public routes: signed in if a login is
+// at hand, anonymous otherwise.
+func newPublicClient() (*client.Client, error) { return clientOf(false) }
+
+func clientOf(signed bool) (*client.Client, error) {
 	var cfg clientConfig
 	if b, err := os.ReadFile(configPath()); err == nil {
 		if err := json.Unmarshal(b, &cfg); err != nil {
@@ -364,7 +370,7 @@ func newClient() (*client.Client, error) {
 			token = strings.TrimSpace(string(b))
 		}
 	}
-	if token == "" {
+	if token == "" && signed {
 		return nil, errors.New("not logged in: run 'gantry login' or set GANTRY_TOKEN")
 	}
 	return client.New(addr, token), nil

@@ -131,3 +131,78 @@ func (c *Client) RestoreUser(ctx context.Context, name string) (*wire.User, erro
 	var out wire.User
 	return &out, c.do(ctx, "POST", "/api/v1/users/"+url.PathEscape(name)+"/restore", nil, &out)
 }
+
+// NoticeStatements returns the statements a notice and a counter-notice
+// sign, verbatim from the service terms, and the attachment limits.
+func (c *Client) NoticeStatements(ctx context.Context) (*wire.NoticeStatements, error) {
+	var out wire.NoticeStatements
+	return &out, c.do(ctx, "GET", "/api/v1/notices/statements", nil, &out)
+}
+
+// FileNotice files an infringement notice.
+func (c *Client) FileNotice(ctx context.Context, f wire.NoticeForm) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "POST", "/api/v1/notices", f, &out)
+}
+
+// FilePublicNotice files an infringement notice through the public form
+// (no account).
+func (c *Client) FilePublicNotice(ctx context.Context, f wire.NoticeForm) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "POST", "/api/v1/notices/public", f, &out)
+}
+
+// Notices lists the notices the caller may see (state: empty for all).
+func (c *Client) Notices(ctx context.Context, state string) ([]wire.InfringementNotice, error) {
+	var out wire.InfringementNoticeList
+	p := "/api/v1/notices"
+	if state != "" {
+		p += "?" + url.Values{"state": {state}}.Encode()
+	}
+	return out.Notices, c.do(ctx, "GET", p, nil, &out)
+}
+
+// Notice returns a notice with its timeline.
+func (c *Client) Notice(ctx context.Context, id string) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "GET", "/api/v1/notices/"+url.PathEscape(id), nil, &out)
+}
+
+// NoticeAttachment streams an attachment of a notice; the caller closes it.
+func (c *Client) NoticeAttachment(ctx context.Context, id, digest string) (io.ReadCloser, error) {
+	resp, err := c.raw(ctx, "GET", "/api/v1/notices/"+url.PathEscape(id)+"/attachments/"+url.PathEscape(digest), nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// DecideNotice decides a notice (admin).
+func (c *Client) DecideNotice(ctx context.Context, id string, d wire.NoticeDecisionRequest) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "POST", "/api/v1/notices/"+url.PathEscape(id)+"/decide", d, &out)
+}
+
+// FileCounter files the publisher's counter-notice to a notice.
+func (c *Client) FileCounter(ctx context.Context, id string, f wire.CounterForm) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "POST", "/api/v1/notices/"+url.PathEscape(id)+"/counter", f, &out)
+}
+
+// RecordCourtAction records that the notifier filed a court action.
+func (c *Client) RecordCourtAction(ctx context.Context, id, detail string) (*wire.InfringementNotice, error) {
+	var out wire.InfringementNotice
+	return &out, c.do(ctx, "POST", "/api/v1/notices/"+url.PathEscape(id)+"/court", wire.CourtActionRequest{Detail: detail}, &out)
+}
+
+// NoticeSettings reads the notice procedure's settings (admin).
+func (c *Client) NoticeSettings(ctx context.Context) (*wire.NoticeSettings, error) {
+	var out wire.NoticeSettings
+	return &out, c.do(ctx, "GET", "/api/v1/notices/settings", nil, &out)
+}
+
+// SetNoticeSettings replaces the notice procedure's settings (admin).
+func (c *Client) SetNoticeSettings(ctx context.Context, s wire.NoticeSettings) (*wire.NoticeSettings, error) {
+	var out wire.NoticeSettings
+	return &out, c.do(ctx, "PUT", "/api/v1/notices/settings", s, &out)
+}

@@ -174,6 +174,7 @@ func (n *Node) runScheduler(ctx context.Context, sched *scheduler.Scheduler) {
 	}()
 	go n.runSchedules(ctx)
 	go n.runJobRetention(ctx)
+	go n.gov.RunRestores(ctx)
 	sched.Run(ctx, kick)
 }
 

@@ -110,6 +110,7 @@ type Node struct {
 	auth    *auth.Auth
 	images  *images.Images
 	catalog *catalog.Catalog
+	gov     *governance.Governance
 	runner  *runner.Runner
 	reg     *prometheus.Registry
 	commit  prometheus.Histogram
@@ -309,6 +310,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 
+	n.gov = governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log})
 	n.goLoop(ctx, n.cluster.ReconcileBlobs)
 	n.goLoop(ctx, n.catalog.Run)
 	n.goLoop(ctx, n.runnerLoop)
@@ -330,7 +332,7 @@ func (n *Node) start(ctx context.Context) error {
 		Metrics:  promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
 		Catalog: n.catalog, CatalogState: n.store, History: hist,
-		Governance: governance.New(governance.Config{Store: n.store, Proposer: n.cluster, Logger: n.log}), GovernanceState: n.store, Moderation: n.store,
+		Governance: n.gov, GovernanceState: n.store, Moderation: n.store, Notices: n.store,
 		Backup: n.writeBackup, // restore.go
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),

@@ -52,6 +52,9 @@ type applier struct {
 	specsRead []specAdd
 	purged    []string
 	jobWrites JobWrites
+	// auditDetail is what the command adds to the audit record its entry
+	// carries (the outcome of a review, ...).
+	auditDetail string
 }
 
 // Apply applies one Raft log entry.
@@ -165,9 +168,17 @@ func (a *applier) apply(data []byte) (any, error) {
 	if v := e.info().Version; env.V > v {
 		return nil, Errorf(EUnavailable, "command %s v%d is newer than this binary (v%d)", env.Type, env.V, v)
 	}
+	if env.Audit != nil && (e.auditsFrom() == 0 || env.V < e.auditsFrom()) {
+		return nil, Errorf(EInvalid, "command %s v%d does not carry audit records", env.Type, env.V)
+	}
 	a.at = env.Time
 	a.written = nil
-	return e.applyData(a, env.Data)
+	a.auditDetail = ""
+	res, err := e.applyData(a, env.Data)
+	if err == nil && env.Audit != nil {
+		err = a.carriedAudit(*env.Audit)
+	}
+	return res, err
 }
 
 // flush writes cached jobs and nodes, maintaining the job state indexes.

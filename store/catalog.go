@@ -290,6 +290,7 @@ func (a *applier) publishRepo(c *PublishRepo) (*Publication, error) {
 	if err := a.reviewOnPublish(&p, prev, c.Readme.Markdown, oldReadme.Markdown, publisher.Admin); err != nil {
 		return nil, err
 	}
+	a.auditDetail = strings.TrimSpace("review: " + p.Review.State + " " + p.Review.Reason)
 	p.Grant.At = a.at
 	ok, err := exists(a.txn, licenceKey(p.Licence.Digest))
 	if err != nil {

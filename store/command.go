@@ -20,6 +20,19 @@ type Command[P, R any] struct {
 	typ     string
 	version int
 	apply   func(*applier, *P) (R, error)
+	// auditFrom: from this version on, an entry of the command may carry
+	// the audit record of the action it performs (0: never).
+	auditFrom int
+}
+
+// carriesAudit declares that from version v the command's entries may
+// carry the audit record of the request that proposed them (WithAudit),
+// appended in the same transaction as the command's change. The version
+// guards a rolling upgrade: a binary that predates it refuses such an
+// entry instead of applying it without its record.
+func (c *Command[P, R]) carriesAudit(v int) *Command[P, R] {
+	c.auditFrom = v
+	return c
 }
 
 // Type is the command's name in the log ("job.submit").
@@ -32,11 +45,15 @@ func (c *Command[P, R]) Version() int { return c.version }
 // Encode stamps the payload with the proposer's time into a log entry.
 // Apply never reads the clock: at is the command's time on every node.
 func (c *Command[P, R]) Encode(at time.Time, payload P) ([]byte, error) {
+	return c.encode(at, payload, nil)
+}
+
+func (c *Command[P, R]) encode(at time.Time, payload P, audit *AuditEntry) ([]byte, error) {
 	d, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", c.typ, err)
 	}
-	return json.Marshal(envelope{Type: c.typ, V: c.version, Time: at.UTC(), Data: d})
+	return json.Marshal(envelope{Type: c.typ, V: c.version, Time: at.UTC(), Data: d, Audit: audit})
 }
 
 // Propose commits the command through p, stamped with the current time, and
@@ -44,11 +61,24 @@ func (c *Command[P, R]) Encode(at time.Time, payload P) ([]byte, error) {
 // an *Error with its code even when the command was forwarded.
 func (c *Command[P, R]) Propose(ctx context.Context, p Proposer, payload P) (R, error) {
 	var zero R
-	b, err := c.Encode(time.Now(), payload)
+	// The request's audit record rides on the first command of its action
+	// that can carry one (see WithAudit).
+	var audit *AuditEntry
+	slot := auditSlotOf(ctx)
+	if slot != nil && c.auditFrom > 0 {
+		audit = slot.claim()
+	}
+	b, err := c.encode(time.Now(), payload, audit)
 	if err != nil {
+		if audit != nil {
+			slot.settle(false)
+		}
 		return zero, err
 	}
 	res, err := p.Propose(ctx, c.typ, b)
+	if audit != nil {
+		slot.settle(err == nil)
+	}
 	if err != nil {
 		return zero, err
 	}
@@ -81,11 +111,16 @@ type envelope struct {
 	V    int             `json:"v"`
 	Time time.Time       `json:"at"`
 	Data json.RawMessage `json:"d"`
+	// Audit is the audit record of the action the command performs,
+	// appended by Apply with the command's change (commands declared
+	// carriesAudit only).
+	Audit *AuditEntry `json:"audit,omitempty"`
 }
 
 // entry is a command as the table holds it, without its type parameters.
 type entry interface {
 	info() CommandInfo
+	auditsFrom() int
 	applyData(a *applier, data json.RawMessage) (any, error)
 	decodeResult(raw json.RawMessage) (any, error)
 	decodePayload(raw json.RawMessage) (any, error)
@@ -95,6 +130,8 @@ func (c *Command[P, R]) info() CommandInfo {
 	return CommandInfo{Type: c.typ, Version: c.version,
 		Payload: reflect.TypeFor[P](), Result: reflect.TypeFor[R]()}
 }
+
+func (c *Command[P, R]) auditsFrom() int { return c.auditFrom }
 
 func (c *Command[P, R]) applyData(a *applier, data json.RawMessage) (any, error) {
 	var p P

@@ -5,14 +5,17 @@ package store
 // the payload and result types). Proposing (Command.Propose), applying,
 // forwarding a result from the leader (DecodeResult) and the tests that
 // walk the table all read it. Adding a command is adding a line; see
-// DESIGN.md, "Adding a command".
+// DESIGN.md, "Adding a command". carriesAudit(v): from version v an entry
+// may carry the audit record of the request's action (the commands of
+// audited routes; an older binary refuses such an entry rather than
+// apply it without its record).
 var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
-	CmdCreateUser  = define("user.create", 1, (*applier).createUser)
-	CmdUpdateUser  = define("user.update", 3, (*applier).updateUser) // disable, password, quota; v2: fair-share weight; v3: end sessions
-	CmdCreateToken = define("token.create", 1, (*applier).createToken)
-	CmdDeleteToken = define("token.delete", 1, (*applier).deleteToken)
+	CmdCreateUser  = define("user.create", 2, (*applier).createUser).carriesAudit(2)
+	CmdUpdateUser  = define("user.update", 3, (*applier).updateUser).carriesAudit(3) // disable, password, quota; v2: fair-share weight; v3: end sessions, carries its audit entry
+	CmdCreateToken = define("token.create", 2, (*applier).createToken).carriesAudit(2)
+	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
 	// Jobs, tasks and attempts.
 	CmdSubmitJob      = define("job.submit", 3, (*applier).submitJob) // v2: dependencies; v3: network
@@ -37,14 +40,14 @@ var (
 
 	// Nodes and cluster membership.
 	CmdUpsertNode    = define("node.upsert", 1, (*applier).upsertNode)
-	CmdSetNodeState  = define("node.state", 1, (*applier).setNodeState) // drain, ready, down
-	CmdEvictNode     = define("node.evict", 1, (*applier).evictNode)    // a draining node's tasks move once its deadline passed
-	CmdNodeLost      = define("node.lost", 1, (*applier).nodeLost)      // down: its attempts end node_lost and are rescheduled
-	CmdRemoveNode    = define("node.remove", 1, (*applier).removeNode)  // node.lost, then the node is deleted
-	CmdSetJoinSecret = define("cluster.join_secret", 1, (*applier).setJoinSecret)
+	CmdSetNodeState  = define("node.state", 2, (*applier).setNodeState).carriesAudit(2) // drain, ready, down
+	CmdEvictNode     = define("node.evict", 1, (*applier).evictNode)                    // a draining node's tasks move once its deadline passed
+	CmdNodeLost      = define("node.lost", 1, (*applier).nodeLost)                      // down: its attempts end node_lost and are rescheduled
+	CmdRemoveNode    = define("node.remove", 2, (*applier).removeNode).carriesAudit(2)  // node.lost, then the node is deleted
+	CmdSetJoinSecret = define("cluster.join_secret", 2, (*applier).setJoinSecret).carriesAudit(2)
 
 	// The community catalog (node/catalog).
-	CmdPublishRepo       = define("catalog.publish", 2, (*applier).publishRepo) // v2: review (pending unless approved)
+	CmdPublishRepo       = define("catalog.publish", 3, (*applier).publishRepo).carriesAudit(3) // v2: review (pending unless approved)
 	CmdUnpublishRepo     = define("catalog.unpublish", 1, (*applier).unpublishRepo)
 	CmdAcceptLicence     = define("catalog.accept", 1, (*applier).acceptLicence)
 	CmdRequestAccess     = define("catalog.request", 1, (*applier).requestAccess)
@@ -68,14 +71,22 @@ var (
 	CmdSuspendUser   = define("user.suspend", 1, (*applier).suspendUser) // optionally cancels the account's jobs
 	CmdRestoreUser   = define("user.restore", 1, (*applier).restoreUser)
 
+	// Infringement notices and counter-notices (store/notices.go): each
+	// step records itself on the notice's timeline and in the audit log.
+	CmdFileNotice        = define("notice.file", 1, (*applier).fileNotice)            // attachments stored content-addressed in the same entry
+	CmdDecideNotice      = define("notice.decide", 1, (*applier).decideNotice)        // takedown, reject, restore, keep_down; the leader's automatic restore
+	CmdFileCounter       = define("notice.counter", 1, (*applier).fileCounter)        // the publisher's; starts the waiting period
+	CmdRecordCourtAction = define("notice.court", 1, (*applier).recordCourtAction)    // the notifier's: no automatic restore
+	CmdNoticeSettings    = define("notice.settings", 1, (*applier).setNoticeSettings) // waiting period, public form
+
 	// Registry metadata (node/registry).
 	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
-	CmdRegUnlinkBlobs = define("registry.blob.unlink", 1, (*applier).regUnlinkBlobs)
+	CmdRegUnlinkBlobs = define("registry.blob.unlink", 2, (*applier).regUnlinkBlobs).carriesAudit(2)
 	// CmdRegBlobLocated records that a node holds (or, with Gone, no longer
 	// holds) the bytes of blobs: a node lacking a blob learns which peers
 	// to fetch it from, and a push how many copies the cluster has.
 	CmdRegBlobLocated    = define("registry.blob.located", 1, (*applier).regBlobLocated)
 	CmdRegPutManifest    = define("registry.manifest.put", 1, (*applier).regPutManifest)
-	CmdRegDeleteManifest = define("registry.manifest.delete", 1, (*applier).regDeleteManifest)
-	CmdRegDeleteTag      = define("registry.tag.delete", 1, (*applier).regDeleteTag)
+	CmdRegDeleteManifest = define("registry.manifest.delete", 2, (*applier).regDeleteManifest).carriesAudit(2)
+	CmdRegDeleteTag      = define("registry.tag.delete", 2, (*applier).regDeleteTag).carriesAudit(2)
 )

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -139,6 +141,86 @@ func (a *applier) audit(e AuditEntry) (*AuditRecord, error) {
 	}
 	a.events = append(a.events, Event{Type: "audit", Name: e.Action})
 	return &r, nil
+}
+
+// carriedAudit appends the record an entry carried (see WithAudit): the
+// action succeeded, since its command applied; fields too long for a
+// record are cut rather than the action refused.
+func (a *applier) carriedAudit(e AuditEntry) error {
+	cut := func(s string, n int) string {
+		if len(s) > n {
+			return s[:n]
+		}
+		return s
+	}
+	e.Actor, e.Source, e.Action, e.Target = cut(e.Actor, MaxAuditField), cut(e.Source, MaxAuditField), cut(e.Action, MaxAuditField), cut(e.Target, MaxAuditField)
+	if e.Action == "" {
+		e.Action = "unknown"
+	}
+	e.Outcome = "ok"
+	if a.auditDetail != "" {
+		e.Detail = strings.TrimPrefix(e.Detail+"; "+a.auditDetail, "; ")
+	}
+	_, err := a.audit(e)
+	return err
+}
+
+type auditSlotKey struct{}
+
+// AuditSlot carries the audit record of one request's action to the
+// command that performs it, so the record is appended in the same
+// transaction as the change and a crash cannot lose it. The first command
+// proposed with the slot's context that is declared to carry records
+// takes it; once one has committed, later ones do not.
+type AuditSlot struct {
+	entry func() AuditEntry
+	mu    sync.Mutex
+	state int // 0 free, 1 riding on a command in flight, 2 committed
+}
+
+// WithAudit returns ctx whose next command able to carry an audit record
+// carries entry() (called when that command is proposed, so it sees what
+// the request learnt by then), and the slot, which says whether one did.
+func WithAudit(ctx context.Context, entry func() AuditEntry) (context.Context, *AuditSlot) {
+	s := &AuditSlot{entry: entry}
+	return context.WithValue(ctx, auditSlotKey{}, s), s
+}
+
+func auditSlotOf(ctx context.Context) *AuditSlot {
+	s, _ := ctx.Value(auditSlotKey{}).(*AuditSlot)
+	return s
+}
+
+// claim returns the record for a command about to be proposed, nil when
+// another carries it (or is proposing it).
+func (s *AuditSlot) claim() *AuditEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != 0 {
+		return nil
+	}
+	s.state = 1
+	e := s.entry()
+	return &e
+}
+
+// settle records whether the command that claimed the record committed;
+// one that did not frees it for the next.
+func (s *AuditSlot) settle(committed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if committed {
+		s.state = 2
+	} else {
+		s.state = 0
+	}
+}
+
+// Carried reports whether a committed command carried the record.
+func (s *AuditSlot) Carried() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == 2
 }
 
 // auditOK appends the successful governance action m asked for.

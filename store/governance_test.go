@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -150,5 +151,66 @@ func TestAuditEntryValidation(t *testing.T) {
 	}
 	if v, _ := st.VerifyAudit(); !v.OK || v.Records != 0 {
 		t.Fatalf("nothing was written: %+v", v)
+	}
+}
+
+// TestAnActionCarriesItsAuditRecord: a command proposed under WithAudit
+// appends the request's record in its own entry (one applied index, so a
+// crash keeps both or neither); a refused command appends none and frees
+// the record for the next command; a command not declared to carry
+// records refuses an entry that does; a command never carries it twice.
+func TestAnActionCarriesItsAuditRecord(t *testing.T) {
+	st, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	d := NewDirect(st)
+	entry := func() AuditEntry {
+		return AuditEntry{Actor: "admin", Source: "10.0.0.1", Action: "user.create", Target: "carol", Outcome: "ok"}
+	}
+	ctx, slot := WithAudit(context.Background(), entry)
+	before := st.AppliedIndex()
+	if _, err := CmdCreateUser.Propose(ctx, d, CreateUser{User: User{Name: "carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, _ := st.AuditRecords(AuditFilter{})
+	if got := st.AppliedIndex() - before; got != 1 || !slot.Carried() || len(recs) != 1 || recs[0].Target != "carol" || recs[0].Source != "10.0.0.1" {
+		t.Fatalf("%d entries applied, carried %t, records %+v; want one entry with the record", got, slot.Carried(), recs)
+	}
+	if _, err := CmdCreateToken.Propose(ctx, d, CreateToken{Token: Token{ID: "t", User: "carol"}, Hash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, _ := st.AuditRecords(AuditFilter{}); len(recs) != 1 {
+		t.Fatalf("a second command of the action carried the record again: %+v", recs)
+	}
+
+	t.Run("a refused command carries nothing and frees the record", func(t *testing.T) {
+		ctx, slot := WithAudit(context.Background(), entry)
+		if _, err := CmdCreateUser.Propose(ctx, d, CreateUser{User: User{Name: "carol"}}); ErrorCode(err) != EConflict {
+			t.Fatalf("creating carol twice: %v", err)
+		}
+		if recs, _, _ := st.AuditRecords(AuditFilter{}); len(recs) != 1 || slot.Carried() {
+			t.Fatalf("a refused command left a record: %+v", recs)
+		}
+		if _, err := CmdCreateUser.Propose(ctx, d, CreateUser{User: User{Name: "dave"}}); err != nil {
+			t.Fatal(err)
+		}
+		if recs, _, _ := st.AuditRecords(AuditFilter{}); len(recs) != 2 || !slot.Carried() {
+			t.Fatalf("the next command did not carry the freed record: %+v", recs)
+		}
+	})
+	t.Run("a command that does not carry records refuses an entry with one", func(t *testing.T) {
+		b, _ := json.Marshal(envelope{Type: "job.cancel", V: 2, Time: time.Now(), Data: json.RawMessage(`{"id":"x"}`), Audit: &AuditEntry{Action: "x", Outcome: "ok"}})
+		if _, err := d.Propose(context.Background(), "job.cancel", b); ErrorCode(err) != EInvalid {
+			t.Fatalf("job.cancel with an audit record: %v", err)
+		}
+		b, _ = json.Marshal(envelope{Type: "user.create", V: 1, Time: time.Now(), Data: json.RawMessage(`{"user":{"name":"erin"}}`), Audit: &AuditEntry{Action: "x", Outcome: "ok"}})
+		if _, err := d.Propose(context.Background(), "user.create", b); ErrorCode(err) != EInvalid {
+			t.Fatalf("user.create v1 with an audit record: %v", err)
+		}
+	})
+	if v, _ := st.VerifyAudit(); !v.OK {
+		t.Fatalf("chain %+v", v)
 	}
 }

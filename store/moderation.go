@@ -272,16 +272,40 @@ func (a *applier) takeDown(c *TakeDown) (*Takedown, error) {
 			return nil, Errorf(EInvalid, "report %s is about %s, not %s", r.ID, r.Repo, c.Repo)
 		}
 	}
+	var n *Notice
+	if c.Notice != "" {
+		var err error
+		if n, err = a.noticeOf(c.Notice, c.Repo); err != nil {
+			return nil, err
+		}
+	}
+	t, err := a.downImage(c.Meta, &p, c.Reason, c.Notice, c.Report, c.StopJobs, true)
+	if err != nil {
+		return nil, err
+	}
+	if n != nil {
+		// Decided outside the notice's own decision: its timeline says so.
+		if err := a.noticeImageDown(c.Meta, n, t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// downImage takes p down (the caller validated the decision and checked
+// it is not down already): a new takedown, others' listed jobs cancelled,
+// the image's open reports settled, the owner told (unless tellOwner is
+// false: a notice's decision tells them itself), an audit record.
+func (a *applier) downImage(m Meta, p *Publication, reason, notice, report string, stopJobs []string, tellOwner bool) (*Takedown, error) {
 	seq, err := a.nextSeq(kTakedownSeq)
 	if err != nil {
 		return nil, err
 	}
-	t := Takedown{ID: strconv.FormatUint(seq, 10), Repo: c.Repo, Owner: p.Owner, Reason: c.Reason, Notice: c.Notice, Report: c.Report, By: c.Meta.Actor, At: a.at}
-	// Validated: writes from here on.
+	t := Takedown{ID: strconv.FormatUint(seq, 10), Repo: p.Repo, Owner: p.Owner, Reason: reason, Notice: notice, Report: report, By: m.Actor, At: a.at}
 	if err := putJSON(a.txn, []byte(kTakedownSeq), seq); err != nil {
 		return nil, err
 	}
-	for _, id := range c.StopJobs {
+	for _, id := range stopJobs {
 		j, err := a.job(id)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -292,52 +316,54 @@ func (a *applier) takeDown(c *TakeDown) (*Takedown, error) {
 		if Terminal(j.State) || j.Owner == p.Owner || slices.Contains(t.Stopped, j.ID) {
 			continue
 		}
-		if err := a.cancelOne(j, fmt.Sprintf("stopped: its image %s was taken down (decision %s): %s", c.Repo, t.ID, c.Reason)); err != nil {
+		if err := a.cancelOne(j, fmt.Sprintf("stopped: its image %s was taken down (decision %s): %s", p.Repo, t.ID, reason)); err != nil {
 			return nil, err
 		}
 		t.Stopped = append(t.Stopped, j.ID)
 	}
-	if err := putJSON(a.txn, takedownKey(c.Repo), t); err != nil {
+	if err := putJSON(a.txn, takedownKey(p.Repo), t); err != nil {
 		return nil, err
 	}
 	// Every open report of the image is settled by the decision.
-	err = scanJSON(a.txn, []byte(pReport+c.Repo+sep), func(r *Report) error {
+	err = scanJSON(a.txn, []byte(pReport+p.Repo+sep), func(r *Report) error {
 		if r.State != ReportOpen {
 			return nil
 		}
-		r.State, r.DecidedBy, r.DecidedAt, r.Takedown = ReportActioned, c.Meta.Actor, a.at, t.ID
+		r.State, r.DecidedBy, r.DecidedAt, r.Takedown = ReportActioned, m.Actor, a.at, t.ID
 		if err := a.putReport(r); err != nil {
 			return err
 		}
-		return a.notify(r.Reporter, "report.actioned", r.Repo, "Your report "+r.ID+" of "+r.Repo+": the image was taken down", "Decision "+t.ID+": "+c.Reason)
+		return a.notify(r.Reporter, "report.actioned", r.Repo, "Your report "+r.ID+" of "+r.Repo+": the image was taken down", "Decision "+t.ID+": "+reason)
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.pubs = true
-	body := "Reason: " + c.Reason + "\nDecision: " + t.ID
-	if c.Notice != "" {
-		body += "\nInfringement notice: " + c.Notice
+	if tellOwner {
+		body := "Reason: " + reason + "\nDecision: " + t.ID
+		if notice != "" {
+			body += "\nInfringement notice: " + notice
+		}
+		body += "\nIt is out of the catalog; others can neither pull it nor run new jobs of it. You still can. Answer an admin from your inbox to contest the decision."
+		if len(t.Stopped) > 0 {
+			body += fmt.Sprintf("\n%d running jobs of others were stopped.", len(t.Stopped))
+		}
+		if err := a.notify(p.Owner, "image.takedown", p.Repo, "Your image "+p.Repo+" was taken down", body); err != nil {
+			return nil, err
+		}
 	}
-	body += "\nIt is out of the catalog; others can neither pull it nor run new jobs of it. You still can. Answer an admin from your inbox to contest the decision."
-	if len(t.Stopped) > 0 {
-		body += fmt.Sprintf("\n%d running jobs of others were stopped.", len(t.Stopped))
+	a.events = append(a.events, Event{Type: "catalog", Owner: p.Owner, Name: p.Repo})
+	detail := "decision " + t.ID + ": " + reason
+	if report != "" {
+		detail += "; report " + report
 	}
-	if err := a.notify(p.Owner, "image.takedown", c.Repo, "Your image "+c.Repo+" was taken down", body); err != nil {
-		return nil, err
-	}
-	a.events = append(a.events, Event{Type: "catalog", Owner: p.Owner, Name: c.Repo})
-	detail := "decision " + t.ID + ": " + c.Reason
-	if c.Report != "" {
-		detail += "; report " + c.Report
-	}
-	if c.Notice != "" {
-		detail += "; notice " + c.Notice
+	if notice != "" {
+		detail += "; notice " + notice
 	}
 	if len(t.Stopped) > 0 {
 		detail += "; stopped jobs " + strings.Join(t.Stopped, " ")
 	}
-	return &t, a.auditOK(c.Meta, "image.takedown", c.Repo, detail)
+	return &t, a.auditOK(m, "image.takedown", p.Repo, detail)
 }
 
 // RestoreImage lifts a takedown (admin).
@@ -354,26 +380,40 @@ func (a *applier) restoreImage(c *RestoreImage) (*Takedown, error) {
 	if len(c.Reason) > MaxReason {
 		return nil, Errorf(EInvalid, "reason: at most %d bytes", MaxReason)
 	}
-	var t Takedown
-	if err := getJSON(a.txn, takedownKey(c.Repo), &t); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, Errorf(ENotFound, "%s is not taken down", c.Repo)
-		}
+	t, err := takedownOf(a.txn, c.Repo)
+	if err != nil {
 		return nil, err
 	}
-	if err := a.txn.Delete(takedownKey(c.Repo)); err != nil {
+	if t == nil {
+		return nil, Errorf(ENotFound, "%s is not taken down", c.Repo)
+	}
+	if err := a.liftTakedown(c.Meta, t, c.Reason); err != nil {
 		return nil, err
+	}
+	if t.Notice != "" {
+		// Restored outside the notice's own decision: its timeline says so.
+		if err := a.noticeImageRestored(c.Meta, t, c.Reason); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// liftTakedown removes takedown t, tells the owner and records it.
+func (a *applier) liftTakedown(m Meta, t *Takedown, reason string) error {
+	if err := a.txn.Delete(takedownKey(t.Repo)); err != nil {
+		return err
 	}
 	a.pubs = true
 	body := "Decision " + t.ID + " (" + t.Reason + ") was lifted; the image is shared again as you published it."
-	if c.Reason != "" {
-		body += "\nReason: " + c.Reason
+	if reason != "" {
+		body += "\nReason: " + reason
 	}
-	if err := a.notify(t.Owner, "image.restore", c.Repo, "Your image "+c.Repo+" was restored", body); err != nil {
-		return nil, err
+	if err := a.notify(t.Owner, "image.restore", t.Repo, "Your image "+t.Repo+" was restored", body); err != nil {
+		return err
 	}
-	a.events = append(a.events, Event{Type: "catalog", Owner: t.Owner, Name: c.Repo})
-	return &t, a.auditOK(c.Meta, "image.restore", c.Repo, "decision "+t.ID+" lifted"+strings.TrimSuffix(": "+c.Reason, ": "))
+	a.events = append(a.events, Event{Type: "catalog", Owner: t.Owner, Name: t.Repo})
+	return a.auditOK(m, "image.restore", t.Repo, "decision "+t.ID+" lifted"+strings.TrimSuffix(": "+reason, ": "))
 }
 
 // takedownOf reads repo's takedown (nil: none).

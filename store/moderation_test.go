@@ -81,9 +81,20 @@ func TestATakedownRefusesEveryoneButTheOwnerUntilRestored(t *testing.T) {
 	if _, err := a.apply(CmdTakeDown, TakeDown{Meta: adminMeta, Repo: "alice/tool"}); ErrorCode(err) != EInvalid {
 		t.Fatalf("no reason: %v", err)
 	}
-	res, err := a.apply(CmdTakeDown, TakeDown{Meta: adminMeta, Repo: "alice/tool", Reason: "infringes a trademark", Notice: "N7"})
+	if _, err := a.apply(CmdTakeDown, TakeDown{Meta: adminMeta, Repo: "alice/tool", Reason: "x", Notice: "7"}); ErrorCode(err) != ENotFound {
+		t.Fatalf("naming a notice that does not exist: %v", err)
+	}
+	nres, err := a.apply(CmdFileNotice, FileNotice{Meta: Meta{Actor: "bob"}, Form: testNoticeForm(), Repos: []string{"alice/tool"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	notice := nres.(*Notice).ID
+	res, err := a.apply(CmdTakeDown, TakeDown{Meta: adminMeta, Repo: "alice/tool", Reason: "infringes a trademark", Notice: notice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.st.Notice(notice); n.State != NoticeTakenDown || n.Timeline[len(n.Timeline)-1].Action != "image.takedown" {
+		t.Fatalf("the notice the takedown names: %+v", n)
 	}
 	td := res.(*Takedown)
 	if _, err := a.apply(CmdTakeDown, TakeDown{Meta: adminMeta, Repo: "alice/tool", Reason: "again"}); ErrorCode(err) != EConflict {
@@ -111,7 +122,7 @@ func TestATakedownRefusesEveryoneButTheOwnerUntilRestored(t *testing.T) {
 			t.Fatalf("after publishing again: %s", code)
 		}
 	})
-	if in, _ := a.st.Inbox("alice", false); !hasMessage(in, "image.takedown", "N7") {
+	if in, _ := a.st.Inbox("alice", false); !hasMessage(in, "image.takedown", "Infringement notice: "+notice) {
 		t.Fatalf("alice's inbox %+v", in)
 	}
 	if _, err := a.apply(CmdRestoreImage, RestoreImage{Meta: adminMeta, Repo: "alice/tool"}); err != nil {
@@ -125,7 +136,7 @@ func TestATakedownRefusesEveryoneButTheOwnerUntilRestored(t *testing.T) {
 	}
 	recs, _, _ := a.st.AuditRecords(AuditFilter{Action: "image.takedown"})
 	rest, _, _ := a.st.AuditRecords(AuditFilter{Action: "image.restore"})
-	if len(recs) != 1 || len(rest) != 1 || !strings.Contains(recs[0].Detail, "notice N7") {
+	if len(recs) != 1 || len(rest) != 1 || !strings.Contains(recs[0].Detail, "notice "+notice) {
 		t.Fatalf("audit %+v %+v", recs, rest)
 	}
 }

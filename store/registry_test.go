@@ -17,7 +17,13 @@ type regApplier struct {
 
 func (a *regApplier) apply(c commandType, payload any) (any, error) {
 	a.t.Helper()
-	b, err := EncodeCommand(c.Type(), time.Date(2026, 1, 1, 0, 0, int(a.n), 0, time.UTC), payload)
+	return a.applyAt(c, time.Date(2026, 1, 1, 0, 0, int(a.n), 0, time.UTC), payload)
+}
+
+// applyAt applies a command stamped at.
+func (a *regApplier) applyAt(c commandType, at time.Time, payload any) (any, error) {
+	a.t.Helper()
+	b, err := EncodeCommand(c.Type(), at, payload)
 	if err != nil {
 		a.t.Fatal(err)
 	}

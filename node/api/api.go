@@ -111,6 +111,10 @@ type Config struct {
 	// Backup writes an online backup archive (node/backup) leaving out the
 	// blobs in have; nil: no backup route.
 	Backup func(ctx context.Context, w io.Writer, have map[string]bool) error
+	// Notices serves infringement notices and counter-notices (nil: none).
+	Notices NoticeState
+	// Now is the clock of the API's own rate limits (nil: time.Now).
+	Now func() time.Time
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership
@@ -146,6 +150,7 @@ type API struct {
 	routes  []Route
 	doc     *openapi3.T // the OpenAPI description, made from routes
 	docJSON []byte
+	notices *noticeLimiter // the public notice form's rate limits
 }
 
 // Access says who may call a route.
@@ -170,7 +175,10 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api")}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), notices: newNoticeLimiter(cfg.Now)}
 	e := gin.New()
 	e.Use(a.recoverAPI)
 	e.HandleMethodNotAllowed = false

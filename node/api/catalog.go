@@ -241,15 +241,12 @@ func (a *API) publish(c *gin.Context) {
 		return
 	}
 	id := identity(c)
+	auditTarget(c, req.Repo)
 	pub, err := a.cfg.Catalog.Publish(c.Request.Context(), id.User, catalog.Publish{
 		Repo: req.Repo, License: req.License, LicenseName: req.LicenseName, LicenseText: req.LicenseText,
 		Description: req.Description, Readme: req.Readme, Access: req.Access, Questions: req.Questions,
 		GenAI: req.GenAI, GenAIFiled: req.GenAIFiled, Use: req.Use, Command: req.Command, Lang: req.Lang,
 	})
-	auditTarget(c, req.Repo)
-	if err == nil {
-		c.Set(auditDetailKey, "review: "+pub.Review.State+" "+pub.Review.Reason)
-	}
 	if errors.Is(err, store.ErrNotFound) || (store.ErrorCode(err) == store.EForbidden && !a.published(req.Repo)) {
 		// Others' private repositories are not revealed.
 		err = store.Errorf(store.ENotFound, "repository %s not found", req.Repo)

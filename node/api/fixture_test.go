@@ -84,6 +84,7 @@ type fixture struct {
 	job      string            // alice's job
 	schedule string            // alice's schedule
 	extraTok string            // id of alice's second token
+	notice   string            // carol's notice against alice/tool (noticed)
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -168,7 +169,7 @@ func newFixture(t testing.TB) *fixture {
 		Leader:   func() (bool, string) { return true, "n1" },
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
 		Catalog: f.cat, CatalogState: st, History: f.hist,
-		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st, Moderation: st,
+		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st, Moderation: st, Notices: st, Now: f.clock.Now,
 		Backup: backupOf(st, f.reg, t.TempDir()),
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
@@ -219,6 +220,12 @@ func (f *fixture) image(owner, repo, tag string, layers ...string) {
 // do sends a request as r and returns the recorded answer.
 func (f *fixture) do(r role, method, path string, body any) *httptest.ResponseRecorder {
 	f.t.Helper()
+	return f.doWith(f.tokens[userOf[r]], method, path, body)
+}
+
+// doWith sends a request with an API token (none: anonymous).
+func (f *fixture) doWith(token, method, path string, body any) *httptest.ResponseRecorder {
+	f.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -235,8 +242,8 @@ func (f *fixture) do(r role, method, path string, body any) *httptest.ResponseRe
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if u := userOf[r]; u != "" {
-		req.Header.Set("Authorization", "Bearer "+f.tokens[u])
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	w := httptest.NewRecorder()
 	f.api.ServeHTTP(w, req)

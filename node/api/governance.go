@@ -63,11 +63,10 @@ func (a *API) governanceRoutes() []Route {
 	}
 }
 
-// Audit keys in a request's gin context: the target and detail a handler
-// names for its audit record, and the code of the error it answered.
+// Audit keys in a request's gin context: the target a handler names for
+// its audit record, and the code of the error it answered.
 const (
 	auditTargetKey = "gantry.audit.target"
-	auditDetailKey = "gantry.audit.detail"
 	errorCodeKey   = "gantry.error.code"
 )
 
@@ -75,13 +74,22 @@ const (
 // (default: the path's parameters).
 func auditTarget(c *gin.Context, target string) { c.Set(auditTargetKey, target) }
 
-// audited records the request in the audit log once its handler answered:
-// the signed-in actor, the client's address, the action, the target and
-// the outcome ("ok" or the refusal's code). With refusalsOnly the command
-// the handler proposed wrote its own record when it succeeded (governance
-// commands do, in the same transaction), so only refusals are added here.
+// audited records the request in the audit log: the signed-in actor, the
+// client's address, the action, the target and the outcome ("ok" or the
+// refusal's code). A success rides on the command that performs the
+// action (store.WithAudit: appended in the same transaction, so a crash
+// cannot keep the action and lose its record); an action no such command
+// carried (nothing to collect, ...) and a refusal are appended once the
+// handler answered. With refusalsOnly the governance command the handler
+// proposes writes its own record, so only refusals are added here.
 func (a *API) audited(action string, refusalsOnly bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		var slot *store.AuditSlot
+		if !refusalsOnly {
+			var ctx context.Context
+			ctx, slot = store.WithAudit(c.Request.Context(), func() store.AuditEntry { return a.auditEntry(c, action, "ok") })
+			c.Request = c.Request.WithContext(ctx)
+		}
 		c.Next()
 		outcome := "ok"
 		if v, ok := c.Get(errorCodeKey); ok {
@@ -89,20 +97,24 @@ func (a *API) audited(action string, refusalsOnly bool) gin.HandlerFunc {
 		} else if c.Writer.Status() >= 400 {
 			outcome = strconv.Itoa(c.Writer.Status())
 		}
-		if refusalsOnly && outcome == "ok" {
+		if outcome == "ok" && (refusalsOnly || slot.Carried()) {
 			return
 		}
-		target := c.GetString(auditTargetKey)
-		if target == "" {
-			var ps []string
-			for _, p := range c.Params {
-				ps = append(ps, strings.TrimPrefix(p.Value, "/"))
-			}
-			target = strings.Join(ps, " ")
-		}
-		_ = a.cfg.Governance.Record(c.Request.Context(), store.AuditEntry{Actor: identity(c).User, Source: c.RemoteIP(),
-			Action: action, Target: target, Outcome: outcome, Detail: c.GetString(auditDetailKey)})
+		_ = a.cfg.Governance.Record(c.Request.Context(), a.auditEntry(c, action, outcome))
 	}
+}
+
+// auditEntry is the audit record of the request c as it stands.
+func (a *API) auditEntry(c *gin.Context, action, outcome string) store.AuditEntry {
+	target := c.GetString(auditTargetKey)
+	if target == "" {
+		var ps []string
+		for _, p := range c.Params {
+			ps = append(ps, strings.TrimPrefix(p.Value, "/"))
+		}
+		target = strings.Join(ps, " ")
+	}
+	return store.AuditEntry{Actor: identity(c).User, Source: c.RemoteIP(), Action: action, Target: target, Outcome: outcome}
 }
 
 // since reads a time filter: RFC 3339, or a duration ago.

@@ -207,3 +207,55 @@ func TestReview(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditedActionsRecordInTheirOwnEntry: an audited route's success is
+// recorded by the very Raft entry that performs it (one entry applied, the
+// record in it), so a crash between an action and its record cannot
+// happen; an action that proposes no command (a dry-run collection) is
+// recorded in an entry of its own, as a refusal is (after the refused
+// entry). A publication takes several entries (its licence artifacts
+// first): its record rides on the publication's.
+func TestAuditedActionsRecordInTheirOwnEntry(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name, method, path string
+		body               any
+		role               role
+		status             int
+		action, target     string
+		entries            uint64
+	}{
+		{"an account created", "POST", "/api/v1/users", map[string]any{"username": "carol", "password": "carol-password"}, admin, 201, "user.create", "carol", 1},
+		{"an account changed", "PATCH", "/api/v1/users/carol", map[string]any{"disabled": true}, admin, 200, "user.update", "carol", 1},
+		{"a node drained", "POST", "/api/v1/nodes/n1/drain", nil, admin, 200, "node.drain", "n1", 1},
+		{"a token created", "POST", "/api/v1/tokens", map[string]string{"name": "ci"}, owner, 201, "token.create", "", 1},
+		{"a tag deleted", "DELETE", "/api/v1/images/alice/tool/tags/1", nil, owner, 200, "image.delete", "alice/tool/tags/1", 1},
+		{"a publication updated", "POST", "/api/v1/images/publish", map[string]string{"repo": "alice/tool", "license": "MIT", "description": "changed"}, owner, 200, "image.publish", "alice/tool", 0},
+		{"a collection that proposes nothing", "POST", "/api/v1/admin/gc?dry_run=1", nil, admin, 200, "image.gc", "", 1},
+		{"a refusal", "POST", "/api/v1/users", map[string]any{"username": "carol", "password": "carol-password"}, admin, 409, "user.create", "carol", 2},
+	}
+	for _, c := range cases {
+		before := f.st.AppliedIndex()
+		was, _, _ := f.st.AuditRecords(store.AuditFilter{})
+		if w := f.do(c.role, c.method, c.path, c.body); w.Code != c.status {
+			t.Fatalf("%s: %d %s", c.name, w.Code, w.Body.String())
+		}
+		if got := f.st.AppliedIndex() - before; c.entries > 0 && got != c.entries {
+			t.Errorf("%s: %d entries applied, want %d (the action and its record in one)", c.name, got, c.entries)
+		}
+		recs, _, _ := f.st.AuditRecords(store.AuditFilter{})
+		if len(recs) != len(was)+1 {
+			t.Errorf("%s: %d records added, want 1", c.name, len(recs)-len(was))
+		}
+		last := recs[len(recs)-1]
+		if last.Action != c.action || (c.target != "" && last.Target != c.target) || last.Source == "" {
+			t.Errorf("%s: the last record is %+v", c.name, last)
+		}
+		if c.action == "image.publish" && !strings.HasPrefix(last.Detail, "review: pending") {
+			t.Errorf("the publication's record does not say its review: %q", last.Detail)
+		}
+	}
+	if v := decodeAs[wire.AuditVerification](t, f.do(admin, "GET", "/api/v1/audit/verify", nil)); !v.OK {
+		t.Fatalf("verify %+v", v)
+	}
+}

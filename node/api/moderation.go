@@ -166,30 +166,42 @@ func (a *API) decideReport(c *gin.Context) {
 func (a *API) proposeTakedown(c *gin.Context, req wire.TakedownRequest) (*store.Takedown, bool) {
 	var stop []string
 	if req.StopJobs {
-		for _, st := range []string{store.StateQueued, store.StateScheduled, store.StateRunning} {
-			cursor := ""
-			for {
-				js, next, err := a.cfg.Store.ListJobs(store.JobFilter{State: st, Cursor: cursor, Limit: 1000})
-				if err != nil {
-					fail(c, err)
-					return nil, false
-				}
-				for _, j := range js {
-					if a.imageRepo(j.Spec.Image) == req.Repo {
-						stop = append(stop, j.ID)
-					}
-				}
-				if next == "" || len(stop) >= store.MaxStopJobs {
-					break
-				}
-				cursor = next
-			}
-		}
-		if len(stop) > store.MaxStopJobs {
-			stop = stop[:store.MaxStopJobs]
+		var err error
+		if stop, err = a.othersJobsOf([]string{req.Repo}); err != nil {
+			fail(c, err)
+			return nil, false
 		}
 	}
 	return propose(c, a, store.CmdTakeDown, store.TakeDown{Meta: meta(c), Repo: req.Repo, Reason: req.Reason, Notice: req.Notice, Report: req.Report, StopJobs: stop})
+}
+
+// othersJobsOf lists the unended jobs whose image is in one of repos (at
+// most store.MaxStopJobs), for a takedown to stop; the command re-checks
+// each and leaves the owner's alone.
+func (a *API) othersJobsOf(repos []string) ([]string, error) {
+	var stop []string
+	for _, st := range []string{store.StateQueued, store.StateScheduled, store.StateRunning} {
+		cursor := ""
+		for {
+			js, next, err := a.cfg.Store.ListJobs(store.JobFilter{State: st, Cursor: cursor, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, j := range js {
+				if slices.Contains(repos, a.imageRepo(j.Spec.Image)) {
+					stop = append(stop, j.ID)
+				}
+			}
+			if next == "" || len(stop) >= store.MaxStopJobs {
+				break
+			}
+			cursor = next
+		}
+	}
+	if len(stop) > store.MaxStopJobs {
+		stop = stop[:store.MaxStopJobs]
+	}
+	return stop, nil
 }
 
 func (a *API) takeDown(c *gin.Context) {

@@ -172,6 +172,7 @@ func (a *API) routeTable() []Route {
 	rs = append(rs, a.governanceRoutes()...)
 	rs = append(rs, a.statsRoutes()...)
 	rs = append(rs, a.moderationRoutes()...)
+	rs = append(rs, a.noticeRoutes()...)
 	if a.cfg.Cluster != nil {
 		rs = append(rs,
 			route("GET", "/api/v1/cluster/ca", Public, a.clusterCA, "The cluster CA certificate, which a joining node pins by the hash in its token").produces("application/x-pem-file"),

@@ -26,6 +26,28 @@ func onSchedule(suffix string) func(*fixture) string {
 	return func(f *fixture) string { return "/api/v1/schedules/" + f.schedule + suffix }
 }
 
+func onNotice(suffix string) func(*fixture) string {
+	return func(f *fixture) string { return "/api/v1/notices/" + f.noticed() + suffix }
+}
+
+func onNoticeDown(suffix string) func(*fixture) string {
+	return func(f *fixture) string {
+		if f.notice == "" {
+			f.noticeDown()
+		}
+		return "/api/v1/notices/" + f.notice + suffix
+	}
+}
+
+func onNoticeCountered(suffix string) func(*fixture) string {
+	return func(f *fixture) string {
+		if f.notice == "" {
+			f.noticeCountered()
+		}
+		return "/api/v1/notices/" + f.notice + suffix
+	}
+}
+
 func body(v any) func(*fixture, role) any { return func(*fixture, role) any { return v } }
 
 // moderated is body v on a fixture with moderation records (f.moderated).
@@ -163,6 +185,23 @@ var matrix = map[string]matrixRow{
 	"POST /api/v1/takedowns/restore":   {path: fixed("/api/v1/takedowns/restore"), body: moderated(map[string]string{"repo": "alice/model"}), want: adminOnly(200)},
 	"POST /api/v1/users/:name/suspend": {path: fixed("/api/v1/users/bob/suspend"), body: body(map[string]any{"reason": "spam", "cancel_jobs": true}), want: adminOnly(200)},
 	"POST /api/v1/users/:name/restore": {path: fixed("/api/v1/users/dave/restore"), body: moderated(nil), want: adminOnly(200)},
+
+	// Infringement notices (notices_test.go): carol's notice accuses
+	// alice's alice/tool, so alice is a party and bob a stranger, told it
+	// does not exist; deciding and the settings are the admins'; the
+	// counter-notice is the accused publisher's (an admin is refused: 403),
+	// the court action the notifier's or an admin's (alice: 403).
+	"GET /api/v1/notices/statements":              {path: fixed("/api/v1/notices/statements"), want: public(200)},
+	"GET /api/v1/notices/settings":                {path: fixed("/api/v1/notices/settings"), want: adminOnly(200)},
+	"PUT /api/v1/notices/settings":                {path: fixed("/api/v1/notices/settings"), body: body(map[string]any{"wait_business_days": 5}), want: adminOnly(200)},
+	"POST /api/v1/notices":                        {path: fixed("/api/v1/notices"), body: body(wireNoticeForm()), want: statuses(401, 400, 201, 201)}, // not against one's own image
+	"POST /api/v1/notices/public":                 {path: fixed("/api/v1/notices/public"), body: func(f *fixture, _ role) any { f.openPublicForm(); return wireNoticeForm() }, want: public(201)},
+	"GET /api/v1/notices":                         {path: fixed("/api/v1/notices?state=filed"), want: signedIn(200)},
+	"GET /api/v1/notices/:id":                     {path: onNotice(""), want: ownedBy(200)},
+	"GET /api/v1/notices/:id/attachments/:digest": {path: onNotice("/attachments/" + noticeProofDigest()), want: ownedBy(200)},
+	"POST /api/v1/notices/:id/decide":             {path: onNotice("/decide"), body: body(map[string]string{"decision": "takedown", "reason": "the symbols match"}), want: adminOnly(200)},
+	"POST /api/v1/notices/:id/counter":            {path: onNoticeDown("/counter"), body: body(wireCounterForm()), want: statuses(401, 200, 404, 403)},
+	"POST /api/v1/notices/:id/court":              {path: onNoticeCountered("/court"), body: body(map[string]string{"detail": "case 26-1"}), want: statuses(401, 403, 404, 200)},
 
 	"POST /api/v1/catalog/try": {path: fixed("/api/v1/catalog/try"), body: body(map[string]string{"repo": "alice/tool"}), want: statuses(401, 201, 403, 201)},
 }

@@ -37,6 +37,7 @@ func TestViewsShowEveryField(t *testing.T) {
 		{"resources", reflect.TypeFor[store.Resources](), func(r any) any { return Resources(r.(store.Resources)) }, nil, nil},
 		{"audit record", reflect.TypeFor[store.AuditRecord](), func(r any) any { a := r.(store.AuditRecord); return AuditRecord(&a) }, nil, nil},
 		{"message", reflect.TypeFor[store.Message](), func(r any) any { m := r.(store.Message); return Message(&m) }, nil, nil},
+		{"infringement notice", reflect.TypeFor[store.Notice](), func(r any) any { n := r.(store.Notice); return InfringementNotice(&n, false) }, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
