@@ -62,6 +62,9 @@ const (
 	routeManifest
 	routeTags
 	routeReferrers
+	// routeKinds is the number of kinds: the isolation matrix
+	// (matrix_test.go) must have rows for each.
+	routeKinds
 )
 
 // route is a parsed request path below /v2/.
