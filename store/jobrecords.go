@@ -238,9 +238,14 @@ func (s *Store) JobWrites() JobWrites {
 	return JobWrites{States: w.states.Load(), StateBytes: w.stateBytes.Load(), Specs: w.specs.Load(), SpecBytes: w.specBytes.Load()}
 }
 
-// specCacheBytes bounds the specs the cache holds, by their encoded size:
-// 256 specs of the largest size, thousands of ordinary ones.
-const specCacheBytes = 64 << 20
+// specCacheBytes bounds the memory of the specs the cache holds, each
+// counted as its encoded size plus specEntryCost (an ordinary spec of 181
+// bytes takes 1.2 KB of heap decoded, with its entry): 256 specs of the
+// largest size, about 50,000 ordinary ones.
+const (
+	specCacheBytes = 64 << 20
+	specEntryCost  = 1 << 10
+)
 
 // specCache holds decoded specs of the jobs the scheduler, the runner and
 // Apply read again and again, so a task's transition neither reads nor
@@ -261,8 +266,8 @@ type specEntry struct {
 	read specRead
 }
 
-// specRead is a spec as read from jp/<id>: the version and size of the
-// record, and whether it came from the cache.
+// specRead is a spec as read from jp/<id>: the version and encoded size
+// of the record, and whether it came from the cache.
 type specRead struct {
 	spec    *JobSpec
 	version uint64
@@ -314,27 +319,30 @@ func (c *specCache) get(id string, version uint64) *JobSpec {
 	return e.Value.(*specEntry).read.spec
 }
 
+func (e *specEntry) cost() int64 { return e.read.size + specEntryCost }
+
 // add caches a spec read from jp/<id>; a spec larger than the whole
 // cache is not kept.
 func (c *specCache) add(id string, r specRead) {
-	if r.spec == nil || r.size > c.max {
+	if r.spec == nil || r.size+specEntryCost > c.max {
 		return
 	}
 	r.hit = false
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[id]; ok {
-		c.size -= e.Value.(*specEntry).read.size
+		c.size -= e.Value.(*specEntry).cost()
 		c.lru.Remove(e)
 	}
-	c.items[id] = c.lru.PushFront(&specEntry{id: id, read: r})
-	c.size += r.size
+	e := &specEntry{id: id, read: r}
+	c.items[id] = c.lru.PushFront(e)
+	c.size += e.cost()
 	for c.size > c.max {
 		old := c.lru.Back()
 		e := old.Value.(*specEntry)
 		c.lru.Remove(old)
 		delete(c.items, e.id)
-		c.size -= e.read.size
+		c.size -= e.cost()
 	}
 }
 
@@ -342,7 +350,7 @@ func (c *specCache) drop(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[id]; ok {
-		c.size -= e.Value.(*specEntry).read.size
+		c.size -= e.Value.(*specEntry).cost()
 		c.lru.Remove(e)
 		delete(c.items, id)
 	}

@@ -466,6 +466,25 @@ func TestSpecCache(t *testing.T) {
 			t.Fatalf("queued %+v, want priority 7", q)
 		}
 	})
+	t.Run("the cache stays within its bound, least recently used out first", func(t *testing.T) {
+		c := newSpecCache(3 * (100 + specEntryCost))
+		read := func(v uint64) specRead { return specRead{spec: &JobSpec{Image: "x"}, version: v, size: 100} }
+		c.add("a", read(1))
+		c.add("b", read(1))
+		c.add("c", read(1))
+		c.get("a", 1) // b is now the least recently used
+		c.add("d", read(1))
+		if c.get("b", 1) != nil || c.get("a", 1) == nil || c.get("d", 1) == nil || c.size > c.max {
+			t.Fatalf("after a fourth entry: %d entries, %d of %d bytes", len(c.items), c.size, c.max)
+		}
+		if c.get("a", 2) != nil {
+			t.Fatal("an entry served another version of its record")
+		}
+		c.add("big", specRead{spec: &JobSpec{}, version: 1, size: c.max})
+		if c.get("big", 1) != nil || len(c.items) != 3 {
+			t.Fatal("a spec larger than the cache was kept")
+		}
+	})
 	t.Run("a restored snapshot's specs are read afresh", func(t *testing.T) {
 		a, b := newFSM(t), newFSM(t)
 		a.submit("j1", "alice", JobSpec{Image: "x", Priority: 1})
@@ -484,4 +503,55 @@ func TestSpecCache(t *testing.T) {
 			t.Fatalf("queued %+v, want the restored priority 2", q)
 		}
 	})
+}
+
+// TestSpecCacheUnderConcurrentReads: the scheduler's and the runner's
+// reads share the cache with Apply while tasks change (run with -race).
+func TestSpecCacheUnderConcurrentReads(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 64000)
+	f.submit("j1", "alice", JobSpec{Image: "x", Array: 40, CPU: 100, Env: map[string]string{"K": "v"}})
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := f.st.Queued(100); err != nil {
+				done <- err
+				return
+			}
+			as, err := f.st.NodeAttempts("n1")
+			if err != nil {
+				done <- err
+				return
+			}
+			for _, a := range as {
+				if a.Job.Spec.Env["K"] != "v" {
+					done <- errors.New("a runner read a job without its spec")
+					return
+				}
+			}
+			if j, err := f.st.Job("j1"); err != nil || j.Spec.Env["K"] != "v" {
+				done <- errors.New("Job read without its spec")
+				return
+			}
+		}
+	}()
+	f.placeAll("n1")
+	for i := 0; i < 40; i++ {
+		f.must(CmdAttemptStarted, AttemptStarted{JobID: "j1", Task: i, N: 1, Container: "c"})
+		f.end("j1", i, 1, 0, ReasonExited)
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if j := f.job("j1"); j.State != StateSucceeded {
+		t.Fatalf("job %s", j.State)
+	}
 }
