@@ -102,11 +102,7 @@ if [ -f "$DATA/admin-password" ]; then
   echo "  Admin password: $(cat "$DATA/admin-password")"
 fi
 echo "  Admin token:    $DATA/admin-token (readable by root)"
-if [ -d /run/systemd/system ] && [ -z "${GANTRY_UNIT:-}" ] && [ -f "$DATA/admin-token" ]; then
-  join=$(GANTRY_TOKEN=$(cat "$DATA/admin-token") GANTRY_ADDR="http://127.0.0.1:$port" "$PREFIX/bin/gantry" cluster join-command 2>/dev/null || true)
-fi
-if [ -n "${join:-}" ]; then
-  echo "  Join command:   $join"
-else
-  echo "  Join command:   run 'GANTRY_TOKEN=\$(sudo cat $DATA/admin-token) GANTRY_ADDR=http://$host:$port gantry cluster join-command' once it runs"
-fi
+# The join token admits a machine as a node with all the state: it is
+# never printed (this output may be logged), only where to read it.
+echo "  Join command:   gantry server --join $host:$port --token <the join token>"
+echo "  Join token:     $DATA/join-token once the server has started (readable by root; or 'gantry cluster join-command' as admin)"

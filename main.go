@@ -18,6 +18,6 @@ func runServer(ctx context.Context, c cli.ServerConfig) error {
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, ClusterAddr: c.ClusterAddr, Advertise: c.Advertise,
 		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels, Registries: c.Registries,
 		GPUs: c.GPUs, GPUMode: c.GPUMode, GPUShareable: c.GPUShareable,
-		JobRetention: c.JobRetention, LogRetention: c.LogRetention, RaftTimeout: c.RaftTimeout, HistoryInterval: c.HistoryInterval, Logger: c.Logger,
+		JobRetention: c.JobRetention, LogRetention: c.LogRetention, RaftTimeout: c.RaftTimeout, HistoryInterval: c.HistoryInterval, Restore: c.Restore, Logger: c.Logger,
 	}).Run(ctx)
 }

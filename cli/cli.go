@@ -53,7 +53,9 @@ type ServerConfig struct {
 	// HistoryInterval is the time between the charts' samples
 	// (--history-interval; 0: 10 s).
 	HistoryInterval time.Duration
-	Logger          *slog.Logger
+	// Restore is a backup a fresh data directory starts from (--restore).
+	Restore string
+	Logger  *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -113,6 +115,7 @@ func newRoot(server Server) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(server), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g), scheduleCmd(g), queueCmd(g), catalogCmd(g), eventsCmd())
+	root.AddCommand(backupCmd(g))
 	root.AddCommand(auditCmd(g), inboxCmd(g), reviewCmd(g), reportCmd(g), takedownCmd(g), restoreCmd(g), infringementCmd(g))
 	root.AddCommand(manCmd(root))
 	enforceUsage(root)
@@ -303,6 +306,8 @@ func serverCmd(server Server) *cobra.Command {
 		"GPUs several tasks may hold at once, ID[,ID...] or all (repeatable; $GANTRY_GPU_SHAREABLE; default: none, one task per GPU)")
 	f.StringVar(&raftTimeout, "raft-timeout", envOr("GANTRY_RAFT_TIMEOUT", ""),
 		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
+	f.StringVar(&cfg.Restore, "restore", envOr("GANTRY_RESTORE", ""),
+		"on a fresh --data directory: start from this backup (a directory or file written by 'gantry backup') as a new single-node cluster")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

@@ -32,6 +32,7 @@ type runFlags struct {
 	workdir                                   string
 	queue                                     string
 	noPreempt                                 bool
+	network                                   string
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -95,6 +96,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.sequential, "sequential", false, "task i starts after task i-1 of this job succeeded")
 	fl.StringVar(&f.queue, "queue", "", "queue to submit to (gantry queue ls; default: default)")
 	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
+	fl.StringVar(&f.network, "network", "", "\"none\": the tasks get no network (default: the owner's own network on each node, shared with no other user)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
@@ -105,7 +107,7 @@ func runCmd(g *globals) *cobra.Command {
 
 func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
 	s := wire.JobSpec{Name: f.name, Image: args[0], GPUs: f.gpus, Array: f.array, Retries: f.retries,
-		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir, Queue: f.queue, NoPreempt: f.noPreempt}
+		RetryOn: f.retryOn, Priority: f.priority, WorkDir: f.workdir, Queue: f.queue, NoPreempt: f.noPreempt, Network: f.network}
 	rest := args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]

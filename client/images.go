@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,4 +62,30 @@ func (c *Client) ImportImages(ctx context.Context, archive io.Reader) ([]string,
 		return nil, fmt.Errorf("decode import answer: %w", err)
 	}
 	return out.Images, nil
+}
+
+// Backup asks for an online backup archive (admin) leaving out the blobs
+// in have; the caller reads and closes it (node/backup reads it).
+func (c *Client) Backup(ctx context.Context, have []string) (io.ReadCloser, error) {
+	body, err := json.Marshal(wire.BackupRequest{Have: have})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", c.Addr+"/api/v1/backup", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Gantry at %s: %w", c.Addr, unwrapURLError(err))
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, errorOf(resp)
+	}
+	return resp.Body, nil
 }

@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -447,6 +450,9 @@ func TestBadSpecs(t *testing.T) {
 		{"NUL in an env value", `{"image":"gantry/toolbox","env":{"K":"a\u0000b"}}`, "env: the value of K holds a NUL byte"},
 		{"relative workdir", `{"image":"gantry/toolbox","workdir":"../../etc"}`, "workdir"},
 		{"a 200 KB argument", `{"image":"gantry/toolbox","command":["echo","` + strings.Repeat("x", 200<<10) + `"]}`, "command: argument 1 is 204800 bytes"},
+		{"a spec over 256 KiB", `{"image":"gantry/toolbox","env":{"A":"` + strings.Repeat("a", 100<<10) + `","B":"` + strings.Repeat("b", 100<<10) +
+			`","C":"` + strings.Repeat("c", 100<<10) + `"}}`, "at most 262144 (256 KiB)"},
+		{"a label value over 1 KiB", `{"image":"gantry/toolbox","labels":{"note":"` + strings.Repeat("n", 2000) + `"}}`, "labels: the value of note is 2000 bytes, at most 1024"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -467,6 +473,19 @@ func TestBadSpecs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("gantry run refuses a spec over 256 KiB in one line", func(t *testing.T) {
+		cmd := exec.Command(gantrytest.Binary(t), "run", "-d", "--env", "A="+strings.Repeat("a", 120<<10), "--env", "B="+strings.Repeat("b", 120<<10),
+			"--env", "C="+strings.Repeat("c", 30<<10), "gantry/toolbox", "--", "true")
+		cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+n.AdminToken, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		line := stderr.String()
+		if cmd.ProcessState.ExitCode() != 1 || strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "gantry: spec: ") ||
+			!strings.Contains(line, "at most 262144 (256 KiB)") || stdout.Len() != 0 {
+			t.Fatalf("gantry run: %v, exit %d, stdout %q, stderr %q; want exit 1 and one line naming the limit", err, cmd.ProcessState.ExitCode(), stdout.String(), line)
+		}
+	})
 	jobs, _, err := n.Client().Jobs(context.Background(), nil)
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("after only bad submissions the job list has %d jobs (err %v); want none", len(jobs), err)

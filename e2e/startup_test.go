@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
+	"gantry/wire"
 )
 
 // TestStartupFailuresExitAtOnce: a server that cannot start (a busy HTTP
@@ -129,4 +130,34 @@ func unwritableDir(t *testing.T) string {
 	}
 	// Without the right to mount: sysfs refuses new files to everyone.
 	return "/sys/kernel/gantry-unwritable"
+}
+
+// TestTheJoinTokenIsNeverPrinted: the join token admits a machine as a
+// node with all the state, so the first start writes it to a file only
+// its user reads and prints where it is, not the token (the output lands
+// in the journal); the file holds the token the admin's API gives.
+func TestTheJoinTokenIsNeverPrinted(t *testing.T) {
+	n := gantrytest.Start(t)
+	path := filepath.Join(n.DataDir, "join-token")
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("join token file: %v %v, want mode 0600", st, err)
+	}
+	b, _ := os.ReadFile(path)
+	tok := strings.TrimSpace(string(b))
+	var jc wire.JoinCommand
+	if err := n.Client().Do(t.Context(), "GET", "/api/v1/cluster/join-command", nil, &jc); err != nil {
+		t.Fatal(err)
+	}
+	if jc.Token != tok || !strings.HasPrefix(tok, "gantry1-") {
+		t.Fatalf("the file holds %q, the API gives %q", tok, jc.Token)
+	}
+	out, _ := os.ReadFile(n.LogPath)
+	_, secret, _ := strings.Cut(tok[len("gantry1-"):], "-")
+	if bytes.Contains(out, []byte(secret)) {
+		t.Fatalf("the output holds the join secret:\n%s", out)
+	}
+	if !bytes.Contains(out, []byte("Join token:      "+path)) {
+		t.Fatalf("the output does not say where the join token is:\n%s", out)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ type Cluster struct {
 	Join, Token string
 }
 
-var joinLine = regexp.MustCompile(`Join command:\s+gantry server --join (\S+) --token (\S+)`)
+var joinLine = regexp.MustCompile(`Join command:\s+gantry server --join (\S+) --token`)
 
 // HostPerNode as Options.Host gives node i of a cluster the loopback
 // address 127.0.0.(10+i), so a test can cut one node off with firewall rules.
@@ -57,7 +58,13 @@ func StartCluster(t testing.TB, n int, opts ...Options) *Cluster {
 	if m == nil {
 		t.Fatalf("node1 printed no join command; its output:\n%s", b)
 	}
-	c.Join, c.Token = string(m[1]), string(m[2])
+	// The token itself is never printed: the first start writes it to a
+	// file of the data directory.
+	tok, err := os.ReadFile(filepath.Join(first.DataDir, "join-token"))
+	if err != nil {
+		t.Fatalf("node1 wrote no join token: %v", err)
+	}
+	c.Join, c.Token = string(m[1]), strings.TrimSpace(string(tok))
 	c.JoinCommand = "gantry server --join " + c.Join + " --token " + c.Token
 	for i := 2; i <= n; i++ {
 		jo := o

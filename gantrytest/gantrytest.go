@@ -111,8 +111,11 @@ type Options struct {
 	Name          string
 	DataDir       string // default: a new temp dir
 	AdminPassword string // default: "admin-password-123"
-	Args          []string
-	Env           []string
+	// AdminToken is the admin's API token for a node whose first start
+	// writes none (one restored from a backup keeps the old cluster's).
+	AdminToken string
+	Args       []string
+	Env        []string
 	// Host is the loopback address the node listens on and advertises
 	// (default 127.0.0.1); nodes on their own 127.x addresses can be cut
 	// off from each other with firewall rules.
@@ -175,7 +178,7 @@ func newNode(t testing.TB, o Options) *Node {
 	if o.AdminPassword == "" {
 		o.AdminPassword = "admin-password-123"
 	}
-	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword,
+	n := &Node{t: t, opts: o, Name: o.Name, DataDir: o.DataDir, AdminPassword: o.AdminPassword, AdminToken: o.AdminToken,
 		HTTPAddr:    net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
 		ClusterAddr: net.JoinHostPort(o.host(), fmt.Sprint(FreePortOn(t, o.host()))),
 		LogPath:     filepath.Join(o.DataDir, "server.log"),
@@ -419,6 +422,8 @@ func (n *Node) removeContainers() {
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 	}
+	// The users' networks the runner made (node/runner/network.go).
+	_ = exec.Command("docker", "network", "prune", "-f", "--filter", "label=gantry.cluster="+n.ClusterID).Run()
 }
 
 // removeImages untags the images Docker pulled from this node's registry

@@ -97,7 +97,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Key:   runner.Key{JobID: a.Attempt.JobID, Task: a.Attempt.Task, Attempt: a.Attempt.N},
 			Owner: a.Job.Owner, Image: s.Image, Command: s.Command, Env: s.Env, WorkDir: s.WorkDir,
 			CPUMillis: s.CPU, MemoryBytes: s.Memory, Timeout: time.Duration(s.Timeout), TaskCount: s.Array,
-			GenAI:   a.Job.GenAI,
+			GenAI: a.Job.GenAI, Network: s.Network,
 			GPUs:    runnerGPUs(n.gpus, a.Attempt.Devices),
 			Started: a.Attempt.State == store.StateRunning,
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,

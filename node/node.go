@@ -79,7 +79,10 @@ type Config struct {
 	RaftTimeout time.Duration
 	// HistoryInterval is the time between the charts' samples (0: 10 s).
 	HistoryInterval time.Duration
-	Logger          *slog.Logger
+	// Restore is a backup (a directory or an archive file, gantry backup)
+	// a fresh data directory starts from, as a new single-node cluster.
+	Restore string
+	Logger  *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -197,6 +200,12 @@ func (n *Node) start(ctx context.Context) error {
 	if n.store, err = store.Open(filepath.Join(n.cfg.DataDir, "state"), n.log); err != nil {
 		return err
 	}
+	var seed *raftcluster.Seed
+	if n.cfg.Restore != "" {
+		if seed, err = n.restore(n.cfg.Restore); err != nil { // restore.go
+			return err
+		}
+	}
 	tlsDir := filepath.Join(n.cfg.DataDir, "tls")
 	member := ""
 	if n.cfg.Join != "" {
@@ -218,7 +227,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.raft, err = raftcluster.Open(raftcluster.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Listener: n.clusterLn,
 		Advertise: net.JoinHostPort(adv, cport), FSM: n.store, PKI: pki, Logger: n.log, Bootstrap: n.cfg.Join == "",
-		HeartbeatTimeout: n.cfg.RaftTimeout,
+		Seed: seed, HeartbeatTimeout: n.cfg.RaftTimeout,
 	})
 	n.clusterLn = nil // raftcluster owns it now, and closes it
 	if err != nil {
@@ -324,6 +333,7 @@ func (n *Node) start(ctx context.Context) error {
 		Registry: n.images.Registry(), Images: n.images.Registry(), Registries: n.cfg.Registries,
 		Catalog: n.catalog, CatalogState: n.store, History: hist,
 		Governance: n.gov, GovernanceState: n.store, Moderation: n.store, Notices: n.store,
+		Backup: n.writeBackup, // restore.go
 		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
 		UI:     ui.Assets(),
 	})
@@ -495,11 +505,20 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 func (n *Node) printBanner(adv string, httpAddr net.Addr, password, caHash string) {
 	_, port, _ := net.SplitHostPort(httpAddr.String())
 	url := "http://localhost:" + port
-	join := "gantry server --join " + net.JoinHostPort(adv, port) + " --token <see 'gantry cluster join-command'>"
+	// The join token admits a machine as a node, with all the state: it
+	// goes to a file only this user reads, never to the output (which
+	// lands in logs and the journal).
+	join := "gantry server --join " + net.JoinHostPort(adv, port) + " --token <the join token>"
+	tokenAt := "run 'gantry cluster join-command' as admin"
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
-	if cmd, _, err := n.cluster.JoinCommand(ctx, false); err == nil {
-		join = cmd
+	if _, tok, err := n.cluster.JoinCommand(ctx, false); err == nil {
+		path := filepath.Join(n.cfg.DataDir, JoinTokenFile)
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			n.log.Warn("write the join token", "err", err)
+		} else {
+			tokenAt = path + " (readable by this user only; 'gantry cluster join-command' prints it too)"
+		}
 	}
 	fmt.Fprintf(n.cfg.Out, `
 Gantry is running.
@@ -508,10 +527,15 @@ Gantry is running.
   Admin password:  %s
   Admin API token: %s
   Join command:    %s
+  Join token:      %s
   (CA %s)
 
-`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, caHash)
+`, url, password, filepath.Join(n.cfg.DataDir, "admin-token"), join, tokenAt, caHash)
 }
+
+// JoinTokenFile is the file in the data directory the first start writes
+// the join token to (mode 0600); a rotation does not update it.
+const JoinTokenFile = "join-token"
 
 // announceReady logs that the node serves and the Raft role it has; a node
 // that does not vote yet says when it will, on its output too.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -35,10 +36,44 @@ type Config struct {
 	// Bootstrap makes this node the only voter of a new cluster when it has
 	// no Raft state yet.
 	Bootstrap bool
+	// Seed, on a node with no Raft state yet, makes it the only voter of a
+	// new cluster whose state starts as a snapshot (a restored backup)
+	// rather than empty: nodes that join later receive that snapshot.
+	Seed *Seed
 	// HeartbeatTimeout is how long a follower hears nothing from the
 	// leader before it starts an election (0: DefaultHeartbeatTimeout);
 	// the election timeout is the same and the leader lease half of it.
 	HeartbeatTimeout time.Duration
+}
+
+// Seed is the first state of a cluster made from a backup: Write writes
+// the FSM's snapshot stream, whose state has applied the log up to Index.
+type Seed struct {
+	Index uint64
+	Write func(io.Writer) error
+}
+
+// seed writes the first snapshot of a new cluster, this node its only
+// voter, so Raft starts from it (the log begins after Index) and sends it
+// to every node that joins.
+func seed(s *Seed, snaps raft.SnapshotStore, logs *LogStore, trans raft.Transport, id raft.ServerID, addr string) error {
+	if s.Index == 0 {
+		return errors.New("seed: the state has applied no entry")
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{ID: id, Address: raft.ServerAddress(addr), Suffrage: raft.Voter}}}
+	sink, err := snaps.Create(raft.SnapshotVersionMax, s.Index, 1, conf, s.Index, trans)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if err := s.Write(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("seed: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	// The snapshot's term: a vote in an earlier term would be stale.
+	return logs.SetUint64([]byte("CurrentTerm"), 1)
 }
 
 // DefaultHeartbeatTimeout suits a LAN: a dead leader is replaced in well
@@ -123,6 +158,13 @@ func Open(cfg Config) (*Cluster, error) {
 	has, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("check raft state: %w", err)
+	}
+	if !has && cfg.Seed != nil {
+		if err := seed(cfg.Seed, snaps, logs, c.trans, rc.LocalID, cfg.Advertise); err != nil {
+			return nil, err
+		}
+		log.Info("started a new cluster from a backup", "node", cfg.NodeID, "index", cfg.Seed.Index)
+		has = true
 	}
 	if !has && cfg.Bootstrap {
 		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(cfg.Advertise), Suffrage: raft.Voter}}}

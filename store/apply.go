@@ -41,6 +41,18 @@ type applier struct {
 	seqWalk         map[string]bool
 	arrayDependents map[string][]string
 
+	// Jobs' two records (jobrecords.go): specs is the store's cache of
+	// specs; loaded holds each job's state record as read (flush skips a
+	// job left as it was), unsplit the jobs read from a layout-1 record;
+	// specsRead and purged update the cache after the commit, jobWrites
+	// counts the batch's writes.
+	specs     *specCache
+	loaded    map[string][]byte
+	unsplit   map[string]bool
+	specsRead []specAdd
+	purged    []string
+	jobWrites JobWrites
+
 	// auditDetail is what the command adds to the audit record its entry
 	// carries (the outcome of a review, ...).
 	auditDetail string
@@ -73,7 +85,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 	for {
 		txn := s.db.NewTransaction(true)
 		a := &applier{txn: txn, jobs: map[string]*Job{}, dirty: map[string]string{}, nodes: map[string]*Node{},
-			usage: map[string]*UserUsage{}, quotas: map[string]Resources{}}
+			usage: map[string]*UserUsage{}, quotas: map[string]Resources{}, specs: s.specs}
 		var last uint64
 		tooBig := -1
 		for j := 0; j < limit; j++ {
@@ -127,6 +139,7 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 			panic(fmt.Sprintf("store: commit applied batch: %v", err))
 		}
 		s.setApplied(last)
+		s.committed(a)
 		s.countEnded(a.ended)
 		s.tasksStarted.Add(a.started)
 		s.tasksFinished.Add(a.finished)
@@ -198,7 +211,8 @@ func (a *applier) flush() error {
 				return err
 			}
 		}
-		if err := putJSON(a.txn, jobKey(id), j); err != nil {
+		// The state record only: the spec was written once, at submission.
+		if err := a.writeJobState(j); err != nil {
 			return err
 		}
 		jc := *j
@@ -224,18 +238,19 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// job loads a job for modification; it is written back by flush.
+// job loads a job for modification; flush writes its state back (its
+// spec is never changed or written again).
 func (a *applier) job(id string) (*Job, error) {
 	if j, ok := a.jobs[id]; ok {
 		return j, nil
 	}
-	var j Job
-	if err := getJSON(a.txn, jobKey(id), &j); err != nil {
+	j, err := a.loadJob(id)
+	if err != nil {
 		return nil, err
 	}
-	a.jobs[id] = &j
+	a.jobs[id] = j
 	a.dirty[id] = j.State
-	return &j, nil
+	return j, nil
 }
 
 // userUsage loads a user's usage for modification; flush writes it back.
@@ -334,6 +349,11 @@ func (a *applier) updateUser(c *UpdateUser) (*User, error) {
 	if err := putJSON(a.txn, userKey(u.Name), u); err != nil {
 		return nil, err
 	}
+	if c.EndSessions {
+		if err := a.endSessions(u.Name, c.KeepSession); err != nil {
+			return nil, err
+		}
+	}
 	a.events = append(a.events, Event{Type: "user", Name: u.Name})
 	return &u, nil
 }
@@ -372,6 +392,40 @@ func (a *applier) deleteToken(c *DeleteToken) (None, error) {
 		return None{}, err
 	}
 	return None{}, a.txn.Delete(userTokenKey(c.User, c.ID))
+}
+
+// endSessions deletes the user's session tokens but keep (API tokens stay).
+func (a *applier) endSessions(user, keep string) error {
+	var ended []tokenRecord
+	it := a.txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pUserToken + user + "/")})
+	for it.Rewind(); it.Valid(); it.Next() {
+		hash, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		var t tokenRecord
+		switch err := getJSON(a.txn, tokenKey(string(hash)), &t); {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			it.Close()
+			return err
+		}
+		if t.Session && t.ID != keep {
+			ended = append(ended, t)
+		}
+	}
+	it.Close()
+	for _, t := range ended {
+		if err := a.txn.Delete(tokenKey(t.Hash)); err != nil {
+			return err
+		}
+		if err := a.txn.Delete(userTokenKey(user, t.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *applier) upsertNode(c *UpsertNode) (*Node, error) {

@@ -13,12 +13,12 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 2, (*applier).createUser).carriesAudit(2)
-	CmdUpdateUser  = define("user.update", 3, (*applier).updateUser).carriesAudit(3) // disable, password, quota; v2: fair-share weight
+	CmdUpdateUser  = define("user.update", 4, (*applier).updateUser).carriesAudit(4) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record
 	CmdCreateToken = define("token.create", 2, (*applier).createToken).carriesAudit(2)
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
 	// Jobs, tasks and attempts.
-	CmdSubmitJob      = define("job.submit", 2, (*applier).submitJob)
+	CmdSubmitJob      = define("job.submit", 3, (*applier).submitJob) // v2: dependencies; v3: network
 	CmdCancelJob      = define("job.cancel", 2, (*applier).cancelJob)
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)

@@ -399,13 +399,13 @@ func (s *Store) Graph(id string) (*JobGraph, error) {
 	g := &JobGraph{}
 	err := s.view(func(txn *badger.Txn) error {
 		var j Job
-		if err := getJSON(txn, jobKey(id), &j); err != nil {
+		if err := s.getJob(txn, id, &j); err != nil {
 			return err
 		}
 		g.Job = &j
 		lookup := func(d Dep) (DepEdge, error) {
 			var o Job
-			err := getJSON(txn, jobKey(d.Job), &o)
+			err := s.getJob(txn, d.Job, &o)
 			switch {
 			case errors.Is(err, ErrNotFound):
 				return DepEdge{Dep: d}, nil

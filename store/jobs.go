@@ -42,6 +42,11 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	if err := a.writeDeps(j, plan); err != nil {
 		return nil, err
 	}
+	// The spec's one write: every later change rewrites only the job's
+	// state record (flush).
+	if err := a.putSpec(j.ID, &j.Spec); err != nil {
+		return nil, err
+	}
 	if err := a.txn.Set(jobOwnerKey(c.Owner, c.ID), nil); err != nil {
 		return nil, err
 	}

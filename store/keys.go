@@ -11,7 +11,8 @@ const (
 	pUser          = "u/"   // u/<name> -> User
 	pToken         = "t/"   // t/<sha256 hex> -> Token
 	pUserToken     = "ut/"  // ut/<user>/<token id> -> sha256 hex
-	pJob           = "j/"   // j/<job id> -> Job
+	pJob           = "j/"   // j/<job id> -> jobRecord: a Job's state, less its spec
+	pJobSpec       = "jp/"  // jp/<job id> -> JobSpec, written once at submission
 	pJobOwner      = "jo/"  // jo/<owner>/<job id> -> ""
 	pJobState      = "js/"  // js/<state>/<job id> -> ""
 	pJobOwnerSt    = "jos/" // jos/<owner>/<state>/<job id> -> ""
@@ -32,6 +33,7 @@ const (
 	pScheduleOwner = "so/"  // so/<owner>/<id> -> ""
 	kApplied       = "m/applied"
 	kCluster       = "m/cluster"
+	kLayout        = "m/layout" // the layout version of the records (jobrecords.go)
 )
 
 // The values of dep/ and rel/ keys: the dependent's kind of wait. Empty is
@@ -73,6 +75,7 @@ func userKey(name string) []byte          { return []byte(pUser + name) }
 func tokenKey(hash string) []byte         { return []byte(pToken + hash) }
 func userTokenKey(user, id string) []byte { return []byte(pUserToken + user + "/" + id) }
 func jobKey(id string) []byte             { return []byte(pJob + id) }
+func jobSpecKey(id string) []byte         { return []byte(pJobSpec + id) }
 func jobOwnerKey(owner, id string) []byte { return []byte(pJobOwner + owner + "/" + id) }
 func jobStateKey(state, id string) []byte { return []byte(pJobState + state + "/" + id) }
 func jobOwnerStateKey(o, s, id string) []byte {

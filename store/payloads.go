@@ -26,6 +26,10 @@ type UpdateUser struct {
 	Quota        *Resources `json:"quota,omitempty"` // replaces the quota when set
 	// Weight replaces the user's fair-share weight within a queue (v2).
 	Weight *float64 `json:"weight,omitempty"`
+	// EndSessions deletes the user's console sessions but the one whose
+	// token id is KeepSession (a password change, v3); API tokens stay.
+	EndSessions bool   `json:"end_sessions,omitempty"`
+	KeepSession string `json:"keep_session,omitempty"`
 }
 
 // CreateToken stores a token (hash only).

@@ -139,7 +139,7 @@ func (s *Store) Tokens(user string) ([]Token, error) {
 // Job returns a job.
 func (s *Store) Job(id string) (*Job, error) {
 	var j Job
-	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, jobKey(id), &j) })
+	err := s.view(func(txn *badger.Txn) error { return s.getJob(txn, id, &j) })
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Store) ListJobs(f JobFilter) ([]Job, string, error) {
 				break
 			}
 			var j Job
-			if err := getJSON(txn, jobKey(id), &j); err != nil {
+			if err := s.getJob(txn, id, &j); err != nil {
 				if errors.Is(err, ErrNotFound) {
 					continue
 				}
@@ -354,7 +354,7 @@ func (s *Store) Queued(limit int) ([]QueuedTask, error) {
 				j, ok := jobs[jobID]
 				if !ok {
 					j = &Job{}
-					if err := getJSON(txn, jobKey(jobID), j); err != nil {
+					if err := s.sharedJob(txn, jobID, j); err != nil {
 						if errors.Is(err, ErrNotFound) {
 							continue
 						}
@@ -375,7 +375,8 @@ func (s *Store) Queued(limit int) ([]QueuedTask, error) {
 }
 
 // ActiveAttempt is an attempt placed on a node and not yet ended, with the
-// job it belongs to.
+// job it belongs to. The job's spec is shared with the store's cache of
+// specs: read-only.
 type ActiveAttempt struct {
 	Attempt Attempt
 	Job     Job
@@ -406,7 +407,7 @@ func (s *Store) activeUnder(prefix string) ([]ActiveAttempt, error) {
 			j, ok := jobs[jobID]
 			if !ok {
 				j = &Job{}
-				if err := getJSON(txn, jobKey(jobID), j); err != nil {
+				if err := s.sharedJob(txn, jobID, j); err != nil {
 					return err
 				}
 				jobs[jobID] = j

@@ -155,7 +155,13 @@ type JobSpec struct {
 	// NoPreempt: the job's tasks are never preempted (and so never borrow
 	// beyond their queue's guaranteed share).
 	NoPreempt bool `json:"no_preempt,omitempty"`
+	// Network is "" (the owner's own network on each node: tasks of one
+	// user reach each other, no one else's) or NetworkNone (job.submit v3).
+	Network string `json:"network,omitempty"`
 }
+
+// NetworkNone is JobSpec.Network for tasks without any network.
+const NetworkNone = "none"
 
 // Dependency kinds.
 const (
@@ -229,12 +235,34 @@ func (s *JobSpec) Defaults() {
 
 // Bounds of what a job passes to its container as arguments and
 // environment: Linux refuses an exec with a string over 128 KiB
-// (MAX_ARG_STRLEN) or, commonly, over 2 MiB in all (ARG_MAX).
+// (MAX_ARG_STRLEN). Together they are bounded by MaxSpecBytes.
 const (
-	MaxArgBytes  = 1 << 20   // arguments and environment together
 	MaxArgString = 128 << 10 // one argument, or one NAME=value
 	MaxEnvVars   = 1000
 )
+
+// Bounds of a job's spec as the store keeps it (its own record, written
+// once; store/DESIGN.md says why 256 KiB): the whole spec, JSON-encoded,
+// and its labels, which are for finding jobs, not for data.
+const (
+	MaxSpecBytes  = 256 << 10
+	MaxLabels     = 64
+	MaxLabelKey   = 100
+	MaxLabelValue = 1024
+)
+
+// maxSpecSizeTxt is MaxSpecBytes for people.
+const maxSpecSizeTxt = "256 KiB"
+
+// EncodedSize is the size of the spec as the store keeps it: its JSON
+// encoding, which MaxSpecBytes bounds.
+func (s *JobSpec) EncodedSize() int {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return 0 // a spec of strings, numbers and maps always encodes
+	}
+	return len(b)
+}
 
 // Validate reports the first problem with the spec, naming the field.
 func (s *JobSpec) Validate() error {
@@ -272,7 +300,6 @@ func (s *JobSpec) Validate() error {
 	}
 	// What the container runtime would only refuse when the attempt
 	// starts is refused now, naming the field.
-	total := 0
 	for i, a := range s.Command {
 		if strings.ContainsRune(a, 0) {
 			return bad("command: argument %d holds a NUL byte", i)
@@ -280,7 +307,6 @@ func (s *JobSpec) Validate() error {
 		if len(a) >= MaxArgString {
 			return bad("command: argument %d is %d bytes, at most %d (pass data as a file, not as an argument)", i, len(a), MaxArgString-1)
 		}
-		total += len(a)
 	}
 	if len(s.Env) > MaxEnvVars {
 		return bad("env: at most %d variables", MaxEnvVars)
@@ -298,10 +324,9 @@ func (s *JobSpec) Validate() error {
 		if len(k)+1+len(v) >= MaxArgString {
 			return bad("env: %s is %d bytes, at most %d", k, len(k)+1+len(v), MaxArgString-1)
 		}
-		total += len(k) + len(v)
 	}
-	if total > MaxArgBytes {
-		return bad("command: %d bytes with env, at most %d (pass data as a file, not as arguments)", total, MaxArgBytes)
+	if s.Network != "" && s.Network != NetworkNone {
+		return bad("network: %q is not a network a job can ask for: leave it out (the owner's own network) or say %q", s.Network, NetworkNone)
 	}
 	if w := s.WorkDir; w != "" {
 		switch {
@@ -313,9 +338,15 @@ func (s *JobSpec) Validate() error {
 			return bad("workdir: %q must be a clean path (no . or .. parts, no doubled /): %s", w, path.Clean(w))
 		}
 	}
-	for k := range s.Labels {
-		if k == "" || len(k) > 100 {
-			return bad("labels: %q is not a valid label key", k)
+	if len(s.Labels) > MaxLabels {
+		return bad("labels: %d labels, at most %d", len(s.Labels), MaxLabels)
+	}
+	for k, v := range s.Labels {
+		if k == "" || len(k) > MaxLabelKey {
+			return bad("labels: %q is not a valid label key (1 to %d bytes)", k, MaxLabelKey)
+		}
+		if len(v) > MaxLabelValue {
+			return bad("labels: the value of %s is %d bytes, at most %d", k, len(v), MaxLabelValue)
 		}
 	}
 	if len(s.Constraints) > 20 {
@@ -325,6 +356,10 @@ func (s *JobSpec) Validate() error {
 		if err := ValidNodeLabel(k, v); err != nil {
 			return bad("constraints: %v", err)
 		}
+	}
+	// Last, so a single field over its own bound is named first.
+	if n := s.EncodedSize(); n > MaxSpecBytes {
+		return bad("spec: %d bytes encoded, at most %d (%s) for command, env, labels and the rest together: pass large data as a file or a data input", n, MaxSpecBytes, maxSpecSizeTxt)
 	}
 	return nil
 }

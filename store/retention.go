@@ -33,7 +33,7 @@ func (a *applier) purgeJobs(c *PurgeJobs) (*PurgeResult, error) {
 		if !Terminal(j.State) || j.Ended.IsZero() || !j.Ended.Before(c.Before) {
 			continue
 		}
-		keys := [][]byte{jobKey(id), jobOwnerKey(j.Owner, id), jobStateKey(j.State, id), jobOwnerStateKey(j.Owner, j.State, id)}
+		keys := [][]byte{jobKey(id), jobSpecKey(id), jobOwnerKey(j.Owner, id), jobStateKey(j.State, id), jobOwnerStateKey(j.Owner, j.State, id)}
 		if j.Key != "" {
 			keys = append(keys, submitKeyKey(j.Owner, j.Key))
 		}
@@ -50,9 +50,10 @@ func (a *applier) purgeJobs(c *PurgeJobs) (*PurgeResult, error) {
 				return nil, err
 			}
 		}
-		// Not written back by flush.
+		// Not written back by flush; its spec leaves the cache.
 		delete(a.jobs, id)
 		delete(a.dirty, id)
+		a.purged = append(a.purged, id)
 		a.events = append(a.events, Event{Type: "job_purged", Owner: j.Owner, Name: id})
 		res.Purged++
 	}
@@ -93,8 +94,8 @@ func (s *Store) EndedBefore(t time.Time, limit int) ([]EndedJob, error) {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 			for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
 				id := string(it.Item().Key()[len(prefix):])
-				var j Job
-				if err := getJSON(txn, jobKey(id), &j); err != nil {
+				var j Job // its state is enough: the spec is not read
+				if _, _, err := getJobState(txn, id, &j); err != nil {
 					if errors.Is(err, ErrNotFound) {
 						continue
 					}

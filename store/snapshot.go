@@ -6,13 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/raft"
 )
 
-// snapshotMagic starts every snapshot stream, with a format version.
-const snapshotMagic = "GANTRYSNAP1\n"
+// snapshotMagic starts every snapshot stream, with a format version:
+// 2 since a job's spec has its own record (layout 2, jobrecords.go), so
+// that a binary of layout 1 refuses such a stream instead of reading
+// jobs without their specs. Restore still reads format 1 (layout-1
+// records), migrating them.
+const (
+	snapshotMagic   = "GANTRYSNAP2\n"
+	snapshotMagicV1 = "GANTRYSNAP1\n"
+)
 
 // Snapshot captures the state at the current applied index. It holds a
 // Badger read transaction (a consistent view), so Persist can stream while
@@ -27,40 +35,42 @@ type snapshot struct{ txn *badger.Txn }
 
 // Persist writes every key and value as length-prefixed records.
 func (sn *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(sink, 1<<20)
-	err := func() error {
-		if _, err := w.WriteString(snapshotMagic); err != nil {
-			return err
-		}
-		it := sn.txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		var hdr [binary.MaxVarintLen64 * 2]byte
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			k := item.Key()
-			n := binary.PutUvarint(hdr[:], uint64(len(k)))
-			n += binary.PutUvarint(hdr[n:], uint64(len(v)))
-			if _, err := w.Write(hdr[:n]); err != nil {
-				return err
-			}
-			if _, err := w.Write(k); err != nil {
-				return err
-			}
-			if _, err := w.Write(v); err != nil {
-				return err
-			}
-		}
-		return w.Flush()
-	}()
-	if err != nil {
+	if err := sn.write(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	return sink.Close()
+}
+
+// write writes the snapshot stream to dst (Persist, and Backup).
+func (sn *snapshot) write(dst io.Writer) error {
+	w := bufio.NewWriterSize(dst, 1<<20)
+	if _, err := w.WriteString(snapshotMagic); err != nil {
+		return err
+	}
+	it := sn.txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	var hdr [binary.MaxVarintLen64 * 2]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		k := item.Key()
+		n := binary.PutUvarint(hdr[:], uint64(len(k)))
+		n += binary.PutUvarint(hdr[n:], uint64(len(v)))
+		if _, err := w.Write(hdr[:n]); err != nil {
+			return err
+		}
+		if _, err := w.Write(k); err != nil {
+			return err
+		}
+		if _, err := w.Write(v); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
 }
 
 // Release ends the read transaction.
@@ -73,7 +83,10 @@ func (s *Store) Restore(rc io.ReadCloser) error {
 	defer s.applyMu.Unlock()
 	r := bufio.NewReaderSize(rc, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic && string(magic) != snapshotMagicV1 {
+		if err == nil && strings.HasPrefix(string(magic), "GANTRYSNAP") {
+			return fmt.Errorf("restore: snapshot format %q is newer than this binary's (%q)", strings.TrimSpace(string(magic)), strings.TrimSpace(snapshotMagic))
+		}
 		return fmt.Errorf("restore: not a gantry snapshot")
 	}
 	if err := s.db.DropAll(); err != nil {
@@ -103,6 +116,12 @@ func (s *Store) Restore(rc io.ReadCloser) error {
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("restore: flush: %w", err)
+	}
+	// A format-1 stream holds layout-1 records (m/layout decides, not the
+	// magic); the cache's specs are of the state just dropped.
+	s.specs.reset()
+	if err := migrateLayout(s.db, s.logger); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	var applied uint64
 	err := s.db.View(func(txn *badger.Txn) error {

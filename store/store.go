@@ -36,6 +36,9 @@ type Store struct {
 
 	pubGen   atomic.Uint64 // see PublicationsGeneration
 	pullsGen atomic.Uint64 // see PullsGeneration
+
+	specs     *specCache // decoded job specs (jobrecords.go)
+	jobWrites jobWriteCounters
 }
 
 // Open opens (or creates) the state database in dir.
@@ -59,7 +62,12 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state db %s: %w", dir, err)
 	}
-	s := &Store{db: db, logger: logger.With("component", "store"), subs: map[*Subscription]struct{}{}, appliedCh: make(chan struct{})}
+	s := &Store{db: db, logger: logger.With("component", "store"), subs: map[*Subscription]struct{}{}, appliedCh: make(chan struct{}),
+		specs: newSpecCache(specCacheBytes)}
+	if err := migrateLayout(db, s.logger); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state db %s: %w", dir, err)
+	}
 	if err := db.View(func(txn *badger.Txn) error {
 		var v uint64
 		err := getJSON(txn, []byte(kApplied), &v)
@@ -206,7 +214,8 @@ func exists(txn *badger.Txn, key []byte) (bool, error) {
 func (s *Store) view(fn func(txn *badger.Txn) error) error { return s.db.View(fn) }
 
 // Event is a change applied to the store, delivered to local subscribers on
-// every node after the change is committed to the state database.
+// every node after the change is committed to the state database. A Job's
+// spec is shared with the store's cache of specs: read-only.
 type Event struct {
 	Type     string // "job", "task", "node", "user", "token", "schedule"
 	Owner    string

@@ -61,6 +61,13 @@ type PasswordChange struct {
 	New string `json:"new"`
 }
 
+// PasswordChanged answers a password change: it ends the account's other
+// console sessions (API tokens stay; revoke them in the token list).
+type PasswordChanged struct {
+	EndedSessions int    `json:"ended_sessions"`
+	Message       string `json:"message"`
+}
+
 // Token is an API or session token (never its secret).
 type Token struct {
 	ID      string    `json:"id"`

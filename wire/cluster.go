@@ -109,3 +109,9 @@ type JoinCommand struct {
 	Command string `json:"command"`
 	Token   string `json:"token"`
 }
+
+// BackupRequest is the body of POST /api/v1/backup: the blobs the backup
+// directory already holds (digests), which the archive leaves out.
+type BackupRequest struct {
+	Have []string `json:"have,omitempty"`
+}

@@ -43,6 +43,10 @@ type JobSpec struct {
 	// NoPreempt: the job's tasks are never preempted; they never borrow
 	// capacity beyond their queue's guaranteed share either.
 	NoPreempt bool `json:"no_preempt,omitempty"`
+	// Network: "" puts the tasks on their owner's own network on each node
+	// (they reach the owner's other tasks there, never another user's);
+	// "none" gives them no network at all.
+	Network string `json:"network,omitempty"`
 }
 
 // Dependency kinds.

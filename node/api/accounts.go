@@ -210,10 +210,27 @@ func (a *API) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if _, ok := propose(c, a, store.CmdUpdateUser, store.UpdateUser{Name: id.User, PasswordHash: hash}); !ok {
+	// Every other console session ends with the old password; the one
+	// that changed it stays (an API token changing it keeps none).
+	toks, err := a.cfg.Store.Tokens(id.User)
+	if err != nil {
+		fail(c, err)
 		return
 	}
-	c.Status(http.StatusNoContent)
+	keep, ended := "", 0
+	if id.Session {
+		keep = id.TokenID
+	}
+	for _, t := range toks {
+		if t.Session && t.ID != keep {
+			ended++
+		}
+	}
+	if _, ok := propose(c, a, store.CmdUpdateUser, store.UpdateUser{Name: id.User, PasswordHash: hash, EndSessions: true, KeepSession: keep}); !ok {
+		return
+	}
+	msg := fmt.Sprintf("password changed; %d other session(s) signed out; API tokens stay valid (revoke them under tokens if the password was exposed)", ended)
+	c.JSON(http.StatusOK, wire.PasswordChanged{EndedSessions: ended, Message: msg})
 }
 
 func (a *API) listTokens(c *gin.Context) {

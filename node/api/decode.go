@@ -29,12 +29,15 @@ var BodyTimeout = func() time.Duration {
 
 // decode reads a JSON body strictly: unknown fields and trailing data are
 // errors whose message names the field.
-func decode(c *gin.Context, v any) error {
+func decode(c *gin.Context, v any) error { return decodeUpTo(c, v, 1<<20) }
+
+// decodeUpTo is decode for a body of at most limit bytes.
+func decodeUpTo(c *gin.Context, v any, limit int64) error {
 	// A body must arrive within BodyTimeout: a client trickling a byte at a
 	// time would otherwise hold a connection and a goroutine for ever.
 	rc := http.NewResponseController(c.Writer)
 	timed := rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		// The deadline stays: net/http would otherwise wait for the rest
 		// of the body before answering. The connection closes after.
@@ -94,7 +97,7 @@ func describeJSONError(err error) string {
 	case errors.As(err, &se):
 		return fmt.Sprintf("request body: invalid JSON at byte %d", se.Offset)
 	case errors.As(err, &mbe):
-		return "request body: too large"
+		return fmt.Sprintf("request body: more than %d bytes (%d KiB), too large", mbe.Limit, mbe.Limit>>10)
 	case errors.Is(err, io.EOF):
 		return "request body: empty, want a JSON object"
 	case errors.Is(err, io.ErrUnexpectedEOF):

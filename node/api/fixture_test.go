@@ -170,6 +170,7 @@ func newFixture(t testing.TB) *fixture {
 		Registry: f.reg, Images: f.reg, Cluster: f.clu, NodeName: "n1",
 		Catalog: f.cat, CatalogState: st, History: f.hist,
 		Governance: governance.New(governance.Config{Store: st, Proposer: f.direct, Logger: slog.New(slog.DiscardHandler)}), GovernanceState: st, Moderation: st, Notices: st, Now: f.clock.Now,
+		Backup: backupOf(st, f.reg, t.TempDir()),
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 			io.WriteString(w, "# metrics\n")

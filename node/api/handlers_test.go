@@ -48,7 +48,12 @@ func TestSubmitJob(t *testing.T) {
 		{"more CPU than any node is refused", `{"image":"gantry/toolbox","cpu":64000}`, []string{"cpu: 64 CPUs per task is more than any node has"}},
 		{"a label no node has is refused", `{"image":"gantry/toolbox","constraints":{"zone":"mars"}}`, []string{"constraints: no node has zone=mars"}},
 		{"trailing data is refused", `{"image":"gantry/toolbox"} {}`, []string{"unexpected data after the JSON object"}},
+		{"a network other than none is refused", `{"image":"gantry/toolbox","network":"host"}`, []string{`network: "host" is not a network a job can ask for`}},
 		{"a body that is not JSON is refused", `image=x`, []string{"invalid JSON"}},
+		{"a spec over 256 KiB is refused naming the limit", `{"image":"gantry/toolbox","env":{"A":"` + strings.Repeat("a", 120<<10) + `","B":"` +
+			strings.Repeat("b", 120<<10) + `","C":"` + strings.Repeat("c", 20<<10) + `"}}`, []string{"spec: ", "bytes encoded, at most 262144 (256 KiB)"}},
+		{"a label value over 1 KiB is refused", `{"image":"gantry/toolbox","labels":{"note":"` + strings.Repeat("n", 2000) + `"}}`, []string{"labels: the value of note is 2000 bytes, at most 1024"}},
+		{"a body over 1 MiB is refused naming the limit", `{"image":"gantry/toolbox","env":{"A":"` + strings.Repeat("a", 1<<20) + `"}}`, []string{"request body: more than 1048576 bytes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -116,7 +116,7 @@ func (a *API) routeTable() []Route {
 		route("POST", "/api/v1/login", Public, a.login, "Sign in: a session (cookies) or, with client, an API token").takes(wire.Login{}).answers(200, wire.LoginResult{}),
 		route("POST", "/api/v1/logout", Signed, a.logout, "End the session").answers(204, noBody{}).whileSuspended(),
 		route("GET", "/api/v1/me", Signed, a.me, "The signed-in account, its quota and what its tasks hold (and, if suspended, why)").answers(200, wire.User{}).whileSuspended(),
-		route("POST", "/api/v1/me/password", Signed, a.changePassword, "Change the signed-in account's password").takes(wire.PasswordChange{}).answers(204, noBody{}).audits("user.password"),
+		route("POST", "/api/v1/me/password", Signed, a.changePassword, "Change the signed-in account's password; the account's other console sessions end").takes(wire.PasswordChange{}).answers(200, wire.PasswordChanged{}).audits("user.password"),
 		route("GET", "/api/v1/tokens", Signed, a.listTokens, "The signed-in account's API tokens (no secrets)").answers(200, wire.TokenList{}),
 		route("POST", "/api/v1/tokens", Signed, a.createToken, "Create an API token (its secret is shown once)").takes(wire.TokenRequest{}).answers(201, wire.TokenCreated{}).audits("token.create"),
 		route("DELETE", "/api/v1/tokens/:id", Signed, a.deleteToken, "Revoke one of the signed-in account's tokens").answers(204, noBody{}).audits("token.delete"),
@@ -182,6 +182,11 @@ func (a *API) routeTable() []Route {
 			route("GET", "/api/v1/cluster/members", Admin, a.clusterMembers, "The Raft configuration").answers(200, wire.MemberList{}),
 			route("POST", "/api/v1/nodes/:name/remove", Admin, a.removeNode, "Take a node out of the cluster").answers(200, wire.Node{}).audits("node.remove"),
 		)
+	}
+	if a.cfg.Backup != nil {
+		rs = append(rs, route("POST", "/api/v1/backup", Admin, a.backup,
+			"An online backup (application/x-tar): the state and every blob it links, but those the body says the backup directory has; backup.json comes last, so a cut-off archive is never a backup").
+			takes(wire.BackupRequest{}).produces("application/x-tar").audits("cluster.backup"))
 	}
 	if a.cfg.Events != nil {
 		rs = append(rs, route("GET", "/api/v1/events", Signed, gin.WrapH(a.cfg.Events),

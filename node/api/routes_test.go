@@ -92,7 +92,7 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/openapi.json": {path: fixed("/api/v1/openapi.json"), want: signedIn(200)},
 	"POST /api/v1/admin/gc":    {path: fixed("/api/v1/admin/gc?dry_run=1"), want: adminOnly(200)},
 	"GET /debug/pprof/*name":   {path: fixed("/debug/pprof/cmdline"), want: adminOnly(200)},
-	"POST /api/v1/me/password": {path: fixed("/api/v1/me/password"), want: signedIn(204),
+	"POST /api/v1/me/password": {path: fixed("/api/v1/me/password"), want: signedIn(200),
 		body: func(_ *fixture, r role) any {
 			return map[string]string{"old": passwordOf(userOf[r]), "new": "a-new-password-1"}
 		}},
@@ -131,6 +131,7 @@ var matrix = map[string]matrixRow{
 	"POST /api/v1/nodes/:name/drain":         {path: fixed("/api/v1/nodes/n1/drain"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/ready":         {path: fixed("/api/v1/nodes/n1/ready"), want: adminOnly(200)},
 	"POST /api/v1/nodes/:name/remove":        {path: fixed("/api/v1/nodes/n1/remove"), want: adminOnly(200)},
+	"POST /api/v1/backup":                    {path: fixed("/api/v1/backup"), body: body(map[string]any{}), want: adminOnly(200)},
 	"GET /api/v1/cluster/ca":                 {path: fixed("/api/v1/cluster/ca"), want: public(200)},
 	"POST /api/v1/cluster/join":              {path: fixed("/api/v1/cluster/join"), body: body(map[string]string{"name": "n2"}), want: public(200)},
 	"GET /api/v1/cluster/join-command":       {path: fixed("/api/v1/cluster/join-command"), want: adminOnly(200)},

@@ -89,3 +89,49 @@ func TestRepeatedFailedSignInsAreThrottled(t *testing.T) {
 			http.StatusTooManyRequests, wire.CodeRateLimited, "too many failed sign-ins for alice")
 	})
 }
+
+// TestAPasswordChangeEndsTheOtherSessions: the session that changes the
+// password stays, alice's other sessions end at once, her API token stays
+// (and the answer says both), and bob's session is untouched.
+func TestAPasswordChangeEndsTheOtherSessions(t *testing.T) {
+	f := newFixture(t)
+	session := func(user string) string {
+		w := f.signIn("192.0.2.1:1000", user, passwordOf(user))
+		if w.Code != http.StatusOK {
+			t.Fatalf("sign in %s: %d %s", user, w.Code, w.Body)
+		}
+		return decodeAs[wire.LoginResult](t, w).Token
+	}
+	me := func(token string) int {
+		req := httptest.NewRequest("GET", "/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		f.api.ServeHTTP(w, req)
+		return w.Code
+	}
+	here, laptop, phone, bobs := session("alice"), session("alice"), session("alice"), session("bob")
+	req := httptest.NewRequest("POST", "/api/v1/me/password", strings.NewReader(`{"old":"`+passwordOf("alice")+`","new":"a brand new password"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+here)
+	w := httptest.NewRecorder()
+	f.api.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("password change: %d %s", w.Code, w.Body)
+	}
+	if got := decodeAs[wire.PasswordChanged](t, w); got.EndedSessions != 2 || !strings.Contains(got.Message, "2 other session(s) signed out") || !strings.Contains(got.Message, "API tokens stay valid") {
+		t.Fatalf("answer %+v", got)
+	}
+	for name, tok := range map[string]string{"the other laptop": laptop, "the phone": phone} {
+		if code := me(tok); code != http.StatusUnauthorized {
+			t.Errorf("%s's session after the password change: %d, want 401", name, code)
+		}
+	}
+	for name, tok := range map[string]string{"the session that changed it": here, "alice's API token": f.tokens["alice"], "bob's session": bobs} {
+		if code := me(tok); code != http.StatusOK {
+			t.Errorf("%s after the password change: %d, want 200", name, code)
+		}
+	}
+	if w := f.signIn("192.0.2.1:1000", "alice", "a brand new password"); w.Code != http.StatusOK {
+		t.Fatalf("the new password: %d %s", w.Code, w.Body)
+	}
+}

@@ -93,11 +93,25 @@ func (r *Registry) authenticate(req *http.Request) (*principal, error) {
 		if err != nil {
 			return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "invalid or expired token")
 		}
+		admin := c.Admin
+		if !c.Node {
+			// A token outlives nothing of its account: one of a user
+			// disabled or deleted since is refused at once, and admin
+			// rights are the account's now, not the token's.
+			u, err := r.st.User(c.Sub)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+				return nil, ociErr(http.StatusUnauthorized, codeUnauthorized, "the account of this token is disabled: sign in again")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read account %s: %w", c.Sub, err)
+			}
+			admin = u.Admin
+		}
 		grants := map[string][]string{}
 		for _, a := range c.Access {
 			grants[a.Name] = append(grants[a.Name], a.Actions...)
 		}
-		return &principal{user: c.Sub, admin: c.Admin, node: c.Node, grants: grants}, nil
+		return &principal{user: c.Sub, admin: admin, node: c.Node, grants: grants}, nil
 	case "basic":
 		user, secret, ok := req.BasicAuth()
 		if !ok {

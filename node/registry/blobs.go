@@ -366,3 +366,9 @@ func copyHashed(f *os.File, off int64, h hash.Hash, src io.Reader, limit int64, 
 	}
 	return written, rerr
 }
+
+// BlobPath is where a registry whose Config.Dir is dir keeps blob d (a
+// restore from a backup puts blobs there before the node starts).
+func BlobPath(dir string, d digest.Digest) string {
+	return (&blobStore{root: filepath.Join(dir, "blobs")}).path(d)
+}

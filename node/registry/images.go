@@ -172,11 +172,19 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		f, err := r.stageFile(tr, hdr.Size)
+		if len(files) >= MaxImportFiles {
+			return nil, store.Errorf(store.EInvalid, "import archive: more than %d files: not a docker save archive", MaxImportFiles)
+		}
+		name := path.Clean(hdr.Name)
+		// Only manifest.json stays in memory; every other file, configs
+		// too, goes to disk as it is read (configs are read back when
+		// manifest.json names them), so an archive of any size costs a
+		// few buffers of memory.
+		f, err := r.stageFile(tr, hdr.Size, name == "manifest.json")
 		if err != nil {
 			return nil, fmt.Errorf("import archive: %s: %w", hdr.Name, err)
 		}
-		files[path.Clean(hdr.Name)] = f
+		files[name] = f
 	}
 	mf, ok := files["manifest.json"]
 	if !ok || mf.small == nil {
@@ -189,8 +197,12 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 	var refs []string
 	for _, e := range entries {
 		cfg, ok := files[path.Clean(e.Config)]
-		if !ok || cfg.small == nil {
+		if !ok {
 			return refs, store.Errorf(store.EInvalid, "import archive: config %s missing", e.Config)
+		}
+		cfgBody, err := r.readStaged(cfg)
+		if err != nil {
+			return refs, fmt.Errorf("import archive: config %s: %w", e.Config, err)
 		}
 		man := v1.Manifest{MediaType: v1.MediaTypeImageManifest,
 			Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: cfg.digest, Size: cfg.size}}
@@ -211,7 +223,7 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 			if err != nil {
 				return refs, store.Errorf(store.EInvalid, "import archive: %v", err)
 			}
-			if err := r.importImage(ctx, owner, name, tag, v1.MediaTypeImageManifest, body, cfg.small, nil, true); err != nil {
+			if err := r.importImage(ctx, owner, name, tag, v1.MediaTypeImageManifest, body, cfgBody, nil, true); err != nil {
 				return refs, err
 			}
 			refs = append(refs, name+":"+tag)
@@ -221,11 +233,31 @@ func (r *Registry) ImportDockerArchive(ctx context.Context, owner string, archiv
 	return refs, nil
 }
 
-// smallFile is the size up to which archive files are also kept in memory
-// (manifest.json and image configs).
+// smallFile bounds manifest.json (kept in memory) and the image configs
+// read back from disk.
 const smallFile = 4 << 20
 
-func (r *Registry) stageFile(src io.Reader, size int64) (*archiveFile, error) {
+// MaxImportFiles bounds the regular files of an imported archive (a docker
+// save archive holds a few per layer).
+const MaxImportFiles = 10_000
+
+// readStaged reads back a staged small file (an image config).
+func (r *Registry) readStaged(f *archiveFile) ([]byte, error) {
+	if f.small != nil {
+		return f.small, nil
+	}
+	if f.size > smallFile {
+		return nil, store.Errorf(store.EInvalid, "%d bytes, at most %d", f.size, smallFile)
+	}
+	rd, err := r.blobs.open(f.digest)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(io.LimitReader(rd, smallFile))
+}
+
+func (r *Registry) stageFile(src io.Reader, size int64, keep bool) (*archiveFile, error) {
 	br := bufio.NewReaderSize(io.LimitReader(src, size), 64<<10)
 	head, _ := br.Peek(4)
 	f := &archiveFile{size: size, mediaType: v1.MediaTypeImageLayer}
@@ -236,7 +268,10 @@ func (r *Registry) stageFile(src io.Reader, size int64) (*archiveFile, error) {
 		f.mediaType = v1.MediaTypeImageLayerZstd
 	}
 	var rd io.Reader = br
-	if size <= smallFile {
+	if keep {
+		if size > smallFile {
+			return nil, store.Errorf(store.EInvalid, "%d bytes, at most %d", size, smallFile)
+		}
 		b, err := io.ReadAll(br)
 		if err != nil {
 			return nil, err

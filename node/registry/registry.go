@@ -46,6 +46,7 @@ const SystemOwner = "gantry"
 const (
 	DefaultMaxManifestSize = 4 << 20
 	DefaultUploadTTL       = 24 * time.Hour
+	DefaultMaxUploads      = 64 // open upload sessions per user
 	DefaultGCGrace         = time.Hour
 	DefaultTokenTTL        = 5 * time.Minute
 )
@@ -65,6 +66,7 @@ type Config struct {
 
 	MaxManifestSize int64         // 0: DefaultMaxManifestSize
 	UploadTTL       time.Duration // idle upload sessions older than this are removed; 0: DefaultUploadTTL
+	MaxUploads      int           // open upload sessions per user (uploads.go); 0: DefaultMaxUploads
 	GCGrace         time.Duration // blobs linked or touched more recently are never collected; 0: DefaultGCGrace
 	TokenTTL        time.Duration // bearer token lifetime; 0: DefaultTokenTTL
 	Now             func() time.Time
@@ -149,6 +151,9 @@ func New(cfg Config) (*Registry, error) {
 	}
 	if cfg.MaxManifestSize <= 0 {
 		cfg.MaxManifestSize = DefaultMaxManifestSize
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
 	}
 	if cfg.UploadTTL <= 0 {
 		cfg.UploadTTL = DefaultUploadTTL

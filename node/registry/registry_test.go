@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,22 @@ func TestTokenFlowGrantsOnlyWhatTheRulesAllow(t *testing.T) {
 	}
 	if r := e.do("", "GET", "/v2/", nil, "Authorization", "Bearer "+tok.Token+"x"); r.code != http.StatusUnauthorized {
 		t.Fatalf("tampered token: %d", r.code)
+	}
+	// An admin disabling the account ends its tokens at once, not when
+	// they expire.
+	disabled := true
+	if _, err := store.CmdUpdateUser.Propose(context.Background(), e.prop, store.UpdateUser{Name: "alice", Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusUnauthorized || !strings.Contains(string(r.body), "disabled") {
+		t.Fatalf("token of a disabled account: %d %s", r.code, r.body)
+	}
+	disabled = false
+	if _, err := store.CmdUpdateUser.Propose(context.Background(), e.prop, store.UpdateUser{Name: "alice", Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusOK {
+		t.Fatalf("token once the account is enabled again: %d %s", r.code, r.body)
 	}
 	e.now = e.now.Add(DefaultTokenTTL + time.Second)
 	if r := bearer("GET", "/v2/alice/tool/manifests/1.0"); r.code != http.StatusUnauthorized {
@@ -562,5 +579,51 @@ func TestDeleteManifestRemovesItsTags(t *testing.T) {
 	}
 	if r := e.do("alice", "DELETE", "/v2/alice/app/manifests/"+d.String(), nil); r.code != 404 {
 		t.Fatalf("second delete: %d", r.code)
+	}
+}
+
+// TestUploadSessionsAreBoundedPerUser: a user holds at most
+// DefaultMaxUploads open sessions; one more is refused with 429 and
+// Retry-After while they are all fresh, replaces the one idle longest
+// once that one has been left alone for a minute, and never touches
+// another user's sessions.
+func TestUploadSessionsAreBoundedPerUser(t *testing.T) {
+	e := newEnv(t)
+	open := func(user, repo string) resp {
+		return e.do(user, "POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	}
+	var first string
+	for i := range DefaultMaxUploads {
+		r := open("alice", "alice/big")
+		if r.code != http.StatusAccepted {
+			t.Fatalf("session %d: %d %s", i+1, r.code, r.body)
+		}
+		if i == 0 {
+			first = r.hdr.Get("Location")
+		}
+		e.now = e.now.Add(time.Millisecond)
+	}
+	r := open("alice", "alice/big")
+	if r.code != http.StatusTooManyRequests || r.errCode() != codeTooManyRequests || r.hdr.Get("Retry-After") != "60" ||
+		!strings.Contains(string(r.body), "64 upload sessions open") {
+		t.Fatalf("one session too many: %d %q %s", r.code, r.hdr.Get("Retry-After"), r.body)
+	}
+	if r := open("bob", "bob/x"); r.code != http.StatusAccepted {
+		t.Fatalf("bob is not affected: %d %s", r.code, r.body)
+	}
+	e.now = e.now.Add(uploadIdle)
+	// The first session was idle longest; touching it keeps it.
+	if r := e.do("alice", "PATCH", first, []byte("x"), "Content-Range", "0-0"); r.code != http.StatusAccepted {
+		t.Fatalf("patch the first session: %d %s", r.code, r.body)
+	}
+	if r := open("alice", "alice/big"); r.code != http.StatusAccepted {
+		t.Fatalf("a session once the oldest is idle: %d %s", r.code, r.body)
+	}
+	if r := e.do("alice", "GET", first, nil); r.code != http.StatusNoContent {
+		t.Fatalf("the touched session was replaced: %d %s", r.code, r.body)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.dir, "uploads", "*.data"))
+	if n := len(files); n != DefaultMaxUploads+1 {
+		t.Fatalf("%d upload files on disk, want %d (alice's and bob's)", n, DefaultMaxUploads+1)
 	}
 }

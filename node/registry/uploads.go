@@ -79,6 +79,10 @@ func (r *Registry) createUpload(repo, user string, alg digest.Algorithm, persist
 	}
 	u.f = f
 	if persistent {
+		if err := r.makeRoom(user); err != nil {
+			u.discard()
+			return nil, err
+		}
 		b, _ := json.Marshal(uploadMeta{Repo: repo, User: user, Started: now})
 		if err := os.WriteFile(u.metaP, b, 0o644); err != nil {
 			u.discard()
@@ -90,6 +94,70 @@ func (r *Registry) createUpload(repo, user string, alg digest.Algorithm, persist
 	}
 	return u, nil
 }
+
+// uploadIdle is how long a session must have been left alone before a new
+// one of the same user, at its limit, replaces it.
+const uploadIdle = time.Minute
+
+// makeRoom keeps a user's open sessions under Config.MaxUploads: at the
+// limit, the session idle longest goes if nobody touched it for
+// uploadIdle (a client that gave up); otherwise the new one is refused
+// with 429 and Retry-After, so one account cannot fill the disk with
+// sessions, nor lock itself out for the TTL.
+func (r *Registry) makeRoom(user string) error {
+	if user == NodeUser {
+		return nil
+	}
+	r.upMu.Lock()
+	var mine []*upload
+	for _, u := range r.uploads {
+		if u.user == user {
+			mine = append(mine, u)
+		}
+	}
+	r.upMu.Unlock()
+	if len(mine) < r.cfg.MaxUploads {
+		return nil
+	}
+	var oldest *upload
+	var at time.Time
+	for _, u := range mine {
+		if !u.mu.TryLock() {
+			continue // a request is writing to it
+		}
+		if !u.gone && (oldest == nil || u.touched.Before(at)) {
+			oldest, at = u, u.touched
+		}
+		u.mu.Unlock()
+	}
+	now := r.now()
+	if oldest == nil || now.Sub(at) < uploadIdle {
+		wait := uploadIdle
+		if oldest != nil {
+			wait = uploadIdle - now.Sub(at)
+		}
+		return retryLater{store.Errorf(store.ERateLimited, "%s has %d upload sessions open, the most allowed: finish or cancel one (DELETE its location), or retry once one has been idle for %s", user, len(mine), uploadIdle), wait}
+	}
+	if !oldest.mu.TryLock() {
+		return retryLater{store.Errorf(store.ERateLimited, "%s has %d upload sessions open, the most allowed: retry in a moment", user, len(mine)), time.Second}
+	}
+	if !oldest.gone {
+		r.log.Info("upload session replaced", "user", user, "upload", oldest.id, "idle", now.Sub(oldest.touched))
+		oldest.discard()
+	}
+	oldest.mu.Unlock()
+	r.forget(oldest)
+	return nil
+}
+
+// retryLater is a refusal that says when to try again (Retry-After).
+type retryLater struct {
+	error
+	after time.Duration
+}
+
+func (e retryLater) RetryAfter() time.Duration { return e.after }
+func (e retryLater) Unwrap() error             { return e.error }
 
 // getUpload finds a session of repo, in memory or left on disk by a previous
 // process. The session is returned locked.

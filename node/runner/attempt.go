@@ -152,7 +152,21 @@ func (r *Runner) launch(a *attempt) {
 		r.finishWithout(a, a.stopReason(), a.notStarted())
 		return
 	}
+	r.netMu.RLock()
+	err = r.ensureNetwork(a.ctx, spec)
+	if err != nil {
+		r.netMu.RUnlock()
+		if a.ctx.Err() == nil {
+			log.Warn("network unavailable; retrying on next sync", "err", err)
+			if strings.Contains(err.Error(), "address pool") {
+				r.prunePending.Store(true) // the next Sync prunes at once
+			}
+		}
+		r.done(a, false)
+		return
+	}
 	id, err := r.createContainer(a.ctx, spec)
+	r.netMu.RUnlock()
 	switch {
 	case err == nil:
 		log.Info("container created", "container", shortID(id), "image", spec.Image)

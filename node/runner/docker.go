@@ -42,6 +42,7 @@ type containerRef struct {
 	ID    string
 	Name  string
 	State string
+	Owner string
 }
 
 // containerSet is this node's containers, by attempt.
@@ -87,7 +88,7 @@ func (r *Runner) listContainers(ctx context.Context) (containerSet, error) {
 		if len(c.Names) > 0 {
 			name = c.Names[0]
 		}
-		set.byKey[k] = &containerRef{ID: c.ID, Name: name, State: string(c.State)}
+		set.byKey[k] = &containerRef{ID: c.ID, Name: name, State: string(c.State), Owner: c.Labels[LabelOwner]}
 	}
 	return set, nil
 }
@@ -185,7 +186,7 @@ func (r *Runner) containerSpec(spec Spec) (*container.Config, *container.HostCon
 		// json-file keeps the whole output readable through the API until
 		// the container is removed, which re-attaching relies on.
 		LogConfig:   container.LogConfig{Type: "json-file"},
-		NetworkMode: "bridge",
+		NetworkMode: container.NetworkMode(r.networkMode(spec)), // network.go
 		Privileged:  false,
 		CapDrop:     []string{"ALL"},
 		SecurityOpt: []string{"no-new-privileges"},

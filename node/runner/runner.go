@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -55,7 +56,10 @@ type Spec struct {
 	GenAI bool
 	// GPUs are the devices the store assigned to this attempt, exactly
 	// those passed to the container (none: no GPU).
-	GPUs    []GPU
+	GPUs []GPU
+	// Network is NetworkNone for a task without network; otherwise the
+	// task joins its owner's network on this node (network.go).
+	Network string
 	Started bool // the store already recorded this attempt as running
 	Cancel  bool // cancellation requested: stop it, report reason "cancelled"
 	// Preempt: stop it with SIGTERM, then SIGKILL after Grace, and report
@@ -134,6 +138,13 @@ type Runner struct {
 	cfg    Config
 	log    *slog.Logger
 	docker *client.Client
+	// netMu: launches hold it for reading from ensuring a network until
+	// their container exists; pruning unused networks holds it for writing.
+	netMu        sync.RWMutex
+	netCreate    sync.Mutex      // one network check-and-create at a time (network.go)
+	nets         map[string]bool // networks known to exist, under netCreate
+	pruned       time.Time       // the last prune of networks
+	prunePending atomic.Bool     // prune on the next Sync (a network could not be created)
 
 	// ctx lives until Close; every attempt goroutine derives from it.
 	ctx    context.Context
@@ -189,6 +200,7 @@ func New(cfg Config) (*Runner, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{
 		cfg:      cfg,
+		nets:     map[string]bool{},
 		log:      logger.With("component", "runner", "node", cfg.Node),
 		docker:   dc,
 		ctx:      ctx,
@@ -385,6 +397,14 @@ func (r *Runner) Sync(ctx context.Context, want []Spec) {
 			r.log.Warn("remove unreadable container", "container", shortID(id), "err", err)
 		}
 	}
+	inUse := map[string]bool{}
+	for _, spec := range want {
+		inUse[spec.Owner] = true
+	}
+	for _, c := range existing.byKey {
+		inUse[c.Owner] = true
+	}
+	r.pruneNetworks(ctx, inUse, r.prunePending.Swap(false))
 }
 
 // syncOne handles one wanted attempt; c is its container, if any.

@@ -89,6 +89,7 @@ func setupImage() (cleanup func(), err error) {
 				_ = dc.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 			}
 		}
+		_, _ = dc.NetworksPrune(ctx, filters.NewArgs(filters.Arg("label", LabelCluster+"="+testCluster)))
 		_, _ = dc.ImageRemove(ctx, testImage, image.RemoveOptions{Force: true, PruneChildren: true})
 		dc.Close()
 	}

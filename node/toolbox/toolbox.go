@@ -63,6 +63,8 @@ var commands = map[string]command{
 	"fail-tasks": {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
 	"lines":      {"lines N", cmdLines},
 	"devices":    {"devices SECONDS PATH...", cmdDevices},
+	"listen":     {"listen PORT SECONDS", cmdListen}, // net.go
+	"dial":       {"dial HOST:PORT TIMEOUT", cmdDial},
 }
 
 // Main runs one toolbox command, args[0] being its name, writing to the

@@ -37,7 +37,7 @@ func JobSpec(s store.JobSpec) wire.JobSpec {
 		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: deps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt,
+		NoPreempt:   s.NoPreempt, Network: s.Network,
 	}
 }
 
@@ -89,7 +89,7 @@ func StoreJobSpec(s wire.JobSpec) store.JobSpec {
 		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: storeDeps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt,
+		NoPreempt:   s.NoPreempt, Network: s.Network,
 	}
 }
 
