@@ -52,6 +52,7 @@ type applier struct {
 	specsRead []specAdd
 	purged    []string
 	jobWrites JobWrites
+
 	// auditDetail is what the command adds to the audit record its entry
 	// carries (the outcome of a review, ...).
 	auditDetail string

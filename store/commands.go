@@ -13,7 +13,7 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 2, (*applier).createUser).carriesAudit(2)
-	CmdUpdateUser  = define("user.update", 3, (*applier).updateUser).carriesAudit(3) // disable, password, quota; v2: fair-share weight; v3: end sessions, carries its audit entry
+	CmdUpdateUser  = define("user.update", 4, (*applier).updateUser).carriesAudit(4) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record
 	CmdCreateToken = define("token.create", 2, (*applier).createToken).carriesAudit(2)
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 

@@ -108,13 +108,13 @@ type Config struct {
 	// Moderation is reports, takedowns and suspensions (nil: none, and
 	// suspended accounts are not checked).
 	Moderation ModerationState
-	// Backup writes an online backup archive (node/backup) leaving out the
-	// blobs in have; nil: no backup route.
-	Backup func(ctx context.Context, w io.Writer, have map[string]bool) error
 	// Notices serves infringement notices and counter-notices (nil: none).
 	Notices NoticeState
 	// Now is the clock of the API's own rate limits (nil: time.Now).
 	Now func() time.Time
+	// Backup writes an online backup archive (node/backup) leaving out the
+	// blobs in have; nil: no backup route.
+	Backup func(ctx context.Context, w io.Writer, have map[string]bool) error
 }
 
 // ClusterAdmin is what the API needs from the node's cluster membership

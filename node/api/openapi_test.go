@@ -27,7 +27,7 @@ var registerDecoders sync.Once
 func openAPIRouter(t testing.TB, a *API) routers.Router {
 	registerDecoders.Do(func() {
 		// Bodies that are not JSON are checked as text.
-		for _, ct := range []string{"application/x-pem-file", "application/octet-stream", "application/x-ndjson", "application/pdf", "image/png", "image/jpeg", "image/gif", "application/x-tar"} {
+		for _, ct := range []string{"application/x-pem-file", "application/octet-stream", "application/x-ndjson", "application/x-tar", "application/pdf", "image/png", "image/jpeg", "image/gif"} {
 			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 		}
 	})
