@@ -63,11 +63,13 @@ func screenshotDir(t *testing.T) string {
 }
 
 // browser starts one headless Chromium for the test and returns its first
-// tab's context; it is stopped when the test ends.
-func browser(t *testing.T) context.Context {
+// tab's context; it is stopped when the test ends. extra adds flags, such
+// as the browser's languages.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 900))
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancel(); acancel() })
