@@ -378,7 +378,9 @@ func (n *Node) Gantry(t testing.TB, args ...string) (string, string, int) {
 func (n *Node) GantryCmd(t testing.TB, token string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	// English messages, whatever the machine's locale: the tests read them.
+	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+		"LC_ALL=", "LC_MESSAGES=", "LANG=C.UTF-8")
 	return cmd
 }
 
