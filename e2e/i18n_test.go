@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -28,20 +26,10 @@ func TestCLIFollowsLANG(t *testing.T) {
 	if _, err := n.Client().SuspendUser(ctx, "carol", wire.SuspendRequest{Reason: "spam"}); err != nil {
 		t.Fatalf("suspend: %v", err)
 	}
-	gantry := func(lang string, args ...string) (string, int) {
+	gantry := func(locale string, args ...string) (string, int) {
 		t.Helper()
-		cmd := n.GantryCmd(t, token, args...)
-		cmd.Env = append(cmd.Env, "LANG="+lang)
-		var errb bytes.Buffer
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("run gantry %v: %v", args, err)
-		}
-		return strings.TrimRight(errb.String(), "\n"), code
+		_, stderr, code := n.GantryLocale(t, token, locale, args...)
+		return strings.TrimRight(stderr, "\n"), code
 	}
 
 	line, code := gantry("zh_CN.UTF-8", "job", "ls")

@@ -142,14 +142,22 @@ func (p *tab) waitFor(timeout time.Duration, js, what string) {
 // signIn signs in through the form.
 func (p *tab) signIn(user, password string) {
 	p.t.Helper()
+	p.signInSeeing(user, password, "Jobs", "Live")
+}
+
+// signInSeeing signs in through the form and waits for the jobs page
+// titled jobs and the live indicator saying live: the console's words in
+// the language it shows.
+func (p *tab) signInSeeing(user, password, jobs, live string) {
+	p.t.Helper()
 	p.do(60*time.Second,
 		chromedp.Navigate(p.url+"/login"),
 		chromedp.WaitVisible(chromedp.CSS("#f-username")),
 		chromedp.SendKeys(chromedp.CSS("#f-username"), user),
 		chromedp.SendKeys(chromedp.CSS("#f-password"), password+"\r"),
 	)
-	p.waitFor(30*time.Second, `location.pathname === '/jobs' && document.querySelector('#main h1')?.textContent === 'Jobs'`, "the jobs page after signing in")
-	p.waitFor(20*time.Second, `document.getElementById('live').textContent === 'Live'`, "the live connection")
+	p.waitFor(30*time.Second, fmt.Sprintf(`location.pathname === '/jobs' && document.querySelector('#main h1')?.textContent === %q`, jobs), "the jobs page after signing in")
+	p.waitFor(20*time.Second, fmt.Sprintf(`document.getElementById('live').textContent === %q`, live), "the live connection")
 }
 
 // open navigates in place (no reload) to path and waits for cond.

@@ -101,7 +101,7 @@ func TestConsoleInChinese(t *testing.T) {
 
 	t.Run("the nav and the jobs page are in Chinese", func(t *testing.T) {
 		alice.t = t
-		alice.signInChinese("alice", alicePW)
+		alice.signInSeeing("alice", alicePW, "作业", "实时")
 		alice.waitFor(10*time.Second, `document.querySelector('table.jobs tbody tr[data-state=succeeded] .badge')?.textContent === '成功'`, "the job in the table, its state in Chinese")
 		nav := eval[[]string](alice, `[...document.querySelectorAll('#nav a')].map((a) => a.textContent)`)
 		want := []string{"作业", "提交", "定时计划", "队列", "仪表盘", "节点", "镜像", "社区镜像", "账号"}
@@ -136,7 +136,7 @@ func TestConsoleInChinese(t *testing.T) {
 			alice.shoot("zh-CN-" + pg.name)
 		}
 		admin := newTab(t, b, n.URL)
-		admin.signInChinese("admin", n.AdminPassword)
+		admin.signInSeeing("admin", n.AdminPassword, "作业", "实时")
 		for _, pg := range []struct{ path, cond, name string }{
 			{"/admin/users", `document.querySelectorAll('#main table tbody tr').length >= 3`, "admin-users"},
 			{"/admin/jobs", `document.querySelectorAll('table.jobs tbody tr').length >= 1`, "admin-jobs"},
@@ -189,19 +189,6 @@ func TestConsoleInChinese(t *testing.T) {
 		}
 		carol.shoot("zh-CN-refusal")
 	})
-}
-
-// signInChinese signs in through the form and waits for the jobs page and
-// the live connection, both in Chinese.
-func (p *tab) signInChinese(user, password string) {
-	p.t.Helper()
-	p.do(60*time.Second,
-		chromedp.Navigate(p.url+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#f-username")),
-		chromedp.SendKeys(chromedp.CSS("#f-username"), user),
-		chromedp.SendKeys(chromedp.CSS("#f-password"), password+"\r"))
-	p.waitFor(30*time.Second, `location.pathname === '/jobs' && document.querySelector('#main h1')?.textContent === '作业'`, "the jobs page after signing in")
-	p.waitFor(20*time.Second, `document.getElementById('live').textContent === '实时'`, "the live connection")
 }
 
 // switchTo picks lang in the header's language switch.
