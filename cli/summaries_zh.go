@@ -10,6 +10,17 @@ var summariesZH = map[string]string{
 	"gantry audit export":          "将全部审计记录以 JSON Lines 写到标准输出",
 	"gantry audit ls":              "列出审计记录，最早的在前",
 	"gantry audit verify":          "校验审计日志的哈希链：遇到第一条被改动或缺失的记录时以 1 退出",
+	"gantry backup":                "在线备份状态和所有镜像（管理员）；用 'gantry server --restore' 恢复",
+	"gantry notice":                "侵权通知与反通知：提交、跟进、答复、处理（管理员）",
+	"gantry notice attachment":     "下载通知或其反通知的附件（输出到标准输出）",
+	"gantry notice counter":        "以反通知答复针对您镜像的通知（表单：gantry notice template --counter）",
+	"gantry notice court":          "记录您已就被反通知的通知提起诉讼（不会自动恢复）",
+	"gantry notice decide":         "处理通知（管理员）：下架被举报的内容或驳回通知；收到反通知后，恢复或维持下架",
+	"gantry notice file":           "提交侵权通知（表单：gantry notice template）",
+	"gantry notice ls":             "通知列表：管理员可见全部；您可见您提交的及指控您镜像的通知",
+	"gantry notice settings":       "收到反通知后的等待期与公开表单（管理员）",
+	"gantry notice show":           "查看通知、其反通知及完整时间线",
+	"gantry notice template":       "打印待填写的通知（或反通知）表单，附须原样签署的声明",
 	"gantry catalog":               "浏览社区镜像",
 	"gantry catalog ls":            "列出已发布的镜像",
 	"gantry catalog search":        "按名称和描述搜索已发布的镜像",
@@ -93,6 +104,8 @@ var summariesZH = map[string]string{
 
 // longsZH are the Chinese long descriptions of the commands that have one.
 var longsZH = map[string]string{
+	"gantry backup": "在作业运行时获取一致的备份。备份到目录时，数据块按摘要保存，因此下次备份到同一目录只复制新增的内容；\n" +
+		"以 .tar 结尾的路径得到完整的归档。",
 	"gantry image publish": `将您拥有的仓库发布为社区镜像。其他用户接受其许可后（使用 --access approval
 时还需经您批准）即可拉取和运行。再次发布即更新发布信息；许可文本改变即为新版本，
 每个用户都需重新接受。发布即表示您同意控制台所示的声明（服务条款 2.1.2.1、
