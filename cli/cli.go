@@ -90,10 +90,10 @@ func run(ctx context.Context, args []string, server Server, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, oneLine(ue.msg))
 		return 2
 	case strings.HasPrefix(err.Error(), "unknown command "): // cobra's, for the root
-		fmt.Fprintln(stderr, "gantry: "+oneLine(err.Error())+" (see 'gantry --help')")
+		fmt.Fprintln(stderr, tr("usage.line", "gantry", cobraText(err), "gantry"))
 		return 2
 	default:
-		fmt.Fprintln(stderr, "gantry: "+oneLine(err.Error()))
+		fmt.Fprintln(stderr, "gantry: "+oneLine(errorText(err)))
 		return 1
 	}
 }
@@ -119,6 +119,7 @@ func newRoot(server Server) *cobra.Command {
 	root.AddCommand(auditCmd(g), inboxCmd(g), reviewCmd(g), reportCmd(g), takedownCmd(g), restoreCmd(g), infringementCmd(g))
 	root.AddCommand(manCmd(root))
 	enforceUsage(root)
+	localize(root)
 	return root
 }
 
@@ -130,7 +131,7 @@ func (e usageError) Error() string { return e.msg }
 
 // usageErr names the command, what is wrong, and where to look.
 func usageErr(c *cobra.Command, format string, args ...any) error {
-	return usageError{fmt.Sprintf("%s: %s (see '%s --help')", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
+	return usageError{tr("usage.line", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
 }
 
 // enforceUsage makes every command of the tree refuse a wrong command line
@@ -138,7 +139,7 @@ func usageErr(c *cobra.Command, format string, args ...any) error {
 // one (cobra would print the group's help and exit 0), a bad flag, or the
 // wrong number of arguments.
 func enforceUsage(root *cobra.Command) {
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(c, "%v", err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(c, "%s", cobraText(err)) })
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
@@ -148,14 +149,14 @@ func enforceUsage(root *cobra.Command) {
 					if !c.HasParent() {
 						return c.Help()
 					}
-					return usageErr(c, "missing subcommand: one of %s", strings.Join(subcommandNames(c), ", "))
+					return usageErr(c, "%s", tr("usage.missing_subcommand", strings.Join(subcommandNames(c), ", ")))
 				}
-				return usageErr(c, "unknown command %q", args[0])
+				return usageErr(c, "%s", tr("usage.unknown_command", args[0]))
 			}
 		} else if check := c.Args; check != nil {
 			c.Args = func(c *cobra.Command, args []string) error {
 				if err := check(c, args); err != nil {
-					return usageErr(c, "%v", err)
+					return usageErr(c, "%s", cobraText(err))
 				}
 				return nil
 			}
@@ -371,7 +372,7 @@ func clientOf(signed bool) (*client.Client, error) {
 		}
 	}
 	if token == "" && signed {
-		return nil, errors.New("not logged in: run 'gantry login' or set GANTRY_TOKEN")
+		return nil, errors.New(tr("auth.not_logged_in"))
 	}
 	return client.New(addr, token), nil
 }
@@ -393,7 +394,7 @@ func loginCmd() *cobra.Command {
 				password = os.Getenv("GANTRY_PASSWORD")
 			}
 			if password == "" {
-				fmt.Fprint(os.Stderr, "Password: ")
+				fmt.Fprint(os.Stderr, tr("login.prompt"))
 				b, err := readLine(os.Stdin)
 				if err != nil {
 					return err
@@ -413,7 +414,7 @@ func loginCmd() *cobra.Command {
 			if err := os.WriteFile(p, b, 0o600); err != nil {
 				return fmt.Errorf("save login: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (saved in %s)\n", addr, user, p)
+			fmt.Fprintln(cmd.OutOrStdout(), tr("login.done", addr, user, p))
 			return nil
 		},
 	}

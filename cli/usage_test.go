@@ -14,6 +14,9 @@ func runLine(t *testing.T, args ...string) (int, string) {
 	var out, errb bytes.Buffer
 	t.Setenv("GANTRY_TOKEN", "gtk_test") // never reached: usage is checked first
 	t.Setenv("GANTRY_ADDR", "http://127.0.0.1:1")
+	t.Setenv("LC_ALL", "") // the English messages this test reads
+	t.Setenv("LC_MESSAGES", "")
+	t.Setenv("LANG", "C.UTF-8")
 	code := run(context.Background(), args, func(context.Context, ServerConfig) error {
 		t.Fatal("the server must not start for a bad command line")
 		return nil

@@ -378,14 +378,30 @@ func (n *Node) Gantry(t testing.TB, args ...string) (string, string, int) {
 func (n *Node) GantryCmd(t testing.TB, token string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	// English messages, whatever the machine's locale: the tests read them.
+	cmd.Env = append(os.Environ(), "GANTRY_ADDR="+n.URL, "GANTRY_TOKEN="+token, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+		"LC_ALL=", "LC_MESSAGES=", "LANG=C.UTF-8")
 	return cmd
 }
 
 // GantryAs runs the CLI with a given token.
 func (n *Node) GantryAs(t testing.TB, token string, args ...string) (string, string, int) {
 	t.Helper()
+	return runCLI(t, n.GantryCmd(t, token, args...), args)
+}
+
+// GantryLocale runs the CLI with a given token under the locale
+// LANG=locale (e.g. zh_CN.UTF-8), where the others run in English.
+func (n *Node) GantryLocale(t testing.TB, token, locale string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := n.GantryCmd(t, token, args...)
+	cmd.Env = append(cmd.Env, "LANG="+locale)
+	return runCLI(t, cmd, args)
+}
+
+// runCLI runs cmd and returns stdout, stderr and the exit code.
+func runCLI(t testing.TB, cmd *exec.Cmd, args []string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

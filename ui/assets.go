@@ -82,6 +82,8 @@ func contentType(p string) string {
 		return "text/css; charset=utf-8"
 	case ".svg":
 		return "image/svg+xml"
+	case ".json":
+		return "application/json; charset=utf-8"
 	}
 	return "application/octet-stream"
 }

@@ -63,11 +63,13 @@ func screenshotDir(t *testing.T) string {
 }
 
 // browser starts one headless Chromium for the test and returns its first
-// tab's context; it is stopped when the test ends.
-func browser(t *testing.T) context.Context {
+// tab's context; it is stopped when the test ends. extra adds flags, such
+// as the browser's languages.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 900))
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancel(); acancel() })
@@ -140,14 +142,22 @@ func (p *tab) waitFor(timeout time.Duration, js, what string) {
 // signIn signs in through the form.
 func (p *tab) signIn(user, password string) {
 	p.t.Helper()
+	p.signInSeeing(user, password, "Jobs", "Live")
+}
+
+// signInSeeing signs in through the form and waits for the jobs page
+// titled jobs and the live indicator saying live: the console's words in
+// the language it shows.
+func (p *tab) signInSeeing(user, password, jobs, live string) {
+	p.t.Helper()
 	p.do(60*time.Second,
 		chromedp.Navigate(p.url+"/login"),
 		chromedp.WaitVisible(chromedp.CSS("#f-username")),
 		chromedp.SendKeys(chromedp.CSS("#f-username"), user),
 		chromedp.SendKeys(chromedp.CSS("#f-password"), password+"\r"),
 	)
-	p.waitFor(30*time.Second, `location.pathname === '/jobs' && document.querySelector('#main h1')?.textContent === 'Jobs'`, "the jobs page after signing in")
-	p.waitFor(20*time.Second, `document.getElementById('live').textContent === 'Live'`, "the live connection")
+	p.waitFor(30*time.Second, fmt.Sprintf(`location.pathname === '/jobs' && document.querySelector('#main h1')?.textContent === %q`, jobs), "the jobs page after signing in")
+	p.waitFor(20*time.Second, fmt.Sprintf(`document.getElementById('live').textContent === %q`, live), "the live connection")
 }
 
 // open navigates in place (no reload) to path and waits for cond.

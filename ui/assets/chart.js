@@ -3,7 +3,8 @@
 // the pointer and an accessible label; and the task timeline of an array
 // job (one path per outcome, so 10,000 tasks are a handful of elements).
 // Colours come from classes (style.css), so the dark scheme applies.
-import {h} from './util.js';
+import {h, stateText, reasonText} from './util.js';
+import {t, tk, num, clock as clockOf, dateTime} from './i18n.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -32,7 +33,7 @@ export function niceBytes(v) {
   return niceMax(v / u) * u;
 }
 
-const clock = (ms, span) => new Date(ms).toLocaleTimeString([], span < 600e3 ? {hour: '2-digit', minute: '2-digit', second: '2-digit'} : {hour: '2-digit', minute: '2-digit'});
+const clock = (ms, span) => clockOf(ms, span < 600e3);
 
 function lastValue(values) {
   for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
@@ -70,17 +71,17 @@ export class LineChart {
 
   draw() {
     const {w, hgt, m, iw, ih} = this.geometry();
-    const t = this.times, n = t.length;
+    const times = this.times, n = times.length;
     let max = 0;
     for (const sr of this.series) for (const v of sr.values) if (v > max) max = v;
     const ymax = this.nice(max * 1.05);
-    const t0 = n ? t[0] : Date.now() - 3600e3, t1 = n > 1 ? t[n - 1] : t0 + 1;
+    const t0 = n ? times[0] : Date.now() - 3600e3, t1 = n > 1 ? times[n - 1] : t0 + 1;
     const x = (ms) => m.l + (ms - t0) / (t1 - t0) * iw;
     const y = (v) => m.t + ih - v / ymax * ih;
     this.scale = {x, t0, t1, m, iw};
     const kids = [s('title', {id: `${this.id}-t`}, this.title)];
-    const latest = this.series.map((sr) => `${sr.label} ${lastValue(sr.values) === null ? 'not measured' : this.format(lastValue(sr.values))}`);
-    kids.push(s('desc', {id: `${this.id}-d`}, n ? `Latest: ${latest.join(', ')}.` : 'No samples yet.'));
+    const latest = this.series.map((sr) => `${sr.label} ${lastValue(sr.values) === null ? t('chart.notmeasured') : this.format(lastValue(sr.values))}`);
+    kids.push(s('desc', {id: `${this.id}-d`}, n ? t('chart.latest', {values: latest.join(', ')}) : t('chart.nosamples')));
     const grid = s('g', {class: 'chart-grid'});
     for (let k = 0; k <= 4; k++) {
       const v = ymax * k / 4, yy = y(v);
@@ -97,7 +98,7 @@ export class LineChart {
       let d = '', pen = false, first = null, lastX = null;
       sr.values.forEach((v, i) => {
         if (v === null || v === undefined) { pen = false; return; }
-        const px = x(t[i]).toFixed(1), py = y(v).toFixed(1);
+        const px = x(times[i]).toFixed(1), py = y(v).toFixed(1);
         d += (pen ? 'L' : 'M') + px + ' ' + py;
         if (first === null) first = px;
         lastX = px; pen = true;
@@ -133,8 +134,8 @@ export class LineChart {
     while (i < n - 1 && Math.abs(this.times[i + 1] - ms) <= Math.abs(this.times[i] - ms)) i++;
     const xx = this.scale.x(this.times[i]);
     this.rule.setAttribute('x1', xx); this.rule.setAttribute('x2', xx);
-    this.tip.replaceChildren(h('div', {}, new Date(this.times[i]).toLocaleString()),
-      ...this.series.map((sr) => h('div', {}, `${sr.label}: ${sr.values[i] === null ? '—' : this.format(sr.values[i])}`)));
+    this.tip.replaceChildren(h('div', {}, dateTime(this.times[i])),
+      ...this.series.map((sr) => h('div', {}, t('chart.tip.value', {label: sr.label, value: sr.values[i] === null ? '—' : this.format(sr.values[i])}))));
     this.tip.hidden = false;
     this.tip.style.left = Math.min(xx + 10, r.width - 170) + 'px';
     this.tip.style.top = '8px';
@@ -145,8 +146,8 @@ export class LineChart {
 
 // The outcome classes of the timeline, in drawing order.
 export const OUTCOMES = [
-  ['succeeded', 'succeeded'], ['retried', 'failed, then retried'], ['failed', 'failed'],
-  ['cancelled', 'cancelled or preempted'], ['lost', 'node lost'], ['running', 'running'],
+  ['succeeded', tk('timeline.succeeded')], ['retried', tk('timeline.retried')], ['failed', tk('timeline.failed')],
+  ['cancelled', tk('timeline.cancelled')], ['lost', tk('timeline.lost')], ['running', tk('timeline.running')],
 ];
 
 /** outcomeOf classifies an attempt; retried says a later attempt exists. */
@@ -217,16 +218,16 @@ export class Timeline {
       });
     }
     const retriedTasks = [...(this.byTask || new Map()).values()].filter((l) => l.length > 1).length;
-    const summary = `${this.total} tasks, ${this.attempts.length} attempts, ${retriedTasks} tasks retried; ` +
-      OUTCOMES.filter(([k]) => counts[k]).map(([k, label]) => `${counts[k]} ${label}`).join(', ');
-    const kids = [s('title', {id: `${this.id}-t`}, 'Timeline of the tasks\' attempts'), s('desc', {id: `${this.id}-d`}, summary)];
+    const summary = t('timeline.summary', {tasks: t('timeline.tasks', {n: this.total}), attempts: t('timeline.attempts', {n: this.attempts.length}), retried: t('timeline.retriedtasks', {n: retriedTasks})}) +
+      OUTCOMES.filter(([k]) => counts[k]).map(([k, label]) => t('timeline.count', {n: counts[k], what: t(label)})).join(', ');
+    const kids = [s('title', {id: `${this.id}-t`}, t('timeline.svgtitle')), s('desc', {id: `${this.id}-d`}, summary)];
     const grid = s('g', {class: 'chart-grid'});
     const span = (t1 - t0) / 1000;
     const ticks = Math.max(2, Math.min(8, Math.floor(iw / 80)));
     for (let k = 0; k <= ticks; k++) {
       const xx = m.l + iw * k / ticks;
       grid.append(s('line', {x1: xx, x2: xx, y1: m.t, y2: m.t + ih}),
-        s('text', {x: xx, y: hgt - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle'}, `${(span * k / ticks).toFixed(span < 20 ? 1 : 0)}s`));
+        s('text', {x: xx, y: hgt - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle'}, t('dur.s', {s: num(span * k / ticks, {minimumFractionDigits: span < 20 ? 1 : 0, maximumFractionDigits: span < 20 ? 1 : 0})})));
     }
     for (const task of [0, rows - 1]) grid.append(s('text', {x: m.l - 6, y: m.t + task * rh + (task ? 0 : 10), 'text-anchor': 'end'}, `#${task}`));
     kids.push(grid);
@@ -237,8 +238,8 @@ export class Timeline {
     this.svg.dataset.attempts = String(this.attempts.length);
     this.svg.dataset.retriedTasks = String(retriedTasks);
     this.svg.replaceChildren(...kids);
-    this.legend.replaceChildren(...OUTCOMES.map(([k, label]) => h('span', {class: 'lg', dataset: {outcome: k}}, h('span', {class: `sw tl-${k}`}), `${label} `, h('b', {class: 'num'}, counts[k]))),
-      h('span', {class: 'lg'}, `${retriedTasks} tasks retried`));
+    this.legend.replaceChildren(...OUTCOMES.map(([k, label]) => h('span', {class: 'lg', dataset: {outcome: k}}, h('span', {class: `sw tl-${k}`}), `${t(label)} `, h('b', {class: 'num'}, num(counts[k])))),
+      h('span', {class: 'lg'}, t('timeline.retriedtasks', {n: retriedTasks})));
   }
 
   hover(e) {
@@ -250,8 +251,8 @@ export class Timeline {
     const list = this.byTask?.get(task);
     if (task < 0 || task >= rows || !list) { this.tip.hidden = true; return; }
     let a = list.find((a) => a.start && a.start <= ms && (a.end || Date.now()) >= ms) || list[list.length - 1];
-    const d = a.start ? (((a.end || Date.now()) - a.start) / 1000).toFixed(1) + 's' : 'not started';
-    this.tip.textContent = `task ${task}, attempt ${a.attempt} of ${list.length}: ${a.state}${a.reason ? ' (' + a.reason + ')' : ''}, ${d}`;
+    const d = a.start ? t('dur.s', {s: num(((a.end || Date.now()) - a.start) / 1000, {minimumFractionDigits: 1, maximumFractionDigits: 1})}) : t('timeline.notstarted');
+    this.tip.textContent = t('timeline.tip', {task: String(task), attempt: a.attempt, of: list.length, state: stateText(a.state), reason: a.reason ? t('grid.tip.reason', {reason: reasonText(a.reason)}) : '', dur: d});
     this.tip.hidden = false;
     this.tip.style.left = Math.min(e.clientX - r.left + 12, r.width - 260) + 'px';
     this.tip.style.top = Math.max(0, e.clientY - r.top - 28) + 'px';

@@ -1,5 +1,6 @@
 // Job detail: summary, spec, the task grid, a task's attempts and its live log.
-import {h, time, badge, dur, jobDuration, terminal, toast, cpu, bytes, STATES} from './util.js';
+import {h, time, badge, dur, jobDuration, terminal, toast, cpu, bytes, stateText, reasonText, STATES} from './util.js';
+import {t, tp, tk} from './i18n.js';
 import {get, post} from './api.js';
 import {Synced} from './live.js';
 import {LogView} from './logview.js';
@@ -8,10 +9,10 @@ import {Timeline} from './chart.js';
 
 const COLORS = {queued: '--c-queued', scheduled: '--c-scheduled', running: '--c-running', succeeded: '--c-succeeded', failed: '--c-failed', cancelled: '--c-cancelled'};
 const KIND_TITLES = {
-  afterok: 'runs once that job succeeded',
-  afternotok: 'runs once that job failed or was cancelled',
-  afterany: 'runs once that job ended, however it ended',
-  'n-to-n': 'task i runs once task i of that job succeeded',
+  afterok: tk('deps.kind.afterok'),
+  afternotok: tk('deps.kind.afternotok'),
+  afterany: tk('deps.kind.afterany'),
+  'n-to-n': tk('deps.kind.n-to-n'),
 };
 const RANK = {queued: 0, scheduled: 1, running: 2, succeeded: 3, failed: 3, cancelled: 3};
 
@@ -58,28 +59,30 @@ export function jobPage(app, id, task) {
     const owner = job.owner === app.me.name;
     header.replaceChildren(
       h('div', {}, h('h1', {}, job.spec.name || job.spec.image, ' ', badge(job.state), job.genai ? genaiTag() : null,
-        job.trial ? h('span', {class: 'tag trial', title: 'a "Try it" run under the trial allowance'}, 'trial') : null), h('div', {class: 'muted small mono'}, job.id)),
+        job.trial ? h('span', {class: 'tag trial', title: t('job.trial.title')}, t('job.trial')) : null), h('div', {class: 'muted small mono'}, job.id)),
       h('div', {class: 'actions'},
-        !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? 'Cancelling…' : 'Cancel job') : null,
-        terminal(job.state) && owner && (job.counts || {}).failed ? h('button', {id: 'rerun-failed', onclick: rerunFailed, title: 'Run the failed tasks again in this job; their earlier attempts and logs stay'}, `Retry ${job.counts.failed} failed`) : null,
-        terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry, title: 'Submit the whole job again as a new job'}, 'Run again') : null));
+        !terminal(job.state) ? h('button', {class: 'danger', id: 'cancel', disabled: job.cancel_requested, onclick: cancel}, job.cancel_requested ? t('job.cancelling') : t('job.cancel')) : null,
+        terminal(job.state) && owner && (job.counts || {}).failed ? h('button', {id: 'rerun-failed', onclick: rerunFailed, title: t('job.rerun.title')}, t('job.rerun', {n: job.counts.failed})) : null,
+        terminal(job.state) && owner ? h('button', {id: 'retry', onclick: retry, title: t('job.retry.title')}, t('job.retry')) : null));
     const c = job.counts || {};
     summary.replaceChildren(...[
-      kv('Progress', `${c.succeeded || 0}/${job.total} succeeded` + (c.failed ? `, ${c.failed} failed` : '') + (c.cancelled ? `, ${c.cancelled} cancelled` : '')),
-      kv('Owner', job.owner), kv('Queue', job.spec.queue || 'default'), kv('Priority', String(job.spec.priority || 0) + (job.spec.no_preempt ? ' (never preempted)' : '')),
-      job.preemptions ? h('div', {class: 'kv preemptions'}, h('span', {class: 'k'}, 'Preempted'), h('span', {class: 'v'}, `${job.preemptions} time${job.preemptions === 1 ? '' : 's'}: each attempt was requeued and did not use a retry`)) : null,
-      kv('Submitted', time(job.submitted)), kv('Started', time(job.started)), kv('Ended', time(job.ended)),
-      kv('Duration', dur(jobDuration(job))),
-      kv('Resources', `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? `, ${job.spec.gpus} GPU` : '')),
-      job.message ? kv('Message', job.message) : null,
-      waiting && (job.counts || {}).queued ? h('div', {class: 'kv waiting'}, h('span', {class: 'k'}, 'Queued because'), h('span', {class: 'v'}, waiting)) : null].filter(Boolean));
-    spec.replaceChildren(h('summary', {}, 'Spec'), h('pre', {}, JSON.stringify(job.spec, null, 2)));
+      kv(t('job.progress'), t('job.progress.succeeded', {done: c.succeeded || 0, total: job.total}) +
+        (c.failed ? t('job.progress.failed', {n: c.failed}) : '') + (c.cancelled ? t('job.progress.cancelled', {n: c.cancelled}) : '')),
+      kv(t('jobs.col.owner'), job.owner), kv(t('jobs.col.queue'), job.spec.queue || 'default'),
+      kv(t('job.priority'), String(job.spec.priority || 0) + (job.spec.no_preempt ? t('job.priority.nopreempt') : '')),
+      job.preemptions ? h('div', {class: 'kv preemptions'}, h('span', {class: 'k'}, t('job.preempted')), h('span', {class: 'v'}, t('job.preempted.times', {n: job.preemptions}))) : null,
+      kv(t('jobs.col.submitted'), time(job.submitted)), kv(t('job.started'), time(job.started)), kv(t('job.ended'), time(job.ended)),
+      kv(t('jobs.col.duration'), dur(jobDuration(job))),
+      kv(t('job.resources'), `${cpu(job.spec.cpu)}, ${bytes(job.spec.memory)}` + (job.spec.gpus ? ', ' + t('unit.gpus', {n: job.spec.gpus}) : '')),
+      job.message ? kv(t('job.message'), job.message) : null,
+      waiting && (job.counts || {}).queued ? h('div', {class: 'kv waiting'}, h('span', {class: 'k'}, t('job.waiting')), h('span', {class: 'v'}, waiting)) : null].filter(Boolean));
+    spec.replaceChildren(h('summary', {}, t('job.spec')), h('pre', {}, JSON.stringify(job.spec, null, 2)));
     grid.setCounts(job.counts || {}, job.total);
   };
   const kv = (k, v) => h('div', {class: 'kv'}, h('span', {class: 'k'}, k), h('span', {class: 'v'}, v));
 
   const cancel = async () => {
-    if (!confirm('Cancel this job? Running tasks are stopped.')) return;
+    if (!confirm(t('job.cancel.confirm'))) return;
     try { job = await post(`/jobs/${id}/cancel`); renderHeader(); } catch (e) { toast(e.message); }
   };
   const rerunFailed = async () => {
@@ -88,7 +91,7 @@ export function jobPage(app, id, task) {
       job = r.job;
       renderHeader();
       await loadTasks();
-      toast(`${r.tasks.length} failed task(s) running again`);
+      toast(t('job.rerun.done', {n: r.tasks.length}));
     } catch (e) { toast(e.message); }
   };
   const retry = async () => {
@@ -102,15 +105,15 @@ export function jobPage(app, id, task) {
     try { g = await get(`/jobs/${id}/deps`); } catch { return; /* the page goes on without it */ }
     const edge = (e) => h('li', {class: 'dep'},
       h('a', {href: `/jobs/${e.job}`, class: 'mono'}, e.name || e.job), ' ',
-      h('span', {class: 'tag kind', title: KIND_TITLES[e.kind] || ''}, e.kind), ' ',
-      e.state ? badge(e.state) : h('span', {class: 'muted small'}, 'purged'));
+      h('span', {class: 'tag kind', title: KIND_TITLES[e.kind] ? t(KIND_TITLES[e.kind]) : ''}, e.kind), ' ',
+      e.state ? badge(e.state) : h('span', {class: 'muted small'}, t('deps.purged')));
     const list = (title, es, none) => h('div', {},
       h('h3', {}, title), es.length ? h('ul', {class: 'deps-list'}, ...es.map(edge)) : h('p', {class: 'muted small'}, none));
     const deps = g.dependencies || [], dependents = g.dependents || [];
     depsBox.hidden = !deps.length && !dependents.length && !g.sequential;
-    depsBox.replaceChildren(h('div', {class: 'head'}, h('h2', {}, 'Dependencies')),
-      g.sequential ? h('p', {class: 'small'}, 'Sequential: task i starts once task i−1 has succeeded.') : null,
-      list('Depends on', deps, 'Nothing.'), list('Dependents', dependents, 'No job depends on this one.'));
+    depsBox.replaceChildren(h('div', {class: 'head'}, h('h2', {}, t('deps.title'))),
+      g.sequential ? h('p', {class: 'small'}, t('deps.sequential')) : null,
+      list(t('deps.on'), deps, t('deps.on.none')), list(t('deps.dependents'), dependents, t('deps.dependents.none')));
   };
 
   const loadTasks = async () => {
@@ -122,7 +125,7 @@ export function jobPage(app, id, task) {
       cursor = r.next;
     } while (cursor);
     tasks = [];
-    for (const t of all) tasks[t.index] = t;
+    for (const x of all) tasks[x.index] = x;
     grid.setTasks(tasks, job.total);
   };
 
@@ -143,38 +146,40 @@ export function jobPage(app, id, task) {
       if (changed) loadDeps();
     }
     if (m.type === 'task' && m.task.job === id) {
-      const t = m.task, old = tasks[t.index];
+      const x = m.task, old = tasks[x.index];
       // Never go backwards: a state of a lower rank from the same attempt is stale.
-      if (old && (t.attempts < old.attempts || (t.attempts === old.attempts && RANK[t.state] < RANK[old.state]))) return;
-      tasks[t.index] = t;
-      grid.update(t);
+      if (old && (x.attempts < old.attempts || (x.attempts === old.attempts && RANK[x.state] < RANK[old.state]))) return;
+      tasks[x.index] = x;
+      grid.update(x);
       timelineSoon();
-      if (t.index === selected) showTask(selected, !old || t.attempts !== old.attempts);
+      if (x.index === selected) showTask(selected, !old || x.attempts !== old.attempts);
     }
   };
 
+  const preemptor = (a) => h('a', {href: `/jobs/${a.preempted_by.split('/')[0]}`}, t('task.ref', {task: a.preempted_by}));
   // The attempts table of the selected task; restart the log when a new attempt begins.
   const showTask = async (i, restartLog) => {
     const gen = ++taskGen;
     taskBox.hidden = false;
-    let t;
-    try { t = await get(`/jobs/${id}/tasks/${i}`); } catch (e) { taskBox.replaceChildren(h('p', {class: 'error'}, e.message)); return; }
+    let cur;
+    try { cur = await get(`/jobs/${id}/tasks/${i}`); } catch (e) { taskBox.replaceChildren(h('p', {class: 'error'}, e.message)); return; }
     if (gen !== taskGen) return;
-    const atts = t.attempt_list || [];
+    const atts = cur.attempt_list || [];
+    const col = {attempt: t('task.col.attempt'), state: t('jobs.col.state'), node: t('task.col.node'), exit: t('task.col.exit'), reason: t('task.col.reason'), started: t('job.started'), duration: t('jobs.col.duration')};
     const rows = atts.slice().reverse().map((a) => h('tr', {},
-      h('td', {'data-label': 'Attempt', class: 'num'}, `#${a.attempt}`), h('td', {'data-label': 'State'}, badge(a.state)),
-      h('td', {'data-label': 'Node'}, a.node || '—'),
-      h('td', {'data-label': 'Exit code', class: 'num'}, a.exit_code == null ? '—' : String(a.exit_code)),
-      h('td', {'data-label': 'Reason'}, a.reason || (a.preempt ? 'stopping: preempted' : '—'), a.message ? h('div', {class: 'muted small'}, a.message) : null,
-        a.preempted_by ? h('div', {class: 'muted small preempted-by'}, 'to make room for ', h('a', {href: `/jobs/${a.preempted_by.split('/')[0]}`}, `task ${a.preempted_by}`), a.grace ? `, after a grace period of ${a.grace}` : '') : null),
-      h('td', {'data-label': 'Started'}, time(a.started)),
-      h('td', {'data-label': 'Duration', class: 'num'}, a.started ? dur((a.ended ? Date.parse(a.ended) : Date.now()) - Date.parse(a.started)) : '—')));
-    const head = h('div', {class: 'head'}, h('h2', {}, `Task ${i} `, badge(t.state)),
-      job.total > 1 ? h('button', {class: 'small', onclick: () => selectTask(null)}, 'Close') : null);
-    const attTable = atts.length ? h('table', {class: 'cards attempts'}, h('thead', {}, h('tr', {}, ['Attempt', 'State', 'Node', 'Exit code', 'Reason', 'Started', 'Duration'].map((x) => h('th', {}, x)))), h('tbody', {}, rows))
-      : h('p', {class: 'muted'}, 'No attempt yet: the task is waiting for a node.');
+      h('td', {'data-label': col.attempt, class: 'num'}, `#${a.attempt}`), h('td', {'data-label': col.state}, badge(a.state)),
+      h('td', {'data-label': col.node}, a.node || '—'),
+      h('td', {'data-label': col.exit, class: 'num'}, a.exit_code == null ? '—' : String(a.exit_code)),
+      h('td', {'data-label': col.reason}, a.reason ? reasonText(a.reason) : (a.preempt ? t('task.stopping') : '—'), a.message ? h('div', {class: 'muted small'}, a.message) : null,
+        a.preempted_by ? h('div', {class: 'muted small preempted-by'}, ...(a.grace ? tp('task.preemptedby.grace', {task: preemptor(a), grace: a.grace}) : tp('task.preemptedby', {task: preemptor(a)}))) : null),
+      h('td', {'data-label': col.started}, time(a.started)),
+      h('td', {'data-label': col.duration, class: 'num'}, a.started ? dur((a.ended ? Date.parse(a.ended) : Date.now()) - Date.parse(a.started)) : '—')));
+    const head = h('div', {class: 'head'}, h('h2', {}, t('task.title', {i: String(i)}), ' ', badge(cur.state)),
+      job.total > 1 ? h('button', {class: 'small', onclick: () => selectTask(null)}, t('common.close')) : null);
+    const attTable = atts.length ? h('table', {class: 'cards attempts'}, h('thead', {}, h('tr', {}, [col.attempt, col.state, col.node, col.exit, col.reason, col.started, col.duration].map((x) => h('th', {}, x)))), h('tbody', {}, rows))
+      : h('p', {class: 'muted'}, t('task.noattempt'));
     taskBox.replaceChildren(head, attTable, log.el);
-    if (restartLog || log.key !== `${id}/${i}`) log.open(id, i, t.attempts || 0);
+    if (restartLog || log.key !== `${id}/${i}`) log.open(id, i, cur.attempts || 0);
   };
 
   const selectTask = (i) => {
@@ -188,7 +193,7 @@ export function jobPage(app, id, task) {
 
   const sync = new Synced(load, apply);
   const resync = () => sync.resync().catch((e) => {
-    if (e.status === 404) main.replaceChildren(h('h1', {}, 'Job not found'), h('p', {}, 'It does not exist or you may not see it. ', h('a', {href: '/jobs'}, 'Back to your jobs'), '.'));
+    if (e.status === 404) main.replaceChildren(h('h1', {}, t('job.notfound')), h('p', {}, ...tp('job.notfound.body', {link: h('a', {href: '/jobs'}, t('job.notfound.link'))})));
     else if (e.status) toast(e.message);
   });
   // Task events flow once the server acknowledges the follow; load after that.
@@ -204,10 +209,10 @@ export function jobPage(app, id, task) {
   const gotoTask = h('form', {class: 'inline goto', onsubmit: (e) => {
     e.preventDefault();
     const n = Number(e.target.elements.task.value);
-    if (Number.isInteger(n) && n >= 0 && job && n < job.total) selectTask(n); else toast(`Task numbers go from 0 to ${job ? job.total - 1 : '?'}.`);
-  }}, h('label', {for: 'goto-task'}, 'Task #'), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, 'Open'));
-  gridBox.append(h('div', {class: 'head'}, h('h2', {}, 'Tasks'), gotoTask), grid.legend, grid.el);
-  timelineBox.append(h('div', {class: 'head'}, h('h2', {}, 'Timeline'), h('span', {class: 'muted small'}, 'each task a row, each attempt a bar from start to end')), timeline.el);
+    if (Number.isInteger(n) && n >= 0 && job && n < job.total) selectTask(n); else toast(t('task.goto.range', {last: job ? String(job.total - 1) : '?'}));
+  }}, h('label', {for: 'goto-task'}, t('task.goto')), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, t('task.goto.open')));
+  gridBox.append(h('div', {class: 'head'}, h('h2', {}, t('job.tasks')), gotoTask), grid.legend, grid.el);
+  timelineBox.append(h('div', {class: 'head'}, h('h2', {}, t('timeline.title')), h('span', {class: 'muted small'}, t('timeline.hint'))), timeline.el);
   main.append(header, summary, depsBox, gridBox, taskBox, timelineBox, spec);
   let ticks = 0, depTicks = 0;
   const timer = setInterval(async () => {
@@ -232,11 +237,11 @@ export function jobPage(app, id, task) {
 class TaskGrid {
   constructor(onSelect) {
     this.onSelect = onSelect;
-    this.canvas = h('canvas', {tabindex: 0, role: 'img', 'aria-label': 'Task states'});
+    this.canvas = h('canvas', {tabindex: 0, role: 'img', 'aria-label': t('grid.label')});
     this.tip = h('div', {class: 'tip', hidden: true});
     this.el = h('div', {class: 'grid'}, this.canvas, this.tip);
     this.legend = h('div', {class: 'legend'});
-    this.loading = h('p', {class: 'muted small'}, 'Loading tasks…');
+    this.loading = h('p', {class: 'muted small'}, t('grid.loading'));
     this.el.append(this.loading);
     this.tasks = []; this.total = 0; this.sel = null; this.dirty = new Set(); this.full = true;
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
@@ -264,10 +269,11 @@ class TaskGrid {
   }
   setCounts(counts, total) {
     this.total = total;
-    this.legend.replaceChildren(...STATES.map((s) => h('span', {class: 'lg'}, h('i', {class: `sw s-${s}`}), `${s} ${counts[s] || 0}`)));
+    // The count as it is, not grouped: the legend is read with the grid.
+    this.legend.replaceChildren(...STATES.map((s) => h('span', {class: 'lg'}, h('i', {class: `sw s-${s}`}), `${stateText(s)} ${counts[s] || 0}`)));
   }
   setTasks(tasks, total) { this.tasks = tasks; this.total = total; this.full = true; this.loading.hidden = true; this.draw(); }
-  update(t) { this.dirty.add(t.index); this.draw(); }
+  update(x) { this.dirty.add(x.index); this.draw(); }
   select(i) { const old = this.sel; this.sel = i; if (old != null) this.dirty.add(old); if (i != null) this.dirty.add(i); this.draw(); }
   layout() {
     const w = Math.max(200, this.el.clientWidth);
@@ -296,7 +302,7 @@ class TaskGrid {
         for (let i = 0; i < this.total; i++) this.cellAt(ctx, i);
         this.full = false;
         this.canvas.dataset.drawn = String(this.total);
-        this.canvas.setAttribute('aria-label', `Task states of ${this.total} tasks; use the arrow keys to move between tasks`);
+        this.canvas.setAttribute('aria-label', t('grid.label.full', {n: this.total}));
       } else {
         for (const i of this.dirty) this.cellAt(ctx, i);
       }
@@ -325,8 +331,9 @@ class TaskGrid {
   hover(e) {
     const i = this.at(e);
     if (i == null) { this.tip.hidden = true; return; }
-    const t = this.tasks[i];
-    this.tip.textContent = `Task ${i}: ${t ? t.state : 'queued'}` + (t && t.node ? ` on ${t.node}` : '') + (t && t.exit_code != null ? `, exit ${t.exit_code}` : '') + (t && t.reason ? ` (${t.reason})` : '');
+    const x = this.tasks[i];
+    this.tip.textContent = t('grid.tip', {i: String(i), state: stateText(x ? x.state : 'queued')}) + (x && x.node ? t('grid.tip.node', {node: x.node}) : '') +
+      (x && x.exit_code != null ? t('grid.tip.exit', {code: String(x.exit_code)}) : '') + (x && x.reason ? t('grid.tip.reason', {reason: reasonText(x.reason)}) : '');
     this.tip.hidden = false;
     const r = this.el.getBoundingClientRect();
     this.tip.style.left = Math.min(e.clientX - r.left + 12, r.width - 200) + 'px';

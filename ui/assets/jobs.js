@@ -1,5 +1,6 @@
 // The jobs table: filters, cursor pagination and live updates.
-import {h, time, badge, dur, jobDuration, STATES} from './util.js';
+import {h, time, badge, dur, jobDuration, stateText, STATES} from './util.js';
+import {t} from './i18n.js';
 import {get, qs} from './api.js';
 import {Synced} from './live.js';
 
@@ -15,15 +16,16 @@ export function jobsPage(app, {mine}) {
   let jobs = [];
   let next = '';
 
-  const stateSel = h('select', {id: 'f-state', 'aria-label': 'Filter by state'}, h('option', {value: ''}, 'All states'), STATES.map((s) => h('option', {value: s, selected: s === f.state}, s)));
-  const text = h('input', {id: 'f-q', type: 'search', placeholder: 'Search id, name, image…', value: f.q, 'aria-label': 'Search jobs'});
-  const owner = mine ? null : h('input', {id: 'f-owner', type: 'search', placeholder: 'Owner', value: f.owner, 'aria-label': 'Filter by owner'});
+  const stateSel = h('select', {id: 'f-state', 'aria-label': t('jobs.filter.state')}, h('option', {value: ''}, t('jobs.filter.allstates')), STATES.map((s) => h('option', {value: s, selected: s === f.state}, stateText(s))));
+  const text = h('input', {id: 'f-q', type: 'search', placeholder: t('jobs.search.placeholder'), value: f.q, 'aria-label': t('jobs.search.label')});
+  const owner = mine ? null : h('input', {id: 'f-owner', type: 'search', placeholder: t('jobs.col.owner'), value: f.owner, 'aria-label': t('jobs.filter.owner')});
+  const col = {job: t('jobs.col.job'), state: t('jobs.col.state'), progress: t('jobs.col.progress'), owner: t('jobs.col.owner'), queue: t('jobs.col.queue'), submitted: t('jobs.col.submitted'), duration: t('jobs.col.duration')};
   const tbody = h('tbody', {});
   const table = h('table', {class: 'jobs cards'}, h('thead', {}, h('tr', {},
-    h('th', {}, 'Job'), h('th', {}, 'State'), h('th', {}, 'Progress'), mine ? null : h('th', {}, 'Owner'), h('th', {}, 'Queue'), h('th', {}, 'Submitted'), h('th', {}, 'Duration'))), tbody);
+    h('th', {}, col.job), h('th', {}, col.state), h('th', {}, col.progress), mine ? null : h('th', {}, col.owner), h('th', {}, col.queue), h('th', {}, col.submitted), h('th', {}, col.duration))), tbody);
   const empty = h('div', {class: 'empty', hidden: true});
-  const newer = h('button', {class: 'small', disabled: !f.cursor, onclick: () => { const c = back.pop() || ''; nav({cursor: c === '-' ? '' : c, back: back.join(',')}); }}, '← Newer');
-  const older = h('button', {class: 'small', disabled: true, onclick: () => nav({cursor: next, back: [...back, f.cursor || '-'].join(',')})}, 'Older →');
+  const newer = h('button', {class: 'small', disabled: !f.cursor, onclick: () => { const c = back.pop() || ''; nav({cursor: c === '-' ? '' : c, back: back.join(',')}); }}, t('jobs.newer'));
+  const older = h('button', {class: 'small', disabled: true, onclick: () => nav({cursor: next, back: [...back, f.cursor || '-'].join(',')})}, t('jobs.older'));
   const pager = h('div', {class: 'pager'}, newer, older);
 
   const nav = (change) => {
@@ -32,8 +34,8 @@ export function jobsPage(app, {mine}) {
     dispatchEvent(new PopStateEvent('popstate'));
   };
   stateSel.addEventListener('change', () => nav({state: stateSel.value, cursor: '', back: ''}));
-  let t;
-  const onText = () => { clearTimeout(t); t = setTimeout(() => nav({q: text.value.trim(), owner: owner ? owner.value.trim() : '', cursor: '', back: ''}), 300); };
+  let typing;
+  const onText = () => { clearTimeout(typing); typing = setTimeout(() => nav({q: text.value.trim(), owner: owner ? owner.value.trim() : '', cursor: '', back: ''}), 300); };
   text.addEventListener('input', onText);
   owner?.addEventListener('input', onText);
 
@@ -43,15 +45,15 @@ export function jobsPage(app, {mine}) {
     const pct = j.total ? (done / j.total) * 100 : 0;
     const fpct = j.total ? (failed / j.total) * 100 : 0;
     return h('tr', {dataset: {id: j.id, state: j.state}},
-      h('td', {'data-label': 'Job'}, h('a', {href: `/jobs/${j.id}`}, j.spec.name || j.spec.image), h('div', {class: 'muted small mono'}, j.id.slice(-10).toLowerCase(), ' · ', j.spec.image)),
-      h('td', {'data-label': 'State'}, badge(j.state)),
-      h('td', {'data-label': 'Progress'}, h('div', {class: 'progress', title: `${done} succeeded, ${failed} failed of ${j.total}`},
+      h('td', {'data-label': col.job}, h('a', {href: `/jobs/${j.id}`}, j.spec.name || j.spec.image), h('div', {class: 'muted small mono'}, j.id.slice(-10).toLowerCase(), ' · ', j.spec.image)),
+      h('td', {'data-label': col.state}, badge(j.state)),
+      h('td', {'data-label': col.progress}, h('div', {class: 'progress', title: t('jobs.progress.title', {done, failed, total: j.total})},
         h('div', {class: 'bar'}, h('span', {class: 'ok', style: `width:${pct}%`}), h('span', {class: 'bad', style: `width:${fpct}%`})),
         h('small', {class: 'count'}, `${done}/${j.total}`))),
-      mine ? null : h('td', {'data-label': 'Owner'}, j.owner),
-      h('td', {'data-label': 'Queue'}, j.spec.queue || 'default'),
-      h('td', {'data-label': 'Submitted'}, time(j.submitted)),
-      h('td', {'data-label': 'Duration', class: 'num'}, dur(jobDuration(j))));
+      mine ? null : h('td', {'data-label': col.owner}, j.owner),
+      h('td', {'data-label': col.queue}, j.spec.queue || 'default'),
+      h('td', {'data-label': col.submitted}, time(j.submitted)),
+      h('td', {'data-label': col.duration, class: 'num'}, dur(jobDuration(j))));
   };
 
   const render = () => {
@@ -61,9 +63,9 @@ export function jobsPage(app, {mine}) {
     if (!jobs.length) {
       const filtered = f.state || f.q || f.cursor || (!mine && f.owner);
       empty.replaceChildren(...(filtered
-        ? [h('p', {}, 'No jobs match these filters.'), h('a', {href: location.pathname}, 'Clear filters')]
-        : [h('h2', {}, 'No jobs yet'), h('p', {}, 'A job runs a container image once, or as an array of many tasks. Try the built-in toolbox image:'),
-          h('pre', {}, 'gantry/toolbox   echo hello'), h('a', {class: 'button primary', href: '/submit'}, 'Submit your first job')]));
+        ? [h('p', {}, t('jobs.empty.filtered')), h('a', {href: location.pathname}, t('jobs.empty.clear'))]
+        : [h('h2', {}, t('jobs.empty.title')), h('p', {}, t('jobs.empty.body')),
+          h('pre', {}, 'gantry/toolbox   echo hello'), h('a', {class: 'button primary', href: '/submit'}, t('jobs.empty.first'))]));
     }
     older.disabled = !next;
   };
@@ -75,7 +77,7 @@ export function jobsPage(app, {mine}) {
     // where it stopped: keep going while the page is not full and older
     // jobs remain, so an old job is found without paging by hand.
     for (let round = 0; f.q && jobs.length < LIMIT && next && round < 100; round++) {
-      if (!jobs.length) { table.hidden = true; empty.hidden = false; empty.replaceChildren(h('p', {class: 'muted'}, 'Searching older jobs…')); }
+      if (!jobs.length) { table.hidden = true; empty.hidden = false; empty.replaceChildren(h('p', {class: 'muted'}, t('jobs.searching'))); }
       const more = await get('/jobs' + qs({state: f.state, q: f.q, owner: f.owner, cursor: next, limit: LIMIT - jobs.length}));
       jobs = jobs.concat(more.jobs); next = more.next;
     }
@@ -108,11 +110,11 @@ export function jobsPage(app, {mine}) {
   const timer = setInterval(() => { for (const tr of tbody.rows) { const j = jobs.find((x) => x.id === tr.dataset.id); if (j && j.state === 'running') tr.lastChild.textContent = dur(jobDuration(j)); } }, 1000);
 
   main.append(
-    h('div', {class: 'head'}, h('h1', {}, mine ? 'Jobs' : 'All jobs'), h('a', {class: 'button primary', href: '/submit'}, 'Submit job')),
+    h('div', {class: 'head'}, h('h1', {}, mine ? t('jobs.title') : t('jobs.title.all')), h('a', {class: 'button primary', href: '/submit'}, t('jobs.submit'))),
     h('div', {class: 'filters', role: 'search'}, stateSel, owner, text),
     table, empty, pager);
   table.hidden = true;
   sync.resync().catch((e) => { empty.hidden = false; empty.replaceChildren(h('p', {class: 'error'}, e.message)); });
   if (document.activeElement === document.body && f.q) text.focus();
-  return () => { off(); clearInterval(timer); clearTimeout(t); };
+  return () => { off(); clearInterval(timer); clearTimeout(typing); };
 }

@@ -7,16 +7,17 @@ const MAX_LINES = 5000;
 const MAX_LINE = 2000;
 
 import {h} from './util.js';
+import {t} from './i18n.js';
 
 export class LogView {
   constructor() {
-    this.pre = h('pre', {class: 'log', tabindex: 0, 'aria-label': 'Task log', 'aria-live': 'off'});
+    this.pre = h('pre', {class: 'log', tabindex: 0, 'aria-label': t('log.label'), 'aria-live': 'off'});
     this.status = h('span', {class: 'muted small'});
     this.follow = h('input', {type: 'checkbox', checked: true, id: 'log-follow'});
-    this.download = h('a', {class: 'button small', download: ''}, 'Download full log');
+    this.download = h('a', {class: 'button small', download: ''}, t('log.download'));
     this.el = h('div', {class: 'logbox'},
-      h('div', {class: 'head'}, h('h3', {}, 'Log'), this.status,
-        h('span', {class: 'spacer'}), h('label', {class: 'check small'}, this.follow, ' Follow'), this.download),
+      h('div', {class: 'head'}, h('h3', {}, t('log.title')), this.status,
+        h('span', {class: 'spacer'}), h('label', {class: 'check small'}, this.follow, ' ', t('log.follow')), this.download),
       this.pre);
     this.key = '';
     this.pre.addEventListener('scroll', () => {
@@ -41,7 +42,7 @@ export class LogView {
   async start(n) {
     const ctl = new AbortController();
     this.ctl = ctl;
-    this.setStatus('following…');
+    this.setStatus(t('log.following'));
     try {
       const res = await fetch(this.url + '?follow=1' + (n ? `&attempt=${n}` : ''), {signal: ctl.signal, credentials: 'same-origin'});
       if (!res.ok) {
@@ -59,13 +60,13 @@ export class LogView {
         this.retries = 0;
       }
       if (this.partial) { this.lines.push(this.partial); this.pending += this.partial; this.partial = ''; this.paint(); }
-      this.setStatus(this.lines.length ? 'ended' : 'ended, no output');
+      this.setStatus(this.lines.length ? t('log.ended') : t('log.ended.empty'));
     } catch (e) {
       if (ctl.signal.aborted) return;
       if (e.status && e.status < 500 && e.status !== 404) { this.setStatus(e.message); return; }
       // The server went away (restart) or the log is elsewhere for now: retry.
       this.retries++;
-      this.setStatus('reconnecting…');
+      this.setStatus(t('log.reconnecting'));
       this.timer = setTimeout(() => { if (this.ctl === ctl) this.start(n); }, Math.min(8000, 250 * 2 ** this.retries));
     }
   }
@@ -74,7 +75,7 @@ export class LogView {
     const parts = (this.partial + text).split('\n');
     this.partial = parts.pop();
     for (let l of parts) {
-      if (l.length > MAX_LINE) l = l.slice(0, MAX_LINE) + ` … [${l.length - MAX_LINE} more characters; download the log to see them]`;
+      if (l.length > MAX_LINE) l = l.slice(0, MAX_LINE) + ' … ' + t('log.cut', {n: l.length - MAX_LINE});
       this.lines.push(l);
       this.pending += l + '\n';
     }
@@ -92,7 +93,7 @@ export class LogView {
     this.raf = requestAnimationFrame(() => {
       this.raf = 0;
       if (this.reset) {
-        this.pre.textContent = (this.dropped ? `[${this.dropped} earlier lines not shown; download the full log]\n` : '') + this.lines.join('\n') + (this.lines.length ? '\n' : '');
+        this.pre.textContent = (this.dropped ? t('log.dropped', {n: this.dropped}) + '\n' : '') + this.lines.join('\n') + (this.lines.length ? '\n' : '');
         this.reset = false;
       } else if (this.pending) {
         this.pre.append(this.pending);

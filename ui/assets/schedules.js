@@ -1,39 +1,41 @@
 // The schedules page: the caller's cron schedules (an admin's: everyone's),
 // live, with pause, resume and remove.
 import {h, time, toast} from './util.js';
+import {t, tp, dateTime} from './i18n.js';
 import {api, get, post} from './api.js';
 
 export function schedulesPage(app) {
   const main = document.getElementById('main');
-  const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
+  const body = h('div', {}, h('p', {class: 'muted'}, t('common.loading')));
   const all = new Map();
-  const when = (t) => t ? new Date(t).toLocaleString() : '—';
+  const when = (x) => x ? dateTime(x) : '—';
   const render = () => {
     if (!all.size) {
-      body.replaceChildren(h('p', {class: 'empty'}, 'No schedules. ', h('a', {href: '/submit'}, 'Submit a job'),
-        ' with a cron expression under "Repeat" to run it periodically, or use ', h('code', {}, 'gantry run --schedule "0 3 * * *" …'), '.'));
+      body.replaceChildren(h('p', {class: 'empty'}, ...tp('schedules.none', {submit: h('a', {href: '/submit'}, t('schedules.none.submit')),
+        cmd: h('code', {}, 'gantry run --schedule "0 3 * * *" …')})));
       return;
     }
+    const col = {schedule: t('schedules.col.schedule'), cron: t('schedules.col.cron'), next: t('schedules.col.next'), runs: t('schedules.col.runs'), skipped: t('schedules.col.skipped'), last: t('schedules.col.last')};
     const rows = [...all.values()].sort((a, b) => a.id.localeCompare(b.id)).map((s) => h('tr', {'data-schedule': s.id},
-      h('td', {'data-label': 'Schedule'}, h('strong', {}, s.name || s.id), h('div', {class: 'muted small'}, s.spec.image + (s.spec.command ? ' ' + s.spec.command.join(' ') : '')),
-        app.me.admin && s.owner !== app.me.name ? h('div', {class: 'muted small'}, 'owner ' + s.owner) : null),
-      h('td', {'data-label': 'Cron (UTC)'}, h('code', {}, s.cron)),
-      h('td', {'data-label': 'Next run', class: 'next'}, s.paused ? h('span', {class: 'badge s-cancelled'}, 'paused') : when(s.next_run)),
-      h('td', {'data-label': 'Runs', class: 'num runs'}, String(s.runs)),
-      h('td', {'data-label': 'Skipped', class: 'num', title: 'runs not submitted because the previous job had not ended'}, String(s.skipped || 0)),
-      h('td', {'data-label': 'Last job'}, s.last_job ? h('a', {href: `/jobs/${s.last_job}`}, time(s.last_run)) : '—'),
+      h('td', {'data-label': col.schedule}, h('strong', {}, s.name || s.id), h('div', {class: 'muted small'}, s.spec.image + (s.spec.command ? ' ' + s.spec.command.join(' ') : '')),
+        app.me.admin && s.owner !== app.me.name ? h('div', {class: 'muted small'}, t('schedules.owner', {owner: s.owner})) : null),
+      h('td', {'data-label': col.cron}, h('code', {}, s.cron)),
+      h('td', {'data-label': col.next, class: 'next'}, s.paused ? h('span', {class: 'badge s-cancelled'}, t('schedules.paused')) : when(s.next_run)),
+      h('td', {'data-label': col.runs, class: 'num runs'}, String(s.runs)),
+      h('td', {'data-label': col.skipped, class: 'num', title: t('schedules.skipped.title')}, String(s.skipped || 0)),
+      h('td', {'data-label': col.last}, s.last_job ? h('a', {href: `/jobs/${s.last_job}`}, time(s.last_run)) : '—'),
       h('td', {class: 'right'},
-        h('button', {class: 'small', onclick: () => act(s, s.paused ? 'resume' : 'pause')}, s.paused ? 'Resume' : 'Pause'), ' ',
-        h('button', {class: 'small danger', onclick: () => remove(s)}, 'Remove'))));
+        h('button', {class: 'small', onclick: () => act(s, s.paused ? 'resume' : 'pause')}, s.paused ? t('schedules.resume') : t('schedules.pause')), ' ',
+        h('button', {class: 'small danger', onclick: () => remove(s)}, t('common.remove')))));
     body.replaceChildren(h('table', {class: 'cards schedules'}, h('thead', {}, h('tr', {},
-      h('th', {}, 'Schedule'), h('th', {}, 'Cron (UTC)'), h('th', {}, 'Next run'), h('th', {}, 'Runs'), h('th', {}, 'Skipped'), h('th', {}, 'Last job'), h('th', {}, ''))),
+      h('th', {}, col.schedule), h('th', {}, col.cron), h('th', {}, col.next), h('th', {}, col.runs), h('th', {}, col.skipped), h('th', {}, col.last), h('th', {}, ''))),
     h('tbody', {}, rows)));
   };
   const act = async (s, verb) => {
     try { const r = await post(`/schedules/${encodeURIComponent(s.id)}/${verb}`); all.set(r.id, r); render(); } catch (e) { toast(e.message); }
   };
   const remove = async (s) => {
-    if (!confirm(`Remove the schedule "${s.name || s.id}"? The jobs it submitted stay.`)) return;
+    if (!confirm(t('schedules.remove.confirm', {name: s.name || s.id}))) return;
     try { await api('DELETE', `/schedules/${encodeURIComponent(s.id)}`); all.delete(s.id); render(); } catch (e) { toast(e.message); }
   };
   const load = async () => {
@@ -49,7 +51,7 @@ export function schedulesPage(app) {
       render();
     }
   });
-  main.append(h('h1', {}, 'Schedules'), h('p', {class: 'muted'}, 'Jobs submitted at the times a cron expression names, in UTC. A run is skipped while the previous run\'s job is still going.'), body);
+  main.append(h('h1', {}, t('schedules.title')), h('p', {class: 'muted'}, t('schedules.intro')), body);
   load().catch((e) => body.replaceChildren(h('p', {class: 'error'}, e.message)));
   return () => { if (off) off(); };
 }

@@ -1,6 +1,7 @@
 // The submit-job form. The API validates; its "field: message" errors are
 // shown next to the field they name.
 import {h} from './util.js';
+import {t} from './i18n.js';
 import {get, post, APIError} from './api.js';
 import {field, showError, busy} from './app.js';
 
@@ -14,7 +15,7 @@ export function splitArgs(s) {
     if (/\s/.test(ch)) { if (cur || any) out.push(cur); cur = ''; any = false; continue; }
     cur += ch;
   }
-  if (q) throw new APIError(400, 'command: a quote is not closed');
+  if (q) throw new APIError(400, 'command: ' + t('submit.err.quote'));
   if (cur || any) out.push(cur);
   return out;
 }
@@ -23,46 +24,46 @@ function num(input, name, {scale = 1} = {}) {
   const v = input.value.trim();
   if (v === '') return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new APIError(400, `${name}: must be a number`);
+  if (!Number.isFinite(n)) throw new APIError(400, `${name}: ` + t('submit.err.number'));
   return Math.round(n * scale);
 }
 
 export function submitPage(app) {
   const main = document.getElementById('main');
   const i = (attrs) => h('input', attrs);
-  const name = i({placeholder: 'optional', maxlength: 200});
+  const name = i({placeholder: t('submit.optional'), maxlength: 200});
   const image = i({value: 'gantry/toolbox', required: true, autocapitalize: 'none', spellcheck: 'false'});
-  const command = i({placeholder: 'e.g. echo hello', autocapitalize: 'none', spellcheck: 'false'});
+  const command = i({placeholder: t('submit.command.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
   const array = i({type: 'number', min: 1, max: 10000, value: 1, inputmode: 'numeric'});
   const cpu = i({type: 'number', min: 10, step: 10, value: 1000, inputmode: 'numeric'});
   const memory = i({type: 'number', min: 6, value: 256, inputmode: 'numeric'});
   const retries = i({type: 'number', min: 0, max: 10, value: 0, inputmode: 'numeric'});
-  const timeout = i({placeholder: 'e.g. 10m (none by default)', autocapitalize: 'none'});
+  const timeout = i({placeholder: t('submit.timeout.placeholder'), autocapitalize: 'none'});
   const priority = i({type: 'number', min: -1000, max: 1000, value: 0, inputmode: 'numeric'});
   const queue = i({placeholder: 'default', autocapitalize: 'none', list: 'queue-names'});
   const queueNames = h('datalist', {id: 'queue-names'});
-  get('/queues').then((r) => queueNames.replaceChildren(...r.queues.map((q) => h('option', {value: q.name}, `weight ${q.weight}`)))).catch(() => {});
-  const env = h('textarea', {rows: 3, placeholder: 'KEY=value, one per line', spellcheck: 'false'});
-  const constraints = i({placeholder: 'e.g. zone=lab, disk=ssd', autocapitalize: 'none', spellcheck: 'false'});
-  const cron = i({placeholder: 'e.g. 0 3 * * * or @hourly (empty: run once, now)', autocapitalize: 'none', spellcheck: 'false'});
+  get('/queues').then((r) => queueNames.replaceChildren(...r.queues.map((q) => h('option', {value: q.name}, t('submit.queue.weight', {weight: q.weight}))))).catch(() => {});
+  const env = h('textarea', {rows: 3, placeholder: t('submit.env.placeholder'), spellcheck: 'false'});
+  const constraints = i({placeholder: t('submit.constraints.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
+  const cron = i({placeholder: t('submit.cron.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
 
   const form = h('form', {class: 'card submit', novalidate: true},
     h('div', {class: 'form-err', role: 'alert', hidden: true}),
-    h('div', {class: 'row'}, field('image', 'Image', image, 'A repository in this registry, e.g. gantry/toolbox or alice/model:v2.'), field('name', 'Name', name)),
-    field('command', 'Command', command, 'Arguments separated by spaces; quote an argument that contains spaces.'),
+    h('div', {class: 'row'}, field('image', t('submit.image'), image, t('submit.image.hint')), field('name', t('submit.name'), name)),
+    field('command', t('submit.command'), command, t('submit.command.hint')),
     h('div', {class: 'row'},
-      field('array', 'Array size', array, 'Number of tasks, 1 to 10,000.'),
-      field('cpu', 'CPU (millicores)', cpu, '1000 = one CPU.'),
-      field('memory', 'Memory (MiB)', memory)),
+      field('array', t('submit.array'), array, t('submit.array.hint')),
+      field('cpu', t('submit.cpu'), cpu, t('submit.cpu.hint')),
+      field('memory', t('submit.memory'), memory)),
     h('div', {class: 'row'},
-      field('retries', 'Retries', retries, '0 to 10.'),
-      field('timeout', 'Timeout per attempt', timeout),
-      field('priority', 'Priority', priority, '-1000 to 1000.'),
-      field('queue', 'Queue', queue), queueNames),
-    field('env', 'Environment', env),
-    field('cron', 'Repeat on a schedule (cron, UTC)', cron, 'Five fields (minute hour day month weekday), or @hourly, @daily, @every 10m. The job is submitted at each due time.'),
-    field('constraints', 'Run only on nodes with labels', constraints, 'KEY=value pairs separated by commas; the Nodes page shows each node\'s labels.'),
-    h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, 'Submit job'), h('a', {href: '/jobs', class: 'button'}, 'Cancel')));
+      field('retries', t('submit.retries'), retries, t('submit.retries.hint')),
+      field('timeout', t('submit.timeout'), timeout),
+      field('priority', t('job.priority'), priority, t('submit.priority.hint')),
+      field('queue', t('jobs.col.queue'), queue), queueNames),
+    field('env', t('submit.env'), env),
+    field('cron', t('submit.cron'), cron, t('submit.cron.hint')),
+    field('constraints', t('submit.constraints'), constraints, t('submit.constraints.hint')),
+    h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, t('jobs.submit')), h('a', {href: '/jobs', class: 'button'}, t('common.cancel'))));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -83,7 +84,7 @@ export function submitPage(app) {
           spec.env = {};
           for (const l of lines) {
             const k = l.indexOf('=');
-            if (k <= 0) throw new APIError(400, `env: "${l}" is not KEY=value`);
+            if (k <= 0) throw new APIError(400, 'env: ' + t('submit.err.kv', {text: l}));
             spec.env[l.slice(0, k)] = l.slice(k + 1);
           }
         }
@@ -92,7 +93,7 @@ export function submitPage(app) {
           spec.constraints = {};
           for (const c of cons) {
             const k = c.indexOf('=');
-            if (k <= 0) throw new APIError(400, `constraints: "${c}" is not KEY=value`);
+            if (k <= 0) throw new APIError(400, 'constraints: ' + t('submit.err.kv', {text: c}));
             spec.constraints[c.slice(0, k)] = c.slice(k + 1);
           }
         }
@@ -114,6 +115,6 @@ export function submitPage(app) {
       }
     });
   });
-  main.append(h('h1', {}, 'Submit a job'), h('p', {class: 'muted'}, 'Runs a container image once, or as an array of tasks that each get GANTRY_TASK_INDEX and GANTRY_TASK_COUNT.'), form);
+  main.append(h('h1', {}, t('submit.title')), h('p', {class: 'muted'}, t('submit.intro')), form);
   image.focus();
 }

@@ -1,4 +1,5 @@
 // Small DOM and formatting helpers shared by the pages.
+import {t, tk, num, ago, dateTime} from './i18n.js';
 
 /** h builds an element: h('a', {href: '/x', class: 'y'}, 'text', child). */
 export function h(tag, attrs, ...children) {
@@ -27,27 +28,17 @@ function append(el, children) {
 /** time renders a <time> showing a relative time with the absolute one on hover. */
 export function time(iso) {
   if (!iso) return h('span', {class: 'muted'}, '—');
-  return h('time', {datetime: iso, title: new Date(iso).toLocaleString()}, ago(iso));
-}
-
-/** ago formats an RFC 3339 time relative to now: "5s ago", "3h ago". */
-export function ago(iso) {
-  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  if (s < 0) return 'just now';
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86400)}d ago`;
+  return h('time', {datetime: iso, title: dateTime(iso)}, ago(iso));
 }
 
 /** dur formats milliseconds as "1h 2m", "3m 4s", "5.2s". */
 export function dur(ms) {
   if (ms == null || isNaN(ms) || ms < 0) return '—';
   const s = ms / 1000;
-  if (s < 10) return `${s.toFixed(1)}s`;
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  if (s < 10) return t('dur.s', {s: num(s, {minimumFractionDigits: 1, maximumFractionDigits: 1})});
+  if (s < 60) return t('dur.s', {s: Math.round(s)});
+  if (s < 3600) return t('dur.ms', {m: Math.floor(s / 60), s: Math.round(s % 60)});
+  return t('dur.hm', {h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60)});
 }
 
 /** jobDuration is how long a job ran (so far, while it runs). */
@@ -63,33 +54,51 @@ export function bytes(n) {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${u[i]}`;
+  return `${n >= 10 || i === 0 ? num(Math.round(n)) : num(n, {minimumFractionDigits: 1, maximumFractionDigits: 1})} ${u[i]}`;
 }
 
 /** cpu formats millicores as CPUs. */
 export function cpu(m) {
   if (m == null) return '—';
-  return `${(m / 1000).toFixed(m % 1000 === 0 ? 0 : 2)} CPU`;
+  const d = m % 1000 === 0 ? 0 : 2;
+  return t('unit.cpu', {n: num(m / 1000, {minimumFractionDigits: d, maximumFractionDigits: d})});
 }
+
+const STATE_TEXT = {
+  queued: tk('state.queued'), scheduled: tk('state.scheduled'), running: tk('state.running'),
+  succeeded: tk('state.succeeded'), failed: tk('state.failed'), cancelled: tk('state.cancelled'),
+};
+
+/** stateText names a job or task state in the console's language. */
+export const stateText = (s) => STATE_TEXT[s] ? t(STATE_TEXT[s]) : s;
+
+const REASON_TEXT = {
+  exited: tk('reason.exited'), oom_killed: tk('reason.oom_killed'), timed_out: tk('reason.timed_out'),
+  node_lost: tk('reason.node_lost'), cancelled: tk('reason.cancelled'), image_pull_failed: tk('reason.image_pull_failed'),
+  preempted: tk('reason.preempted'), dependency_failed: tk('reason.dependency_failed'),
+};
+
+/** reasonText names why an attempt ended (INTERFACE.md's reasons); an unknown one shows as sent. */
+export const reasonText = (r) => REASON_TEXT[r] ? t(REASON_TEXT[r]) : r;
 
 /** badge renders a state as a coloured pill. */
 export function badge(state) {
-  return h('span', {class: `badge s-${state}`}, state);
+  return h('span', {class: `badge s-${state}`, 'data-state': state}, stateText(state));
 }
 
 /** Refreshes every relative time on the page (called on a timer). */
 export function refreshTimes(root = document) {
-  for (const t of root.querySelectorAll('time[datetime]')) t.textContent = ago(t.getAttribute('datetime'));
+  for (const el of root.querySelectorAll('time[datetime]')) el.textContent = ago(el.getAttribute('datetime'));
 }
 
 /** toast shows a short message for a few seconds. */
 export function toast(msg, kind = 'error') {
-  const t = document.getElementById('toast');
-  t.textContent = msg;
-  t.className = kind;
-  t.hidden = false;
+  const box = document.getElementById('toast');
+  box.textContent = msg;
+  box.className = kind;
+  box.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
 export const terminal = (s) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
