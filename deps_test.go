@@ -24,6 +24,8 @@ func TestPackageBoundaries(t *testing.T) {
 		{"gantry/client", "gantry/store"},
 		{"gantry/cli", "gantry/store"},
 		{"gantry/ui", "gantry/node/auth"},
+		{"gantry/data", "gantry/store"},
+		{"gantry/data", "gantry/node/registry"},
 	} {
 		for _, d := range deps(rule.pkg) {
 			if d == rule.forbidden {

@@ -36,6 +36,8 @@ targets="
 ./node/registry/ FuzzParseManifest
 ./node/registry/ FuzzParseReference
 ./node/registry/ FuzzRegistryAuth
+./data/ FuzzUnpackTar
+./data/ FuzzParseConfig
 "
 
 # Every target in the tree must be listed, so none is silently skipped.
