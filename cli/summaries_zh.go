@@ -107,6 +107,11 @@ var summariesZH = map[string]string{
 
 // longsZH are the Chinese long descriptions of the commands that have one.
 var longsZH = map[string]string{
+	"gantry data push": "将目录存为 OCI 制品：每个大文件一层，小文件打包为 tar，目录树（权限、时间、链接）记在其配置中。" +
+		"镜像仓库已有的数据块不再发送，因此中断的推送可以续传。REPO 不带所有者时归于您名下；TAG 默认为 latest。",
+	"gantry data pull": "将制品还原到 DIR：Gantry 数据集（保留权限、时间与链接）、ModelPack 模型，或 oras 推送的任何制品。" +
+		"DIR 中摘要正确的文件予以保留，下载到一半的数据块会续传，因此中断后再次运行 pull 即可完成。" +
+		"绝不会写到 DIR 之外：含 .. 的路径、绝对路径、指向外部的链接和设备文件一律拒绝。",
 	"gantry backup": "在作业运行时获取一致的备份。备份到目录时，数据块按摘要保存，因此下次备份到同一目录只复制新增的内容；\n" +
 		"以 .tar 结尾的路径得到完整的归档。",
 	"gantry image publish": `将您拥有的仓库发布为社区镜像。其他用户接受其许可后（使用 --access approval
