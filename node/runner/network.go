@@ -52,6 +52,13 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	if name == NetworkNone {
 		return nil
 	}
+	// One check-and-create at a time: the Docker Engine may accept two
+	// networks of one name (it did, 28.x), after which neither can be
+	// used by name ("is ambiguous"). Launches that start together, such
+	// as an array's tasks released at once by their shared input, would
+	// otherwise each create one.
+	r.netCreateMu.Lock()
+	defer r.netCreateMu.Unlock()
 	if _, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {

@@ -141,6 +141,7 @@ type Runner struct {
 	// netMu: launches hold it for reading from ensuring a network until
 	// their container exists; pruning unused networks holds it for writing.
 	netMu        sync.RWMutex
+	netCreateMu  sync.Mutex  // one network check-and-create at a time (network.go)
 	pruned       time.Time   // the last prune of networks
 	prunePending atomic.Bool // prune on the next Sync (a network could not be created)
 
