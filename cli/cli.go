@@ -53,7 +53,10 @@ type ServerConfig struct {
 	// HistoryInterval is the time between the charts' samples
 	// (--history-interval; 0: 10 s).
 	HistoryInterval time.Duration
-	Logger          *slog.Logger
+	// DataCacheSize caps the node's cache of unpacked job inputs
+	// (--data-cache-size; 0: the default).
+	DataCacheSize int64
+	Logger        *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -211,7 +214,7 @@ func parseRetention(flag, s string) (time.Duration, error) {
 
 func serverCmd(server Server) *cobra.Command {
 	var cfg ServerConfig
-	var retention, jobRetention, raftTimeout, historyInterval string
+	var retention, jobRetention, raftTimeout, historyInterval, dataCache string
 	var labels, gpus, gpuShareable []string
 	var debug bool
 	c := &cobra.Command{
@@ -261,6 +264,13 @@ func serverCmd(server Server) *cobra.Command {
 				}
 				cfg.HistoryInterval = d
 			}
+			if dataCache != "" {
+				n, err := parseBytes(dataCache)
+				if err != nil || n < 1<<20 {
+					return usageErr(cmd, "--data-cache-size %q: want a size of at least 1Mi, e.g. 50Gi", dataCache)
+				}
+				cfg.DataCacheSize = n
+			}
 			return server(cmd.Context(), cfg)
 		},
 	}
@@ -303,6 +313,8 @@ func serverCmd(server Server) *cobra.Command {
 		"GPUs several tasks may hold at once, ID[,ID...] or all (repeatable; $GANTRY_GPU_SHAREABLE; default: none, one task per GPU)")
 	f.StringVar(&raftTimeout, "raft-timeout", envOr("GANTRY_RAFT_TIMEOUT", ""),
 		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
+	f.StringVar(&dataCache, "data-cache-size", envOr("GANTRY_DATA_CACHE_SIZE", ""),
+		"cap of the node's cache of unpacked job inputs; artifacts no task uses are evicted, least recently used first (default 20Gi)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

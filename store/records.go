@@ -158,6 +158,9 @@ type JobSpec struct {
 	// Network is "" (the owner's own network on each node: tasks of one
 	// user reach each other, no one else's) or NetworkNone (job.submit v3).
 	Network string `json:"network,omitempty"`
+	// Inputs are artifacts mounted read-only in every task, pinned to a
+	// manifest digest at submission (job.submit v4; inputs.go).
+	Inputs []Input `json:"inputs,omitempty"`
 }
 
 // NetworkNone is JobSpec.Network for tasks without any network.
@@ -335,7 +338,7 @@ func (s *JobSpec) Validate() error {
 			return bad("constraints: %v", err)
 		}
 	}
-	return nil
+	return s.validateInputs()
 }
 
 // validateDeps checks the dependency list: how many, known kinds, well
