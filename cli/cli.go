@@ -55,7 +55,10 @@ type ServerConfig struct {
 	HistoryInterval time.Duration
 	// Restore is a backup a fresh data directory starts from (--restore).
 	Restore string
-	Logger  *slog.Logger
+	// DataCacheSize caps the node's cache of unpacked job inputs
+	// (--data-cache-size; 0: the default).
+	DataCacheSize int64
+	Logger        *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -215,7 +218,7 @@ func parseRetention(flag, s string) (time.Duration, error) {
 
 func serverCmd(server Server) *cobra.Command {
 	var cfg ServerConfig
-	var retention, jobRetention, raftTimeout, historyInterval string
+	var retention, jobRetention, raftTimeout, historyInterval, dataCache string
 	var labels, gpus, gpuShareable []string
 	var debug bool
 	c := &cobra.Command{
@@ -265,6 +268,13 @@ func serverCmd(server Server) *cobra.Command {
 				}
 				cfg.HistoryInterval = d
 			}
+			if dataCache != "" {
+				n, err := parseBytes(dataCache)
+				if err != nil || n < 1<<20 {
+					return usageErr(cmd, "--data-cache-size %q: want a size of at least 1Mi, e.g. 50Gi", dataCache)
+				}
+				cfg.DataCacheSize = n
+			}
 			return server(cmd.Context(), cfg)
 		},
 	}
@@ -309,6 +319,8 @@ func serverCmd(server Server) *cobra.Command {
 		"how long followers wait for a silent leader before electing another (default 250ms, for a LAN; raise it for slow links)")
 	f.StringVar(&cfg.Restore, "restore", envOr("GANTRY_RESTORE", ""),
 		"on a fresh --data directory: start from this backup (a directory or file written by 'gantry backup') as a new single-node cluster")
+	f.StringVar(&dataCache, "data-cache-size", envOr("GANTRY_DATA_CACHE_SIZE", ""),
+		"cap of the node's cache of unpacked job inputs; artifacts no task uses are evicted, least recently used first (default 20Gi)")
 	f.BoolVar(&debug, "debug", os.Getenv("GANTRY_DEBUG") != "", "debug logging")
 	return c
 }

@@ -33,6 +33,7 @@ type runFlags struct {
 	queue                                     string
 	noPreempt                                 bool
 	network                                   string
+	inputs                                    []string
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -97,6 +98,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.queue, "queue", "", "queue to submit to (gantry queue ls; default: default)")
 	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
 	fl.StringVar(&f.network, "network", "", "\"none\": the tasks get no network (default: the owner's own network on each node, shared with no other user)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "mount an artifact of Gantry's registry read-only in every task, REPO[:TAG|@DIGEST]=/path (repeatable; pinned to its digest now)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
@@ -132,6 +134,13 @@ func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
 		s.Timeout = wire.Duration(d)
 	}
 	s.Sequential = f.sequential
+	for _, v := range f.inputs {
+		ref, p, ok := strings.Cut(v, "=")
+		if !ok || ref == "" || p == "" {
+			return s, fmt.Errorf("--input %q: want REPO[:TAG]=/path", v)
+		}
+		s.Inputs = append(s.Inputs, wire.Input{Ref: ref, Path: p})
+	}
 	for _, l := range []struct {
 		flag, kind string
 		vals       []string
@@ -480,6 +489,9 @@ func jobCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  ended %s (%s)", j.Ended.Local().Format(time.DateTime), j.Ended.Sub(j.Submitted).Round(time.Millisecond))
 			}
 			fmt.Fprintln(w)
+			for _, in := range j.Spec.Inputs {
+				fmt.Fprintf(w, "  input %s at %s (%s@%s, read-only)\n", in.Ref, in.Path, in.Repo, shortDigest(in.Digest))
+			}
 			keys := make([]string, 0, len(j.Counts))
 			for k := range j.Counts {
 				keys = append(keys, k)

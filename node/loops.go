@@ -103,10 +103,22 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
 			Preempt: a.Attempt.Preempt,
 			Grace:   time.Duration(a.Attempt.Grace),
+			Inputs:  runnerInputs(s.Inputs),
 		})
 	}
 	n.images.PinImages(ctx, want)
 	n.runner.Sync(ctx, want)
+}
+
+func runnerInputs(in []store.Input) []runner.Input {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]runner.Input, len(in))
+	for i, x := range in {
+		out[i] = runner.Input{Repo: x.Repo, Digest: x.Digest, Path: x.Path}
+	}
+	return out
 }
 
 // leaderLoop runs the scheduler while this node leads.

@@ -33,6 +33,7 @@ import (
 	"gantry/node/auth"
 	"gantry/node/catalog"
 	"gantry/node/cluster"
+	"gantry/node/datacache"
 	"gantry/node/governance"
 	"gantry/node/history"
 	"gantry/node/images"
@@ -82,7 +83,10 @@ type Config struct {
 	// Restore is a backup (a directory or an archive file, gantry backup)
 	// a fresh data directory starts from, as a new single-node cluster.
 	Restore string
-	Logger  *slog.Logger
+	// DataCacheSize caps the node's cache of unpacked job inputs
+	// (0: datacache.DefaultMaxBytes).
+	DataCacheSize int64
+	Logger        *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -292,9 +296,14 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.catalog = catalog.New(catalog.Config{Store: n.store, Proposer: n.cluster, Registry: n.images.Registry(), Logger: n.log})
+	inputs, err := datacache.Open(datacache.Config{Dir: filepath.Join(n.cfg.DataDir, "data-cache"), MaxBytes: n.cfg.DataCacheSize,
+		Blobs: n.images, Logger: n.log, Registerer: n.reg})
+	if err != nil {
+		return fmt.Errorf("open the data cache: %w", err)
+	}
 	n.runner, err = runner.New(runner.Config{
 		Node: n.cfg.Name, Cluster: info.ID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
-		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.RegistryAuth,
+		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.RegistryAuth, Inputs: inputs,
 	})
 	if err != nil {
 		return fmt.Errorf("start runner: %w", err)

@@ -328,6 +328,9 @@ type QueuedTask struct {
 	// Constraints are the node labels the job requires (shared, read-only).
 	Constraints map[string]string
 	NoPreempt   bool
+	// Inputs are the job's inputs (shared, read-only): the scheduler
+	// prefers nodes that hold them.
+	Inputs []Input
 }
 
 // Queued returns about limit queued tasks, each queue's highest priority
@@ -365,7 +368,7 @@ func (s *Store) Queued(limit int) ([]QueuedTask, error) {
 				}
 				n++
 				out = append(out, QueuedTask{JobID: jobID, Task: i, Owner: j.Owner, Queue: q.Name, Priority: j.Spec.Priority,
-					CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs, Constraints: j.Spec.Constraints, NoPreempt: j.Spec.NoPreempt})
+					CPU: j.Spec.CPU, Memory: j.Spec.Memory, GPUs: j.Spec.GPUs, Constraints: j.Spec.Constraints, NoPreempt: j.Spec.NoPreempt, Inputs: j.Spec.Inputs})
 			}
 			it.Close()
 		}

@@ -158,6 +158,9 @@ type JobSpec struct {
 	// Network is "" (the owner's own network on each node: tasks of one
 	// user reach each other, no one else's) or NetworkNone (job.submit v3).
 	Network string `json:"network,omitempty"`
+	// Inputs are artifacts mounted read-only in every task, pinned to a
+	// manifest digest at submission (job.submit v4; inputs.go).
+	Inputs []Input `json:"inputs,omitempty"`
 }
 
 // NetworkNone is JobSpec.Network for tasks without any network.
@@ -356,6 +359,9 @@ func (s *JobSpec) Validate() error {
 		if err := ValidNodeLabel(k, v); err != nil {
 			return bad("constraints: %v", err)
 		}
+	}
+	if err := s.validateInputs(); err != nil {
+		return err
 	}
 	// Last, so a single field over its own bound is named first.
 	if n := s.EncodedSize(); n > MaxSpecBytes {

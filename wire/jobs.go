@@ -47,6 +47,20 @@ type JobSpec struct {
 	// (they reach the owner's other tasks there, never another user's);
 	// "none" gives them no network at all.
 	Network string `json:"network,omitempty"`
+	// Inputs are artifacts of Gantry's registry (datasets, models, any
+	// OCI artifact) mounted read-only at their paths in every task.
+	Inputs []Input `json:"inputs,omitempty"`
+}
+
+// Input is one of JobSpec.Inputs. A submission gives Ref (REPO:TAG or
+// REPO@DIGEST) and Path; the server pins it, filling Repo and Digest, and
+// refuses an input that does not exist, that the owner may not read or has
+// not accepted the licence of, or a path over a system directory.
+type Input struct {
+	Ref    string `json:"ref"`
+	Path   string `json:"path"`
+	Repo   string `json:"repo,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Dependency kinds.

@@ -59,7 +59,8 @@ const (
 	ReasonNodeLost        = "node_lost"
 	ReasonCancelled       = "cancelled"
 	ReasonImagePullFailed = "image_pull_failed"
-	ReasonPreempted       = "preempted" // stopped to make room for a task that outranks it; requeued
+	ReasonInputFailed     = "input_failed" // an input could not be materialised on the node
+	ReasonPreempted       = "preempted"    // stopped to make room for a task that outranks it; requeued
 	ReasonDependency      = "dependency_failed"
 )
 

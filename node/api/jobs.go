@@ -76,6 +76,10 @@ func (a *API) submit(c *gin.Context, spec store.JobSpec, key string) {
 		fail(c, err)
 		return
 	}
+	if err := a.pinInputs(c.Request.Context(), &spec, id.User, id.Admin); err != nil {
+		fail(c, err)
+		return
+	}
 	if err := a.checkPlaceable(&spec, id.User); err != nil {
 		fail(c, err)
 		return

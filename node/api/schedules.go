@@ -31,6 +31,12 @@ func (a *API) createSchedule(c *gin.Context) {
 		fail(c, prefixed("spec.", err))
 		return
 	}
+	// A schedule's inputs are pinned when it is created: every job it
+	// fires reads the same data (data/DESIGN.md, "Not yet").
+	if err := a.pinInputs(c.Request.Context(), &spec, id.User, id.Admin); err != nil {
+		fail(c, prefixed("spec.", err))
+		return
+	}
 	if err := a.checkPlaceable(&spec, id.User); err != nil {
 		fail(c, prefixed("spec.", err))
 		return

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -300,4 +301,26 @@ func (im *Images) PrepullToolbox(ctx context.Context, pull func(ctx context.Cont
 	if err := pull(ctx, ref); err != nil && ctx.Err() == nil {
 		im.log.Warn("pre-pull of the toolbox image failed; the first job will pull it", "err", err)
 	}
+}
+
+// Manifest is the stored manifest repo@digest (datacache.Blobs).
+func (im *Images) Manifest(repo, d string) ([]byte, error) {
+	m, err := im.st.RegManifest(repo, d)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, d, err)
+	}
+	return m.Content, nil
+}
+
+// Blob opens blob d on this node, fetching it from a peer that holds it
+// first when this node does not (datacache.Blobs).
+func (im *Images) Blob(ctx context.Context, d digest.Digest) (*os.File, error) {
+	f, err := im.reg.OpenBlob(d)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	if err := im.reg.PullBlob(ctx, d, ""); err != nil {
+		return nil, fmt.Errorf("fetch blob %s from the other nodes: %w", d, err)
+	}
+	return im.reg.OpenBlob(d)
 }

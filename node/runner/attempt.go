@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"fmt"
@@ -40,6 +41,18 @@ type attempt struct {
 	grace       time.Duration
 	abandonOnce sync.Once
 	abandonCh   chan struct{} // closed when the attempt is no longer wanted here
+
+	// mounts are the host directories of the inputs, in spec order, and
+	// releases let the cache evict them once the attempt is over.
+	mounts   []string
+	releases []func()
+}
+
+func (a *attempt) releaseInputs() {
+	for _, rel := range a.releases {
+		rel()
+	}
+	a.releases, a.mounts = nil, nil
 }
 
 func newAttempt(parent context.Context, spec Spec) *attempt {
@@ -152,6 +165,19 @@ func (r *Runner) launch(a *attempt) {
 		r.finishWithout(a, a.stopReason(), a.notStarted())
 		return
 	}
+	if err := r.holdInputs(a); err != nil {
+		if a.ctx.Err() != nil {
+			r.done(a, false)
+			return
+		}
+		if a.cancelled() {
+			r.finishWithout(a, a.stopReason(), a.notStarted())
+			return
+		}
+		log.Warn("input not available", "err", err)
+		r.finish(a, Result{Key: spec.Key, ExitCode: -1, Reason: ReasonInputFailed, Message: truncate(err.Error()), EndedAt: time.Now()}, "")
+		return
+	}
 	r.netMu.RLock()
 	err = r.ensureNetwork(a.ctx, spec)
 	if err != nil {
@@ -165,7 +191,7 @@ func (r *Runner) launch(a *attempt) {
 		r.done(a, false)
 		return
 	}
-	id, err := r.createContainer(a.ctx, spec)
+	id, err := r.createContainer(a.ctx, spec, a.mounts)
 	r.netMu.RUnlock()
 	switch {
 	case err == nil:
@@ -192,6 +218,36 @@ func (r *Runner) launch(a *attempt) {
 		return
 	}
 	r.follow(a, id)
+}
+
+// holdInputs materialises the attempt's inputs (or finds them in the
+// cache) and holds them until the attempt is over; cancelling the attempt
+// stops the wait.
+func (r *Runner) holdInputs(a *attempt) error {
+	if len(a.spec.Inputs) == 0 || len(a.mounts) == len(a.spec.Inputs) {
+		return nil
+	}
+	if r.cfg.Inputs == nil {
+		return errors.New("this node cannot mount inputs")
+	}
+	ctx, stop := context.WithCancel(a.ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-a.cancelCh:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	for _, in := range a.spec.Inputs {
+		dir, release, err := r.cfg.Inputs.Acquire(ctx, in.Repo, in.Digest)
+		if err != nil {
+			a.releaseInputs()
+			return fmt.Errorf("input %s@%s: %w", in.Repo, in.Digest, err)
+		}
+		a.mounts, a.releases = append(a.mounts, dir), append(a.releases, release)
+	}
+	return nil
 }
 
 // follow runs an existing container to its end: starts it if it was only

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
 )
 
 // Container labels. Every container the runner creates carries all of them;
@@ -156,8 +157,13 @@ func containerEnv(spec Spec) []string {
 // createContainer creates the attempt's container, unprivileged and limited.
 // Errors: a conflict (cerrdefs.IsConflict) when the attempt already has a
 // container, invalid argument for a spec Docker rejects.
-func (r *Runner) createContainer(ctx context.Context, spec Spec) (string, error) {
+func (r *Runner) createContainer(ctx context.Context, spec Spec, inputs []string) (string, error) {
 	cfg, host := r.containerSpec(spec)
+	// Inputs are bind mounts of the node's cache, read-only: no task can
+	// change what the others on the node read.
+	for i, dir := range inputs {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: spec.Inputs[i].Path, ReadOnly: true})
+	}
 	resp, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(r.cfg.Cluster, spec.Key))
 	if err != nil {
 		return "", fmt.Errorf("create container: %w", err)

@@ -66,6 +66,22 @@ type Spec struct {
 	// reason "preempted" (Cancel wins when both are set).
 	Preempt bool
 	Grace   time.Duration
+	// Inputs are artifacts mounted read-only in the container, each from
+	// Config.Inputs' cache.
+	Inputs []Input
+}
+
+// Input is an artifact (a manifest of the node's registry) mounted
+// read-only at Path.
+type Input struct {
+	Repo, Digest, Path string
+}
+
+// Inputs materialises artifacts on this node (package datacache).
+type Inputs interface {
+	// Acquire returns the host directory holding artifact repo@digest and
+	// keeps it there until release is called.
+	Acquire(ctx context.Context, repo, digest string) (dir string, release func(), err error)
 }
 
 // GPU device modes (GPU.Mode).
@@ -92,6 +108,7 @@ const (
 	ReasonTimedOut        = "timed_out"
 	ReasonCancelled       = "cancelled"
 	ReasonImagePullFailed = "image_pull_failed"
+	ReasonInputFailed     = "input_failed" // an input could not be materialised on this node
 	ReasonNodeLost        = "node_lost"
 	ReasonPreempted       = "preempted"
 )
@@ -124,6 +141,9 @@ type Config struct {
 	Reporter     Reporter
 	Logger       *slog.Logger
 	RegistryAuth func(image string) string // optional: base64 X-Registry-Auth for pulls; nil = none
+	// Inputs materialises job inputs; nil: a job with inputs fails
+	// input_failed.
+	Inputs Inputs
 
 	// DockerHost overrides the Docker endpoint (e.g. "unix:///var/run/docker.sock");
 	// empty means the DOCKER_HOST environment or the default socket.
@@ -426,7 +446,13 @@ func (r *Runner) syncOne(spec Spec, c *containerRef) {
 	var run func()
 	switch {
 	case c != nil:
-		run = func() { r.follow(a, c.ID) }
+		run = func() {
+			// A container found after a restart keeps its inputs held.
+			if err := r.holdInputs(a); err != nil && a.ctx.Err() == nil {
+				r.attemptLog(a).Warn("inputs of a running container not held", "err", err)
+			}
+			r.follow(a, c.ID)
+		}
 	case a.cancelled():
 		run = func() { r.finishWithout(a, a.stopReason(), a.notStarted()) }
 	case spec.Started:
@@ -439,6 +465,7 @@ func (r *Runner) syncOne(spec Spec, c *containerRef) {
 	go func() {
 		defer r.wg.Done()
 		defer a.stop()
+		defer a.releaseInputs()
 		run()
 	}()
 }

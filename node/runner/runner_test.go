@@ -503,7 +503,7 @@ func TestContainerIsLabelledAndUnprivileged(t *testing.T) {
 		t.Errorf("host access: binds=%v mounts=%v net=%s pid=%s ipc=%s", hc.Binds, info.Mounts, hc.NetworkMode, hc.PidMode, hc.IpcMode)
 	}
 	// A second create of the same attempt must conflict, not run twice.
-	if _, err := n.r.createContainer(context.Background(), s); err == nil {
+	if _, err := n.r.createContainer(context.Background(), s, nil); err == nil {
 		t.Error("second create of the same attempt succeeded")
 	}
 	n.rep.cancel(s.Key)
@@ -704,7 +704,7 @@ func TestUnwantedContainersAreRemoved(t *testing.T) {
 
 	// A container left from an attempt that was moved elsewhere, and one of
 	// another node sharing this Docker daemon.
-	if _, err := n.r.createContainer(ctx, mine); err != nil {
+	if _, err := n.r.createContainer(ctx, mine, nil); err != nil {
 		t.Fatal(err)
 	}
 	otherRunner, err := New(Config{Node: n.name + "-other", Cluster: testCluster, LogDir: t.TempDir(), Reporter: newFakeReporter()})
@@ -712,7 +712,7 @@ func TestUnwantedContainersAreRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer otherRunner.Close()
-	otherID, err := otherRunner.createContainer(ctx, other)
+	otherID, err := otherRunner.createContainer(ctx, other, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

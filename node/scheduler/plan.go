@@ -19,6 +19,9 @@ type view struct {
 	queues  []store.Queue // every queue; nil: the default queue alone
 	qusage  map[string]store.UserUsage
 	weights map[string]float64 // users' fair-share weights (missing: 1)
+	// holders: for each input (repo@digest) of a queued task, the nodes
+	// that hold all its blobs already.
+	holders map[string]map[string]bool
 }
 
 // plan is a pass's outcome: the placements, and the tasks that fit no node
@@ -128,7 +131,7 @@ func plan(v *view) planned {
 			// preempted never borrows: it could not give it back).
 		case !quotaAllows(v.quotas, o.name, held[o.name].Plus(need)):
 		default:
-			if n := bestNode(v.nodes, need, t.Constraints, qs.q.Placement == store.PlacePack); n != nil {
+			if n := bestNode(v.nodes, need, t.Constraints, qs.q.Placement == store.PlacePack, v.inputsHeld(t)); n != nil {
 				n.free = n.free.Minus(need)
 				held[o.name] = held[o.name].Plus(need)
 				qs.held = after
@@ -183,21 +186,50 @@ func quotaAllows(quotas map[string]store.Resources, user string, r store.Resourc
 	return !ok || q.Allows(r)
 }
 
-// bestNode is the node matching constraints with room for need and the most
-// free capacity by dominant share (or, packing, the least), or nil.
-func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]string, pack bool) *nodeFree {
+// bestNode is the node matching constraints with room for need that holds
+// the most of the task's inputs (held; nil: no inputs) and, among those,
+// the most free capacity by dominant share (or, packing, the least), or
+// nil.
+func bestNode(nodes []*nodeFree, need store.Resources, constraints map[string]string, pack bool, held func(node string) int) *nodeFree {
 	var best *nodeFree
-	bestScore := 0.0
+	bestScore, bestHeld := 0.0, 0
 	for _, n := range nodes {
 		if !n.free.Holds(need) || !store.LabelsMatch(n.labels, constraints) {
 			continue
 		}
-		score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory))
-		if best == nil || (!pack && score > bestScore) || (pack && score < bestScore) {
-			best, bestScore = n, score
+		h := 0
+		if held != nil {
+			h = held(n.name)
 		}
+		score := min(ratio(n.free.CPU, n.cap.CPU), ratio(n.free.Memory, n.cap.Memory))
+		switch {
+		case best == nil || h > bestHeld:
+		case h < bestHeld:
+			continue
+		case (!pack && score > bestScore) || (pack && score < bestScore):
+		default:
+			continue
+		}
+		best, bestScore, bestHeld = n, score, h
 	}
 	return best
+}
+
+// inputsHeld counts, per node, the task's inputs it holds already; nil
+// for a task without inputs.
+func (v *view) inputsHeld(t store.QueuedTask) func(node string) int {
+	if len(t.Inputs) == 0 || len(v.holders) == 0 {
+		return nil
+	}
+	return func(node string) int {
+		n := 0
+		for _, in := range t.Inputs {
+			if v.holders[in.Repo+"@"+in.Digest][node] {
+				n++
+			}
+		}
+		return n
+	}
 }
 
 // ownerQueue is one user's queued tasks of a priority level, with their

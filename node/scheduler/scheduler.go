@@ -203,7 +203,51 @@ func (s *Scheduler) view() (*view, error) {
 	if v.weights, err = s.cfg.State.UserWeights(); err != nil {
 		return nil, err
 	}
+	if v.holders, err = s.inputHolders(v.queued); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// InputHolders is what a State may also tell: the nodes that hold every
+// blob of an input artifact (store.Store.InputHolders). Without it tasks
+// with inputs are placed like any other.
+type InputHolders interface {
+	InputHolders(repo, digest string) ([]string, error)
+}
+
+// maxInputsPerPass bounds the inputs a pass looks up holders for; tasks
+// with others are placed as if no node held them.
+const maxInputsPerPass = 256
+
+// inputHolders looks up, once per pass and input, which nodes hold the
+// inputs of the queued tasks.
+func (s *Scheduler) inputHolders(queued []store.QueuedTask) (map[string]map[string]bool, error) {
+	ih, ok := s.cfg.State.(InputHolders)
+	if !ok {
+		return nil, nil
+	}
+	var out map[string]map[string]bool
+	for _, t := range queued {
+		for _, in := range t.Inputs {
+			key := in.Repo + "@" + in.Digest
+			if _, done := out[key]; done || len(out) >= maxInputsPerPass {
+				continue
+			}
+			nodes, err := ih.InputHolders(in.Repo, in.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if out == nil {
+				out = map[string]map[string]bool{}
+			}
+			out[key] = map[string]bool{}
+			for _, n := range nodes {
+				out[key][n] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *Scheduler) preemptDue() bool {

@@ -181,3 +181,27 @@ func TestPlanPlacesOnlyOnNodesWithTheConstrainedLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanPrefersANodeHoldingTheTaskInputs(t *testing.T) {
+	nodes := []*nodeFree{
+		{name: "roomy", free: store.Resources{CPU: 8000, Memory: 16 << 30}, cap: store.Resources{CPU: 8000, Memory: 16 << 30}},
+		{name: "holder", free: store.Resources{CPU: 2500, Memory: 4 << 30}, cap: store.Resources{CPU: 4000, Memory: 8 << 30}},
+	}
+	in := []store.Input{{Ref: "alice/ds:v1", Repo: "alice/ds", Digest: "sha256:aa", Path: "/data"}}
+	var q []store.QueuedTask
+	for i := range 4 {
+		q = append(q, store.QueuedTask{JobID: "j", Task: i, Owner: "u", CPU: 1000, Memory: 1 << 30, Inputs: in})
+	}
+	q = append(q, store.QueuedTask{JobID: "plain", Task: 0, Owner: "v", CPU: 1000, Memory: 1 << 30})
+	v := &view{queued: q, nodes: nodes, total: store.Resources{CPU: 12000, Memory: 24 << 30},
+		holders: map[string]map[string]bool{"alice/ds@sha256:aa": {"holder": true}}}
+	per := map[string][]string{}
+	for _, p := range plan(v).placements {
+		per[p.Node] = append(per[p.Node], p.JobID)
+	}
+	// The holder has room for two of the four: those go there, the rest
+	// (and the job without inputs) to the roomier node.
+	if len(per["holder"]) != 2 || per["holder"][0] != "j" || per["holder"][1] != "j" || len(per["roomy"]) != 3 {
+		t.Fatalf("placements %v, want two input tasks on the holder and the rest on roomy", per)
+	}
+}

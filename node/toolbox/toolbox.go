@@ -12,6 +12,8 @@ package toolbox
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,7 @@ var commands = map[string]command{
 	"alloc":      {"alloc MEGABYTES", cmdAlloc},
 	"write":      {"write PATH BYTES", cmdWrite},
 	"cat":        {"cat PATH", cmdCat},
+	"sha256":     {"sha256 PATH [WANT]", cmdSHA256},
 	"tick":       {"tick INTERVAL DURATION", cmdTick},
 	"fail-until": {"fail-until N CODE", cmdFailUntil},
 	"fail-tasks": {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
@@ -351,6 +354,31 @@ func cmdCat(e *env, args []string) (int, error) {
 	defer f.Close()
 	if _, err := io.Copy(e.stdout, f); err != nil {
 		return 1, fmt.Errorf("read %s: %w", args[0], err)
+	}
+	return 0, nil
+}
+
+// cmdSHA256 prints a file's sha256 and, given WANT (hex, or sha256:hex),
+// exits 1 when the file's differs: a task checks the data it was given.
+func cmdSHA256(e *env, args []string) (int, error) {
+	if len(args) != 1 && len(args) != 2 {
+		return 0, usagef("want PATH and optionally the digest expected")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return 1, fmt.Errorf("open: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return 1, fmt.Errorf("read %s: %w", args[0], err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if _, err := fmt.Fprintf(e.stdout, "%s  %s\n", got, args[0]); err != nil {
+		return 1, err
+	}
+	if len(args) == 2 && strings.TrimPrefix(strings.ToLower(args[1]), "sha256:") != got {
+		return 1, fmt.Errorf("%s: sha256 %s, want %s", args[0], got, args[1])
 	}
 	return 0, nil
 }

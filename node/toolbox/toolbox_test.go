@@ -32,6 +32,11 @@ func runCmd(t *testing.T, vars map[string]string, args ...string) (code int, std
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")
+	abc := filepath.Join(dir, "abc")
+	if err := os.WriteFile(abc, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const abcSum = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 	tests := []struct {
 		name       string
 		vars       map[string]string
@@ -58,6 +63,9 @@ func TestCommands(t *testing.T) {
 		{name: "fail-until succeeds once the attempt is reached", vars: map[string]string{"GANTRY_ATTEMPT": "3"}, args: []string{"fail-until", "3", "7"}, wantStdout: "attempt 3 >= 3: succeeding\n"},
 		{name: "fail-until needs GANTRY_ATTEMPT", args: []string{"fail-until", "3", "7"}, wantCode: 1, wantStderr: "GANTRY_ATTEMPT"},
 		{name: "write creates a file of that size", args: []string{"write", file, "100000"}, wantStdout: "wrote 100000 bytes to " + file + "\n"},
+		{name: "sha256 prints a file's digest", args: []string{"sha256", abc}, wantStdout: abcSum + "  " + abc + "\n"},
+		{name: "sha256 with the right digest exits 0", args: []string{"sha256", abc, "sha256:" + abcSum}, wantStdout: abcSum},
+		{name: "sha256 with another digest exits 1", args: []string{"sha256", abc, strings.Repeat("0", 64)}, wantStdout: abcSum, wantCode: 1, wantStderr: "want 0000"},
 		{name: "cat of a missing file fails", args: []string{"cat", filepath.Join(dir, "missing")}, wantCode: 1, wantStderr: "no such file"},
 		{name: "burn runs for the given time", args: []string{"burn", "0.05"}, wantStdout: "burned 50ms"},
 		{name: "tick needs a positive interval", args: []string{"tick", "0", "1s"}, wantCode: 2, wantStderr: "positive"},

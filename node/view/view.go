@@ -37,8 +37,32 @@ func JobSpec(s store.JobSpec) wire.JobSpec {
 		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: deps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt, Network: s.Network,
+		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: inputs(s.Inputs),
 	}
+}
+
+func inputs(in []store.Input) []wire.Input {
+	if in == nil {
+		return nil
+	}
+	out := make([]wire.Input, len(in))
+	for i, x := range in {
+		out[i] = wire.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest}
+	}
+	return out
+}
+
+// storeInputs is what a user sent; the API pins Repo and Digest from Ref
+// whatever was sent in them.
+func storeInputs(in []wire.Input) []store.Input {
+	if in == nil {
+		return nil
+	}
+	out := make([]store.Input, len(in))
+	for i, x := range in {
+		out[i] = store.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest}
+	}
+	return out
 }
 
 func deps(ds []store.Dep) []wire.Dependency {
@@ -89,7 +113,7 @@ func StoreJobSpec(s wire.JobSpec) store.JobSpec {
 		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: storeDeps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt, Network: s.Network,
+		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: storeInputs(s.Inputs),
 	}
 }
 
