@@ -36,6 +36,7 @@ import (
 	"gantry/node/governance"
 	"gantry/node/history"
 	"gantry/node/images"
+	"gantry/node/reports"
 	"gantry/node/runner"
 	"gantry/raftcluster"
 	"gantry/store"
@@ -108,6 +109,7 @@ type Node struct {
 	images  *images.Images
 	catalog *catalog.Catalog
 	runner  *runner.Runner
+	reports *reports.Batcher // the runner's reports, batched into attempt.report
 	reg     *prometheus.Registry
 	commit  prometheus.Histogram
 }
@@ -237,6 +239,7 @@ func (n *Node) start(ctx context.Context) error {
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
 	})
 	n.cluster.Start()
+	n.reports = reports.New(reports.Config{Proposer: n.cluster, Logger: n.log})
 	n.registerMetrics() // metrics.go
 	if member != "" {
 		n.cluster.AdoptCAKey(ctx, member)
