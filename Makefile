@@ -13,7 +13,7 @@ export GANTRY_TEST_OUTPUT := $(TEST_OUTPUT)
 HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
 # The concurrent packages run once, under the race detector (the Docker
 # and browser ones too, one package at a time).
-RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
+RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/reports gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
 .PHONY: build test test-deps unit e2e conformance bench vet fuzz clean

@@ -55,6 +55,10 @@ func TestCluster(t *testing.T) {
 		t.Logf("placement: %v", used)
 	})
 
+	t.Run("concurrent submissions through a follower land once each, batched", func(t *testing.T) {
+		concurrentSubmissionsThroughAFollower(t, cl)
+	})
+
 	t.Run("a consistent read on a follower sees a write made on another node", func(t *testing.T) {
 		j := submit(t, cl.Leader(t, 10*time.Second).Client(), wire.JobSpec{Image: "gantry/toolbox", Command: []string{"echo", "x"}, CPU: 100, Memory: 32 << 20})
 		var got wire.Job

@@ -11,21 +11,20 @@ import (
 	"gantry/store"
 )
 
-// reporter turns the runner's reports into commands.
+// reporter turns the runner's reports into attempt reports, which the
+// node's batcher sends as one attempt.report per short interval.
 type reporter struct{ n *Node }
 
 func (r reporter) Started(ctx context.Context, k runner.Key, containerID string, at time.Time) error {
-	_, err := store.CmdAttemptStarted.Propose(ctx, r.n.cluster, store.AttemptStarted{JobID: k.JobID, Task: k.Task, N: k.Attempt, Container: containerID, At: at})
-	return err
+	return r.n.reports.Started(ctx, store.AttemptStarted{JobID: k.JobID, Task: k.Task, N: k.Attempt, Container: containerID, At: at})
 }
 
 func (r reporter) Finished(ctx context.Context, res runner.Result) error {
-	_, err := store.CmdAttemptEnded.Propose(ctx, r.n.cluster, store.AttemptEnded{
+	return r.n.reports.Ended(ctx, store.AttemptEnded{
 		JobID: res.JobID, Task: res.Task, N: res.Attempt, Container: res.ContainerID,
 		ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message,
 		Started: res.StartedAt, Ended: res.EndedAt, ImageDigest: res.ImageDigest,
 	})
-	return err
 }
 
 // runnerLoop hands the runner the attempts placed on this node whenever

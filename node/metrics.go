@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,41 @@ func (n *Node) registerMetrics() {
 		}),
 		votesCollector{n},
 		diskCollector{dir: n.cfg.DataDir},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gantry_raft_applied_index",
+			Help: "The last Raft log index this node's state machine applied (entries in the log, batches counting once)."}, func() float64 {
+			return float64(st.AppliedIndex())
+		}),
+	)
+	// Commands per batch is the ratio of the two counters of a path.
+	pc := n.cluster.Proposals()
+	const (
+		helpProposals = "Commands proposed on this node and committed: while it led (path=leader) or forwarded to the leader (path=forwarded)."
+		helpBatches   = "What this node's committed proposals took: Raft entries while it led (path=leader), forward calls to the leader (path=forwarded)."
+	)
+	for _, c := range []struct {
+		name, help, path string
+		v                *atomic.Uint64
+	}{
+		{"gantry_proposals_total", helpProposals, "leader", &pc.LeaderCommands},
+		{"gantry_proposals_total", helpProposals, "forwarded", &pc.ForwardedCommands},
+		{"gantry_proposal_batches_total", helpBatches, "leader", &pc.LeaderEntries},
+		{"gantry_proposal_batches_total", helpBatches, "forwarded", &pc.Forwards},
+	} {
+		v := c.v
+		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help,
+			ConstLabels: prometheus.Labels{"path": c.path}}, func() float64 { return float64(v.Load()) }))
+	}
+	n.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gantry_attempt_reports_total",
+			Help: "Attempt starts and ends this node's runner reported and the cluster recorded."}, func() float64 {
+			r, _ := n.reports.Counts()
+			return float64(r)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gantry_attempt_report_commands_total",
+			Help: "The attempt.report commands those reports took (one per short interval)."}, func() float64 {
+			_, c := n.reports.Counts()
+			return float64(c)
+		}),
 	)
 }
 

@@ -37,6 +37,7 @@ import (
 	"gantry/node/governance"
 	"gantry/node/history"
 	"gantry/node/images"
+	"gantry/node/reports"
 	"gantry/node/runner"
 	"gantry/raftcluster"
 	"gantry/store"
@@ -116,6 +117,7 @@ type Node struct {
 	catalog *catalog.Catalog
 	gov     *governance.Governance
 	runner  *runner.Runner
+	reports *reports.Batcher // the runner's reports, batched into attempt.report
 	reg     *prometheus.Registry
 	commit  prometheus.Histogram
 }
@@ -251,6 +253,7 @@ func (n *Node) start(ctx context.Context) error {
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
 	})
 	n.cluster.Start()
+	n.reports = reports.New(reports.Config{Proposer: n.cluster, Logger: n.log})
 	n.registerMetrics() // metrics.go
 	if member != "" {
 		n.cluster.AdoptCAKey(ctx, member)

@@ -35,6 +35,29 @@ func (c *Cluster) ApplyIndex(ctx context.Context, cmd []byte) (any, uint64, erro
 	return f.Response(), f.Index(), nil
 }
 
+// ApplyAsync appends cmd to the log and returns without waiting for it to
+// commit (it waits only while Raft's queue of new entries is full, at most
+// until ctx's deadline); wait then returns what ApplyIndex returns.
+// Entries appended one after another by one goroutine are in the log in
+// that order, which is what lets a proposer keep its order while several
+// entries are on their way.
+func (c *Cluster) ApplyAsync(ctx context.Context, cmd []byte) (wait func() (any, uint64, error)) {
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := c.raft.Apply(cmd, timeout)
+	return func() (any, uint64, error) {
+		if err := f.Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				return nil, 0, ErrNotLeader
+			}
+			return nil, 0, fmt.Errorf("raft apply: %w", err)
+		}
+		return f.Response(), f.Index(), nil
+	}
+}
+
 func changeErr(err error) error {
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		return ErrNotLeader

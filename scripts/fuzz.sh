@@ -28,6 +28,7 @@ targets="
 ./cli/ FuzzParseRetention
 ./raftcluster/ FuzzParseToken
 ./store/ FuzzScheduleCron
+./store/ FuzzApplyEntry
 ./node/api/ FuzzDecodeJobSpec
 ./node/api/ FuzzAuthenticate
 ./node/registry/ FuzzParseRoute

@@ -107,13 +107,8 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 			results[j] = res
 		}
 		if tooBig == 0 {
-			// A single command too big for a transaction is rejected, not applied.
 			txn.Discard()
-			results[0] = Errorf(EInvalid, "request too large")
-			if err := s.saveApplied(logs[0].Index); err != nil {
-				s.logger.Error("save applied index", "err", err)
-			}
-			return 1, nil
+			return s.refuseTooBig(logs[0], results), nil
 		}
 		if tooBig > 0 {
 			txn.Discard()
@@ -132,6 +127,10 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 		if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
 			limit = (limit + 1) / 2
 			continue
+		}
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			// One entry whose writes fit but not with what flush adds.
+			return s.refuseTooBig(logs[0], results), nil
 		}
 		if err != nil {
 			// The state DB failing is fatal for consistency: stop applying
@@ -153,15 +152,39 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 	}
 }
 
+// refuseTooBig rejects one entry too big for a transaction: nothing of it
+// is applied, only its index recorded. A single command is refused with
+// EInvalid; a batch with ErrBatchTooBig, for its proposer to send its
+// commands one by one.
+func (s *Store) refuseTooBig(l *raft.Log, results []any) int {
+	results[0] = Errorf(EInvalid, "request too large")
+	if isBatch(l.Data) {
+		results[0] = ErrBatchTooBig
+	}
+	if err := s.saveApplied(l.Index); err != nil {
+		s.logger.Error("save applied index", "err", err)
+	}
+	s.setApplied(l.Index) // a follower waiting for this index learns the refusal at once
+	return 1
+}
+
 func (s *Store) saveApplied(index uint64) error {
 	return s.db.Update(func(txn *badger.Txn) error { return putJSON(txn, []byte(kApplied), index) })
 }
 
+// apply applies one log entry: a command, or a batch of them (batch.go).
 func (a *applier) apply(data []byte) (any, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, Errorf(EInvalid, "undecodable command")
 	}
+	if env.Type == batchType {
+		return a.applyBatch(&env)
+	}
+	return a.applyCommand(&env)
+}
+
+func (a *applier) applyCommand(env *envelope) (any, error) {
 	e, ok := commands[env.Type]
 	if !ok {
 		return nil, Errorf(EInvalid, "unknown command %q", env.Type)

@@ -27,6 +27,10 @@ var (
 	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks) // ended tasks get a new attempt in the same job
 	CmdPreempt        = define("task.preempt", 1, (*applier).preempt) // the scheduler's victims: stopped after a grace period, requeued
 
+	// A node's attempt starts and ends of a short interval (node/reports),
+	// each with its own outcome: one entry instead of one per report.
+	CmdReportAttempts = define("attempt.report", 1, (*applier).reportAttempts)
+
 	// Queues.
 	CmdCreateQueue = define("queue.create", 1, (*applier).createQueue)
 	CmdUpdateQueue = define("queue.update", 1, (*applier).updateQueue)

@@ -48,3 +48,29 @@ func FuzzScheduleCron(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApplyEntry applies arbitrary bytes as a log entry, single command or
+// batch: Apply never panics, answers a value or an error (for a batch, one
+// per command), and counts the entry as applied. Seeds:
+// testdata/fuzz/FuzzApplyEntry.
+func FuzzApplyEntry(f *testing.F) {
+	st, err := Open(f.TempDir(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	d := NewDirect(st)
+	f.Fuzz(func(t *testing.T, entry []byte) {
+		before := st.AppliedIndex()
+		res := d.ApplyBatch([][]byte{entry})[0]
+		if after := st.AppliedIndex(); after != before+1 {
+			t.Fatalf("%q: applied index %d after %d", entry, after, before)
+		}
+		if br, ok := res.(BatchResults); ok {
+			cmds, isBatch := DecodeBatch(entry)
+			if !isBatch || len(cmds) != len(br) {
+				t.Fatalf("%q: %d results for a batch of %d (a batch: %v)", entry, len(br), len(cmds), isBatch)
+			}
+		}
+	})
+}

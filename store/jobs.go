@@ -19,6 +19,11 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 			return nil, err
 		}
 	}
+	// A job submitted earlier in the same transaction (another command of
+	// the batch) is only in the cache until flush.
+	if _, ok := a.jobs[c.ID]; ok {
+		return nil, Errorf(EConflict, "job %s already exists", c.ID)
+	}
 	if ok, err := exists(a.txn, jobKey(c.ID)); err != nil || ok {
 		if ok {
 			return nil, Errorf(EConflict, "job %s already exists", c.ID)

@@ -63,6 +63,7 @@ type LogFiles interface {
 type Cluster struct {
 	cfg  Config
 	raft *raftcluster.Cluster
+	rl   raftLog // the same Raft, as proposing sees it
 	st   *store.Store
 	log  *slog.Logger
 
@@ -79,6 +80,8 @@ type Cluster struct {
 	poke        chan struct{}      // a heartbeat from a caught-up non-voter: manage voters now
 	reg         *registry.Registry // set by Attach
 	logs        LogFiles           // set by Attach
+
+	prop proposer // the queue of proposals (batch.go)
 }
 
 // New returns the cluster protocol for a node whose Raft is open.
@@ -89,7 +92,7 @@ func New(cfg Config) *Cluster {
 	if cfg.Voters <= 0 {
 		cfg.Voters = votersFromEnv()
 	}
-	return &Cluster{cfg: cfg, raft: cfg.Raft, st: cfg.Store, log: cfg.Logger.With("component", "cluster"),
+	return &Cluster{cfg: cfg, raft: cfg.Raft, rl: cfg.Raft, st: cfg.Store, log: cfg.Logger.With("component", "cluster"),
 		live: map[string]liveness{}, hc: &http.Client{Transport: cfg.Raft.InternalTransport()}, poke: make(chan struct{}, 1)}
 }
 
@@ -107,6 +110,7 @@ func votersFromEnv() int {
 func (c *Cluster) Start() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/v1/apply", c.handleApply)
+	mux.HandleFunc("POST /internal/v1/apply-batch", c.handleApplyBatch)
 	mux.HandleFunc("GET /internal/v1/read-index", c.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/heartbeat", c.handleHeartbeat)
 	mux.HandleFunc("GET /internal/v1/roles", c.handleRoles)

@@ -20,6 +20,8 @@ type applyResult struct {
 	Index  uint64          `json:"index"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *wireError      `json:"error,omitempty"`
+	// Retry (in a batch's answer) says the command was not committed.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // applier commits an encoded command and returns Apply's result with the
@@ -35,14 +37,26 @@ const forwardWindow = 15 * time.Second
 
 // Propose commits an encoded command through Raft: locally on the leader,
 // otherwise by forwarding it to the leader over the mutual-TLS internal
-// listener. A forwarded write returns once this node has applied it too, so
-// a read on this node right after sees it. While there is no leader it
-// retries until ctx ends or forwardWindow passes. Apply's error comes back
-// as the error, as an *store.Error with its code on either path; a write
-// that could not be committed is EUnavailable.
+// listener. Concurrent proposals on one node travel together (batch.go):
+// one Raft entry on the leader, one forward call from a follower, each
+// caller getting its own result. A forwarded write returns once this node
+// has applied it too, so a read on this node right after sees it. While
+// there is no leader it retries until ctx ends or forwardWindow passes.
+// Apply's error comes back as the error, as an *store.Error with its code
+// on either path; a write that could not be committed is EUnavailable.
 func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, error) {
 	start := time.Now()
-	res, err := c.propose(ctx, c.raft, typ, cmd)
+	p := &proposal{ctx: ctx, typ: typ, cmd: cmd, expires: start.Add(forwardWindow), done: make(chan struct{})}
+	c.enqueue(p)
+	var res any
+	var err error
+	select {
+	case <-p.done:
+		res, err = p.res, p.err
+	case <-ctx.Done():
+		// The command may still commit; the caller has stopped waiting.
+		err = ctx.Err()
+	}
 	if c.cfg.OnCommit != nil {
 		c.cfg.OnCommit(time.Since(start))
 	}
@@ -60,31 +74,6 @@ func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, err
 		return nil, e
 	}
 	return res, nil
-}
-
-func (c *Cluster) propose(ctx context.Context, local applier, typ string, cmd []byte) (any, error) {
-	deadline := time.Now().Add(forwardWindow)
-	for {
-		res, _, err := local.ApplyIndex(ctx, cmd)
-		if !errors.Is(err, raftcluster.ErrNotLeader) {
-			return res, err
-		}
-		if addr, _ := c.raft.Leader(); addr != "" && addr != c.raft.Addr() {
-			res, err, retry := c.forward(ctx, addr, typ, cmd)
-			if !retry {
-				return res, err
-			}
-			c.log.Debug("forward to leader", "leader", addr, "err", err)
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, raftcluster.ErrNotLeader
-		}
-		select {
-		case <-ctx.Done():
-			return nil, raftcluster.ErrNotLeader
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // forward sends a command to the leader. retry is true when the leader could
@@ -156,7 +145,7 @@ func (c *Cluster) resultOf(res any, idx uint64) (applyResult, error) {
 
 // handleApply is the leader's end of forwarding.
 func (c *Cluster) handleApply(w http.ResponseWriter, r *http.Request) {
-	c.serveApply(w, r, c.raft)
+	c.serveApply(w, r, c.rl)
 }
 
 func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request, local applier) {

@@ -166,3 +166,87 @@ func TestProposeReturnsTheDeclaredType(t *testing.T) {
 		t.Fatalf("draining a missing node: %v", err)
 	}
 }
+
+// batchScript stands in for the leader's Raft for batched forwarding: it
+// checks each command of the batch entry it receives against the payload
+// the test sent and answers each with the result the test chose.
+type batchScript struct {
+	t        *testing.T
+	payloads []any
+	results  []any
+}
+
+func (b *batchScript) ApplyIndex(ctx context.Context, entry []byte) (any, uint64, error) {
+	cmds, ok := store.DecodeBatch(entry)
+	if !ok || len(cmds) != len(b.payloads) {
+		b.t.Errorf("the leader received %d commands (a batch: %v), want %d", len(cmds), ok, len(b.payloads))
+		return nil, 0, errors.New("not the batch sent")
+	}
+	out := make(store.BatchResults, len(cmds))
+	for i, c := range cmds {
+		d, err := store.DecodeCommand(c)
+		if err != nil {
+			return nil, 0, fmt.Errorf("leader could not decode command %d: %w", i, err)
+		}
+		if !reflect.DeepEqual(d.Payload, b.payloads[i]) {
+			b.t.Errorf("%s: the leader received payload\n%#v\nwant\n%#v", d.Type, d.Payload, b.payloads[i])
+		}
+		out[i] = b.results[i]
+	}
+	return out, 0, nil
+}
+
+// TestEveryCommandRoundTripsThroughABatchedForward: every command of the
+// table, with a random payload, travels to the leader in one batch, and
+// each caller gets back its own result (random, of the command's result
+// type) or its own error.
+func TestEveryCommandRoundTripsThroughABatchedForward(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	script := &batchScript{t: t}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	leader := &Cluster{log: log}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leader.serveApplyBatch(w, r, script)
+	}))
+	defer srv.Close()
+	st, err := store.Open(t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	follower := &Cluster{log: log, st: st, hc: srv.Client()}
+	var ps []*proposal
+	for i, info := range store.Commands() {
+		payload := gantrytest.RandomValue(info.Payload, rng)
+		var result any = gantrytest.RandomValue(info.Result, rng)
+		if i%3 == 1 {
+			result = store.Errorf(store.EConflict, "refused %s", info.Type)
+		}
+		cmd, err := store.EncodeCommand(info.Type, time.Now(), payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script.payloads = append(script.payloads, payload)
+		script.results = append(script.results, result)
+		ps = append(ps, &proposal{ctx: context.Background(), typ: info.Type, cmd: cmd, done: make(chan struct{})})
+	}
+	if retry := follower.forwardBatch(context.Background(), strings.TrimPrefix(srv.URL, "http://"), ps, false); len(retry) != 0 {
+		t.Fatalf("%d commands to retry", len(retry))
+	}
+	for i, p := range ps {
+		<-p.done
+		want := script.results[i]
+		if p.err != nil {
+			t.Fatalf("%s: %v", p.typ, p.err)
+		}
+		if we, ok := want.(error); ok {
+			if ge, _ := p.res.(error); ge == nil || store.ErrorCode(ge) != store.EConflict || ge.Error() != we.Error() {
+				t.Fatalf("%s: got %#v, want the error %v", p.typ, p.res, we)
+			}
+			continue
+		}
+		if reflect.TypeOf(p.res) != reflect.TypeOf(want) || !reflect.DeepEqual(p.res, want) {
+			t.Fatalf("%s: the forwarded result\n%#v\nis not what the leader returned\n%#v", p.typ, p.res, want)
+		}
+	}
+}
