@@ -242,7 +242,9 @@ func (n *Node) Restart(t testing.TB) {
 	if err := n.waitHealthy(90 * time.Second); err != nil {
 		// A port found free a moment ago can be taken by another process
 		// before the node binds it: a fresh node tries other ports.
-		if n.runs == n.portRetries+1 && n.portRetries < 3 && n.AdminToken == "" && n.boundTaken() {
+		// (Ports are bound before anything is written: a joiner or a
+		// restored node starts over just as well.)
+		if n.runs == n.portRetries+1 && n.portRetries < 3 && n.boundTaken() {
 			n.mu.Lock()
 			n.cmd, n.done = nil, nil
 			n.portRetries++

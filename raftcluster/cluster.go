@@ -21,6 +21,23 @@ import (
 // ErrNotLeader is returned by Apply on a node that is not the leader.
 var ErrNotLeader = errors.New("not the leader")
 
+// ErrLeadershipLost is returned for an entry this node appended as leader
+// but stopped leading before it committed: it may still commit under the
+// next leader. It is an ErrNotLeader (errors.Is), so it is retried like
+// one, but a caller that gives up must not say the write was refused.
+var ErrLeadershipLost = fmt.Errorf("%w: leadership lost before the entry committed", ErrNotLeader)
+
+// applyErr maps Raft's refusals to ours.
+func applyErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrLeadershipLost
+	case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return ErrNotLeader
+	}
+	return fmt.Errorf("raft apply: %w", err)
+}
+
 // Config says how to run this node's Raft.
 type Config struct {
 	Dir    string // raft/ under the node's data dir
@@ -191,10 +208,7 @@ func (c *Cluster) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	f := c.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return nil, ErrNotLeader
-		}
-		return nil, fmt.Errorf("raft apply: %w", err)
+		return nil, applyErr(err)
 	}
 	return f.Response(), nil
 }

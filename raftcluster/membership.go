@@ -3,7 +3,6 @@ package raftcluster
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -27,10 +26,7 @@ func (c *Cluster) ApplyIndex(ctx context.Context, cmd []byte) (any, uint64, erro
 	}
 	f := c.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return nil, 0, ErrNotLeader
-		}
-		return nil, 0, fmt.Errorf("raft apply: %w", err)
+		return nil, 0, applyErr(err)
 	}
 	return f.Response(), f.Index(), nil
 }
@@ -49,10 +45,7 @@ func (c *Cluster) ApplyAsync(ctx context.Context, cmd []byte) (wait func() (any,
 	f := c.raft.Apply(cmd, timeout)
 	return func() (any, uint64, error) {
 		if err := f.Error(); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-				return nil, 0, ErrNotLeader
-			}
-			return nil, 0, fmt.Errorf("raft apply: %w", err)
+			return nil, 0, applyErr(err)
 		}
 		return f.Response(), f.Index(), nil
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,11 @@ type proposal struct {
 	done    chan struct{}
 	res     any   // what Apply returned: a value or Apply's error
 	err     error // why it was not committed
+	// uncertain is set once the command may have reached the log without
+	// this node learning its outcome (a forward call that got no answer, an
+	// entry whose leader stepped down before it committed): if it is not
+	// committed after all, its caller hears "unknown", not "refused".
+	uncertain atomic.Bool
 }
 
 func (p *proposal) finish(res any, err error) {
@@ -96,6 +102,23 @@ type proposer struct {
 	roundEnd chan struct{} // a forward round ended
 	noBatch  string        // a leader that answered 404 to apply-batch (an older binary)
 	counters ProposalCounts
+	// window and timeout, when set (tests), replace forwardWindow and
+	// batchTimeout.
+	window, timeout time.Duration
+}
+
+func (q *proposer) windowLen() time.Duration {
+	if q.window > 0 {
+		return q.window
+	}
+	return forwardWindow
+}
+
+func (q *proposer) roundTimeout() time.Duration {
+	if q.timeout > 0 {
+		return q.timeout
+	}
+	return batchTimeout
 }
 
 // ProposalCounts say how this node's proposals travelled: commands
@@ -272,7 +295,7 @@ func (c *Cluster) appendHere(ps []*proposal) ([]*proposal, [][]byte, func() (any
 			return ps, cmds, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.prop.roundTimeout())
 	defer cancel()
 	return ps, cmds, c.rl.ApplyAsync(ctx, entry)
 }
@@ -289,7 +312,8 @@ func (c *Cluster) finishHere(ps []*proposal, cmds [][]byte, wait func() (any, ui
 		res, idx, err := wait()
 		if refused, _ := res.(error); len(ps) == 1 || err != nil || !errors.Is(refused, store.ErrBatchTooBig) {
 			if len(ps) == 1 {
-				outs[0] = outcome{res: res, index: idx, err: err, retry: errors.Is(err, raftcluster.ErrNotLeader)}
+				outs[0] = outcome{res: res, index: idx, err: err, retry: errors.Is(err, raftcluster.ErrNotLeader),
+					uncertain: errors.Is(err, raftcluster.ErrLeadershipLost)}
 			} else {
 				c.batchOutcomes(outs, res, idx, err)
 			}
@@ -298,13 +322,16 @@ func (c *Cluster) finishHere(ps []*proposal, cmds [][]byte, wait func() (any, ui
 		}
 	}
 	if single {
-		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.prop.roundTimeout())
 		outs, entries = c.commitEach(ctx, c.rl, cmds, outs)
 		cancel()
 	}
 	var retry []*proposal
 	for i, o := range outs {
 		if o.retry {
+			if o.uncertain {
+				ps[i].uncertain.Store(true)
+			}
 			retry = append(retry, ps[i])
 			continue
 		}
@@ -326,7 +353,7 @@ func (c *Cluster) finishHere(ps []*proposal, cmds [][]byte, wait func() (any, ui
 // goroutine of one of them); otherwise the round ends as soon as the
 // leader answered.
 func (c *Cluster) forwardRound(batch []*proposal, inline bool) {
-	ctx, cancel := batchContext(batch)
+	ctx, cancel := batchContext(batch, c.prop.roundTimeout())
 	retry := batch
 	if addr, _ := c.rl.Leader(); len(batch) > 0 && addr != "" && addr != c.rl.Addr() {
 		retry = c.forwardBatch(ctx, addr, batch, inline)
@@ -347,10 +374,10 @@ func (c *Cluster) forwardRound(batch []*proposal, inline bool) {
 }
 
 // batchContext lives until every proposal's caller has given up, or
-// batchTimeout: a round whose callers are all gone is abandoned, as one
+// timeout: a round whose callers are all gone is abandoned, as one
 // caller's forward was before batching.
-func batchContext(ps []*proposal) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+func batchContext(ps []*proposal, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	left := atomic.Int64{}
 	left.Store(int64(len(ps)))
 	stops := make([]func() bool, len(ps))
@@ -375,6 +402,8 @@ type outcome struct {
 	index uint64 // the log entry that holds it
 	err   error  // it was not committed
 	retry bool   // it was not committed because this node is not the leader
+	// uncertain (with retry): it was appended, and may still commit.
+	uncertain bool
 }
 
 // commitLocal commits commands on this node, in order, and returns each
@@ -410,6 +439,7 @@ func (c *Cluster) commitEach(ctx context.Context, local applier, cmds [][]byte, 
 			for j := i; j < len(outs); j++ {
 				outs[j] = outcome{retry: true}
 			}
+			outs[i].uncertain = errors.Is(err, raftcluster.ErrLeadershipLost)
 			break
 		}
 		entries++
@@ -425,7 +455,7 @@ func (c *Cluster) batchOutcomes(outs []outcome, res any, idx uint64, err error) 
 	for i := range outs {
 		switch {
 		case errors.Is(err, raftcluster.ErrNotLeader):
-			outs[i] = outcome{retry: true}
+			outs[i] = outcome{retry: true, uncertain: errors.Is(err, raftcluster.ErrLeadershipLost)}
 		case err != nil:
 			outs[i] = outcome{err: err}
 		case ok && len(br) == len(outs):
@@ -473,7 +503,7 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request, local 
 		cmds[i] = cmd
 	}
 	outs, _ := c.commitLocal(r.Context(), local, cmds)
-	if outs[0].retry { // and so every one after it: none was committed
+	if outs[0].retry && !outs[0].uncertain { // and so every one after it: none was committed
 		writeWireError(w, statusNotLeader, store.EUnavailable, "not the leader")
 		return
 	}
@@ -481,7 +511,7 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request, local 
 	for i, o := range outs {
 		switch {
 		case o.retry:
-			resp.Results[i] = applyResult{Retry: true}
+			resp.Results[i] = applyResult{Retry: true, Uncertain: o.uncertain}
 		case o.err != nil:
 			c.log.Error("apply forwarded command", "err", o.err)
 			resp.Results[i] = applyResult{Error: &wireError{Code: store.EInternal, Message: "apply failed"}}
@@ -520,6 +550,9 @@ func (c *Cluster) forwardBatch(ctx context.Context, addr string, ps []*proposal,
 	resp, err := c.internalDo(ctx, http.MethodPost, addr, "/internal/v1/apply-batch", body)
 	if err != nil {
 		c.log.Debug("forward to leader", "leader", addr, "err", err)
+		if mayHaveArrived(err) {
+			markUncertain(ps)
+		}
 		return ps
 	}
 	defer resp.Body.Close()
@@ -546,6 +579,7 @@ func (c *Cluster) forwardBatch(ctx context.Context, addr string, ps []*proposal,
 	var br batchResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&br); err != nil || len(br.Results) != len(ps) {
 		c.log.Debug("forward to leader: undecodable answer", "leader", addr, "err", err)
+		markUncertain(ps)
 		return ps
 	}
 	c.prop.counters.Forwards.Add(1)
@@ -553,6 +587,9 @@ func (c *Cluster) forwardBatch(ctx context.Context, addr string, ps []*proposal,
 	var retry []*proposal
 	for i, r := range br.Results {
 		if r.Retry {
+			if r.Uncertain {
+				ps[i].uncertain.Store(true)
+			}
 			retry = append(retry, ps[i])
 			continue
 		}
@@ -589,6 +626,9 @@ func (c *Cluster) forwardBatch(ctx context.Context, addr string, ps []*proposal,
 func (c *Cluster) forwardEach(ctx context.Context, addr string, ps []*proposal) []*proposal {
 	for i, p := range ps {
 		res, err, retry := c.forward(ctx, addr, p.typ, p.cmd)
+		if retry && mayHaveArrived(err) {
+			p.uncertain.Store(true)
+		}
 		if retry {
 			c.log.Debug("forward to leader", "leader", addr, "err", err)
 			return ps[i:]
@@ -598,4 +638,28 @@ func (c *Cluster) forwardEach(ctx context.Context, addr string, ps []*proposal) 
 		p.finish(res, err)
 	}
 	return nil
+}
+
+// errNotTaken is a leader's answer that it committed nothing of a call.
+var errNotTaken = errors.New("not taken")
+
+// mayHaveArrived reports whether a forward call that failed with err may
+// have delivered its commands to the leader: anything but a failure to
+// connect. (A call without an answer can still be applied: its request
+// may be on its way, or in the leader's log, when the caller gives up.)
+func mayHaveArrived(err error) bool {
+	if errors.Is(err, errNotTaken) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	return true
+}
+
+func markUncertain(ps []*proposal) {
+	for _, p := range ps {
+		p.uncertain.Store(true)
+	}
 }

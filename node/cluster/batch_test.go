@@ -708,3 +708,40 @@ func TestManyRoundsInFlight(t *testing.T) {
 		t.Fatalf("%d proposals took %d forward calls: nothing was batched", callers, f)
 	}
 }
+
+// TestAnUnansweredForwardIsNotCalledRefused: a leader commits a follower's
+// batch but its answer never comes back (the follower is cut off); when
+// the proposal's window has passed, its caller hears that the write may
+// still take effect, not that it was refused. A proposal that never left
+// the follower (no leader known) is refused.
+func TestAnUnansweredForwardIsNotCalledRefused(t *testing.T) {
+	l := newSharedLog(t)
+	leader := newTestNode(t, l, false)
+	leader.raft.set(func(f *fakeRaft) { f.leading = true })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Commit, then never answer: the answer is lost on the way.
+		leader.serveApplyBatch(httptest.NewRecorder(), r, leader.raft)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	follower := newTestNode(t, l, false)
+	follower.prop.window, follower.prop.timeout = 300*time.Millisecond, 200*time.Millisecond
+	follower.raft.set(func(f *fakeRaft) { f.leader = strings.TrimPrefix(srv.URL, "http://") })
+
+	_, err := store.CmdCreateUser.Propose(context.Background(), follower, store.CreateUser{User: store.User{Name: "sent"}})
+	if err == nil || !strings.Contains(err.Error(), "may still take effect") {
+		t.Fatalf("a write whose forward got no answer: %v, want one that says it may still take effect", err)
+	}
+	if !errors.Is(err, &store.Error{Code: store.EUnavailable}) {
+		t.Fatalf("%v is not unavailable", err)
+	}
+	if cmds := l.commands(t); len(cmds) == 0 {
+		t.Fatal("the leader did not commit the command: the test shows nothing")
+	}
+
+	follower.raft.set(func(f *fakeRaft) { f.leader = "" })
+	_, err = store.CmdCreateUser.Propose(context.Background(), follower, store.CreateUser{User: store.User{Name: "unsent"}})
+	if err == nil || strings.Contains(err.Error(), "may still take effect") || !strings.Contains(err.Error(), "not the leader") {
+		t.Fatalf("a write that never left the node: %v, want a refusal", err)
+	}
+}

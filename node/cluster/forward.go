@@ -22,6 +22,9 @@ type applyResult struct {
 	Error  *wireError      `json:"error,omitempty"`
 	// Retry (in a batch's answer) says the command was not committed.
 	Retry bool `json:"retry,omitempty"`
+	// Uncertain (with Retry) says it was appended to the log and may
+	// still commit under the next leader.
+	Uncertain bool `json:"uncertain,omitempty"`
 }
 
 // applier commits an encoded command and returns Apply's result with the
@@ -46,7 +49,7 @@ const forwardWindow = 15 * time.Second
 // on either path; a write that could not be committed is EUnavailable.
 func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, error) {
 	start := time.Now()
-	p := &proposal{ctx: ctx, typ: typ, cmd: cmd, expires: start.Add(forwardWindow), done: make(chan struct{})}
+	p := &proposal{ctx: ctx, typ: typ, cmd: cmd, expires: start.Add(c.prop.windowLen()), done: make(chan struct{})}
 	c.enqueue(p)
 	var res any
 	var err error
@@ -61,6 +64,9 @@ func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, err
 		c.cfg.OnCommit(time.Since(start))
 	}
 	if errors.Is(err, raftcluster.ErrNotLeader) {
+		if p.uncertain.Load() {
+			return nil, store.Errorf(store.EUnavailable, "the leader did not answer in time, and this write may still take effect: check before you try it again")
+		}
 		return nil, store.Errorf(store.EUnavailable, "this node is not the leader; try again")
 	}
 	if err != nil {
@@ -87,7 +93,10 @@ func (c *Cluster) forward(ctx context.Context, addr, typ string, cmd []byte) (re
 		return nil, err, ctx.Err() == nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == statusNotLeader || resp.StatusCode == http.StatusServiceUnavailable {
+	if resp.StatusCode == statusNotLeader {
+		return nil, fmt.Errorf("leader %s: %s: %w", addr, resp.Status, errNotTaken), true
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
 		return nil, fmt.Errorf("leader %s: %s", addr, resp.Status), true
 	}
 	ar, err := decodeApplyResult(resp.Body)
@@ -155,6 +164,12 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request, local appli
 		return
 	}
 	res, idx, err := local.ApplyIndex(r.Context(), cmd)
+	if errors.Is(err, raftcluster.ErrLeadershipLost) {
+		// Appended, and may still commit: the follower must not take it
+		// for refused.
+		writeWireError(w, http.StatusServiceUnavailable, store.EUnavailable, "leadership lost before the command committed")
+		return
+	}
 	if errors.Is(err, raftcluster.ErrNotLeader) {
 		writeWireError(w, statusNotLeader, store.EUnavailable, "not the leader")
 		return
