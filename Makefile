@@ -16,7 +16,7 @@ HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
 RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/reports gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: build test test-deps unit e2e conformance bench vet fuzz clean
+.PHONY: build test test-deps unit e2e conformance bench vet fuzz fault clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) .
@@ -46,6 +46,13 @@ test: test-deps vet
 FUZZTIME ?= 10m
 fuzz:
 	@GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME) '$(FUZZ)'
+
+# The fault campaign (e2e/fault_test.go) with FAULT_ROUNDS faults, 100 by
+# default (make test runs 3); FAULT_SEED=N replays one campaign.
+FAULT_ROUNDS ?= 100
+fault: test-deps
+	@mkdir -p $(TEST_OUTPUT)
+	FAULT_ROUNDS=$(FAULT_ROUNDS) $(GO) test -count=1 -timeout 180m -run 'TestFaultCampaign$$' -v ./e2e/
 
 bench: build
 	@bash scripts/bench.sh

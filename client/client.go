@@ -180,6 +180,14 @@ func (c *Client) Submit(ctx context.Context, spec wire.JobSpec) (*wire.Job, erro
 	return &j, c.doKeyed(ctx, "POST", "/api/v1/jobs", newKey(), spec, &j)
 }
 
+// SubmitKeyed submits a job under the caller's idempotency key: every
+// submission with the same key (from any node, at any time) makes one
+// job, and a submission whose outcome was unknown can be sent again.
+func (c *Client) SubmitKeyed(ctx context.Context, spec wire.JobSpec, key string) (*wire.Job, error) {
+	var j wire.Job
+	return &j, c.doKeyed(ctx, "POST", "/api/v1/jobs", key, spec, &j)
+}
+
 // newKey is a random idempotency key.
 func newKey() string {
 	b := make([]byte, 16)

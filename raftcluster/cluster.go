@@ -13,6 +13,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -110,6 +112,12 @@ type Cluster struct {
 	trans *raft.NetworkTransport
 	mux   *mux
 	log   *slog.Logger
+
+	// readyMu serializes the barrier of readyTerm; readyTerm is the term
+	// in which this node, leading, has committed an entry of its own, so
+	// that its commit index is current (ReadIndex).
+	readyMu   sync.Mutex
+	readyTerm atomic.Uint64
 }
 
 // Open starts Raft on the cluster port.

@@ -106,7 +106,16 @@ func (c *Cluster) CommitIndex() uint64 { return c.raft.CommitIndex() }
 // ReadIndex confirms this node still leads (a round trip to a quorum) and
 // returns the commit index: once a node has applied up to it, its reads are
 // linearizable.
+//
+// A leader's commit index is only current once an entry of its own term
+// has committed (Raft, section 8): until then it is what it knew as a
+// follower, which can be short of entries the previous leader committed
+// and acknowledged. So the first read of a term waits for a barrier entry
+// of that term to commit.
 func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := c.termCommitted(ctx); err != nil {
+		return 0, err
+	}
 	idx := c.raft.CommitIndex()
 	if err := c.raft.VerifyLeader().Error(); err != nil {
 		return 0, changeErr(err)
@@ -145,4 +154,29 @@ func (c *Cluster) InternalTransport() *http.Transport {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+}
+
+// termCommitted returns once an entry of this node's current term has
+// committed (a barrier, once per term), or why it cannot.
+func (c *Cluster) termCommitted(ctx context.Context) error {
+	term := c.raft.CurrentTerm()
+	if c.readyTerm.Load() == term {
+		return nil
+	}
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	if c.readyTerm.Load() == term {
+		return nil
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := c.raft.Barrier(timeout).Error(); err != nil {
+		return changeErr(err)
+	}
+	if c.raft.CurrentTerm() == term {
+		c.readyTerm.Store(term)
+	}
+	return nil
 }
