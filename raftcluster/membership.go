@@ -136,8 +136,15 @@ func (c *Cluster) PKI() *PKI { return c.cfg.PKI }
 // peer's cluster port over mutual TLS as the internal ('H') kind; use it
 // with URLs of the form http://<cluster addr>/... .
 func (c *Cluster) InternalTransport() *http.Transport {
-	cfg := c.cfg.PKI.ClientTLS()
-	src := sourceAddr(c.cfg.Advertise)
+	return InternalTransport(c.cfg.PKI, c.cfg.Advertise)
+}
+
+// InternalTransport is the transport of node-to-node calls made with p's
+// certificate from a node advertising advertise ("" lets the kernel pick
+// the source address).
+func InternalTransport(p *PKI, advertise string) *http.Transport {
+	cfg := p.ClientTLS()
+	src := sourceAddr(advertise)
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			// A peer on the LAN answers a dial in milliseconds; one that

@@ -105,23 +105,47 @@ func votersFromEnv() int {
 	return 3
 }
 
+// route is one node-to-node call the internal listener serves.
+type route struct {
+	pattern string // method and path, as http.ServeMux takes them
+	handler http.HandlerFunc
+}
+
+func (c *Cluster) routes() []route {
+	return []route{
+		{"POST /internal/v1/apply", c.handleApply},
+		{"POST /internal/v1/apply-batch", c.handleApplyBatch},
+		{"GET /internal/v1/read-index", c.handleReadIndex},
+		{"POST /internal/v1/heartbeat", c.handleHeartbeat},
+		{"GET /internal/v1/roles", c.handleRoles},
+		{"POST /internal/v1/members", c.handleAddMember},
+		{"DELETE /internal/v1/members/{id}", c.handleRemoveMember},
+		{"GET /internal/v1/ca-key", c.handleCAKey},
+		{"GET /internal/v1/logs", c.handleLogs},
+		{"GET /internal/v1/usage", c.handleUsage},
+		{"GET /internal/v1/registry/blobs/{digest}", c.handlePeerBlob},
+		{"POST /internal/v1/registry/replicate", c.handleReplicate},
+		{"POST /internal/v1/registry/gc", c.handlePeerGC},
+	}
+}
+
+// Routes lists the node-to-node calls ("METHOD /path"), for the test that
+// checks who may make each one.
+func Routes() []string {
+	var out []string
+	for _, r := range (&Cluster{}).routes() {
+		out = append(out, r.pattern)
+	}
+	return out
+}
+
 // Start serves node-to-node calls on the cluster port's internal listener
 // (mutual TLS: only nodes with a certificate from the cluster CA get in).
 func (c *Cluster) Start() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /internal/v1/apply", c.handleApply)
-	mux.HandleFunc("POST /internal/v1/apply-batch", c.handleApplyBatch)
-	mux.HandleFunc("GET /internal/v1/read-index", c.handleReadIndex)
-	mux.HandleFunc("POST /internal/v1/heartbeat", c.handleHeartbeat)
-	mux.HandleFunc("GET /internal/v1/roles", c.handleRoles)
-	mux.HandleFunc("POST /internal/v1/members", c.handleAddMember)
-	mux.HandleFunc("DELETE /internal/v1/members/{id}", c.handleRemoveMember)
-	mux.HandleFunc("GET /internal/v1/ca-key", c.handleCAKey)
-	mux.HandleFunc("GET /internal/v1/logs", c.handleLogs)
-	mux.HandleFunc("GET /internal/v1/usage", c.handleUsage)
-	mux.HandleFunc("GET /internal/v1/registry/blobs/{digest}", c.handlePeerBlob)
-	mux.HandleFunc("POST /internal/v1/registry/replicate", c.handleReplicate)
-	mux.HandleFunc("POST /internal/v1/registry/gc", c.handlePeerGC)
+	for _, r := range c.routes() {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ln := c.raft.InternalListener()
 	go func() {
