@@ -34,6 +34,7 @@ import (
 	"gantry/node/catalog"
 	"gantry/node/cluster"
 	"gantry/node/datacache"
+	"gantry/node/diskspace"
 	"gantry/node/governance"
 	"gantry/node/history"
 	"gantry/node/images"
@@ -118,6 +119,7 @@ type Node struct {
 	gov     *governance.Governance
 	runner  *runner.Runner
 	reports *reports.Batcher // the runner's reports, batched into attempt.report
+	space   *diskspace.Guard // the data directory's reserve of free space
 	reg     *prometheus.Registry
 	commit  prometheus.Histogram
 }
@@ -176,6 +178,14 @@ func (n *Node) start(ctx context.Context) error {
 	if err := checkDataDir(n.cfg.DataDir); err != nil {
 		return err
 	}
+	reserve, err := diskspace.ReserveFromEnv()
+	if err != nil {
+		return err
+	}
+	if n.space, err = diskspace.New(n.cfg.DataDir, reserve, n.cfg.Name, n.log); err != nil {
+		return err
+	}
+	n.goLoop(ctx, func(ctx context.Context) { n.space.Run(ctx, 500*time.Millisecond) })
 	gpus, err := declareGPUs(ctx, n.cfg.GPUs, n.cfg.GPUMode, n.cfg.GPUShareable, n.log)
 	if err != nil {
 		return err
@@ -251,6 +261,7 @@ func (n *Node) start(ctx context.Context) error {
 		// Register runs only once the runner exists (below).
 		Capacity: func(ctx context.Context) (int64, int64, error) { return n.runner.Capacity(ctx) },
 		OnCommit: func(d time.Duration) { n.commit.Observe(d.Seconds()) },
+		Space:    n.space,
 	})
 	n.cluster.Start()
 	n.reports = reports.New(reports.Config{Proposer: n.cluster, Logger: n.log})
@@ -293,7 +304,7 @@ func (n *Node) start(ctx context.Context) error {
 		Store: n.store, Proposer: n.cluster, Auth: n.auth, Peers: n.cluster.Peers(), Logger: n.log,
 		// Set below, before the registry serves anything.
 		OnManifest: func(ctx context.Context, repo string, m *store.RegManifest) { n.catalog.OnManifest(ctx, repo, m) },
-		Registerer: n.reg,
+		Registerer: n.reg, Space: n.space,
 	})
 	if err != nil {
 		return err

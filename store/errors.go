@@ -19,6 +19,9 @@ const (
 	// ERateLimited refuses a request for a while (too many failed
 	// sign-ins); the error says when to come back.
 	ERateLimited = "rate_limited"
+	// EDiskFull refuses a write on a node whose disk is below its reserve
+	// of free space (node/diskspace); 507.
+	EDiskFull = "disk_full"
 
 	// Refusals of the community catalog's licence gate (all forbidden):
 	// what the user must do first is in the message.

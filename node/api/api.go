@@ -303,6 +303,7 @@ var statusOf = map[string]int{
 	store.EUnavailable:  http.StatusServiceUnavailable,
 	store.EGone:         http.StatusGone,
 	store.ERateLimited:  http.StatusTooManyRequests,
+	store.EDiskFull:     http.StatusInsufficientStorage,
 	store.EInternal:     http.StatusInternalServerError,
 
 	store.ELicenceNotAccepted: http.StatusForbidden,

@@ -51,6 +51,9 @@ type Config struct {
 	Voters int
 	// OnCommit observes how long each proposal took to commit and apply.
 	OnCommit func(time.Duration)
+	// Space, when set, refuses this node's proposals while its disk is
+	// down to its reserve of free space (node/diskspace).
+	Space interface{ Check() error }
 }
 
 // LogFiles is what the cluster needs from the runner to serve task logs.

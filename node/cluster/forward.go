@@ -48,6 +48,11 @@ const forwardWindow = 15 * time.Second
 // Apply's error comes back as the error, as an *store.Error with its code
 // on either path; a write that could not be committed is EUnavailable.
 func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, error) {
+	if c.cfg.Space != nil {
+		if err := c.cfg.Space.Check(); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	p := &proposal{ctx: ctx, typ: typ, cmd: cmd, expires: start.Add(c.prop.windowLen()), done: make(chan struct{})}
 	c.enqueue(p)

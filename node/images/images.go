@@ -75,6 +75,8 @@ type Config struct {
 	OnManifest func(ctx context.Context, repo string, m *store.RegManifest)
 	// Registerer receives the registry's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// Space refuses uploads on a nearly full disk (registry.Config).
+	Space registry.Space
 }
 
 // Open starts the registry under DATA/registry.
@@ -86,7 +88,7 @@ func Open(c Config) (*Images, error) {
 	cfg := registry.Config{
 		Dir: filepath.Join(c.DataDir, "registry"), Store: c.Store, Proposer: c.Proposer, Auth: c.Auth,
 		NodeSecret: c.NodeSecret, Logger: c.Logger, Hosts: registryHosts(host, c.HTTPAddr, c.Advertise),
-		NodeName: c.NodeName, Peers: c.Peers, OnManifest: c.OnManifest, Registerer: c.Registerer,
+		NodeName: c.NodeName, Peers: c.Peers, OnManifest: c.OnManifest, Registerer: c.Registerer, Space: c.Space,
 	}
 	for env, dst := range map[string]*time.Duration{envGCGrace: &cfg.GCGrace, envUploadTTL: &cfg.UploadTTL} {
 		if v := os.Getenv(env); v != "" {

@@ -84,6 +84,9 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 			oe = ociErr(http.StatusGone, codeDenied, "%s", se.Message)
 		case store.EUnavailable:
 			oe = ociErr(http.StatusServiceUnavailable, codeUnknown, "%s", se.Message)
+		case store.EDiskFull:
+			// The spec has no code for it; the message says what to do.
+			oe = ociErr(http.StatusInsufficientStorage, codeUnknown, "%s", se.Message)
 		case store.ERateLimited:
 			oe = ociErr(http.StatusTooManyRequests, codeTooManyRequests, "%s", se.Message)
 			var ra interface{ RetryAfter() time.Duration }

@@ -51,15 +51,30 @@ const (
 	DefaultTokenTTL        = 5 * time.Minute
 )
 
+// Space is what uploads need of the node's disk-space guard.
+type Space interface {
+	Check() error        // nil while the disk has more than its reserve free
+	Fits(n uint64) error // nil while n more bytes leave the reserve free
+}
+
+// noReserve is the Space of a registry without a guard.
+type noReserve struct{}
+
+func (noReserve) Check() error      { return nil }
+func (noReserve) Fits(uint64) error { return nil }
+
 // Config configures a Registry.
 type Config struct {
-	Dir        string         // blob files, upload sessions and the token key live here
-	Store      *store.Store   // read side of the replicated metadata
-	Proposer   store.Proposer // write side of the replicated metadata
-	Auth       Authenticator  // checks passwords and API tokens
-	Logger     *slog.Logger   // nil: slog.Default()
-	NodeSecret string         // the runner's secret for user NodeUser; empty disables it
-	Realm      string         // external base URL for WWW-Authenticate; empty: from the request
+	Dir      string         // blob files, upload sessions and the token key live here
+	Store    *store.Store   // read side of the replicated metadata
+	Proposer store.Proposer // write side of the replicated metadata
+	// Space refuses uploads once the node's disk is down to its reserve
+	// of free space (node/diskspace); nil: no reserve.
+	Space      Space
+	Auth       Authenticator // checks passwords and API tokens
+	Logger     *slog.Logger  // nil: slog.Default()
+	NodeSecret string        // the runner's secret for user NodeUser; empty disables it
+	Realm      string        // external base URL for WWW-Authenticate; empty: from the request
 	// Hosts are the host:port names that reach this registry (e.g.
 	// "127.0.0.1:7070"); an image reference starting with one is local.
 	Hosts []string
@@ -148,6 +163,9 @@ func New(cfg Config) (*Registry, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Space == nil {
+		cfg.Space = noReserve{}
 	}
 	if cfg.MaxManifestSize <= 0 {
 		cfg.MaxManifestSize = DefaultMaxManifestSize

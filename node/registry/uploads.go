@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -267,6 +268,57 @@ func (u *upload) appendBody(body io.Reader, limit int64, now time.Time) error {
 	return nil
 }
 
+// appendTo appends a request body to an upload while the node's disk
+// keeps its reserve of free space (Config.Space). An upload that meets a
+// full disk (the reserve, or ENOSPC itself) is discarded on the spot, its
+// bytes freed, and the client told why: a partial blob is of no use to
+// anyone and would keep the disk full.
+func (r *Registry) appendTo(u *upload, body io.Reader, limit int64) error {
+	if err := r.cfg.Space.Fits(uint64(max(limit, 0))); err != nil {
+		u.discard()
+		r.forget(u)
+		return err
+	}
+	err := u.appendBody(&spaceReader{r: body, space: r.cfg.Space}, limit, r.now())
+	if err == nil {
+		return nil
+	}
+	var se *store.Error
+	full := errors.As(err, &se) && se.Code == store.EDiskFull
+	if !full && errors.Is(err, syscall.ENOSPC) {
+		full = true
+		if err = r.cfg.Space.Check(); err == nil {
+			err = store.Errorf(store.EDiskFull, "node %s is out of disk space: the upload was discarded; free space (delete images or data) and push again", r.cfg.NodeName)
+		}
+	}
+	if full {
+		r.log.Warn("upload discarded: disk full", "repo", u.repo, "user", u.user, "bytes", u.size)
+		u.discard()
+		r.forget(u)
+	}
+	return err
+}
+
+// spaceReader ends a body with the disk-full error once the disk is down
+// to its reserve (looking every 8 MiB: the reserve covers far more).
+type spaceReader struct {
+	r     io.Reader
+	space Space
+	since int64
+}
+
+func (s *spaceReader) Read(p []byte) (int, error) {
+	if s.since >= 8<<20 {
+		s.since = 0
+		if err := s.space.Check(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.r.Read(p)
+	s.since += int64(n)
+	return n, err
+}
+
 // finish verifies the session's content against d, then moves it into the
 // blob store and links it into the repository.
 func (r *Registry) finish(ctx context.Context, u *upload, d digest.Digest) error {
@@ -338,7 +390,7 @@ func (r *Registry) startUpload(ctx context.Context, w http.ResponseWriter, req *
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if err := u.appendBody(req.Body, req.ContentLength, r.now()); err != nil {
+		if err := r.appendTo(u, req.Body, req.ContentLength); err != nil {
 			u.discard()
 			return err
 		}
@@ -360,7 +412,7 @@ func (r *Registry) startUpload(ctx context.Context, w http.ResponseWriter, req *
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if req.ContentLength > 0 {
-		if err := u.appendBody(req.Body, req.ContentLength, r.now()); err != nil {
+		if err := r.appendTo(u, req.Body, req.ContentLength); err != nil {
 			return err
 		}
 	}
@@ -434,7 +486,7 @@ func (r *Registry) serveUpload(ctx context.Context, w http.ResponseWriter, req *
 				return ociErr(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, "content range %q does not continue the upload at %d", cr, u.size)
 			}
 		}
-		if err := u.appendBody(req.Body, req.ContentLength, r.now()); err != nil {
+		if err := r.appendTo(u, req.Body, req.ContentLength); err != nil {
 			return err
 		}
 		r.setUploadHeaders(w, u)
@@ -453,7 +505,7 @@ func (r *Registry) serveUpload(ctx context.Context, w http.ResponseWriter, req *
 			}
 		}
 		if req.ContentLength != 0 {
-			if err := u.appendBody(req.Body, req.ContentLength, r.now()); err != nil {
+			if err := r.appendTo(u, req.Body, req.ContentLength); err != nil {
 				return err
 			}
 		}
