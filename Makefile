@@ -19,7 +19,7 @@ LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 .PHONY: build test test-deps unit e2e conformance bench vet fuzz fault clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -ldflags "-X gantry/version.commit=$$(git rev-parse HEAD 2>/dev/null)" -o $(BIN) .
 
 test-deps:
 	@bash scripts/test-deps.sh

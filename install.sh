@@ -28,7 +28,7 @@ elif command -v go >/dev/null 2>&1 && [ -f "$here/go.mod" ]; then
   echo "building gantry from $here ..."
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$here" && CGO_ENABLED=0 go build -o "$tmp/gantry" .)
+  (cd "$here" && CGO_ENABLED=0 go build -ldflags "-X gantry/version.commit=$(git -C "$here" rev-parse HEAD 2>/dev/null)" -o "$tmp/gantry" .)
   src="$tmp/gantry"
 else
   die "no static ./gantry binary next to install.sh and no Go toolchain to build one"

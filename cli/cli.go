@@ -118,7 +118,7 @@ func newRoot(server Server) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(server), loginCmd(), runCmd(g), jobCmd(g), nodeCmd(g), userCmd(g), clusterCmd(g))
 	root.AddCommand(imageCmd(g), dataCmd(g), scheduleCmd(g), queueCmd(g), catalogCmd(g), eventsCmd())
-	root.AddCommand(backupCmd(g))
+	root.AddCommand(backupCmd(g), versionCmd(g))
 	root.AddCommand(auditCmd(g), inboxCmd(g), reviewCmd(g), reportCmd(g), takedownCmd(g), restoreCmd(g), infringementCmd(g))
 	root.AddCommand(manCmd(root))
 	enforceUsage(root)

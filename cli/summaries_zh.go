@@ -14,6 +14,7 @@ var summariesZH = map[string]string{
 	"gantry data push":             "将目录存为 OCI 制品（Gantry 数据集，或以 --model 存为 CNCF ModelPack 模型）",
 	"gantry audit verify":          "校验审计日志的哈希链：遇到第一条被改动或缺失的记录时以 1 退出",
 	"gantry backup":                "在线备份状态和所有镜像（管理员）；用 'gantry server --restore' 恢复",
+	"gantry version":               "打印本程序及其所连接服务器的版本",
 	"gantry notice":                "侵权通知与反通知：提交、跟进、答复、处理（管理员）",
 	"gantry notice attachment":     "下载通知或其反通知的附件（输出到标准输出）",
 	"gantry notice counter":        "以反通知答复针对您镜像的通知（表单：gantry notice template --counter）",

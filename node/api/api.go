@@ -24,6 +24,7 @@ import (
 	"gantry/node/auth"
 	"gantry/node/cluster"
 	"gantry/store"
+	"gantry/version"
 	"gantry/wire"
 )
 
@@ -366,7 +367,8 @@ func (a *API) health(c *gin.Context) {
 	if a.cfg.Leader != nil {
 		leader, name = a.cfg.Leader()
 	}
-	h := wire.Health{Status: "ok", Leader: leader, LeaderName: name}
+	v := version.Get()
+	h := wire.Health{Status: "ok", Leader: leader, LeaderName: name, Version: v.Release, Commit: v.Commit}
 	roles := a.roles(c.Request.Context())
 	h.Role, h.Votes = roles.Of[a.cfg.NodeName], votesOf(roles)
 	c.JSON(http.StatusOK, h)
