@@ -112,6 +112,11 @@ func (c *Cluster) CommitIndex() uint64 { return c.raft.CommitIndex() }
 // follower, which can be short of entries the previous leader committed
 // and acknowledged. So the first read of a term waits for a barrier entry
 // of that term to commit.
+//
+// The index returned is that of the last entry the FSM sees at or below the
+// commit index: barrier and no-op entries (a barrier above, the no-op each
+// new leader appends) never reach the FSM, so a reader waiting for its
+// applied index to reach one of them would wait until the next write.
 func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := c.termCommitted(ctx); err != nil {
 		return 0, err
@@ -120,7 +125,28 @@ func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := c.raft.VerifyLeader().Error(); err != nil {
 		return 0, changeErr(err)
 	}
-	return idx, nil
+	return c.lastFSMEntry(idx), nil
+}
+
+// lastFSMEntry is the index of the last entry at or below idx that the FSM
+// applies (a command or a configuration). Entries already compacted into a
+// snapshot are taken as they are: the snapshot's state covers them.
+func (c *Cluster) lastFSMEntry(idx uint64) uint64 {
+	if c.logs == nil {
+		return idx
+	}
+	// Barriers and no-ops come one at a time, between writes; a short scan
+	// finds the entry before them.
+	for i, n := idx, 0; i > 0 && n < 64; i, n = i-1, n+1 {
+		var l raft.Log
+		if err := c.logs.GetLog(i, &l); err != nil {
+			return i
+		}
+		if l.Type != raft.LogBarrier && l.Type != raft.LogNoop {
+			return i
+		}
+	}
+	return idx
 }
 
 // ID is this node's Raft id.
