@@ -38,7 +38,7 @@ test: test-deps vet
 	GO=$(GO) bash scripts/fuzz.sh 3s
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -p 1 ./node/runner/ ./ui/
 	$(GO) test -count=1 -timeout 10m ./node/toolbox/
-	$(GO) test -count=1 -timeout 30m -p 1 ./e2e/
+	$(GO) test -count=1 -timeout 30m -p 1 -parallel 3 ./e2e/
 	bash scripts/conformance.sh
 
 # Every fuzz target for FUZZTIME each, one after another (make test runs

@@ -22,6 +22,7 @@ import (
 // back users, images (byte-identical), jobs as they were when the backup
 // was taken, and an audit log that verifies, as a new cluster.
 func TestBackupWhileJobsRunAndRestore(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, alicePW := n.CreateUser(t, "alice")

@@ -23,6 +23,7 @@ import (
 // lineage: bob builds FROM alice's image with the real docker build, and
 // carol's pull of bob's image needs alice's licence accepted too.
 func TestCommunityImages(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, alicePW := n.CreateUser(t, "alice")

@@ -77,6 +77,7 @@ func (s *streamingCLI) interrupt(t *testing.T) int {
 // lines (only what its user may see) and `gantry job ls --watch` lists
 // again as a job changes; both end cleanly on Ctrl-C.
 func TestCLIEventsAndWatch(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")

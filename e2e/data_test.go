@@ -169,6 +169,7 @@ type dataResult struct {
 // file, another user cannot pull it (data is private), and a pull into a
 // directory where some files are missing or changed writes only those.
 func TestDataPushAndPullRestoreATreeExactly(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")

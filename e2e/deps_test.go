@@ -44,6 +44,7 @@ func attemptOf(t *testing.T, c *client.Client, id string, i int) (*wire.TaskDeta
 // failed exactly the jobs the rules say (dependency_failed, never run) and
 // no other, and that the arrays' tasks waited task by task.
 func TestDependencyGraph(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	c := n.Client()
 	ctx := context.Background()

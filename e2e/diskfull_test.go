@@ -27,6 +27,7 @@ import (
 // when space returns the node takes writes again on its own, with its
 // state intact and the process never restarted.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	mnt := t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", mnt).CombinedOutput()
 	gantrytest.Require(t, err == nil, "cannot mount a tmpfs (needed to fill a disk): "+strings.TrimSpace(string(out)))

@@ -13,6 +13,7 @@ import (
 // inbox; once approved it is listed and bob pulls it after accepting the
 // licence; every decision is in the audit log, whose chain verifies.
 func TestGovernanceReview(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, alicePW := n.CreateUser(t, "alice")
 	bob, bobPW := n.CreateUser(t, "bob")

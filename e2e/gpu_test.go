@@ -47,6 +47,7 @@ func standInGPUs(t *testing.T) []string {
 // GANTRY_GPUS, as its attempt records; a third 2-GPU task waits until one
 // of them ends. node ls and node show say which devices are held.
 func TestGPUsAreAssignedByDevice(t *testing.T) {
+	t.Parallel()
 	gpus := standInGPUs(t)
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--gpu", strings.Join(gpus[:2], ","), "--gpu", strings.Join(gpus[2:], ",")}})
 	ctx := context.Background()

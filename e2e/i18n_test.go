@@ -16,6 +16,7 @@ import (
 // cobra's words, with the usual exit codes; the same refusal under
 // LANG=C.UTF-8 is the server's English message as it was.
 func TestCLIFollowsLANG(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	_, pw := n.CreateUser(t, "carol")

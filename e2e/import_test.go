@@ -38,6 +38,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 // as docker save may write it) is streamed to disk: the server's peak
 // memory stays under 200 MB, and the image it names is stored.
 func TestImportOfA2GiBArchiveStaysSmallInMemory(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	before := peakRSS(t, n.PID())

@@ -62,6 +62,7 @@ func fileSHA256(t *testing.T, p string) string {
 // a second dataset evicts the first from a small cache once no task uses
 // it; a task cannot write to its input.
 func TestJobInputs(t *testing.T) {
+	t.Parallel()
 	gantrytest.RequireDocker(t)
 	n := gantrytest.Start(t, gantrytest.Options{Env: []string{"GANTRY_DATA_CACHE_SIZE=24Mi"}})
 	alice, _ := n.CreateUser(t, "alice")
@@ -183,6 +184,7 @@ func orasBinary(t *testing.T) string {
 // TestOrasPushedArtifactIsAJobInput: files and a directory pushed with a
 // real `oras push` are mounted by a job and read back with their digests.
 func TestOrasPushedArtifactIsAJobInput(t *testing.T) {
+	t.Parallel()
 	gantrytest.RequireDocker(t)
 	oras := orasBinary(t)
 	n := gantrytest.Start(t)

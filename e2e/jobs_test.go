@@ -1,5 +1,13 @@
 // Package e2e holds end-to-end tests against real gantry server processes
 // and the real Docker Engine, started through package gantrytest.
+//
+// Tests of one node call t.Parallel: each starts its own node (its own
+// ports, data directory, cluster id and so its own containers and
+// networks), and most of their time is spent waiting on Docker, so a few
+// run at once (make test passes -parallel). Tests of several nodes and of
+// faults (kill -9, SIGSTOP, partitions, elections) stay serial, and Go
+// runs every serial test before the parallel ones start: their Raft
+// timings are not measured on a machine busy with other tests.
 package e2e
 
 import (
@@ -57,6 +65,7 @@ func logOf(t *testing.T, c *client.Client, id string, task int) string {
 
 // TestJobs shares one node across the job behaviours a user relies on.
 func TestJobs(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--allow-registry", "registry.invalid"}})
 	c := n.Client()
 	ctx := context.Background()
@@ -310,6 +319,7 @@ func TestJobs(t *testing.T) {
 
 // TestIsolation checks that one user can never see or touch another's jobs.
 func TestIsolation(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")
@@ -428,6 +438,7 @@ func TestIsolation(t *testing.T) {
 
 // TestBadSpecs checks that malformed job specs get 400 naming the problem.
 func TestBadSpecs(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	cases := []struct {
 		name, body, want string
@@ -496,6 +507,7 @@ func TestBadSpecs(t *testing.T) {
 // that every acknowledged job reaches its true final state with no task run
 // twice.
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	c := n.Client()
 	ctx := context.Background()

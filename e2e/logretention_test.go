@@ -19,6 +19,7 @@ import (
 // readable at first, then removed from the node's disk, and asking for them
 // is a 410 that says why (API and CLI); a job still running keeps its log.
 func TestLogRetention(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--log-retention", "3s"}})
 	c := n.Client()
 	ctx := context.Background()
@@ -91,6 +92,7 @@ func readLog(t *testing.T, c *client.Client, id string) string {
 // TestJobRetention: with --job-retention 3s a finished job's record goes
 // (404, gone from the list) while a running job stays.
 func TestJobRetention(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--job-retention", "3s"}})
 	c := n.Client()
 	ctx := context.Background()

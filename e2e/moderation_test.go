@@ -24,6 +24,7 @@ import (
 // account_suspended, registry DENIED), he still reads his inbox; a restore
 // lifts it.
 func TestTakedownAndSuspension(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, alicePW := n.CreateUser(t, "alice")

@@ -17,6 +17,7 @@ import (
 // container is on Docker's shared default bridge (the runner's own test
 // shows a network goes once unused).
 func TestTasksReachOnlyTheirOwnersTasks(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")

@@ -25,6 +25,7 @@ import (
 // once the admin opens it. Every step is on the timeline and in the audit
 // log, whose chain verifies.
 func TestInfringementNotices(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, alicePW := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")

@@ -27,6 +27,7 @@ import (
 // the node fires GantryInstanceDown. Only the rules' `for:` durations are
 // shortened, so the test need not wait minutes.
 func TestPrometheusRulesAndDashboard(t *testing.T) {
+	t.Parallel()
 	prom, promErr := exec.LookPath("prometheus")
 	promtool, toolErr := exec.LookPath("promtool")
 	gantrytest.Require(t, promErr == nil && toolErr == nil, "prometheus and promtool are not installed (apt-get install prometheus; scripts/test-deps.sh does)")

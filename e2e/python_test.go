@@ -20,6 +20,7 @@ import (
 // has), and runs its unittest suite (clients/python/tests, the quickstart
 // example among them) against a real node as an ordinary user.
 func TestPythonClient(t *testing.T) {
+	t.Parallel()
 	root, err := gantrytest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

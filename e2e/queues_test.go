@@ -99,6 +99,7 @@ func nodeName(t *testing.T, n *gantrytest.Node) string {
 // both with more work than fits, hold 75% and 25% of the node (from the
 // attempt records, ± 5%); within one queue, users with weights 3:1 do too.
 func TestQueuesAndUserWeightsSplitASaturatedNode(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")
@@ -154,6 +155,7 @@ func TestQueuesAndUserWeightsSplitASaturatedNode(t *testing.T) {
 // equal-priority task waits instead. A queue under its guarantee takes back
 // what another queue borrowed.
 func TestPreemption(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, _ := n.CreateUser(t, "alice")

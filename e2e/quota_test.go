@@ -22,6 +22,7 @@ import (
 // node, or needing a label no node has is refused at submission with one
 // line naming the field; constraints place tasks by node label.
 func TestQuotasAndConstraints(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--label", "zone=lab", "--label", "disk=ssd"}})
 	ctx := context.Background()
 	alice, _ := n.CreateUser(t, "alice")
@@ -190,6 +191,7 @@ func TestQuotasAndConstraints(t *testing.T) {
 // ends she still holds half the node and bob holds nothing, so the freed
 // half goes to bob although alice's queued tasks were submitted first.
 func TestFairShareServesTheUserHoldingLeast(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, _ := n.CreateUser(t, "alice")

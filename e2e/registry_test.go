@@ -101,6 +101,7 @@ func main() { fmt.Println("tool says: " + strings.Join(os.Args[1:], " ")) }
 // TestRegistry pushes, pulls and runs a private image with the real docker
 // CLI, checks another user cannot use it, and manages it with `gantry image`.
 func TestRegistry(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, alicePW := n.CreateUser(t, "alice")
@@ -294,6 +295,7 @@ func registryRequest(t *testing.T, method, url, user, pw string, body io.Reader,
 // blob upload: after the restart no partial blob is visible, the push can be
 // repeated, and garbage collection reclaims the abandoned upload.
 func TestRegistryCrashDuringPush(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Env: []string{"GANTRY_REGISTRY_GC_GRACE=2s", "GANTRY_REGISTRY_UPLOAD_TTL=2s"}})
 	_, pw := n.CreateUser(t, "alice")
 	const size = 300 << 20

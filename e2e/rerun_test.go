@@ -15,6 +15,7 @@ import (
 // those five again in the same job, which ends succeeded with 55 attempts
 // on record and the first attempts' logs kept.
 func TestRetryFailedTasks(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	c := n.Client()
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 // job still runs; pause stops it, resume restarts it; another user cannot
 // see or remove it; rm removes it and its jobs stay; a bad cron is one line.
 func TestSchedules(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	ctx := context.Background()
 	alice, _ := n.CreateUser(t, "alice")

@@ -15,6 +15,7 @@ import (
 // TestTricklingBodyIsCutOff: a client sending a JSON body a byte at a time
 // does not hold its connection past the body timeout; it is told why.
 func TestTricklingBodyIsCutOff(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t, gantrytest.Options{Env: []string{"GANTRY_BODY_TIMEOUT=2s"}})
 	conn, err := net.Dial("tcp", n.HTTPAddr)
 	if err != nil {

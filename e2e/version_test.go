@@ -11,6 +11,7 @@ import (
 // TestVersion: `gantry version` names this release for the binary and for
 // the server it talks to, the same build on both sides.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	n := gantrytest.Start(t)
 	out, errOut, code := n.Gantry(t, "version", "-o", "json")
 	if code != 0 {
