@@ -12,7 +12,8 @@ export GANTRY_TEST_OUTPUT := $(TEST_OUTPUT)
 # which run one package at a time so timing-sensitive tests are not starved.
 HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
 # The concurrent packages run once, under the race detector (the Docker
-# and browser ones too, one package at a time).
+# and browser ones too, one package at a time); files built with !race
+# (store/scale_test.go) run in a run of their own.
 RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/reports gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
@@ -35,6 +36,7 @@ test: test-deps vet
 	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 10m $(LIGHT_PKGS)
+	$(GO) test -count=1 -timeout 10m -run 'TestListJobsStaysFastWith100kJobs$$' ./store/
 	GO=$(GO) bash scripts/fuzz.sh 3s
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -p 1 ./node/runner/ ./ui/
 	$(GO) test -count=1 -timeout 10m ./node/toolbox/

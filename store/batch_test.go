@@ -155,6 +155,7 @@ func TestBatchRefusesWhatItCannotRead(t *testing.T) {
 // fit in a transaction applies nothing and says so (ErrBatchTooBig), so
 // its proposer sends them one by one; the entries around it apply.
 func TestBatchTooBigForOneTransaction(t *testing.T) {
+	t.Parallel() // long (a large state, or password hashing under the race detector): overlaps the rest of the package
 	f := newFSM(t)
 	const users = 70000 // more writes than one Badger transaction of the state DB takes
 	var cmds []any

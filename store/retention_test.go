@@ -75,6 +75,7 @@ func TestPurgeRemovesEndedJobsEntirelyAndNothingElse(t *testing.T) {
 // TestPurgeOfA10000TaskJobFitsOneEntry: the largest job (purgeTasks in the
 // node's retention loop) is purged by one command.
 func TestPurgeOfA10000TaskJobFitsOneEntry(t *testing.T) {
+	t.Parallel() // long (a large state, or password hashing under the race detector): overlaps the rest of the package
 	f := newFSM(t)
 	f.must(CmdUpsertNode, UpsertNode{Node: Node{Name: "huge", Capacity: Resources{CPU: 10 * MaxArraySize, Memory: 1 << 50}}})
 	f.submit("01BIG", "alice", JobSpec{Image: "x", Array: MaxArraySize, CPU: 10, Memory: 8 << 20})

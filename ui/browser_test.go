@@ -239,6 +239,7 @@ const recordStates = `(() => {
 })()`
 
 func TestConsole(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--label", "zone=lab"}})
 	ctx := context.Background()

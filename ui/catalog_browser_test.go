@@ -45,6 +45,7 @@ func pushAs(t *testing.T, n *gantrytest.Node, user, password, repo string) {
 // live until the trial allowance runs out; bob asks for access to an image
 // in approval mode and alice approves him on her access page.
 func TestCatalogConsole(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
 	n := gantrytest.Start(t)
 	ctx := context.Background()

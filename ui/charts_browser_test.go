@@ -123,6 +123,7 @@ func checkCharts(t *testing.T, p *tab, c interface {
 // array's page draws its live timeline with the retry. Screenshots at 1280
 // and 390 px and in the dark scheme.
 func TestConsoleCharts(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
 	n := gantrytest.Start(t, gantrytest.Options{Args: []string{"--history-interval", "1s"}})
 	ctx := context.Background()
@@ -234,6 +235,7 @@ func maxOf(s wire.Series) (float64, bool) {
 // (store.Direct), behind the real API, hub and console in this process;
 // TestConsoleCharts runs a real job through Docker for the live path.
 func TestConsoleTimelineOf2000TasksSimulated(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
 	const tasks = 2000
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

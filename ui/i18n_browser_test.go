@@ -69,6 +69,7 @@ func checkChinese(t *testing.T, p *tab, page string, data ...string) {
 // browser still prefers Chinese, and back. Screenshots of each page in
 // zh-CN at 1280 and 390 px.
 func TestConsoleInChinese(t *testing.T) {
+	t.Parallel()
 	b := browser(t, chromedp.Flag("accept-lang", "zh-CN,zh"))
 	n := gantrytest.Start(t)
 	ctx := context.Background()

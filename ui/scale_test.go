@@ -17,7 +17,9 @@ import (
 // TestConsolePagesThrough100000Jobs: a user with 100,000 jobs (submitted
 // through the API to a real server, the node drained so they stay queued)
 // opens the jobs page, pages deep into the list, filters by state and finds
-// one job by name; every view appears within the bound.
+// one job by name; every view appears within the bound. It is the one
+// browser test that does not call t.Parallel: its bounds are timings, taken
+// before the other tests start their browsers.
 func TestConsolePagesThrough100000Jobs(t *testing.T) {
 	const total, clients = 100000, 16
 	const bound = 2 * time.Second // per page, on a shared 2-core machine

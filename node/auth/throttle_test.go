@@ -225,6 +225,7 @@ func from(addr string) context.Context {
 }
 
 func TestThrottledSignIns(t *testing.T) {
+	t.Parallel() // long (a large state, or password hashing under the race detector): overlaps the rest of the package
 	t.Run("50 wrong passwords in a row are refused after 5, the right one works after the cool-down, other users never notice", func(t *testing.T) {
 		th := newThrottledAuth(t)
 		attacker := from("203.0.113.7")
