@@ -33,11 +33,7 @@ func TestCommunityImages(t *testing.T) {
 	tool, model, app := host+"/alice/tool:1", host+"/alice/model:1", host+"/bob/app:1"
 	aliceD, bobD, carolD := newDockerCLI(t), newDockerCLI(t), newDockerCLI(t)
 	t.Cleanup(func() {
-		for _, ref := range []string{app, model, tool} {
-			if id, err := aliceD.run("", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-				_, _ = aliceD.run("", "rmi", "-f", strings.TrimSpace(id))
-			}
-		}
+		untag(aliceD, app, model, tool)
 	})
 	buildToolImage(t, aliceD, tool)
 	// The model is another image: lineage must tell the two apart.

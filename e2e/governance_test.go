@@ -21,9 +21,7 @@ func TestGovernanceReview(t *testing.T) {
 	ref := host + "/alice/review:1"
 	aliceD, bobD := newDockerCLI(t), newDockerCLI(t)
 	t.Cleanup(func() {
-		if id, err := aliceD.run("", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-			_, _ = aliceD.run("", "rmi", "-f", strings.TrimSpace(id))
-		}
+		untag(aliceD, ref)
 	})
 	buildToolImage(t, aliceD, ref)
 	aliceD.login(t, host, "alice", alicePW)

@@ -35,11 +35,7 @@ func TestTakedownAndSuspension(t *testing.T) {
 	shared, bobs := host+"/alice/shared:1", host+"/bob/own:1"
 	aliceD, bobD, carolD := newDockerCLI(t), newDockerCLI(t), newDockerCLI(t)
 	t.Cleanup(func() {
-		for _, ref := range []string{bobs, shared} {
-			if id, err := aliceD.run("", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-				_, _ = aliceD.run("", "rmi", "-f", strings.TrimSpace(id))
-			}
-		}
+		untag(aliceD, bobs, shared)
 	})
 	buildToolImage(t, aliceD, shared)
 	aliceD.login(t, host, "alice", alicePW)

@@ -35,9 +35,7 @@ func TestInfringementNotices(t *testing.T) {
 	ref := host + "/alice/render:1"
 	aliceD, carolD := newDockerCLI(t), newDockerCLI(t)
 	t.Cleanup(func() {
-		if id, err := aliceD.run("", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-			_, _ = aliceD.run("", "rmi", "-f", strings.TrimSpace(id))
-		}
+		untag(aliceD, ref)
 	})
 	buildToolImage(t, aliceD, ref)
 	aliceD.login(t, host, "alice", alicePW)

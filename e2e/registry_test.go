@@ -37,6 +37,15 @@ func newDockerCLI(t *testing.T) *dockerCLI {
 	return &dockerCLI{config: t.TempDir()}
 }
 
+// untag removes the names refs from the local image store, never the
+// image by its id: tests build the same tool image (one id) under their own
+// names, and run in parallel, so removing by id would take the others' too.
+func untag(d *dockerCLI, refs ...string) {
+	for _, ref := range refs {
+		_, _ = d.run("", "rmi", ref)
+	}
+}
+
 func (d *dockerCLI) run(stdin string, args ...string) (string, error) {
 	cmd := exec.Command("docker", args...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.config, "DOCKER_BUILDKIT=0")
@@ -112,12 +121,9 @@ func TestRegistry(t *testing.T) {
 	docker := newDockerCLI(t)
 	imported := fmt.Sprintf("gantry-e2e-tool-%d:imported", time.Now().UnixNano())
 	t.Cleanup(func() {
-		// Every name of the built image (tags, pulled digests, the runner's
-		// pinned pull) goes with its id.
-		if id, err := docker.run("", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-			_, _ = docker.run("", "rmi", "-f", strings.TrimSpace(id))
-		}
-		_, _ = docker.run("", "rmi", "-f", ref, imported)
+		// The pulled digests and the runner's pinned pull go with the
+		// node's own clean-up (names under its host:port).
+		untag(docker, ref, imported)
 	})
 	buildToolImage(t, docker, ref)
 

@@ -188,9 +188,12 @@ func newNode(t testing.TB, o Options) *Node {
 		if t.Failed() {
 			n.dumpLog()
 		}
+		// Images first, while the node still holds its port: once it is
+		// free, a node of a test running in parallel may take it, and
+		// its images have the same host:port names.
+		n.removeImages()
 		n.Stop()
 		n.removeContainers()
-		n.removeImages()
 	})
 	return n
 }
@@ -445,7 +448,7 @@ func (n *Node) removeContainers() {
 }
 
 // removeImages untags the images Docker pulled from this node's registry
-// (their names start with its host:port, which no other node shares), so
+// (their names start with its host:port, which no other running node shares), so
 // test runs do not pile up tags.
 func (n *Node) removeImages() { RemoveRegistryImages(n.HTTPAddr) }
 

@@ -26,15 +26,14 @@ const NetworkNone = "none"
 const pruneEvery = time.Minute
 
 // NetworkName is the name of a user's network on a node of a cluster:
-// gantry-<first 8 characters of the cluster id>-<node>-u-<user>. The node
-// is in the name because nodes may share a Docker daemon (tests do): each
-// runner then creates, uses and prunes only its own networks.
+// gantry-<cluster id>-<node>-u-<user>. The node is in the name because
+// nodes may share a Docker daemon (tests do): each runner then creates,
+// uses and prunes only its own networks. The whole cluster id, not a
+// prefix: a ULID begins with its time, so two clusters made in the same
+// minute share a prefix, and two runners creating one name at once make
+// two networks no container can name.
 func NetworkName(cluster, node, owner string) string {
-	c := safeName(cluster)
-	if len(c) > 8 {
-		c = c[:8]
-	}
-	return fmt.Sprintf("gantry-%s-%s-u-%s", c, safeName(node), safeName(owner))
+	return fmt.Sprintf("gantry-%s-%s-u-%s", safeName(cluster), safeName(node), safeName(owner))
 }
 
 // networkMode is the Docker network mode of an attempt's container.

@@ -70,3 +70,19 @@ func TestUsersTasksAreIsolatedOnTheNetwork(t *testing.T) {
 		}
 	}
 }
+
+// Two clusters made in the same minute have ids with the same time prefix
+// (ULIDs); nodes of both on one Docker daemon, with the same node and user
+// names, must still get networks of different names (a shared name made
+// two networks of that name and failed every container start with
+// "network ... is ambiguous").
+func TestNetworkNamesOfClustersMadeAtOnceDiffer(t *testing.T) {
+	a := NetworkName("01M8XDDC8Q0QY3W6GNB7Z1J5KA", "node1", "admin")
+	b := NetworkName("01M8XDDC9R7T2V0XFJ4P8M3C6D", "node1", "admin")
+	if a == b {
+		t.Fatalf("clusters made at once share the network name %s", a)
+	}
+	if NetworkName("01M8XDDC8Q0QY3W6GNB7Z1J5KA", "node1", "admin") != a {
+		t.Fatal("NetworkName is not stable")
+	}
+}
