@@ -50,7 +50,7 @@ fuzz:
 	@GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME) '$(FUZZ)'
 
 # The fault campaign (e2e/fault_test.go) with FAULT_ROUNDS faults, 100 by
-# default (make test runs 3); FAULT_SEED=N replays one campaign.
+# default (make test runs 10); FAULT_SEED=N replays one campaign.
 FAULT_ROUNDS ?= 100
 fault: test-deps
 	@mkdir -p $(TEST_OUTPUT)

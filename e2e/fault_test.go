@@ -37,11 +37,11 @@ import (
 // is left behind. A failing history is saved as porcupine's HTML under the
 // test output directory.
 //
-// FAULT_ROUNDS (default 3: the short version in make test; make fault
+// FAULT_ROUNDS (default 10: the short version in make test; make fault
 // runs 100) sets the number of faults, FAULT_SEED replays a campaign.
 func TestFaultCampaign(t *testing.T) {
 	requireIptables(t)
-	rounds := envInt(t, "FAULT_ROUNDS", 3)
+	rounds := envInt(t, "FAULT_ROUNDS", 10)
 	seed := int64(envInt(t, "FAULT_SEED", int(time.Now().UnixNano()%1e9)))
 	t.Logf("fault campaign: %d rounds, FAULT_SEED=%d", rounds, seed)
 	rng := rand.New(rand.NewSource(seed))
