@@ -11,9 +11,11 @@ export GANTRY_TEST_OUTPUT := $(TEST_OUTPUT)
 # Everything but the packages that drive Docker and the browser heavily,
 # which run one package at a time so timing-sensitive tests are not starved.
 HEAVY_PKGS := gantry/e2e gantry/node/runner gantry/node/toolbox gantry/ui
-# The concurrent packages run once, under the race detector (the Docker
-# and browser ones too, one package at a time); files built with !race
-# (store/scale_test.go) run in a run of their own.
+# The concurrent packages run once, under the race detector (the runner,
+# which drives Docker, too, on its own); files built with !race
+# (store/scale_test.go) run in a run of their own. The browser tests in ui/
+# run without it: the console they drive is a separate gantry process, so
+# the detector would watch only the test's own client.
 RACE_PKGS := gantry/store gantry/raftcluster gantry/node gantry/node/cluster gantry/node/reports gantry/node/api gantry/node/scheduler gantry/node/auth gantry/node/registry
 LIGHT_PKGS = $(filter-out $(HEAVY_PKGS) $(RACE_PKGS),$(shell $(GO) list ./...))
 
@@ -31,14 +33,16 @@ vet:
 # Unit and end-to-end tests, the race detector on the concurrent packages,
 # a short run of every fuzz target, then the OCI conformance suite against
 # a real gantry server.
-test: test-deps vet
+test:
+	@$(MAKE) --no-print-directory -j2 test-deps vet # installing packages waits on the network, vet on the CPU
 	@mkdir -p $(TEST_OUTPUT)
 	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 10m $(LIGHT_PKGS)
 	$(GO) test -count=1 -timeout 10m -run 'TestListJobsStaysFastWith100kJobs$$' ./store/
 	GO=$(GO) bash scripts/fuzz.sh 3s
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m -p 1 ./node/runner/ ./ui/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./node/runner/
+	$(GO) test -count=1 -timeout 20m ./ui/
 	$(GO) test -count=1 -timeout 10m ./node/toolbox/
 	$(GO) test -count=1 -timeout 30m -p 1 -parallel 3 ./e2e/
 	bash scripts/conformance.sh
