@@ -18,18 +18,18 @@ var (
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
 	// Jobs, tasks and attempts.
-	CmdSubmitJob      = define("job.submit", 4, (*applier).submitJob) // v2: dependencies; v3: network; v4: inputs
+	CmdSubmitJob      = define("job.submit", 5, (*applier).submitJob) // v2: dependencies; v3: network; v4: inputs; v5: output
 	CmdCancelJob      = define("job.cancel", 2, (*applier).cancelJob)
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
-	CmdAttemptEnded   = define("attempt.ended", 1, (*applier).attemptEnded)
-	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)  // job retention: removes jobs that ended before a cut-off
-	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks) // ended tasks get a new attempt in the same job
-	CmdPreempt        = define("task.preempt", 1, (*applier).preempt) // the scheduler's victims: stopped after a grace period, requeued
+	CmdAttemptEnded   = define("attempt.ended", 2, (*applier).attemptEnded) // v2: output
+	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)        // job retention: removes jobs that ended before a cut-off
+	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks)       // ended tasks get a new attempt in the same job
+	CmdPreempt        = define("task.preempt", 1, (*applier).preempt)       // the scheduler's victims: stopped after a grace period, requeued
 
 	// A node's attempt starts and ends of a short interval (node/reports),
 	// each with its own outcome: one entry instead of one per report.
-	CmdReportAttempts = define("attempt.report", 1, (*applier).reportAttempts)
+	CmdReportAttempts = define("attempt.report", 2, (*applier).reportAttempts) // v2: an end's output
 
 	// Queues.
 	CmdCreateQueue = define("queue.create", 1, (*applier).createQueue)

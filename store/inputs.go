@@ -51,13 +51,10 @@ func (s *JobSpec) validateInputs() error {
 	seen := map[string]bool{}
 	for _, in := range s.Inputs {
 		p := in.Path
+		if err := checkMountPath("input "+in.Ref, p); err != nil {
+			return err
+		}
 		switch {
-		case p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) || len(p) > 1024:
-			return Errorf(EInvalid, "input %s: mount path %q must be an absolute path inside the container, e.g. /data", in.Ref, p)
-		case path.Clean(p) != p:
-			return Errorf(EInvalid, "input %s: mount path %q must be a clean path: %s", in.Ref, p, path.Clean(p))
-		case SystemPath(p):
-			return Errorf(EInvalid, "input %s: %s is a system path of the container: mount it elsewhere, e.g. /data", in.Ref, p)
 		case seen[p]:
 			return Errorf(EInvalid, "input %s: two inputs are mounted at %s", in.Ref, p)
 		case in.Ref == "" || len(in.Ref) > 512 || strings.ContainsAny(in.Ref, " \t\n\x00"):
@@ -69,6 +66,20 @@ func (s *JobSpec) validateInputs() error {
 				return Errorf(EInvalid, "input %s: pinned to %q@%q, not a repository and digest", in.Ref, in.Repo, in.Digest)
 			}
 		}
+	}
+	return nil
+}
+
+// checkMountPath refuses a container mount path that is not absolute and
+// clean, or is on a system path; what names the mount in the message.
+func checkMountPath(what, p string) error {
+	switch {
+	case p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) || len(p) > 1024:
+		return Errorf(EInvalid, "%s: mount path %q must be an absolute path inside the container, e.g. /data", what, p)
+	case path.Clean(p) != p:
+		return Errorf(EInvalid, "%s: mount path %q must be a clean path: %s", what, p, path.Clean(p))
+	case SystemPath(p):
+		return Errorf(EInvalid, "%s: %s is a system path of the container: mount it elsewhere, e.g. /data", what, p)
 	}
 	return nil
 }

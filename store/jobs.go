@@ -410,6 +410,9 @@ func (a *applier) attemptStarted(c *AttemptStarted) (None, error) {
 }
 
 func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
+	if err := validAttemptOutput(c.Output); err != nil {
+		return None{}, err
+	}
 	var at Attempt
 	if err := getJSON(a.txn, attemptKey(c.JobID, c.Task, c.N), &at); err != nil {
 		return None{}, err
@@ -431,6 +434,7 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	if c.ImageDigest != "" {
 		at.ImageDigest = c.ImageDigest
 	}
+	at.Output = c.Output
 	success := c.Reason == ReasonExited && c.ExitCode == 0
 	switch {
 	case success:

@@ -110,6 +110,9 @@ type AttemptEnded struct {
 	Started     time.Time `json:"started,omitzero"`
 	Ended       time.Time `json:"ended"`
 	ImageDigest string    `json:"image_digest,omitempty"`
+	// Output is what the runner stored of the task's output directory
+	// (v2).
+	Output *AttemptOutput `json:"output,omitempty"`
 }
 
 // UpsertNode registers a node or updates its address and capacity.

@@ -161,6 +161,9 @@ type JobSpec struct {
 	// Inputs are artifacts mounted read-only in every task, pinned to a
 	// manifest digest at submission (job.submit v4; inputs.go).
 	Inputs []Input `json:"inputs,omitempty"`
+	// Output is the writable directory of every task, kept as an artifact
+	// when the attempt ends (job.submit v5; outputs.go).
+	Output *Output `json:"output,omitempty"`
 }
 
 // NetworkNone is JobSpec.Network for tasks without any network.
@@ -233,6 +236,9 @@ func (s *JobSpec) Defaults() {
 	}
 	if s.Queue == "" {
 		s.Queue = "default"
+	}
+	if s.Output != nil && s.Output.Limit == 0 {
+		s.Output.Limit = DefaultOutputLimit
 	}
 }
 
@@ -361,6 +367,9 @@ func (s *JobSpec) Validate() error {
 		}
 	}
 	if err := s.validateInputs(); err != nil {
+		return err
+	}
+	if err := s.validateOutput(); err != nil {
 		return err
 	}
 	// Last, so a single field over its own bound is named first.
@@ -504,6 +513,9 @@ type Attempt struct {
 	// Devices are the ids of the node's GPUs the store gave this attempt
 	// (GPUs of them), in the node's order.
 	Devices []string `json:"devices,omitempty"`
+	// Output is the artifact the attempt's output was stored as (a job
+	// with an Output; attempt.ended v2).
+	Output *AttemptOutput `json:"output,omitempty"`
 }
 
 // Resources is an amount of CPU (millicores) and memory (bytes).
