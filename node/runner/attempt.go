@@ -46,6 +46,10 @@ type attempt struct {
 	// releases let the cache evict them once the attempt is over.
 	mounts   []string
 	releases []func()
+
+	// over is closed when the task's output directory outgrows its limit
+	// (nil without an output: never ready).
+	over chan struct{}
 }
 
 func (a *attempt) releaseInputs() {
@@ -57,7 +61,11 @@ func (a *attempt) releaseInputs() {
 
 func newAttempt(parent context.Context, spec Spec) *attempt {
 	ctx, cancel := context.WithCancel(parent)
-	return &attempt{spec: spec, ctx: ctx, cancel: cancel, cancelCh: make(chan struct{}), abandonCh: make(chan struct{})}
+	a := &attempt{spec: spec, ctx: ctx, cancel: cancel, cancelCh: make(chan struct{}), abandonCh: make(chan struct{})}
+	if spec.Output != nil {
+		a.over = make(chan struct{})
+	}
+	return a
 }
 
 func (a *attempt) cancelNow() { a.cancelOnce.Do(func() { close(a.cancelCh) }) }
@@ -178,6 +186,14 @@ func (r *Runner) launch(a *attempt) {
 		r.finish(a, Result{Key: spec.Key, ExitCode: -1, Reason: ReasonInputFailed, Message: truncate(err.Error()), EndedAt: time.Now()}, "")
 		return
 	}
+	outDir := ""
+	if spec.Output != nil {
+		if outDir, err = r.prepareOutput(spec.Key); err != nil {
+			log.Warn("output directory not available", "err", err)
+			r.finish(a, Result{Key: spec.Key, ExitCode: -1, Reason: ReasonOutputFailed, Message: truncate(err.Error()), EndedAt: time.Now()}, "")
+			return
+		}
+	}
 	r.netMu.RLock()
 	err = r.ensureNetwork(a.ctx, spec)
 	if err != nil {
@@ -191,7 +207,7 @@ func (r *Runner) launch(a *attempt) {
 		r.done(a, false)
 		return
 	}
-	id, err := r.createContainer(a.ctx, spec, a.mounts)
+	id, err := r.createContainer(a.ctx, spec, a.mounts, outDir)
 	r.netMu.RUnlock()
 	switch {
 	case err == nil:
@@ -322,11 +338,19 @@ func (r *Runner) follow(a *attempt, id string) {
 
 	killReason, ok := "", true
 	if info.State.Running || info.State.Paused || info.State.Restarting {
-		killReason, ok = r.waitExit(a, id, startedAt, log)
+		if o := spec.Output; o != nil {
+			watchCtx, stopWatch := context.WithCancel(a.ctx)
+			go watchOutput(watchCtx, r.OutputDir(spec.Key), o.Limit, a.over)
+			killReason, ok = r.waitExit(a, id, startedAt, log)
+			stopWatch()
+		} else {
+			killReason, ok = r.waitExit(a, id, startedAt, log)
+		}
 	}
 	if !ok {
 		if a.abandoned() {
 			r.discard(id, log)
+			r.removeOutput(spec.Key)
 		}
 		r.done(a, false)
 		return
@@ -380,6 +404,10 @@ func (r *Runner) follow(a *attempt, id string) {
 	if end.State.Error != "" && res.Message == "" {
 		res.Message = truncate(end.State.Error)
 	}
+	if !r.collectOutput(a, &res) {
+		r.done(a, false)
+		return
+	}
 	r.finish(a, res, id)
 }
 
@@ -397,7 +425,7 @@ func (r *Runner) waitExit(a *attempt, id string, startedAt time.Time, log *slog.
 		defer t.Stop()
 		timeoutC = t.C
 	}
-	cancelC := a.cancelCh
+	cancelC, overC := a.cancelCh, a.over
 	killReason := ""
 	killNow := func(reason string) {
 		killed, err := r.kill(a.ctx, id)
@@ -432,6 +460,9 @@ func (r *Runner) waitExit(a *attempt, id string, startedAt time.Time, log *slog.
 			case <-timeoutC:
 				timeoutC = nil
 				killNow(ReasonTimedOut)
+			case <-overC:
+				overC = nil
+				killNow(ReasonOutputLimit)
 			case <-cancelC:
 				cancelC = nil
 				if a.preempt {
@@ -532,6 +563,9 @@ func (r *Runner) finish(a *attempt, res Result, id string) {
 			if a.abandoned() && id != "" {
 				r.discard(id, log)
 			}
+			if a.abandoned() && a.spec.Output != nil {
+				r.removeOutput(a.spec.Key)
+			}
 			r.done(a, false)
 			return
 		}
@@ -545,6 +579,9 @@ func (r *Runner) finish(a *attempt, res Result, id string) {
 	log.Info("attempt finished", "reason", res.Reason, "exit_code", res.ExitCode)
 	if id != "" {
 		r.discard(id, log)
+	}
+	if a.spec.Output != nil {
+		r.removeOutput(a.spec.Key) // after the container: nothing writes there any more
 	}
 	r.done(a, true)
 }

@@ -157,12 +157,16 @@ func containerEnv(spec Spec) []string {
 // createContainer creates the attempt's container, unprivileged and limited.
 // Errors: a conflict (cerrdefs.IsConflict) when the attempt already has a
 // container, invalid argument for a spec Docker rejects.
-func (r *Runner) createContainer(ctx context.Context, spec Spec, inputs []string) (string, error) {
+func (r *Runner) createContainer(ctx context.Context, spec Spec, inputs []string, output string) (string, error) {
 	cfg, host := r.containerSpec(spec)
 	// Inputs are bind mounts of the node's cache, read-only: no task can
 	// change what the others on the node read.
 	for i, dir := range inputs {
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: spec.Inputs[i].Path, ReadOnly: true})
+	}
+	// The output directory is the attempt's own (output.go).
+	if output != "" {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: output, Target: spec.Output.Path})
 	}
 	resp, err := r.docker.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(r.cfg.Cluster, spec.Key))
 	if err != nil {

@@ -69,6 +69,9 @@ type Spec struct {
 	// Inputs are artifacts mounted read-only in the container, each from
 	// Config.Inputs' cache.
 	Inputs []Input
+	// Output, when set, is the task's writable output directory
+	// (output.go).
+	Output *Output
 }
 
 // Input is an artifact (a manifest of the node's registry) mounted
@@ -111,6 +114,7 @@ const (
 	ReasonInputFailed     = "input_failed" // an input could not be materialised on this node
 	ReasonNodeLost        = "node_lost"
 	ReasonPreempted       = "preempted"
+	// ReasonOutputLimit and ReasonOutputFailed: output.go.
 )
 
 // Result is how an attempt ended.
@@ -123,6 +127,7 @@ type Result struct {
 	StartedAt   time.Time
 	EndedAt     time.Time
 	ImageDigest string // the pinned manifest digest for an image@digest reference, else Docker's image ID
+	Output      *OutputRef // where the attempt's output was stored, if it was
 }
 
 // Reporter records attempt state changes; the store implements it. A nil
@@ -144,6 +149,11 @@ type Config struct {
 	// Inputs materialises job inputs; nil: a job with inputs fails
 	// input_failed.
 	Inputs Inputs
+	// OutputDir holds the output directories of running attempts, and
+	// Outputs stores them when an attempt ends; without them a job with an
+	// output fails output_failed.
+	OutputDir string
+	Outputs   Outputs
 
 	// DockerHost overrides the Docker endpoint (e.g. "unix:///var/run/docker.sock");
 	// empty means the DOCKER_HOST environment or the default socket.

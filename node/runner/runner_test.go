@@ -230,18 +230,23 @@ type testNode struct {
 	name   string
 	logDir string
 	rep    *fakeReporter
-	r      *Runner
-	stop   func()
+	// outputs stores attempts' outputs, and outDir holds them meanwhile.
+	outputs *fakeOutputs
+	outDir  string
+	r       *Runner
+	stop    func()
 }
 
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
 	requireDocker(t)
 	n := &testNode{
-		t:      t,
-		name:   strings.ToLower(safeName(t.Name())) + "-" + randomHex(3),
-		logDir: t.TempDir(),
-		rep:    newFakeReporter(),
+		t:       t,
+		name:    strings.ToLower(safeName(t.Name())) + "-" + randomHex(3),
+		logDir:  t.TempDir(),
+		rep:     newFakeReporter(),
+		outputs: &fakeOutputs{},
+		outDir:  t.TempDir(),
 	}
 	n.start()
 	t.Cleanup(n.close)
@@ -253,11 +258,13 @@ func newTestNode(t *testing.T) *testNode {
 func (n *testNode) start() {
 	n.t.Helper()
 	r, err := New(Config{
-		Node:     n.name,
-		Cluster:  testCluster,
-		LogDir:   n.logDir,
-		Reporter: n.rep,
-		Logger:   slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Node:      n.name,
+		Cluster:   testCluster,
+		LogDir:    n.logDir,
+		Reporter:  n.rep,
+		OutputDir: n.outDir,
+		Outputs:   n.outputs,
+		Logger:    slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		n.t.Fatal(err)
@@ -503,7 +510,7 @@ func TestContainerIsLabelledAndUnprivileged(t *testing.T) {
 		t.Errorf("host access: binds=%v mounts=%v net=%s pid=%s ipc=%s", hc.Binds, info.Mounts, hc.NetworkMode, hc.PidMode, hc.IpcMode)
 	}
 	// A second create of the same attempt must conflict, not run twice.
-	if _, err := n.r.createContainer(context.Background(), s, nil); err == nil {
+	if _, err := n.r.createContainer(context.Background(), s, nil, ""); err == nil {
 		t.Error("second create of the same attempt succeeded")
 	}
 	n.rep.cancel(s.Key)
@@ -704,7 +711,7 @@ func TestUnwantedContainersAreRemoved(t *testing.T) {
 
 	// A container left from an attempt that was moved elsewhere, and one of
 	// another node sharing this Docker daemon.
-	if _, err := n.r.createContainer(ctx, mine, nil); err != nil {
+	if _, err := n.r.createContainer(ctx, mine, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	otherRunner, err := New(Config{Node: n.name + "-other", Cluster: testCluster, LogDir: t.TempDir(), Reporter: newFakeReporter()})
@@ -712,7 +719,7 @@ func TestUnwantedContainersAreRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer otherRunner.Close()
-	otherID, err := otherRunner.createContainer(ctx, other, nil)
+	otherID, err := otherRunner.createContainer(ctx, other, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

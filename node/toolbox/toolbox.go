@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,25 +50,26 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"echo":       {"echo ARGS...", cmdEcho},
-	"true":       {"true", func(*env, []string) (int, error) { return 0, nil }},
-	"false":      {"false", func(*env, []string) (int, error) { return 1, nil }},
-	"exit":       {"exit CODE", cmdExit},
-	"sleep":      {"sleep SECONDS", cmdSleep},
-	"graceful":   {"graceful SECONDS CLEANUP", cmdGraceful},
-	"env":        {"env", cmdEnv},
-	"burn":       {"burn SECONDS", cmdBurn},
-	"alloc":      {"alloc MEGABYTES", cmdAlloc},
-	"write":      {"write PATH BYTES", cmdWrite},
-	"cat":        {"cat PATH", cmdCat},
-	"sha256":     {"sha256 PATH [WANT]", cmdSHA256},
-	"tick":       {"tick INTERVAL DURATION", cmdTick},
-	"fail-until": {"fail-until N CODE", cmdFailUntil},
-	"fail-tasks": {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
-	"lines":      {"lines N", cmdLines},
-	"devices":    {"devices SECONDS PATH...", cmdDevices},
-	"listen":     {"listen PORT SECONDS", cmdListen}, // net.go
-	"dial":       {"dial HOST:PORT TIMEOUT", cmdDial},
+	"echo":        {"echo ARGS...", cmdEcho},
+	"true":        {"true", func(*env, []string) (int, error) { return 0, nil }},
+	"false":       {"false", func(*env, []string) (int, error) { return 1, nil }},
+	"exit":        {"exit CODE", cmdExit},
+	"sleep":       {"sleep SECONDS", cmdSleep},
+	"graceful":    {"graceful SECONDS CLEANUP", cmdGraceful},
+	"env":         {"env", cmdEnv},
+	"burn":        {"burn SECONDS", cmdBurn},
+	"alloc":       {"alloc MEGABYTES", cmdAlloc},
+	"write":       {"write PATH BYTES [SECONDS]", cmdWrite},
+	"task-output": {"task-output DIR", cmdTaskOutput},
+	"cat":         {"cat PATH", cmdCat},
+	"sha256":      {"sha256 PATH [WANT]", cmdSHA256},
+	"tick":        {"tick INTERVAL DURATION", cmdTick},
+	"fail-until":  {"fail-until N CODE", cmdFailUntil},
+	"fail-tasks":  {"fail-tasks INDEX,INDEX... CODE", cmdFailTasks},
+	"lines":       {"lines N", cmdLines},
+	"devices":     {"devices SECONDS PATH...", cmdDevices},
+	"listen":      {"listen PORT SECONDS", cmdListen}, // net.go
+	"dial":        {"dial HOST:PORT TIMEOUT", cmdDial},
 }
 
 // Main runs one toolbox command, args[0] being its name, writing to the
@@ -311,13 +313,26 @@ func cmdAlloc(e *env, args []string) (int, error) {
 	return 0, err
 }
 
+// cmdWrite writes BYTES bytes to PATH (creating its directories) and,
+// given SECONDS, then waits that long before exiting.
 func cmdWrite(e *env, args []string) (int, error) {
-	if err := wantArgs(args, 2); err != nil {
-		return 0, err
+	if len(args) != 2 && len(args) != 3 {
+		return 0, usagef("want PATH, BYTES and optionally SECONDS")
 	}
 	n, err := strconv.ParseInt(args[1], 10, 64)
 	if err != nil || n < 0 {
 		return 0, usagef("bad byte count %q", args[1])
+	}
+	var hold time.Duration
+	if len(args) == 3 {
+		secs, err := strconv.ParseFloat(args[2], 64)
+		if err != nil || secs < 0 {
+			return 0, usagef("bad seconds %q", args[2])
+		}
+		hold = time.Duration(secs * float64(time.Second))
+	}
+	if err := os.MkdirAll(filepath.Dir(args[0]), 0o755); err != nil {
+		return 1, fmt.Errorf("create: %w", err)
 	}
 	f, err := os.Create(args[0])
 	if err != nil {
@@ -339,7 +354,37 @@ func cmdWrite(e *env, args []string) (int, error) {
 	if err := f.Close(); err != nil {
 		return 1, fmt.Errorf("close %s: %w", args[0], err)
 	}
-	_, err = fmt.Fprintf(e.stdout, "wrote %d bytes to %s\n", n, args[0])
+	if _, err := fmt.Fprintf(e.stdout, "wrote %d bytes to %s\n", n, args[0]); err != nil {
+		return 1, err
+	}
+	time.Sleep(hold)
+	return 0, nil
+}
+
+// cmdTaskOutput leaves a small tree in DIR that says which task made it:
+// DIR/task.txt ("task I of N, job J, attempt A"), DIR/nested/deeper/index
+// (I) and an empty file DIR/empty. Tests of job outputs check it.
+func cmdTaskOutput(e *env, args []string) (int, error) {
+	if err := wantArgs(args, 1); err != nil {
+		return 0, err
+	}
+	dir := args[0]
+	i := e.getenv("GANTRY_TASK_INDEX")
+	files := map[string]string{
+		"task.txt":            fmt.Sprintf("task %s of %s, job %s, attempt %s\n", i, e.getenv("GANTRY_TASK_COUNT"), e.getenv("GANTRY_JOB_ID"), e.getenv("GANTRY_ATTEMPT")),
+		"nested/deeper/index": i + "\n",
+		"empty":               "",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return 1, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return 1, err
+		}
+	}
+	_, err := fmt.Fprintf(e.stdout, "wrote %d files to %s\n", len(files), dir)
 	return 0, err
 }
 
