@@ -58,7 +58,11 @@ type ServerConfig struct {
 	// DataCacheSize caps the node's cache of unpacked job inputs
 	// (--data-cache-size; 0: the default).
 	DataCacheSize int64
-	Logger        *slog.Logger
+	// TLSCert and TLSKey are the HTTP port's certificate and key
+	// (--tls-cert, --tls-key); empty: one from the cluster CA.
+	TLSCert string
+	TLSKey  string
+	Logger  *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -284,6 +288,8 @@ func serverCmd(server Server) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", envOr("GANTRY_DATA", "./gantry-data"), "directory for everything the node keeps")
 	f.StringVar(&cfg.HTTPAddr, "http", envOr("GANTRY_HTTP", ":7070"), "address for the console, REST API and registry")
 	f.StringVar(&cfg.ClusterAddr, "cluster", envOr("GANTRY_CLUSTER", ":7071"), "address for Raft and node-to-node calls (mutual TLS)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("GANTRY_TLS_CERT", ""), "PEM certificate for HTTPS on the HTTP port (with --tls-key; default: one from the cluster CA)")
+	f.StringVar(&cfg.TLSKey, "tls-key", envOr("GANTRY_TLS_KEY", ""), "PEM key of --tls-cert")
 	f.StringVar(&cfg.Advertise, "advertise", envOr("GANTRY_ADVERTISE", ""), "host other nodes and clients use to reach this node")
 	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
 	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ import (
 	"gantry/node/diskspace"
 	"gantry/node/governance"
 	"gantry/node/history"
+	"gantry/node/httpsmux"
 	"gantry/node/images"
 	"gantry/node/reports"
 	"gantry/node/runner"
@@ -88,7 +90,12 @@ type Config struct {
 	// DataCacheSize caps the node's cache of unpacked job inputs
 	// (0: datacache.DefaultMaxBytes).
 	DataCacheSize int64
-	Logger        *slog.Logger
+	// TLSCert and TLSKey are an operator's certificate and key for the
+	// HTTP port (--tls-cert, --tls-key); empty: one the cluster CA issued
+	// (the node certificate, for its advertised address and localhost).
+	TLSCert string
+	TLSKey  string
+	Logger  *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -107,7 +114,8 @@ type Node struct {
 	httpLn    net.Listener
 	clusterLn net.Listener
 	http      *http.Server
-	handler   atomic.Pointer[http.Handler] // nil until start-up is done: 503
+	handler   atomic.Pointer[http.Handler]    // nil until start-up is done: 503
+	httpCert  atomic.Pointer[tls.Certificate] // the HTTP port's; nil: TLS handshakes fail until the PKI is loaded
 
 	store   *store.Store
 	gpus    []store.Device // declared at start
@@ -203,11 +211,28 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--http %q: %w", n.cfg.HTTPAddr, err)
 	}
+	if (n.cfg.TLSCert == "") != (n.cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither to use a certificate from the cluster CA")
+	}
+	if n.cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert %s --tls-key %s: %w (both PEM, the key matching the certificate)", n.cfg.TLSCert, n.cfg.TLSKey, err)
+		}
+		n.httpCert.Store(&c)
+	}
 	// The ports first: a node that cannot serve must not bootstrap or join
 	// anything. Until start-up is done the HTTP port answers 503.
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("--http %s: %w", n.cfg.HTTPAddr, err)
 	}
+	n.httpLn = httpsmux.New(n.httpLn, &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if c := n.httpCert.Load(); c != nil {
+				return c, nil
+			}
+			return nil, errors.New("the node is starting: no certificate yet")
+		}}, nil)
 	if n.clusterLn, err = net.Listen("tcp", n.cfg.ClusterAddr); err != nil {
 		return fmt.Errorf("--cluster %s: %w", n.cfg.ClusterAddr, err)
 	}
@@ -239,6 +264,9 @@ func (n *Node) start(ctx context.Context) error {
 	pki, err := raftcluster.LoadOrCreatePKI(tlsDir, n.cfg.Name, []string{adv})
 	if err != nil {
 		return err
+	}
+	if n.cfg.TLSCert == "" {
+		n.httpCert.Store(&pki.NodeTLS)
 	}
 	n.raft, err = raftcluster.Open(raftcluster.Config{
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), NodeID: n.cfg.Name, Listener: n.clusterLn,

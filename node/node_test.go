@@ -153,3 +153,14 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 		l.Close()
 	}
 }
+
+func TestTLSCertWithoutKeyIsRefusedAtStart(t *testing.T) {
+	for _, cfg := range []Config{{TLSCert: "cert.pem"}, {TLSKey: "key.pem"}} {
+		cfg.DataDir, cfg.Name = t.TempDir(), "n1"
+		cfg.HTTPAddr, cfg.ClusterAddr = "127.0.0.1:0", "127.0.0.1:0"
+		err := New(cfg).Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "--tls-cert and --tls-key go together") {
+			t.Fatalf("%+v: got %v, want the pair refused", cfg, err)
+		}
+	}
+}
