@@ -50,6 +50,27 @@ type JobSpec struct {
 	// Inputs are artifacts of Gantry's registry (datasets, models, any
 	// OCI artifact) mounted read-only at their paths in every task.
 	Inputs []Input `json:"inputs,omitempty"`
+	// Output is a writable directory in every task whose contents are kept
+	// as an artifact when the attempt ends. Not yet accepted at
+	// submission: this version records and shows it only.
+	Output *Output `json:"output,omitempty"`
+}
+
+// Output is JobSpec.Output: the mount path, the bytes a task may write
+// there (0: 1 GiB), and whether a failed attempt's output is kept too.
+type Output struct {
+	Path       string `json:"path"`
+	Limit      int64  `json:"limit,omitempty"`
+	KeepFailed bool   `json:"keep_failed,omitempty"`
+}
+
+// AttemptOutput is the artifact an attempt's output was stored as.
+type AttemptOutput struct {
+	Repo   string `json:"repo"`
+	Tag    string `json:"tag"`
+	Digest string `json:"digest"`
+	Files  int    `json:"files"`
+	Bytes  int64  `json:"bytes"`
 }
 
 // Input is one of JobSpec.Inputs. A submission gives Ref (REPO:TAG or
@@ -183,9 +204,11 @@ type Attempt struct {
 	PreemptedBy string    `json:"preempted_by,omitempty"`
 	Grace       Duration  `json:"grace,omitempty"`
 	PreemptAt   time.Time `json:"preempt_at,omitzero"`
-	CPU         int64     `json:"cpu"`
-	Memory      int64     `json:"memory"`
-	GPUs        int       `json:"gpus,omitempty"`
+	// Output is where the attempt's output was stored, if it was.
+	Output *AttemptOutput `json:"output,omitempty"`
+	CPU    int64          `json:"cpu"`
+	Memory int64          `json:"memory"`
+	GPUs   int            `json:"gpus,omitempty"`
 	// Devices are the ids of the node's GPUs this attempt was given.
 	Devices []string `json:"devices,omitempty"`
 }

@@ -50,6 +50,8 @@ func TestSubmitJob(t *testing.T) {
 		{"trailing data is refused", `{"image":"gantry/toolbox"} {}`, []string{"unexpected data after the JSON object"}},
 		{"a network other than none is refused", `{"image":"gantry/toolbox","network":"host"}`, []string{`network: "host" is not a network a job can ask for`}},
 		{"a body that is not JSON is refused", `image=x`, []string{"invalid JSON"}},
+		{"an output over a system path is refused", `{"image":"gantry/toolbox","output":{"path":"/etc"}}`, []string{"output: /etc is a system path"}},
+		{"an output is not kept by this version yet", `{"image":"gantry/toolbox","output":{"path":"/out"}}`, []string{"output: this version of Gantry does not keep task outputs yet"}},
 		{"a spec over 256 KiB is refused naming the limit", `{"image":"gantry/toolbox","env":{"A":"` + strings.Repeat("a", 120<<10) + `","B":"` +
 			strings.Repeat("b", 120<<10) + `","C":"` + strings.Repeat("c", 20<<10) + `"}}`, []string{"spec: ", "bytes encoded, at most 262144 (256 KiB)"}},
 		{"a label value over 1 KiB is refused", `{"image":"gantry/toolbox","labels":{"note":"` + strings.Repeat("n", 2000) + `"}}`, []string{"labels: the value of note is 2000 bytes, at most 1024"}},

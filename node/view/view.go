@@ -37,8 +37,22 @@ func JobSpec(s store.JobSpec) wire.JobSpec {
 		Timeout: wire.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: deps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: inputs(s.Inputs),
+		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: inputs(s.Inputs), Output: output(s.Output),
 	}
+}
+
+func output(o *store.Output) *wire.Output {
+	if o == nil {
+		return nil
+	}
+	return &wire.Output{Path: o.Path, Limit: o.Limit, KeepFailed: o.KeepFailed}
+}
+
+func attemptOutput(o *store.AttemptOutput) *wire.AttemptOutput {
+	if o == nil {
+		return nil
+	}
+	return &wire.AttemptOutput{Repo: o.Repo, Tag: o.Tag, Digest: o.Digest, Files: o.Files, Bytes: o.Bytes}
 }
 
 func inputs(in []store.Input) []wire.Input {
@@ -50,6 +64,13 @@ func inputs(in []store.Input) []wire.Input {
 		out[i] = wire.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest}
 	}
 	return out
+}
+
+func storeOutput(o *wire.Output) *store.Output {
+	if o == nil {
+		return nil
+	}
+	return &store.Output{Path: o.Path, Limit: o.Limit, KeepFailed: o.KeepFailed}
 }
 
 // storeInputs is what a user sent; the API pins Repo and Digest from Ref
@@ -113,7 +134,7 @@ func StoreJobSpec(s wire.JobSpec) store.JobSpec {
 		Timeout: store.Duration(s.Timeout), Priority: s.Priority, Queue: s.Queue, Labels: maps.Clone(s.Labels),
 		Deps: storeDeps(s.Deps), After: slices.Clone(s.After), AfterAny: slices.Clone(s.AfterAny), Sequential: s.Sequential,
 		Constraints: maps.Clone(s.Constraints),
-		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: storeInputs(s.Inputs),
+		NoPreempt:   s.NoPreempt, Network: s.Network, Inputs: storeInputs(s.Inputs), Output: storeOutput(s.Output),
 	}
 }
 
@@ -158,7 +179,7 @@ func Attempt(a *store.Attempt) wire.Attempt {
 		Scheduled: a.Scheduled, Started: a.Started, Ended: a.Ended, ExitCode: cloneInt(a.ExitCode),
 		Reason: a.Reason, Message: a.Message, ImageDigest: a.ImageDigest, CancelRequested: a.CancelRequested,
 		Preempt: a.Preempt, PreemptedBy: a.PreemptedBy, Grace: wire.Duration(a.Grace), PreemptAt: a.PreemptAt,
-		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs, Devices: slices.Clone(a.Devices),
+		CPU: a.CPU, Memory: a.Memory, GPUs: a.GPUs, Devices: slices.Clone(a.Devices), Output: attemptOutput(a.Output),
 	}
 }
 
