@@ -55,15 +55,15 @@ func TestOutputsAreCollectedWhenKept(t *testing.T) {
 		output     *Output
 		fail       error
 		wantReason string
-		wantCode   int
+		wantCode   int // -1: any (the poll may stop a task that was about to end)
 		collected  bool
 		wantMsg    string
 	}{
 		{name: "a succeeded task's output is stored", cmd: []string{"task-output", "/out"}, output: out(false), wantReason: ReasonExited, collected: true},
 		{name: "a failed task's output is dropped", cmd: []string{"fail-until", "9", "3"}, output: out(false), wantReason: ReasonExited, wantCode: 3},
 		{name: "a failed task's output is kept when asked", cmd: []string{"fail-until", "9", "3"}, output: out(true), wantReason: ReasonExited, wantCode: 3, collected: true},
-		{name: "an output over its limit keeps nothing", cmd: []string{"write", "/out/big", "3000000"}, output: out(true), wantReason: ReasonOutputLimit,
-			wantMsg: "wrote more than its output limit of 1.0 MiB to /out (2.9 MiB when it ended); nothing was kept"},
+		{name: "an output over its limit keeps nothing", cmd: []string{"write", "/out/big", "3000000"}, output: out(true), wantReason: ReasonOutputLimit, wantCode: -1,
+			wantMsg: "wrote more than its output limit of 1.0 MiB to /out (2.9 MiB when it ended); nothing was kept"}, // exited 0, or killed by the poll first under a slow (race) build
 		{name: "a task still writing past its limit is stopped", cmd: []string{"write", "/out/big", "3000000", "600"}, output: out(false), wantReason: ReasonOutputLimit, wantCode: 137,
 			wantMsg: "output limit of 1.0 MiB"},
 		{name: "an output that cannot be stored fails the attempt", cmd: []string{"task-output", "/out"}, output: out(false), fail: errors.New("registry full"),
@@ -78,7 +78,7 @@ func TestOutputsAreCollectedWhenKept(t *testing.T) {
 			start := time.Now()
 			n.rep.place(s)
 			res := n.waitResult(s.Key, 60*time.Second)
-			if res.Reason != c.wantReason || res.ExitCode != c.wantCode {
+			if res.Reason != c.wantReason || (c.wantCode != -1 && res.ExitCode != c.wantCode) {
 				t.Errorf("result %s/%d (%s), want %s/%d", res.Reason, res.ExitCode, res.Message, c.wantReason, c.wantCode)
 			}
 			if !strings.Contains(res.Message, c.wantMsg) {

@@ -126,7 +126,7 @@ type Result struct {
 	Message     string // short human text for failures (pull error etc.)
 	StartedAt   time.Time
 	EndedAt     time.Time
-	ImageDigest string // the pinned manifest digest for an image@digest reference, else Docker's image ID
+	ImageDigest string     // the pinned manifest digest for an image@digest reference, else Docker's image ID
 	Output      *OutputRef // where the attempt's output was stored, if it was
 }
 
