@@ -33,8 +33,9 @@ vet:
 # Unit and end-to-end tests, the race detector on the concurrent packages,
 # a short run of every fuzz target, then the OCI conformance suite against
 # a real gantry server.
-test:
-	@$(MAKE) --no-print-directory -j2 test-deps vet # installing packages waits on the network, vet on the CPU
+# test-deps and vet run one after the other: a recursive `make -j2` hung CI
+# (its sub-make lost its children: "wait: No child processes").
+test: test-deps vet
 	@mkdir -p $(TEST_OUTPUT)
 	@echo "test output (screenshots, logs) goes to $(TEST_OUTPUT)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
