@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"gantry/wire"
@@ -140,18 +141,8 @@ func nodeCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func human(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%dB", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ci", float64(b)/float64(div), "KMGTPE"[exp])
-}
+// human is b in binary units ("1.5 GiB").
+func human(b int64) string { return humanize.IBytes(uint64(max(b, 0))) }
 
 func userCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "user", Short: "Manage accounts (admin)"}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Output is a task's writable output directory, mounted at Path; what the
@@ -147,7 +149,7 @@ func (r *Runner) collectOutput(a *attempt, res *Result) bool {
 	}
 	if size > o.Limit || res.Reason == ReasonOutputLimit {
 		res.Reason = ReasonOutputLimit
-		res.Message = fmt.Sprintf("wrote more than its output limit of %s to %s (%s when it ended); nothing was kept", bytesText(o.Limit), o.Path, bytesText(size))
+		res.Message = fmt.Sprintf("wrote more than its output limit of %s to %s (%s when it ended); nothing was kept", humanize.IBytes(uint64(o.Limit)), o.Path, humanize.IBytes(uint64(size)))
 		return true
 	}
 	succeeded := res.Reason == ReasonExited && res.ExitCode == 0
@@ -179,18 +181,4 @@ func (r *Runner) collectOutput(a *attempt, res *Result) bool {
 	r.attemptLog(a).Info("output stored", "repo", ref.Repo, "tag", ref.Tag, "digest", ref.Digest, "bytes", ref.Bytes, "files", ref.Files, "took", time.Since(start))
 	res.Output = ref
 	return true
-}
-
-// bytesText is n in the largest binary unit that keeps it ≥ 1.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -129,11 +129,3 @@ func TestOutputDirIsWritableByAnyUserOnly(t *testing.T) {
 		t.Errorf("the job's output dir stays after its last attempt's: %v", err)
 	}
 }
-
-func TestBytesText(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 1 << 30: "1.0 GiB"} {
-		if got := bytesText(n); got != want {
-			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
