@@ -58,6 +58,27 @@ const (
 	AnnotationUnpack = "io.deis.oras.content.unpack"
 )
 
+// Provenance annotations on a task output's manifest (DESIGN.md,
+// "Outputs"): what made it, so a reader can trace it back.
+const (
+	AnnotationJob      = "dev.gantry.output.job"       // the job's id
+	AnnotationTask     = "dev.gantry.output.task"      // the task's index
+	AnnotationAttempt  = "dev.gantry.output.attempt"   // the attempt's number
+	AnnotationExitCode = "dev.gantry.output.exit-code" // the task's exit code
+	AnnotationImage    = "dev.gantry.output.image"     // the image reference the task ran
+	// AnnotationImageDigest is the image's manifest digest (Docker's image
+	// id for an image not run by digest).
+	AnnotationImageDigest = "dev.gantry.output.image-digest"
+	// AnnotationInputs lists every input as "repo@digest", comma-separated
+	// in the job's order.
+	AnnotationInputs = "dev.gantry.output.inputs"
+	// AnnotationGenAI is "true" on the output of a generative-AI image:
+	// generated content, labelled as such (service terms 2.1.4.1 (3)).
+	AnnotationGenAI = "dev.gantry.genai"
+	// AnnotationCreated is when the attempt ended (RFC 3339).
+	AnnotationCreated = v1.AnnotationCreated
+)
+
 // ModelKind is the kind of a file in a ModelPack artifact; each has its
 // own layer media types.
 type ModelKind string

@@ -24,7 +24,22 @@ func (r reporter) Finished(ctx context.Context, res runner.Result) error {
 		JobID: res.JobID, Task: res.Task, N: res.Attempt, Container: res.ContainerID,
 		ExitCode: res.ExitCode, Reason: res.Reason, Message: res.Message,
 		Started: res.StartedAt, Ended: res.EndedAt, ImageDigest: res.ImageDigest,
+		Output: storeOutput(res.Output),
 	})
+}
+
+func storeOutput(o *runner.OutputRef) *store.AttemptOutput {
+	if o == nil {
+		return nil
+	}
+	return &store.AttemptOutput{Repo: o.Repo, Tag: o.Tag, Digest: o.Digest, Files: o.Files, Bytes: o.Bytes}
+}
+
+func runnerOutput(o *store.Output) *runner.Output {
+	if o == nil {
+		return nil
+	}
+	return &runner.Output{Path: o.Path, Limit: o.Limit, KeepFailed: o.KeepFailed}
 }
 
 // runnerLoop hands the runner the attempts placed on this node whenever
@@ -103,6 +118,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Preempt: a.Attempt.Preempt,
 			Grace:   time.Duration(a.Attempt.Grace),
 			Inputs:  runnerInputs(s.Inputs),
+			Output:  runnerOutput(s.Output),
 		})
 	}
 	n.images.PinImages(ctx, want)

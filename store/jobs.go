@@ -489,6 +489,9 @@ func (a *applier) attemptEnded(c *AttemptEnded) (None, error) {
 	}
 	t.ExitCode = &code
 	t.Reason = c.Reason
+	if c.Output != nil {
+		t.Output = c.Output
+	}
 	switch {
 	case success:
 		return None{}, a.setTask(j, &t, StateSucceeded)

@@ -66,6 +66,10 @@ func TestAttemptEndRecordsItsOutput(t *testing.T) {
 		if at.Output == nil || *at.Output != want {
 			t.Errorf("task %d: output %+v, want %+v", i, at.Output, want)
 		}
+		// The task names its newest stored output (what its tag points at).
+		if tk, err := f.st.Task("J1", i); err != nil || tk.Output == nil || *tk.Output != want {
+			t.Errorf("task %d record: output %+v, %v", i, tk, err)
+		}
 	}
 	if got := OutputTag("J1", 1); got != "j1-0001" {
 		t.Errorf("tag %q", got)

@@ -483,6 +483,9 @@ type Task struct {
 	// the previous task. A queued task is placed only at zero (and its
 	// job's Held at zero).
 	Held int `json:"held,omitempty"`
+	// Output is the newest output stored of the task's attempts, the one
+	// its tag OutputTag names.
+	Output *AttemptOutput `json:"output,omitempty"`
 }
 
 // Attempt is one run of a task on a node.

@@ -51,8 +51,8 @@ type JobSpec struct {
 	// OCI artifact) mounted read-only at their paths in every task.
 	Inputs []Input `json:"inputs,omitempty"`
 	// Output is a writable directory in every task whose contents are kept
-	// as an artifact when the attempt ends. Not yet accepted at
-	// submission: this version records and shows it only.
+	// as an artifact OWNER/outputs:JOB-NNNN when the attempt ends
+	// (succeeded; failed too with KeepFailed).
 	Output *Output `json:"output,omitempty"`
 }
 
@@ -166,6 +166,28 @@ type Task struct {
 	Preemptions int `json:"preemptions,omitempty"`
 	// Held counts the task's own unmet dependencies (n-to-n, sequential).
 	Held int `json:"held,omitempty"`
+	// Output is the newest stored output of the task's attempts.
+	Output *AttemptOutput `json:"output,omitempty"`
+}
+
+// OutputList is GET /api/v1/jobs/:id/outputs: the stored outputs of a
+// job's tasks, a page of tasks at a time (a page may list fewer outputs
+// than tasks; Next is the task index to continue from, "" at the end).
+type OutputList struct {
+	Outputs []TaskOutput `json:"outputs"`
+	Next    string       `json:"next"`
+}
+
+// TaskOutput is one task's stored output. Ref is a reference docker, oras
+// and `gantry data pull` read it by: HOST/OWNER/outputs@DIGEST.
+type TaskOutput struct {
+	Task   int    `json:"task"`
+	Repo   string `json:"repo"`
+	Tag    string `json:"tag"`
+	Digest string `json:"digest"`
+	Files  int    `json:"files"`
+	Bytes  int64  `json:"bytes"`
+	Ref    string `json:"ref"`
 }
 
 // TaskList is a page of GET /api/v1/jobs/:id/tasks; Next is the index to

@@ -51,7 +51,7 @@ func TestSubmitJob(t *testing.T) {
 		{"a network other than none is refused", `{"image":"gantry/toolbox","network":"host"}`, []string{`network: "host" is not a network a job can ask for`}},
 		{"a body that is not JSON is refused", `image=x`, []string{"invalid JSON"}},
 		{"an output over a system path is refused", `{"image":"gantry/toolbox","output":{"path":"/etc"}}`, []string{"output: /etc is a system path"}},
-		{"an output is not kept by this version yet", `{"image":"gantry/toolbox","output":{"path":"/out"}}`, []string{"output: this version of Gantry does not keep task outputs yet"}},
+		{"an output limit under 1 MiB is refused", `{"image":"gantry/toolbox","output":{"path":"/out","limit":1000}}`, []string{"output limit: 1000 bytes, it must be between 1 MiB and 1 TiB"}},
 		{"a spec over 256 KiB is refused naming the limit", `{"image":"gantry/toolbox","env":{"A":"` + strings.Repeat("a", 120<<10) + `","B":"` +
 			strings.Repeat("b", 120<<10) + `","C":"` + strings.Repeat("c", 20<<10) + `"}}`, []string{"spec: ", "bytes encoded, at most 262144 (256 KiB)"}},
 		{"a label value over 1 KiB is refused", `{"image":"gantry/toolbox","labels":{"note":"` + strings.Repeat("n", 2000) + `"}}`, []string{"labels: the value of note is 2000 bytes, at most 1024"}},

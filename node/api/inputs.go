@@ -14,11 +14,6 @@ import (
 // rejected, taken down) with that refusal's code, each naming the input.
 // A reference without an owner is the user's own repository.
 func (a *API) pinInputs(ctx context.Context, spec *store.JobSpec, user string, admin bool) error {
-	if spec.Output != nil {
-		// The store and the runner keep outputs; the node does not store
-		// them in its registry yet (issue 12), so none is accepted.
-		return store.Errorf(store.EInvalid, "output: this version of Gantry does not keep task outputs yet; submit without an output")
-	}
 	if len(spec.Inputs) == 0 {
 		return nil
 	}

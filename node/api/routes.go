@@ -133,6 +133,7 @@ func (a *API) routeTable() []Route {
 		route("POST", "/api/v1/jobs/:id/rerun", Signed, a.rerunJob, "Run chosen ended tasks again in the same job (owner only)").takes(wire.Rerun{}).answers(200, wire.RerunResult{}),
 		route("GET", "/api/v1/jobs/:id/wait", Signed, a.waitJob, "Wait until the job ends or the timeout passes; the job as it is then").answers(200, wire.Job{}).reads(pTimeout),
 		route("GET", "/api/v1/jobs/:id/tasks", Signed, a.listTasks, "A job's tasks, a page at a time").answers(200, wire.TaskList{}).reads(pState, pCursor, pLimit),
+		route("GET", "/api/v1/jobs/:id/outputs", Signed, a.listOutputs, "The outputs stored of a job's tasks (--output), a page of tasks at a time, each with a reference oras and gantry data pull read").answers(200, wire.OutputList{}).reads(pCursor, pLimit),
 		route("GET", "/api/v1/jobs/:id/tasks/:index", Signed, a.getTask, "A task and its attempts").answers(200, wire.TaskDetail{}),
 		route("GET", "/api/v1/jobs/:id/tasks/:index/logs", Signed, a.taskLogs, "An attempt's log, from whichever node ran it (410 once removed by the log retention)").produces("text/plain").reads(pAttempt, pFollow),
 

@@ -108,6 +108,7 @@ var matrix = map[string]matrixRow{
 	"GET /api/v1/jobs/:id/deps":              {path: onJob("/deps"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/wait":              {path: onJob("/wait?timeout=0s"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/tasks":             {path: onJob("/tasks"), want: ownedBy(200)},
+	"GET /api/v1/jobs/:id/outputs":           {path: onJob("/outputs"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/tasks/:index":      {path: onJob("/tasks/0"), want: ownedBy(200)},
 	"GET /api/v1/jobs/:id/tasks/:index/logs": {path: onJob("/tasks/0/logs"), want: ownedBy(200)},
 	// Only the owner resubmits: a job runs as its owner, never as an admin

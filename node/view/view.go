@@ -160,7 +160,8 @@ func Jobs(js []store.Job) []wire.Job {
 // Task is what the API shows of a task.
 func Task(t *store.Task) wire.Task {
 	return wire.Task{JobID: t.JobID, Index: t.Index, State: t.State, Attempts: t.Attempts, Node: t.Node,
-		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns, Preemptions: t.Preemptions, Held: t.Held}
+		ExitCode: cloneInt(t.ExitCode), Reason: t.Reason, Updated: t.Updated, Reruns: t.Reruns, Preemptions: t.Preemptions, Held: t.Held,
+		Output: attemptOutput(t.Output)}
 }
 
 // Tasks is Task for each of ts.
