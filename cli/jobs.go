@@ -34,6 +34,8 @@ type runFlags struct {
 	noPreempt                                 bool
 	network                                   string
 	inputs                                    []string
+	output, outputLimit                       string
+	keepFailedOutput                          bool
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -99,6 +101,9 @@ func runCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
 	fl.StringVar(&f.network, "network", "", "\"none\": the tasks get no network (default: the owner's own network on each node, shared with no other user)")
 	fl.StringArrayVar(&f.inputs, "input", nil, "mount an artifact of Gantry's registry read-only in every task, REPO[:TAG|@DIGEST]=/path (repeatable; pinned to its digest now)")
+	fl.StringVar(&f.output, "output", "", "give every task a writable directory at this path; what a task leaves there is kept as OWNER/outputs:JOB-NNNN (gantry job output JOB)")
+	fl.StringVar(&f.outputLimit, "output-limit", "", "with --output: the most a task may write there, e.g. 100M, 5G (default 1G); a task over it fails and nothing is kept")
+	fl.BoolVar(&f.keepFailedOutput, "keep-failed-output", false, "with --output: keep a failed attempt's output too (by default only a succeeded one's)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V (repeatable)")
 	fl.StringArrayVar(&f.constraints, "constraint", nil, "run only on nodes with label K=V (repeatable)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "print the job id and return at once")
@@ -140,6 +145,17 @@ func (f *runFlags) spec(args []string) (wire.JobSpec, error) {
 			return s, fmt.Errorf("--input %q: want REPO[:TAG]=/path", v)
 		}
 		s.Inputs = append(s.Inputs, wire.Input{Ref: ref, Path: p})
+	}
+	if f.output == "" && (f.outputLimit != "" || f.keepFailedOutput) {
+		return s, fmt.Errorf("--output-limit and --keep-failed-output go with --output PATH")
+	}
+	if f.output != "" {
+		s.Output = &wire.Output{Path: f.output, KeepFailed: f.keepFailedOutput}
+		if f.outputLimit != "" {
+			if s.Output.Limit, err = parseBytes(f.outputLimit); err != nil {
+				return s, fmt.Errorf("--output-limit: %w", err)
+			}
+		}
 	}
 	for _, l := range []struct {
 		flag, kind string
@@ -492,6 +508,13 @@ func jobCmd(g *globals) *cobra.Command {
 			for _, in := range j.Spec.Inputs {
 				fmt.Fprintf(w, "  input %s at %s (%s@%s, read-only)\n", in.Ref, in.Path, in.Repo, shortDigest(in.Digest))
 			}
+			if o := j.Spec.Output; o != nil {
+				kept := "succeeded attempts' kept"
+				if o.KeepFailed {
+					kept = "every ended attempt's kept"
+				}
+				fmt.Fprintf(w, "  output at %s (up to %s a task, %s; gantry job output %s)\n", o.Path, human(o.Limit), kept, j.ID)
+			}
 			keys := make([]string, 0, len(j.Counts))
 			for k := range j.Counts {
 				keys = append(keys, k)
@@ -631,7 +654,7 @@ func jobCmd(g *globals) *cobra.Command {
 		},
 	}
 	cancel.Flags().BoolVar(&dependents, "dependents", false, "also cancel, transitively, the jobs depending on it that have not started (otherwise each settles as its dependency kind says)")
-	c.AddCommand(ls, show, logs, wait, cancel, retryCmd(g), depsCmd(g))
+	c.AddCommand(ls, show, logs, wait, cancel, retryCmd(g), depsCmd(g), outputCmd(g))
 	return c
 }
 

@@ -63,6 +63,7 @@ var summariesZH = map[string]string{
 	"gantry job cancel":            "取消作业（--dependents：以及等待它们的作业）",
 	"gantry job deps":              "显示作业依赖的作业和依赖它的作业，以及依赖类型和状态",
 	"gantry job logs":              "打印任务的日志（-f 持续跟踪）",
+	"gantry job output":            "下载作业各任务在 --output 目录中留下的输出（数组作业：每个任务一个目录）",
 	"gantry job ls":                "列出作业，最新的在前（--watch：每有变化就重新列出）",
 	"gantry job retry":             "在同一作业中重新运行已结束的任务（之前的尝试和日志保留）",
 	"gantry job show":              "显示作业及其任务",
@@ -110,6 +111,9 @@ var summariesZH = map[string]string{
 var longsZH = map[string]string{
 	"gantry data push": "将目录存为 OCI 制品：每个大文件一层，小文件打包为 tar，目录树（权限、时间、链接）记在其配置中。" +
 		"镜像仓库已有的数据块不再发送，因此中断的推送可以续传。REPO 不带所有者时归于您名下；TAG 默认为 latest。",
+	"gantry job output": "将 JOB 每个任务存下的输出下载到 DIR（默认 JOB-output）：数组作业每个任务一个目录，" +
+		"即 DIR/task-0000 等；单个任务（或指定 --task N）时直接写入 DIR。已存在且内容正确的文件会保留，" +
+		"因此中断后再次运行即可完成下载。",
 	"gantry data pull": "将制品还原到 DIR：Gantry 数据集（保留权限、时间与链接）、ModelPack 模型，或 oras 推送的任何制品。" +
 		"DIR 中摘要正确的文件予以保留，下载到一半的数据块会续传，因此中断后再次运行 pull 即可完成。" +
 		"绝不会写到 DIR 之外：含 .. 的路径、绝对路径、指向外部的链接和设备文件一律拒绝。",

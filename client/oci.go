@@ -218,3 +218,17 @@ func (r *Repository) PutManifest(ctx context.Context, ref, mediaType string, bod
 	resp.Body.Close()
 	return digest.FromBytes(body), nil
 }
+
+// Outputs is a page of the stored outputs of job's tasks: limit tasks (0:
+// the server's default) from task index cursor on.
+func (c *Client) Outputs(ctx context.Context, job string, cursor string, limit int) (*wire.OutputList, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var l wire.OutputList
+	return &l, c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(job)+"/outputs?"+q.Encode(), nil, &l)
+}
