@@ -543,16 +543,23 @@ func (r *Runner) finishWithout(a *attempt, reason, msg string) {
 	r.finish(a, Result{Key: a.spec.Key, ExitCode: -1, Reason: reason, Message: msg, EndedAt: time.Now()}, "")
 }
 
+// pinnedDigest is what an attempt of image records as its image digest:
+// for an image pinned by digest (host/repo@sha256:...) that manifest
+// digest, which names exactly what ran in any registry; otherwise Docker's
+// image id.
+func pinnedDigest(image, dockerID string) string {
+	if i := strings.LastIndex(image, "@"); i >= 0 && dockerID != "" {
+		return image[i+1:]
+	}
+	return dockerID
+}
+
 // finish reports res until the Reporter accepts it, then removes the
 // container (if id is set): the container stays until its result is
 // recorded, so a restart can always recover the result.
 func (r *Runner) finish(a *attempt, res Result, id string) {
 	log := r.attemptLog(a)
-	// An image pinned by digest (host/repo@sha256:...) is recorded by that
-	// manifest digest, which names exactly what ran in any registry.
-	if i := strings.LastIndex(a.spec.Image, "@"); i >= 0 && res.ImageDigest != "" {
-		res.ImageDigest = a.spec.Image[i+1:]
-	}
+	res.ImageDigest = pinnedDigest(a.spec.Image, res.ImageDigest)
 	backoff := 100 * time.Millisecond
 	for {
 		err := r.cfg.Reporter.Finished(a.ctx, res)

@@ -162,7 +162,9 @@ func (r *Runner) collectOutput(a *attempt, res *Result) bool {
 		return true
 	}
 	start := time.Now()
-	ref, err := r.cfg.Outputs.Collect(a.ctx, a.spec, *res, dir)
+	ended := *res
+	ended.ImageDigest = pinnedDigest(a.spec.Image, res.ImageDigest) // as finish records it
+	ref, err := r.cfg.Outputs.Collect(a.ctx, a.spec, ended, dir)
 	if err != nil {
 		if a.ctx.Err() != nil {
 			return false
