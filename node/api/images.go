@@ -26,6 +26,8 @@ type Images interface {
 	DeleteManifest(ctx context.Context, user string, admin bool, repo, digest string) error
 	ImportDockerArchive(ctx context.Context, owner string, archive io.Reader) ([]string, error)
 	GC(ctx context.Context, dryRun bool) (registry.GCReport, error)
+	// Local reads repository repo in-process (task outputs).
+	Local(repo, user string) *registry.Local
 }
 
 var _ Images = (*registry.Registry)(nil)

@@ -135,6 +135,7 @@ func (a *API) routeTable() []Route {
 		route("GET", "/api/v1/jobs/:id/tasks", Signed, a.listTasks, "A job's tasks, a page at a time").answers(200, wire.TaskList{}).reads(pState, pCursor, pLimit),
 		route("GET", "/api/v1/jobs/:id/outputs", Signed, a.listOutputs, "The outputs stored of a job's tasks (--output), a page of tasks at a time, each with a reference oras and gantry data pull read").answers(200, wire.OutputList{}).reads(pCursor, pLimit),
 		route("GET", "/api/v1/jobs/:id/tasks/:index", Signed, a.getTask, "A task and its attempts").answers(200, wire.TaskDetail{}),
+		route("GET", "/api/v1/jobs/:id/tasks/:index/output", Signed, a.downloadOutput, "A task's newest stored output as one tar file (the console's download)").produces("application/x-tar"),
 		route("GET", "/api/v1/jobs/:id/tasks/:index/logs", Signed, a.taskLogs, "An attempt's log, from whichever node ran it (410 once removed by the log retention)").produces("text/plain").reads(pAttempt, pFollow),
 
 		route("POST", "/api/v1/schedules", Signed, a.createSchedule, "Create a schedule: a job submitted at the times a cron expression names (UTC)").takes(wire.ScheduleRequest{}).answers(201, wire.Schedule{}),
