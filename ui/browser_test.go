@@ -396,6 +396,30 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("the job page lists each task's output as it is kept and downloads it as a tar", func(t *testing.T) {
+		alice.t = t
+		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "outs", Image: "gantry/toolbox", Command: []string{"task-output", "/out"}, Array: 3, CPU: 100, Memory: 32 << 20,
+			Output: &wire.Output{Path: "/out"}})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		// Opened at once: the rows come as the tasks end, without a reload.
+		alice.open("/jobs/"+j.ID, `document.querySelector('#outputs') !== null`, "the job page")
+		alice.waitFor(90*time.Second, `document.querySelectorAll('#outputs tbody tr').length === 3`, "three outputs on the job page")
+		alice.shoot("job-outputs")
+		// The link downloads the task's files as one tar (the browser's session cookie).
+		got := eval[string](alice, `(async () => {
+			const a = document.querySelector('#outputs tbody tr:nth-child(2) a.button');
+			const r = await fetch(a.href, {credentials: 'same-origin'});
+			const b = new Uint8Array(await r.arrayBuffer());
+			return r.status + ' ' + r.headers.get('content-type') + ' ' + a.getAttribute('download') + ' ' + new TextDecoder().decode(b).includes('task 1 of 3, job ');
+		})()`)
+		want := "200 application/x-tar " + strings.ToLower(j.ID) + "-task-0001-output.tar true"
+		if got != want {
+			t.Errorf("download: %q, want %q", got, want)
+		}
+	})
+
 	t.Run("the job page shows its dependencies and dependents as links with kind and state", func(t *testing.T) {
 		alice.t = t
 		sub := func(s wire.JobSpec) *wire.Job {

@@ -32,6 +32,40 @@ export function jobPage(app, id, task) {
   // An array's timeline of attempts, reloaded at most every 2 s while
   // task events arrive.
   const timelineBox = h('section', {class: 'card', id: 'timeline', hidden: true});
+  // What the tasks left in their --output directory: a row per task with
+  // its download (one tar), reloaded at most every 2 s while tasks end.
+  const outputsBox = h('section', {class: 'card outputs', id: 'outputs', hidden: true});
+  let outTimer = null, outGen = 0;
+  const OUTPUT_ROWS = 200;
+  const loadOutputs = async () => {
+    if (!job || !job.spec.output) return;
+    const gen = ++outGen;
+    const all = [];
+    let cursor = '';
+    try {
+      do {
+        const r = await get(`/jobs/${id}/outputs` + (cursor ? `?cursor=${cursor}` : ''));
+        all.push(...r.outputs);
+        cursor = r.next;
+      } while (cursor && all.length < OUTPUT_ROWS);
+    } catch { return; /* the page goes on without it */ }
+    if (gen !== outGen) return;
+    outputsBox.hidden = false;
+    const o = job.spec.output;
+    const col = {task: t('outputs.col.task'), files: t('outputs.col.files'), size: t('common.size'), digest: t('outputs.col.digest')};
+    const rows = all.slice(0, OUTPUT_ROWS).map((x) => h('tr', {},
+      h('td', {'data-label': col.task, class: 'num'}, h('a', {href: `/jobs/${id}/tasks/${x.task}`, onclick: (e) => { e.preventDefault(); selectTask(x.task); }}, String(x.task))),
+      h('td', {'data-label': col.files, class: 'num'}, String(x.files)),
+      h('td', {'data-label': col.size, class: 'num'}, bytes(x.bytes)),
+      h('td', {'data-label': col.digest, class: 'mono small', title: x.ref}, x.digest.replace('sha256:', '').slice(0, 12)),
+      h('td', {}, h('a', {class: 'button small', href: `/api/v1/jobs/${id}/tasks/${x.task}/output`, download: `${id.toLowerCase()}-task-${String(x.task).padStart(4, '0')}-output.tar`}, t('outputs.download')))));
+    outputsBox.replaceChildren(
+      h('div', {class: 'head'}, h('h2', {}, t('outputs.title')), h('span', {class: 'muted small'}, t('outputs.hint', {path: o.path, limit: bytes(o.limit)}))),
+      all.length ? h('table', {class: 'cards outputs-list'}, h('thead', {}, h('tr', {}, [col.task, col.files, col.size, col.digest, ''].map((x) => h('th', {}, x)))), h('tbody', {}, rows))
+        : h('p', {class: 'muted'}, terminal(job.state) ? t('outputs.none') : t('outputs.none.yet')),
+      h('p', {class: 'muted small'}, t('outputs.cli'), ' ', h('code', {}, `gantry job output ${id}`)));
+  };
+  const outputsSoon = () => { if (!outTimer) outTimer = setTimeout(() => { outTimer = null; loadOutputs(); }, 2000); };
   const timeline = new Timeline();
   let tlTimer = null, tlGen = 0;
   const loadTimeline = async () => {
@@ -133,7 +167,7 @@ export function jobPage(app, id, task) {
     job = await get(`/jobs/${id}`);
     waiting = job.waiting || '';
     renderHeader();
-    await Promise.all([loadTasks(), loadDeps(), loadTimeline()]);
+    await Promise.all([loadTasks(), loadDeps(), loadTimeline(), loadOutputs()]);
     if (selected == null && job.total === 1) selected = 0;
     if (selected != null) await showTask(selected, true);
   };
@@ -152,6 +186,7 @@ export function jobPage(app, id, task) {
       tasks[x.index] = x;
       grid.update(x);
       timelineSoon();
+      if (x.output && (!old || !old.output || old.output.digest !== x.output.digest)) outputsSoon();
       if (x.index === selected) showTask(selected, !old || x.attempts !== old.attempts);
     }
   };
@@ -213,7 +248,7 @@ export function jobPage(app, id, task) {
   }}, h('label', {for: 'goto-task'}, t('task.goto')), h('input', {id: 'goto-task', name: 'task', type: 'number', min: 0, inputmode: 'numeric'}), h('button', {type: 'submit', class: 'small'}, t('task.goto.open')));
   gridBox.append(h('div', {class: 'head'}, h('h2', {}, t('job.tasks')), gotoTask), grid.legend, grid.el);
   timelineBox.append(h('div', {class: 'head'}, h('h2', {}, t('timeline.title')), h('span', {class: 'muted small'}, t('timeline.hint'))), timeline.el);
-  main.append(header, summary, depsBox, gridBox, taskBox, timelineBox, spec);
+  main.append(header, summary, depsBox, gridBox, taskBox, outputsBox, timelineBox, spec);
   let ticks = 0, depTicks = 0;
   const timer = setInterval(async () => {
     if (job && job.state === 'running') renderHeader();
@@ -226,7 +261,7 @@ export function jobPage(app, id, task) {
     // an event for this job.
     if (job && !depsBox.hidden && ++depTicks % 5 === 0) loadDeps();
   }, 1000);
-  return () => { off(); log.close(); grid.close(); clearInterval(timer); clearTimeout(tlTimer); timeline.dispose(); };
+  return () => { off(); log.close(); grid.close(); clearInterval(timer); clearTimeout(tlTimer); clearTimeout(outTimer); timeline.dispose(); };
 }
 
 /**
