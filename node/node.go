@@ -347,7 +347,7 @@ func (n *Node) start(ctx context.Context) error {
 	n.runner, err = runner.New(runner.Config{
 		Node: n.cfg.Name, Cluster: info.ID, LogDir: filepath.Join(n.cfg.DataDir, "logs"),
 		Reporter: reporter{n}, Logger: n.log, RegistryAuth: n.images.RegistryAuth, Inputs: inputs,
-		OutputDir: filepath.Join(n.cfg.DataDir, "outputs"), Outputs: outputs.New(n.images.Registry(), n.log),
+		OutputDir: filepath.Join(n.cfg.DataDir, "outputs"), Outputs: outputs.New(n.images.Registry(), n.log, n.reg),
 	})
 	if err != nil {
 		return fmt.Errorf("start runner: %w", err)

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gantry/data"
 	"gantry/node/registry"
 	"gantry/node/runner"
@@ -33,14 +35,30 @@ type Collector struct {
 	log *slog.Logger
 	// Parallel is how many files are hashed and blobs stored at once.
 	Parallel int
+
+	collected *prometheus.CounterVec // by result: stored, failed
+	seconds   prometheus.Histogram
+	bytes     prometheus.Counter
 }
 
-// New returns a collector storing into reg.
-func New(reg *registry.Registry, log *slog.Logger) *Collector {
+// New returns a collector storing into reg; its metrics are registered
+// with mr when it is not nil.
+func New(reg *registry.Registry, log *slog.Logger, mr prometheus.Registerer) *Collector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Collector{reg: reg, log: log, Parallel: 4}
+	c := &Collector{reg: reg, log: log, Parallel: 4,
+		collected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gantry_outputs_collected_total",
+			Help: "Task outputs this node packed and stored (result=stored) or could not store (result=failed)."}, []string{"result"}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gantry_output_collect_seconds",
+			Help: "Time to pack and store one task output, from its directory to its manifest.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 9)}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "gantry_output_bytes_total",
+			Help: "Bytes of the files of the task outputs this node stored."}),
+	}
+	if mr != nil {
+		mr.MustRegister(c.collected, c.seconds, c.bytes)
+	}
+	return c
 }
 
 // Collect packs dir, the output of the attempt spec that ended with res,
@@ -48,6 +66,19 @@ func New(reg *registry.Registry, log *slog.Logger) *Collector {
 // of the same attempt again gives the same artifact, and sends nothing
 // the registry already holds.
 func (c *Collector) Collect(ctx context.Context, spec runner.Spec, res runner.Result, dir string) (*runner.OutputRef, error) {
+	start := time.Now()
+	ref, err := c.collect(ctx, spec, res, dir)
+	if err != nil {
+		c.collected.WithLabelValues("failed").Inc()
+		return nil, err
+	}
+	c.seconds.Observe(time.Since(start).Seconds())
+	c.collected.WithLabelValues("stored").Inc()
+	c.bytes.Add(float64(ref.Bytes))
+	return ref, nil
+}
+
+func (c *Collector) collect(ctx context.Context, spec runner.Spec, res runner.Result, dir string) (*runner.OutputRef, error) {
 	a, err := data.Build(ctx, dir, data.BuildOptions{
 		ArtifactType: data.ArtifactTypeOutput,
 		Annotations:  Provenance(spec, res),

@@ -58,7 +58,7 @@ func TestCollectStoresTheOutputWithItsProvenance(t *testing.T) {
 		GenAI: true, Output: &runner.Output{Path: "/out", Limit: 1 << 30},
 		Inputs: []runner.Input{{Repo: "alice/ds", Digest: "sha256:11", Path: "/data"}, {Repo: "bob/m", Digest: "sha256:22", Path: "/model"}}}
 	res := runner.Result{Key: spec.Key, Reason: runner.ReasonExited, ImageDigest: "sha256:aa", EndedAt: ended}
-	c := New(reg, nil)
+	c := New(reg, nil, nil)
 	ref, err := c.Collect(ctx, spec, res, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestAnOutputThatCannotBeStoredSaysWhyInTheTasksTerms(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := runner.Spec{Key: runner.Key{JobID: "J", Task: 1, Attempt: 1}, Owner: "alice", Output: &runner.Output{Path: "/out", Limit: 1 << 20}}
-	_, err := New(reg, nil).Collect(context.Background(), spec, runner.Result{Key: spec.Key}, dir)
+	_, err := New(reg, nil, nil).Collect(context.Background(), spec, runner.Result{Key: spec.Key}, dir)
 	if err == nil {
 		t.Fatal("a link out of the output was stored")
 	}

@@ -13,10 +13,12 @@ package toolbox
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,6 +63,7 @@ var commands = map[string]command{
 	"alloc":       {"alloc MEGABYTES", cmdAlloc},
 	"write":       {"write PATH BYTES [SECONDS]", cmdWrite},
 	"task-output": {"task-output DIR", cmdTaskOutput},
+	"files":       {"files DIR COUNT BYTES [COUNT BYTES]...", cmdFiles},
 	"cat":         {"cat PATH", cmdCat},
 	"sha256":      {"sha256 PATH [WANT]", cmdSHA256},
 	"tick":        {"tick INTERVAL DURATION", cmdTick},
@@ -385,6 +388,53 @@ func cmdTaskOutput(e *env, args []string) (int, error) {
 		}
 	}
 	_, err := fmt.Fprintf(e.stdout, "wrote %d files to %s\n", len(files), dir)
+	return 0, err
+}
+
+// cmdFiles writes, for each COUNT BYTES pair K, COUNT files of BYTES
+// each at DIR/gK/fNNNNNN, every file with bytes of its own (no two alike,
+// so nothing stores them once): a tree of a chosen shape for benchmarks.
+func cmdFiles(e *env, args []string) (int, error) {
+	if len(args) < 3 || len(args)%2 != 1 {
+		return 0, usagef("want DIR and one or more COUNT BYTES pairs")
+	}
+	var files, total int64
+	buf := make([]byte, 1<<20)
+	for k := 0; 2*k+1 < len(args); k++ {
+		count, err1 := strconv.ParseInt(args[2*k+1], 10, 64)
+		size, err2 := strconv.ParseInt(args[2*k+2], 10, 64)
+		if err1 != nil || err2 != nil || count < 0 || size < 0 {
+			return 0, usagef("bad COUNT BYTES pair %q %q", args[2*k+1], args[2*k+2])
+		}
+		dir := filepath.Join(args[0], fmt.Sprintf("g%d", k))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return 1, err
+		}
+		for i := range count {
+			rng := rand.New(rand.NewPCG(uint64(k), uint64(i)))
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("f%06d", i)))
+			if err != nil {
+				return 1, err
+			}
+			for rest := size; rest > 0; {
+				n := min(rest, int64(len(buf)))
+				for j := 0; j < int(n); j += 8 {
+					binary.LittleEndian.PutUint64(buf[j:min(j+8, len(buf))], rng.Uint64())
+				}
+				if _, err := f.Write(buf[:n]); err != nil {
+					f.Close()
+					return 1, err
+				}
+				rest -= n
+			}
+			if err := f.Close(); err != nil {
+				return 1, err
+			}
+			files++
+			total += size
+		}
+	}
+	_, err := fmt.Fprintf(e.stdout, "wrote %d files, %d bytes, to %s\n", files, total, args[0])
 	return 0, err
 }
 

@@ -63,6 +63,8 @@ func TestCommands(t *testing.T) {
 		{name: "fail-until succeeds once the attempt is reached", vars: map[string]string{"GANTRY_ATTEMPT": "3"}, args: []string{"fail-until", "3", "7"}, wantStdout: "attempt 3 >= 3: succeeding\n"},
 		{name: "fail-until needs GANTRY_ATTEMPT", args: []string{"fail-until", "3", "7"}, wantCode: 1, wantStderr: "GANTRY_ATTEMPT"},
 		{name: "write creates a file of that size", args: []string{"write", file, "100000"}, wantStdout: "wrote 100000 bytes to " + file + "\n"},
+		{name: "files writes a tree of the given shape", args: []string{"files", filepath.Join(dir, "tree"), "2", "100", "3", "0"}, wantStdout: "wrote 5 files, 200 bytes, to " + filepath.Join(dir, "tree") + "\n"},
+		{name: "files wants COUNT BYTES pairs", args: []string{"files", dir, "2"}, wantCode: 2, wantStderr: "COUNT BYTES pairs"},
 		{name: "sha256 prints a file's digest", args: []string{"sha256", abc}, wantStdout: abcSum + "  " + abc + "\n"},
 		{name: "sha256 with the right digest exits 0", args: []string{"sha256", abc, "sha256:" + abcSum}, wantStdout: abcSum},
 		{name: "sha256 with another digest exits 1", args: []string{"sha256", abc, strings.Repeat("0", 64)}, wantStdout: abcSum, wantCode: 1, wantStderr: "want 0000"},
@@ -136,5 +138,18 @@ func TestAllocHoldsMemory(t *testing.T) {
 	}
 	if !strings.HasPrefix(out, "allocated 8 MB\n") {
 		t.Fatalf("output = %q", out)
+	}
+}
+
+func TestFilesAreEachTheirOwn(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runCmd(t, nil, "files", dir, "2", "4096", "1", "10"); code != 0 {
+		t.Fatalf("files: %d %s", code, errOut)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "g0", "f000000"))
+	b, _ := os.ReadFile(filepath.Join(dir, "g0", "f000001"))
+	c, _ := os.ReadFile(filepath.Join(dir, "g1", "f000000"))
+	if len(a) != 4096 || len(b) != 4096 || len(c) != 10 || string(a) == string(b) {
+		t.Errorf("sizes %d %d %d, two first files alike: %v", len(a), len(b), len(c), string(a) == string(b))
 	}
 }
