@@ -100,7 +100,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.queue, "queue", "", "queue to submit to (gantry queue ls; default: default)")
 	fl.BoolVar(&f.noPreempt, "no-preempt", false, "never preempt this job's tasks (they then never borrow beyond the queue's guaranteed share)")
 	fl.StringVar(&f.network, "network", "", "\"none\": the tasks get no network (default: the owner's own network on each node, shared with no other user)")
-	fl.StringArrayVar(&f.inputs, "input", nil, "mount an artifact of Gantry's registry read-only in every task, REPO[:TAG|@DIGEST]=/path (repeatable; pinned to its digest now)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "mount an artifact of Gantry's registry read-only in every task, REPO[:TAG|@DIGEST]=/path (repeatable; pinned to its digest now), or job:JOB=/path for another job's outputs (task i's for task i with --array-after JOB; else each task's at /path/task-NNNN)")
 	fl.StringVar(&f.output, "output", "", "give every task a writable directory at this path; what a task leaves there is kept as OWNER/outputs:JOB-NNNN (gantry job output JOB)")
 	fl.StringVar(&f.outputLimit, "output-limit", "", "with --output: the most a task may write there, e.g. 100M, 5G (default 1G); a task over it fails and nothing is kept")
 	fl.BoolVar(&f.keepFailedOutput, "keep-failed-output", false, "with --output: keep a failed attempt's output too (by default only a succeeded one's)")
@@ -506,6 +506,10 @@ func jobCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w)
 			for _, in := range j.Spec.Inputs {
+				if in.Job != "" {
+					fmt.Fprintf(w, "  input %s at %s (the outputs of job %s's tasks, read-only)\n", in.Ref, in.Path, in.Job)
+					continue
+				}
 				fmt.Fprintf(w, "  input %s at %s (%s@%s, read-only)\n", in.Ref, in.Path, in.Repo, shortDigest(in.Digest))
 			}
 			if o := j.Spec.Output; o != nil {

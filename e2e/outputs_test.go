@@ -173,3 +173,60 @@ func TestJobOutputs(t *testing.T) {
 		}
 	})
 }
+
+// TestPipelineReadsAnotherJobsOutputs: a 3-task array writes its outputs;
+// a second 3-task array with --array-after reads task i's output at /in
+// (N-to-N), and a single task after it reads all three at
+// /in/task-NNNN; a job input without a dependency on a running job, or of
+// a job that keeps no outputs, is refused at submission.
+func TestPipelineReadsAnotherJobsOutputs(t *testing.T) {
+	t.Parallel()
+	gantrytest.RequireDocker(t)
+	n := gantrytest.Start(t)
+	alice, _ := n.CreateUser(t, "alice")
+	must := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := n.GantryAs(t, alice.Token, args...)
+		if code != 0 {
+			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	first := must("run", "-d", "--array", "3", "--cpu", "200m", "--output", "/out", "gantry/toolbox", "--", "task-output", "/out")
+	// Task i checks the index file task i of the first job wrote.
+	nton := must("run", "-d", "--array", "3", "--cpu", "200m", "--array-after", first, "--input", "job:"+first+"=/in",
+		"gantry/toolbox", "--", "cat", "/in/nested/deeper/index")
+	all := must("run", "-d", "--after", first, "--input", "job:"+first+"=/in", "gantry/toolbox", "--", "cat", "/in/task-0002/task.txt")
+	for _, j := range []string{first, nton, all} {
+		must("job", "wait", j)
+	}
+	for i := range 3 {
+		if got := must("job", "logs", nton, "--task", fmt.Sprint(i)); got != fmt.Sprint(i) {
+			t.Errorf("task %d of the n-to-n job read %q, want %d (its own task's output)", i, got, i)
+		}
+	}
+	if got := must("job", "logs", all); !strings.HasPrefix(got, "task 2 of 3, job "+first) {
+		t.Errorf("the job reading every output read %q", got)
+	}
+	// The consumer's provenance names the outputs it read.
+	var task wire.TaskDetail
+	if err := alice.Do(t.Context(), "GET", "/api/v1/jobs/"+first+"/tasks/1", nil, &task); err != nil || task.Output == nil {
+		t.Fatalf("first job's task 1: %+v %v", task, err)
+	}
+	show := must("job", "show", nton)
+	if !strings.Contains(show, "input job:"+first+" at /in (the outputs of job "+first+"'s tasks, read-only)") {
+		t.Errorf("job show:\n%s", show)
+	}
+
+	running := must("run", "-d", "--output", "/out", "gantry/toolbox", "--", "sleep", "30")
+	_, errOut, code := n.GantryAs(t, alice.Token, "run", "--input", "job:"+running+"=/in", "gantry/toolbox", "--", "true")
+	if code == 0 || !strings.Contains(errOut, "add --after "+running) {
+		t.Errorf("a job input of a running job without --after: exit %d: %s", code, errOut)
+	}
+	must("job", "cancel", running)
+	plain := must("run", "-d", "gantry/toolbox", "--", "true")
+	_, errOut, code = n.GantryAs(t, alice.Token, "run", "--after", plain, "--input", "job:"+plain+"=/in", "gantry/toolbox", "--", "true")
+	if code == 0 || !strings.Contains(errOut, "keeps no outputs") {
+		t.Errorf("a job input of a job without --output: exit %d: %s", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -105,6 +106,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 		return
 	}
 	want := make([]runner.Spec, 0, len(active))
+	outs := jobOutputs{st: n.store, all: map[string][]runner.Input{}}
 	for _, a := range active {
 		s := a.Job.Spec
 		want = append(want, runner.Spec{
@@ -117,7 +119,7 @@ func (n *Node) syncRunner(ctx context.Context) {
 			Cancel:  a.Attempt.CancelRequested || a.Job.CancelRequested,
 			Preempt: a.Attempt.Preempt,
 			Grace:   time.Duration(a.Attempt.Grace),
-			Inputs:  runnerInputs(s.Inputs),
+			Inputs:  outs.inputs(&s, a.Attempt.Task),
 			Output:  runnerOutput(s.Output),
 		})
 	}
@@ -125,15 +127,69 @@ func (n *Node) syncRunner(ctx context.Context) {
 	n.runner.Sync(ctx, want)
 }
 
-func runnerInputs(in []store.Input) []runner.Input {
-	if len(in) == 0 {
+// jobOutputs resolves the inputs of the attempts of one sync, reading each
+// job input's outputs once however many attempts read them.
+type jobOutputs struct {
+	st  *store.Store
+	all map[string][]runner.Input // job input path -> every task's output
+}
+
+// inputs are the artifacts task of a job with spec mounts: its pinned
+// inputs, and for a job input the outputs of that job's tasks (task's own
+// with an n-to-n dependency, every one kept otherwise), pinned now that
+// the tasks they come from have ended.
+func (o jobOutputs) inputs(spec *store.JobSpec, task int) []runner.Input {
+	if len(spec.Inputs) == 0 {
 		return nil
 	}
-	out := make([]runner.Input, len(in))
-	for i, x := range in {
-		out[i] = runner.Input{Repo: x.Repo, Digest: x.Digest, Path: x.Path}
+	out := make([]runner.Input, 0, len(spec.Inputs))
+	for _, x := range spec.Inputs {
+		switch {
+		case x.Job == "":
+			out = append(out, runner.Input{Repo: x.Repo, Digest: x.Digest, Path: x.Path})
+		case spec.NToNInput(x):
+			out = append(out, o.taskOutput(x, task, x.Path))
+		default:
+			out = append(out, o.every(x)...)
+		}
 	}
 	return out
+}
+
+// every is each kept output of job input x's tasks: a single task's at
+// x.Path, an array's task k's at x.Path/task-NNNN (tasks that kept none,
+// e.g. failed ones under afterany, are left out).
+func (o jobOutputs) every(x store.Input) []runner.Input {
+	key := x.Job + "\x00" + x.Path
+	if in, ok := o.all[key]; ok {
+		return in
+	}
+	var in []runner.Input
+	j, err := o.st.Job(x.Job)
+	switch {
+	case err != nil:
+		in = []runner.Input{{Path: x.Path, Missing: fmt.Sprintf("input %s: job %s is no longer known", x.Ref, x.Job)}}
+	case j.Total == 1:
+		in = []runner.Input{o.taskOutput(x, 0, x.Path)}
+	default:
+		for k := range j.Total {
+			if r := o.taskOutput(x, k, store.JobInputPath(x.Path, k)); r.Missing == "" {
+				in = append(in, r)
+			}
+		}
+	}
+	o.all[key] = in
+	return in
+}
+
+// taskOutput is task k's output of job input x mounted at p, or why there
+// is none.
+func (o jobOutputs) taskOutput(x store.Input, k int, p string) runner.Input {
+	t, err := o.st.Task(x.Job, k)
+	if err != nil || t.Output == nil {
+		return runner.Input{Path: p, Missing: fmt.Sprintf("input %s: task %d of job %s kept no output", x.Ref, k, x.Job)}
+	}
+	return runner.Input{Repo: t.Output.Repo, Digest: t.Output.Digest, Path: p}
 }
 
 // leaderLoop runs the scheduler while this node leads.

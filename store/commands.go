@@ -18,7 +18,7 @@ var (
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
 	// Jobs, tasks and attempts.
-	CmdSubmitJob      = define("job.submit", 5, (*applier).submitJob) // v2: dependencies; v3: network; v4: inputs; v5: output
+	CmdSubmitJob      = define("job.submit", 6, (*applier).submitJob) // v2: dependencies; v3: network; v4: inputs; v5: output; v6: job inputs (job:JOB)
 	CmdCancelJob      = define("job.cancel", 2, (*applier).cancelJob)
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"path"
 	"strings"
 )
@@ -8,12 +10,30 @@ import (
 // Input is an artifact of the registry mounted read-only at Path in every
 // task of a job. Ref is what the user asked for (REPO:TAG); Repo and
 // Digest pin it at submission, so a tag moved later changes nothing.
+//
+// An input "job:JOB" (Job set, Repo and Digest empty) is another job's
+// task outputs, pinned when each task starts, after JOB's tasks ended:
+// with an n-to-n dependency on JOB, task i reads task i's output at Path;
+// otherwise every task reads them all, JOB's task k at Path/task-NNNN (a
+// single-task JOB's output at Path itself).
 type Input struct {
 	Ref    string `json:"ref"`
 	Repo   string `json:"repo"`
 	Digest string `json:"digest"`
 	Path   string `json:"path"`
+	Job    string `json:"job,omitempty"`
 }
+
+// JobInputPrefix starts an input that names another job's outputs.
+const JobInputPrefix = "job:"
+
+// MaxJobInputTasks bounds the outputs of one job every task reads (each is
+// a mount); more are read task by task with an n-to-n dependency.
+const MaxJobInputTasks = 256
+
+// JobInputPath is where task k's output of a job input at p is mounted
+// when every task reads every output.
+func JobInputPath(p string, k int) string { return fmt.Sprintf("%s/task-%04d", p, k) }
 
 // ReasonInputFailed ends an attempt whose inputs could not be
 // materialised on its node.
@@ -61,6 +81,17 @@ func (s *JobSpec) validateInputs() error {
 			return Errorf(EInvalid, "input %q: not a valid reference", in.Ref)
 		}
 		seen[p] = true
+		if job, ok := strings.CutPrefix(in.Ref, JobInputPrefix); ok || in.Job != "" {
+			if !ok || job != in.Job || in.Job == "" || in.Repo != "" || in.Digest != "" {
+				return Errorf(EInvalid, "input %s: a job input names the job (job:JOB) and nothing else", in.Ref)
+			}
+			for _, o := range s.Inputs {
+				if o.Path != p && under(o.Path, p) {
+					return Errorf(EInvalid, "input %s: input %s at %s is inside its mount path %s: mount it elsewhere", in.Ref, o.Ref, o.Path, p)
+				}
+			}
+			continue
+		}
 		if in.Repo != "" || in.Digest != "" {
 			if _, hex, ok := strings.Cut(in.Digest, ":"); !ok || hex == "" || in.Repo == "" {
 				return Errorf(EInvalid, "input %s: pinned to %q@%q, not a repository and digest", in.Ref, in.Repo, in.Digest)
@@ -115,4 +146,51 @@ func (s *Store) InputHolders(repo, digest string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkJobInputs refuses a job input whose job does not exist or is
+// another user's, keeps no outputs, or whose outputs this job could read
+// before they are kept (no dependency on it while it runs), and one whose
+// outputs would be too many mounts for every task.
+func (a *applier) checkJobInputs(owner string, spec *JobSpec) error {
+	for _, in := range spec.Inputs {
+		if in.Job == "" {
+			continue
+		}
+		d, err := a.job(in.Job)
+		if errors.Is(err, ErrNotFound) || (err == nil && d.Owner != owner) {
+			return Errorf(EInvalid, "input %s: job not found", in.Ref)
+		}
+		if err != nil {
+			return err
+		}
+		if d.Spec.Output == nil {
+			return Errorf(EInvalid, "input %s: job %s keeps no outputs (submit it with --output PATH)", in.Ref, d.ID)
+		}
+		kinds := map[string]bool{}
+		for _, dep := range spec.Dependencies() {
+			if dep.Job == d.ID {
+				kinds[dep.Kind] = true
+			}
+		}
+		switch {
+		case kinds[DepNToN]:
+		case !kinds[DepAfterOK] && !kinds[DepAfterAny] && !Terminal(d.State):
+			return Errorf(EInvalid, "input %s: job %s has not ended: add --after %s (or --array-after %s, task i reading task i's output) so the tasks start once its outputs are kept", in.Ref, d.ID, d.ID, d.ID)
+		case d.Total > MaxJobInputTasks:
+			return Errorf(EInvalid, "input %s: every task would mount the outputs of %d tasks, at most %d: read them task by task with --array-after %s", in.Ref, d.Total, MaxJobInputTasks, d.ID)
+		}
+	}
+	return nil
+}
+
+// NToNInput reports whether spec's job input in reads task i's output for
+// its task i (an n-to-n dependency on that job), not every task's.
+func (s *JobSpec) NToNInput(in Input) bool {
+	for _, dep := range s.Deps {
+		if dep.Job == in.Job && dep.Kind == DepNToN {
+			return true
+		}
+	}
+	return false
 }

@@ -42,6 +42,9 @@ func (a *applier) submitJob(c *SubmitJob) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkJobInputs(c.Owner, &spec); err != nil {
+		return nil, err
+	}
 	j := &Job{ID: c.ID, Owner: c.Owner, Spec: spec, State: StateQueued, Submitted: a.at, Queue: queue,
 		Counts: map[string]int{StateQueued: spec.Array}, Total: spec.Array, Key: c.Key, GenAI: c.GenAI, Trial: c.Trial}
 	if err := a.writeDeps(j, plan); err != nil {

@@ -84,3 +84,61 @@ func TestAttemptEndRecordsItsOutput(t *testing.T) {
 		t.Fatalf("refused end changed the attempt: %+v", at)
 	}
 }
+
+func TestJobInputsAreChecked(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	f.submit("OUT", "alice", JobSpec{Image: "x", Array: 3, Output: &Output{Path: "/out"}})
+	f.submit("NOOUT", "alice", JobSpec{Image: "x"})
+	f.submit("BOBS", "bob", JobSpec{Image: "x", Output: &Output{Path: "/out"}})
+	f.submit("BIG", "alice", JobSpec{Image: "x", Array: MaxJobInputTasks + 1, Output: &Output{Path: "/out"}})
+	jin := func(job, p string) Input { return Input{Ref: JobInputPrefix + job, Job: job, Path: p} }
+	for _, c := range []struct {
+		name string
+		spec JobSpec
+		want string // "" accepted
+	}{
+		{"after the job", JobSpec{Image: "x", Inputs: []Input{jin("OUT", "/in")}, Deps: []Dep{{Job: "OUT", Kind: DepAfterOK}}}, ""},
+		{"n-to-n", JobSpec{Image: "x", Array: 3, Inputs: []Input{jin("OUT", "/in")}, Deps: []Dep{{Job: "OUT", Kind: DepNToN}}}, ""},
+		{"n-to-n over more tasks than every task may mount", JobSpec{Image: "x", Array: MaxJobInputTasks + 1, Inputs: []Input{jin("BIG", "/in")}, Deps: []Dep{{Job: "BIG", Kind: DepNToN}}}, ""},
+		{"without a dependency while it runs", JobSpec{Image: "x", Inputs: []Input{jin("OUT", "/in")}}, "add --after OUT"},
+		{"a job that keeps no outputs", JobSpec{Image: "x", Inputs: []Input{jin("NOOUT", "/in")}, Deps: []Dep{{Job: "NOOUT", Kind: DepAfterOK}}}, "keeps no outputs"},
+		{"another user's job", JobSpec{Image: "x", Inputs: []Input{jin("BOBS", "/in")}}, "job not found"},
+		{"a job that does not exist", JobSpec{Image: "x", Inputs: []Input{jin("NOPE", "/in")}}, "job not found"},
+		{"every task reading too many outputs", JobSpec{Image: "x", Inputs: []Input{jin("BIG", "/in")}, Deps: []Dep{{Job: "BIG", Kind: DepAfterOK}}}, "at most 256"},
+		{"a job input that also names a repository", JobSpec{Image: "x", Inputs: []Input{{Ref: "job:OUT", Job: "OUT", Repo: "alice/x", Digest: "sha256:aa", Path: "/in"}}}, "names the job"},
+		{"another input inside it", JobSpec{Image: "x", Inputs: []Input{jin("OUT", "/in"), {Ref: "ds:1", Repo: "alice/ds", Digest: "sha256:aa", Path: "/in/task-0000"}},
+			Deps: []Dep{{Job: "OUT", Kind: DepAfterOK}}}, "inside its mount path"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := c.spec
+			spec.Defaults()
+			err := spec.Validate() // as the API does before proposing
+			if err == nil {
+				_, err = f.do(CmdSubmitJob, SubmitJob{ID: "C-" + strings.ReplaceAll(c.name, " ", "-"), Owner: "alice", Spec: spec})
+			}
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("got %v, want a refusal saying %q", err, c.want)
+			}
+		})
+	}
+	// Once the job has ended no dependency is needed.
+	f = newFSM(t)
+	f.node("n1", 8000)
+	f.submit("OUT", "alice", JobSpec{Image: "x", Array: 3, Output: &Output{Path: "/out"}})
+	f.placeAll("n1")
+	for i := range 3 {
+		f.must(CmdAttemptEnded, AttemptEnded{JobID: "OUT", Task: i, N: 1, Reason: ReasonExited, Ended: time.Now()})
+	}
+	s := JobSpec{Image: "x", Inputs: []Input{jin("OUT", "/in")}}
+	s.Defaults()
+	if _, err := f.do(CmdSubmitJob, SubmitJob{ID: "LATER", Owner: "alice", Spec: s}); err != nil {
+		t.Errorf("a job input of an ended job: %v", err)
+	}
+	if !(&JobSpec{Deps: []Dep{{Job: "OUT", Kind: DepNToN}}}).NToNInput(jin("OUT", "/in")) || (&JobSpec{}).NToNInput(jin("OUT", "/in")) {
+		t.Error("NToNInput")
+	}
+}

@@ -82,6 +82,9 @@ type Input struct {
 	Path   string `json:"path"`
 	Repo   string `json:"repo,omitempty"`
 	Digest string `json:"digest,omitempty"`
+	// Job is the job whose task outputs a "job:JOB" input reads (set by
+	// the server; such an input is pinned per task when it starts).
+	Job string `json:"job,omitempty"`
 }
 
 // Dependency kinds.

@@ -17,12 +17,17 @@ func (a *API) pinInputs(ctx context.Context, spec *store.JobSpec, user string, a
 	if len(spec.Inputs) == 0 {
 		return nil
 	}
-	if a.cfg.Images == nil {
+	if a.cfg.Images == nil && !onlyJobInputs(spec.Inputs) {
 		return store.Errorf(store.EUnavailable, "inputs: this node has no registry")
 	}
 	for i := range spec.Inputs {
 		in := &spec.Inputs[i]
 		ref := in.Ref
+		if in.Job != "" {
+			// Another job's outputs: checked by the store against that job
+			// and pinned per task when each starts.
+			continue
+		}
 		if name, _, _ := strings.Cut(ref, "@"); !strings.Contains(name, "/") {
 			ref = user + "/" + ref
 		}
@@ -43,4 +48,13 @@ func (a *API) pinInputs(ctx context.Context, spec *store.JobSpec, user string, a
 		in.Repo, in.Digest = repo, d
 	}
 	return nil
+}
+
+func onlyJobInputs(in []store.Input) bool {
+	for _, x := range in {
+		if x.Job == "" {
+			return false
+		}
+	}
+	return true
 }

@@ -256,6 +256,10 @@ func (r *Runner) holdInputs(a *attempt) error {
 		}
 	}()
 	for _, in := range a.spec.Inputs {
+		if in.Missing != "" {
+			a.releaseInputs()
+			return errors.New(in.Missing)
+		}
 		dir, release, err := r.cfg.Inputs.Acquire(ctx, in.Repo, in.Digest)
 		if err != nil {
 			a.releaseInputs()

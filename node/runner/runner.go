@@ -78,6 +78,9 @@ type Spec struct {
 // read-only at Path.
 type Input struct {
 	Repo, Digest, Path string
+	// Missing, when set, says why there is no artifact to mount (another
+	// job's task kept no output): the attempt ends input_failed with it.
+	Missing string
 }
 
 // Inputs materialises artifacts on this node (package datacache).

@@ -230,6 +230,9 @@ func (s *Scheduler) inputHolders(queued []store.QueuedTask) (map[string]map[stri
 	var out map[string]map[string]bool
 	for _, t := range queued {
 		for _, in := range t.Inputs {
+			if in.Job != "" {
+				continue // another job's outputs, pinned only when the task starts
+			}
 			key := in.Repo + "@" + in.Digest
 			if _, done := out[key]; done || len(out) >= maxInputsPerPass {
 				continue

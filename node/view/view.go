@@ -9,6 +9,7 @@ package view
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"gantry/store"
 	"gantry/wire"
@@ -61,7 +62,7 @@ func inputs(in []store.Input) []wire.Input {
 	}
 	out := make([]wire.Input, len(in))
 	for i, x := range in {
-		out[i] = wire.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest}
+		out[i] = wire.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest, Job: x.Job}
 	}
 	return out
 }
@@ -81,7 +82,11 @@ func storeInputs(in []wire.Input) []store.Input {
 	}
 	out := make([]store.Input, len(in))
 	for i, x := range in {
-		out[i] = store.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest}
+		out[i] = store.Input{Ref: x.Ref, Path: x.Path, Repo: x.Repo, Digest: x.Digest, Job: x.Job}
+		if job, ok := strings.CutPrefix(x.Ref, store.JobInputPrefix); ok {
+			// Another job's outputs: nothing to pin now (store.Input).
+			out[i] = store.Input{Ref: x.Ref, Path: x.Path, Job: job}
+		}
 	}
 	return out
 }
