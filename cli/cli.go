@@ -62,7 +62,10 @@ type ServerConfig struct {
 	// (--tls-cert, --tls-key); empty: one from the cluster CA.
 	TLSCert string
 	TLSKey  string
-	Logger  *slog.Logger
+	// HTTPPlainFrom names the clients plain HTTP is served to
+	// (--http-plain-from; empty: loopback).
+	HTTPPlainFrom string
+	Logger        *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -290,6 +293,8 @@ func serverCmd(server Server) *cobra.Command {
 	f.StringVar(&cfg.ClusterAddr, "cluster", envOr("GANTRY_CLUSTER", ":7071"), "address for Raft and node-to-node calls (mutual TLS)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("GANTRY_TLS_CERT", ""), "PEM certificate for HTTPS on the HTTP port (with --tls-key; default: one from the cluster CA)")
 	f.StringVar(&cfg.TLSKey, "tls-key", envOr("GANTRY_TLS_KEY", ""), "PEM key of --tls-cert")
+	f.StringVar(&cfg.HTTPPlainFrom, "http-plain-from", envOr("GANTRY_HTTP_PLAIN_FROM", "loopback"),
+		"clients the HTTP port serves plain HTTP to, a comma list of loopback, IP addresses and CIDR networks, or none; everyone else must use HTTPS")
 	f.StringVar(&cfg.Advertise, "advertise", envOr("GANTRY_ADVERTISE", ""), "host other nodes and clients use to reach this node")
 	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
 	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")
