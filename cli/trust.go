@@ -70,14 +70,11 @@ func sameFingerprint(cert *x509.Certificate, want string) bool {
 	return got == want
 }
 
-// isTerminal reports whether r is a terminal the user can answer at.
+// isTerminal reports whether r is a terminal the user can answer at
+// (/dev/null, a pipe or a file is not).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && fileIsTerminal(f) // tty_*.go
 }
 
 // parseCAPEM returns the first certificate of a PEM file.
