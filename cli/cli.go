@@ -445,6 +445,8 @@ func loginCmd() *cobra.Command {
 				}
 			}
 			// The CA is settled before the password goes anywhere.
+			// A saved login that does not read is what this login
+			// replaces: it pins nothing.
 			saved, _ := readConfig()
 			opts := trustOptions{fingerprint: caFingerprint, caFile: caFile, in: os.Stdin, out: os.Stderr, tty: isTerminal(os.Stdin)}
 			if sameAddr(saved.Addr, addr) {
