@@ -167,8 +167,9 @@ func TestHTTPSBeyondLoopback(t *testing.T) {
 	t.Run("docker login and push over TLS with the CA in certs.d", func(t *testing.T) {
 		// Docker treats 127.0.0.0/8 as an insecure registry whatever
 		// certs.d holds, so this push would succeed without the CA too:
-		// it shows the docker CLI working against the TLS port, and the
-		// TLS check proper is the Go client's and curl's above.
+		// it shows the docker CLI working against the TLS port; the TLS
+		// check proper is the Go client's and curl's above, and Docker's
+		// own on a non-loopback address in TestHTTPSDockerVerifiesTheCA.
 		docker := newDockerCLI(t)
 		if os.Geteuid() == 0 {
 			certsD := "/etc/docker/certs.d"
@@ -206,4 +207,69 @@ func TestHTTPSBeyondLoopback(t *testing.T) {
 		}
 		t.Fatalf("admin/x is not in the registry after the push: %+v", imgs.Repositories)
 	})
+}
+
+// TestHTTPSDockerVerifiesTheCA: on an address Docker does not treat as an
+// insecure registry (this machine's own non-loopback IPv4 address), the
+// docker CLI really verifies the registry's certificate: docker login is
+// refused with an unknown-authority error until the cluster CA is in
+// /etc/docker/certs.d/HOST:PORT/ca.crt, then login and push work.
+func TestHTTPSDockerVerifiesTheCA(t *testing.T) {
+	t.Parallel()
+	gantrytest.Require(t, os.Geteuid() == 0, "writing /etc/docker/certs.d needs root")
+	var ip string
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+				ip = n.IP.String()
+				break
+			}
+		}
+	}
+	gantrytest.Require(t, ip != "", "this machine has no non-loopback IPv4 address")
+	// The test's own health checks come from ip itself, so it may speak
+	// plain HTTP; Docker never falls back to plain HTTP for a registry it
+	// does not consider insecure.
+	n := gantrytest.Start(t, gantrytest.Options{Host: ip, Env: []string{"GANTRY_HTTP_PLAIN_FROM=loopback," + ip}})
+	caPEM, err := os.ReadFile(filepath.Join(n.DataDir, "tls", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docker := newDockerCLI(t)
+	ref := n.HTTPAddr + "/admin/y:1"
+	t.Cleanup(func() { untag(docker, ref) })
+
+	if out, err := docker.run(n.AdminPassword, "login", n.HTTPAddr, "--username", "admin", "--password-stdin"); err == nil ||
+		!strings.Contains(out, "certificate signed by unknown authority") {
+		t.Fatalf("docker login without the CA in certs.d: %v\n%s", err, out)
+	}
+	certsD := "/etc/docker/certs.d"
+	if _, err := os.Stat(certsD); os.IsNotExist(err) {
+		t.Cleanup(func() { _ = os.Remove(certsD) }) // only if empty: a parallel test may use it
+	}
+	dir := filepath.Join(certsD, n.HTTPAddr)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	buildToolImage(t, docker, ref)
+	docker.login(t, n.HTTPAddr, "admin", n.AdminPassword)
+	docker.must(t, "", "push", ref)
+	c, err := client.NewTrusting("https://"+n.HTTPAddr, n.AdminToken, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := c.Images(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range imgs.Repositories {
+		if r.Name == "admin/y" {
+			return
+		}
+	}
+	t.Fatalf("admin/y is not in the registry after the push: %+v", imgs.Repositories)
 }
