@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -189,7 +190,7 @@ func TestHTTPSBeyondLoopback(t *testing.T) {
 		}
 		ref := n.HTTPAddr + "/admin/x:1"
 		t.Cleanup(func() { untag(docker, ref) })
-		buildToolImage(t, docker, ref)
+		buildUniqueImage(t, docker, ref)
 		docker.login(t, n.HTTPAddr, "admin", n.AdminPassword)
 		docker.must(t, "", "push", ref)
 		c, err := client.NewTrusting(base, n.AdminToken, caPEM)
@@ -255,7 +256,7 @@ func TestHTTPSDockerVerifiesTheCA(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	buildToolImage(t, docker, ref)
+	buildUniqueImage(t, docker, ref)
 	docker.login(t, n.HTTPAddr, "admin", n.AdminPassword)
 	docker.must(t, "", "push", ref)
 	c, err := client.NewTrusting("https://"+n.HTTPAddr, n.AdminToken, caPEM)
@@ -272,4 +273,20 @@ func TestHTTPSDockerVerifiesTheCA(t *testing.T) {
 		}
 	}
 	t.Fatalf("admin/y is not in the registry after the push: %+v", imgs.Repositories)
+}
+
+// buildUniqueImage builds a one-file FROM-scratch image tagged ref whose
+// content no other test's image has: tests running in parallel that build
+// the same image (one id) race in Docker's legacy builder and in clean-up.
+func buildUniqueImage(t *testing.T, docker *dockerCLI, ref string) {
+	t.Helper()
+	dir := t.TempDir()
+	unique := fmt.Sprintf("%s %d\n", t.Name(), time.Now().UnixNano())
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte(unique), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hello /hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker.must(t, "", "build", "-q", "-t", ref, dir)
 }
