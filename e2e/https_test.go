@@ -173,18 +173,7 @@ func TestHTTPSBeyondLoopback(t *testing.T) {
 		// own on a non-loopback address in TestHTTPSDockerVerifiesTheCA.
 		docker := newDockerCLI(t)
 		if os.Geteuid() == 0 {
-			certsD := "/etc/docker/certs.d"
-			if _, err := os.Stat(certsD); os.IsNotExist(err) {
-				t.Cleanup(func() { _ = os.Remove(certsD) }) // only if empty: a parallel test may use it
-			}
-			dir := filepath.Join(certsD, n.HTTPAddr)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = os.RemoveAll(dir) })
-			if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dockerTrusts(t, n.HTTPAddr, caPEM)
 		} else {
 			t.Log("not root: /etc/docker/certs.d is left alone")
 		}
@@ -244,18 +233,7 @@ func TestHTTPSDockerVerifiesTheCA(t *testing.T) {
 		!strings.Contains(out, "certificate signed by unknown authority") {
 		t.Fatalf("docker login without the CA in certs.d: %v\n%s", err, out)
 	}
-	certsD := "/etc/docker/certs.d"
-	if _, err := os.Stat(certsD); os.IsNotExist(err) {
-		t.Cleanup(func() { _ = os.Remove(certsD) }) // only if empty: a parallel test may use it
-	}
-	dir := filepath.Join(certsD, n.HTTPAddr)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dockerTrusts(t, n.HTTPAddr, caPEM)
 	buildUniqueImage(t, docker, ref)
 	docker.login(t, n.HTTPAddr, "admin", n.AdminPassword)
 	docker.must(t, "", "push", ref)
@@ -289,4 +267,28 @@ func buildUniqueImage(t *testing.T, docker *dockerCLI, ref string) {
 		t.Fatal(err)
 	}
 	docker.must(t, "", "build", "-q", "-t", ref, dir)
+}
+
+// dockerCertsD is where Docker looks for a registry's CA; certsDExisted
+// says whether it was there before the tests ran (then it stays).
+const dockerCertsD = "/etc/docker/certs.d"
+
+var certsDExisted = func() bool { _, err := os.Stat(dockerCertsD); return err == nil }()
+
+// dockerTrusts puts caPEM in certs.d for hostPort until the test ends.
+func dockerTrusts(t *testing.T, hostPort string, caPEM []byte) {
+	t.Helper()
+	dir := filepath.Join(dockerCertsD, hostPort)
+	t.Cleanup(func() {
+		_ = os.RemoveAll(dir)
+		if !certsDExisted {
+			_ = os.Remove(dockerCertsD) // only once empty: the last test out removes it
+		}
+	})
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
