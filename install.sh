@@ -5,7 +5,9 @@
 #
 #   sudo ./install.sh                 # build from this checkout (needs Go) or use ./gantry
 #   GANTRY_HTTP=:7070 GANTRY_DATA=/var/lib/gantry sudo -E ./install.sh
-#   (GANTRY_UNIT=PATH writes the unit elsewhere and does not touch systemd: tests)
+#   (GANTRY_UNIT=PATH writes the unit elsewhere and does not touch systemd: tests;
+#    GANTRY_DOCKER_CERTS=DIR puts Docker's copy of the cluster CA under DIR
+#    instead of /etc/docker/certs.d)
 set -euo pipefail
 
 PREFIX=${PREFIX:-/usr/local}
@@ -13,6 +15,7 @@ DATA=${GANTRY_DATA:-/var/lib/gantry}
 HTTP=${GANTRY_HTTP:-:7070}
 CLUSTER=${GANTRY_CLUSTER:-:7071}
 UNIT=${GANTRY_UNIT:-/etc/systemd/system/gantry.service}
+DOCKER_CERTS=${GANTRY_DOCKER_CERTS:-/etc/docker/certs.d}
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -78,8 +81,10 @@ UNIT
 if ! cmp -s "$UNIT.new" "$UNIT" 2>/dev/null; then mv -f "$UNIT.new" "$UNIT"; else rm -f "$UNIT.new"; fi
 
 port=${HTTP##*:}
-host=$(hostname -I 2>/dev/null | awk '{print $1}')
-host=${host:-127.0.0.1}
+host=${HTTP%:*}
+case "$host" in ""|0.0.0.0|"[::]") host=$(hostname -I 2>/dev/null | awk '{print $1}') ;; esac
+host=${GANTRY_ADVERTISE:-${host:-127.0.0.1}}
+case "$host" in *:*:*) ;; *:*) host=${host%:*} ;; esac # HOST:PORT, not a bare IPv6 address
 if [ -d /run/systemd/system ] && [ -z "${GANTRY_UNIT:-}" ]; then
   systemctl daemon-reload
   systemctl enable gantry.service >/dev/null 2>&1
@@ -94,9 +99,28 @@ else
   started="NOT started: systemd is not running here. Start it with: GANTRY_DATA=$DATA gantry server"
 fi
 
+# 5. Docker's trust in the registry: the cluster CA (written at the node's
+# first start, or when it joins) in certs.d for the node's address, so
+# `docker push HOST:PORT/...` verifies the registry's certificate with no
+# insecure-registries entry. Docker reads certs.d at each connection: no
+# restart. Without the CA yet (the node not started), say how to do it later.
+ca="$DATA/tls/ca.pem"
+if [ -d /run/systemd/system ] && [ -z "${GANTRY_UNIT:-}" ]; then
+  for _ in $(seq 1 50); do [ -f "$ca" ] && break; sleep 0.2; done
+fi
+if [ -f "$ca" ]; then
+  install -d -m 0755 "$DOCKER_CERTS/$host:$port"
+  install -m 0644 "$ca" "$DOCKER_CERTS/$host:$port/ca.crt"
+  docker_trust="$DOCKER_CERTS/$host:$port/ca.crt (docker push $host:$port/USER/IMAGE verifies the registry)"
+else
+  docker_trust="once the node has started, run install.sh again (or copy $ca to $DOCKER_CERTS/$host:$port/ca.crt)"
+fi
+
 echo
 echo "Gantry is installed and $started."
-echo "  Console:        http://$host:$port"
+echo "  Console:        https://$host:$port (plain http://127.0.0.1:$port on this machine)"
+echo "  Cluster CA:     $ca (also https://$host:$port/api/v1/cluster/ca; pin it with 'gantry login --addr https://$host:$port')"
+echo "  Docker trust:   $docker_trust"
 echo "  Admin user:     admin"
 if [ -f "$DATA/admin-password" ]; then
   echo "  Admin password: $(cat "$DATA/admin-password")"

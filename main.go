@@ -19,6 +19,6 @@ func runServer(ctx context.Context, c cli.ServerConfig) error {
 		Name: c.Name, Join: c.Join, Token: c.Token, AdminPassword: c.AdminPassword, Labels: c.Labels, Registries: c.Registries,
 		GPUs: c.GPUs, GPUMode: c.GPUMode, GPUShareable: c.GPUShareable,
 		JobRetention: c.JobRetention, LogRetention: c.LogRetention, RaftTimeout: c.RaftTimeout, HistoryInterval: c.HistoryInterval, Restore: c.Restore, Logger: c.Logger,
-		DataCacheSize: c.DataCacheSize, TLSCert: c.TLSCert, TLSKey: c.TLSKey,
+		DataCacheSize: c.DataCacheSize, TLSCert: c.TLSCert, TLSKey: c.TLSKey, HTTPPlainFrom: c.HTTPPlainFrom,
 	}).Run(ctx)
 }

@@ -62,7 +62,10 @@ type ServerConfig struct {
 	// (--tls-cert, --tls-key); empty: one from the cluster CA.
 	TLSCert string
 	TLSKey  string
-	Logger  *slog.Logger
+	// HTTPPlainFrom names the clients plain HTTP is served to
+	// (--http-plain-from; empty: loopback).
+	HTTPPlainFrom string
+	Logger        *slog.Logger
 }
 
 // Server runs a node until ctx ends.
@@ -290,6 +293,8 @@ func serverCmd(server Server) *cobra.Command {
 	f.StringVar(&cfg.ClusterAddr, "cluster", envOr("GANTRY_CLUSTER", ":7071"), "address for Raft and node-to-node calls (mutual TLS)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("GANTRY_TLS_CERT", ""), "PEM certificate for HTTPS on the HTTP port (with --tls-key; default: one from the cluster CA)")
 	f.StringVar(&cfg.TLSKey, "tls-key", envOr("GANTRY_TLS_KEY", ""), "PEM key of --tls-cert")
+	f.StringVar(&cfg.HTTPPlainFrom, "http-plain-from", envOr("GANTRY_HTTP_PLAIN_FROM", "loopback"),
+		"clients the HTTP port serves plain HTTP to, a comma list of loopback, IP addresses and CIDR networks, or none; everyone else must use HTTPS")
 	f.StringVar(&cfg.Advertise, "advertise", envOr("GANTRY_ADVERTISE", ""), "host other nodes and clients use to reach this node")
 	f.StringVar(&cfg.Join, "join", envOr("GANTRY_JOIN", ""), "join the cluster of this member (host:port)")
 	f.StringVar(&cfg.Token, "token", envOr("GANTRY_TOKEN_JOIN", ""), "join token printed by the first node")
@@ -351,6 +356,27 @@ func splitList(flag string, vals []string) ([]string, error) {
 type clientConfig struct {
 	Addr  string `json:"addr"`
 	Token string `json:"token"`
+	// CA is the PEM of the CA pinned at login for Addr (https:// only;
+	// empty: the system's roots); see trust.go.
+	CA string `json:"ca,omitempty"`
+}
+
+// readConfig reads the saved login (none: the zero config).
+func readConfig() (clientConfig, error) {
+	var cfg clientConfig
+	if b, err := os.ReadFile(configPath()); err == nil {
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("the saved login %s is not readable (%v): run 'gantry login' again, or remove the file", configPath(), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return cfg, fmt.Errorf("read the saved login: %w", err)
+	}
+	return cfg, nil
+}
+
+// sameAddr reports whether two addresses name the same server.
+func sameAddr(a, b string) bool {
+	return client.New(a, "").Addr == client.New(b, "").Addr
 }
 
 func configPath() string {
@@ -370,13 +396,9 @@ func newClient() (*client.Client, error) { return clientOf(true) }
 func newPublicClient() (*client.Client, error) { return clientOf(false) }
 
 func clientOf(signed bool) (*client.Client, error) {
-	var cfg clientConfig
-	if b, err := os.ReadFile(configPath()); err == nil {
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			return nil, fmt.Errorf("the saved login %s is not readable (%v): run 'gantry login' again, or remove the file", configPath(), err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read the saved login: %w", err)
+	cfg, err := readConfig()
+	if err != nil {
+		return nil, err
 	}
 	addr := envOr("GANTRY_ADDR", cfg.Addr)
 	if addr == "" {
@@ -392,11 +414,19 @@ func clientOf(signed bool) (*client.Client, error) {
 	if token == "" && signed {
 		return nil, errors.New(tr("auth.not_logged_in"))
 	}
-	return client.New(addr, token), nil
+	var ca []byte
+	if cfg.CA != "" && sameAddr(addr, cfg.Addr) {
+		ca = []byte(cfg.CA) // the CA pinned at login trusts this address, and nothing else does
+	}
+	c, err := client.NewTrusting(addr, token, ca)
+	if err != nil {
+		return nil, fmt.Errorf("the saved login %s: %w: run 'gantry login' again", configPath(), err)
+	}
+	return c, nil
 }
 
 func loginCmd() *cobra.Command {
-	var user, password, addr string
+	var user, password, addr, caFingerprint, caFile string
 	c := &cobra.Command{
 		Use:   "login",
 		Short: "Sign in and save an API token for later commands",
@@ -407,6 +437,28 @@ func loginCmd() *cobra.Command {
 			}
 			if user == "" {
 				return errors.New("--user is required")
+			}
+			addr = client.New(addr, "").Addr
+			if caFingerprint != "" {
+				if _, err := normalFingerprint(caFingerprint); err != nil {
+					return usageErr(cmd, "%v", err)
+				}
+			}
+			// The CA is settled before the password goes anywhere.
+			// A saved login that does not read is what this login
+			// replaces: it pins nothing.
+			saved, _ := readConfig()
+			opts := trustOptions{fingerprint: caFingerprint, caFile: caFile, in: os.Stdin, out: os.Stderr, tty: isTerminal(os.Stdin)}
+			if sameAddr(saved.Addr, addr) {
+				opts.pinned = []byte(saved.CA)
+			}
+			ca, err := pinCA(cmd.Context(), addr, opts)
+			if err != nil {
+				return err
+			}
+			cl, err := client.NewTrusting(addr, "", ca)
+			if err != nil {
+				return err
 			}
 			if password == "" {
 				password = os.Getenv("GANTRY_PASSWORD")
@@ -420,11 +472,11 @@ func loginCmd() *cobra.Command {
 				password = b
 			}
 			host, _ := os.Hostname()
-			tok, err := client.New(addr, "").Login(cmd.Context(), user, password, "cli@"+host)
+			tok, err := cl.Login(cmd.Context(), user, password, "cli@"+host)
 			if err != nil {
 				return fmt.Errorf("login: %w", err)
 			}
-			b, _ := json.MarshalIndent(clientConfig{Addr: addr, Token: tok}, "", "  ")
+			b, _ := json.MarshalIndent(clientConfig{Addr: addr, Token: tok, CA: string(ca)}, "", "  ")
 			p := configPath()
 			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 				return err
@@ -433,12 +485,18 @@ func loginCmd() *cobra.Command {
 				return fmt.Errorf("save login: %w", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), tr("login.done", addr, user, p))
+			if c, err := parseCAPEM(ca); err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), tr("trust.pinned", fingerprint(c), addr))
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&user, "user", "u", "", "user name")
 	c.Flags().StringVarP(&password, "password", "p", "", "password (default: $GANTRY_PASSWORD or prompt)")
 	c.Flags().StringVar(&addr, "addr", "", "Gantry address (default $GANTRY_ADDR or http://127.0.0.1:7070)")
+	c.Flags().StringVar(&caFingerprint, "ca-fingerprint", "",
+		"for an https:// address: the SHA-256 fingerprint of the server's CA to pin (hex, colons optional); without it you are asked at a terminal")
+	c.Flags().StringVar(&caFile, "ca-file", "", "for an https:// address: trust and pin this CA (PEM) instead of fetching the server's")
 	return c
 }
 

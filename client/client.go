@@ -136,7 +136,7 @@ func (c *Client) send(ctx context.Context, method, path, key string, body []byte
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach Gantry at %s: %w", c.Addr, unwrapURLError(err))
+		return nil, c.reachError(err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -24,7 +24,8 @@ type EventStream struct {
 // events of that job. Close it when done; cancelling ctx closes it too.
 func (c *Client) Events(ctx context.Context, follow string) (*EventStream, error) {
 	u := "ws" + strings.TrimPrefix(c.Addr, "http") + "/api/v1/events"
-	d := websocket.Dialer{NetDialContext: transport.DialContext, TLSClientConfig: transport.TLSClientConfig, Proxy: http.ProxyFromEnvironment}
+	t := c.httpTransport()
+	d := websocket.Dialer{NetDialContext: t.DialContext, TLSClientConfig: t.TLSClientConfig, Proxy: http.ProxyFromEnvironment}
 	hdr := http.Header{}
 	if c.Token != "" {
 		hdr.Set("Authorization", "Bearer "+c.Token)
@@ -35,7 +36,7 @@ func (c *Client) Events(ctx context.Context, follow string) (*EventStream, error
 			defer resp.Body.Close()
 			return nil, errorOf(resp)
 		}
-		return nil, fmt.Errorf("cannot reach Gantry at %s: %w", c.Addr, err)
+		return nil, c.reachError(err)
 	}
 	s := &EventStream{conn: conn}
 	context.AfterFunc(ctx, func() { conn.Close() })

@@ -85,6 +85,30 @@ func TestInstallScript(t *testing.T) {
 		t.Fatal("a second run changed the unit file")
 	}
 
+	// Once the node has written the cluster CA, a run puts Docker's copy
+	// in certs.d for the node's address; before, it says how.
+	if !strings.Contains(out2, "Docker trust:") || !strings.Contains(out2, "run install.sh again") {
+		t.Fatalf("install.sh before the CA exists does not say how Docker will trust it:\n%s", out2)
+	}
+	if err := os.MkdirAll(filepath.Join(data, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	caPEM := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(filepath.Join(data, "tls", "ca.pem"), []byte(caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certs := filepath.Join(dir, "certs.d")
+	out3, err := run("GANTRY_DOCKER_CERTS="+certs, "GANTRY_HTTP=127.0.0.1:7443")
+	if err != nil {
+		t.Fatalf("install.sh with the CA: %v\n%s", err, out3)
+	}
+	if b, err := os.ReadFile(filepath.Join(certs, "127.0.0.1:7443", "ca.crt")); err != nil || string(b) != caPEM {
+		t.Fatalf("certs.d/127.0.0.1:7443/ca.crt: %v %q\n%s", err, b, out3)
+	}
+	if !strings.Contains(out3, "Console:        https://127.0.0.1:7443") {
+		t.Fatalf("the console URL is not the https:// one:\n%s", out3)
+	}
+
 	// Without Docker: a clear refusal.
 	noDocker := t.TempDir()
 	for _, tool := range []string{"bash", "dirname", "id"} {

@@ -96,7 +96,10 @@ type Config struct {
 	// (the node certificate, for its advertised address and localhost).
 	TLSCert string
 	TLSKey  string
-	Logger  *slog.Logger
+	// HTTPPlainFrom names the clients the HTTP port serves plain HTTP to
+	// (httpsmux.ParsePlainFrom; empty: loopback).
+	HTTPPlainFrom string
+	Logger        *slog.Logger
 	// Out receives the first-start banner (console URL, credentials).
 	Out io.Writer
 }
@@ -222,6 +225,10 @@ func (n *Node) start(ctx context.Context) error {
 		}
 		n.httpCert.Store(&c)
 	}
+	plainOK, err := httpsmux.ParsePlainFrom(n.cfg.HTTPPlainFrom)
+	if err != nil {
+		return fmt.Errorf("--http-plain-from: %w", err)
+	}
 	// The ports first: a node that cannot serve must not bootstrap or join
 	// anything. Until start-up is done the HTTP port answers 503.
 	if n.httpLn, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
@@ -233,7 +240,7 @@ func (n *Node) start(ctx context.Context) error {
 				return c, nil
 			}
 			return nil, errors.New("the node is starting: no certificate yet")
-		}}, nil)
+		}}, plainOK)
 	if n.clusterLn, err = net.Listen("tcp", n.cfg.ClusterAddr); err != nil {
 		return fmt.Errorf("--cluster %s: %w", n.cfg.ClusterAddr, err)
 	}

@@ -164,3 +164,11 @@ func TestTLSCertWithoutKeyIsRefusedAtStart(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformedPlainFromIsRefusedAtStart(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Name: "n1", HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", HTTPPlainFrom: "loopback,everyone"}
+	err := New(cfg).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "--http-plain-from") || !strings.Contains(err.Error(), `"everyone"`) {
+		t.Fatalf("got %v, want --http-plain-from refused naming the bad item", err)
+	}
+}

@@ -258,6 +258,8 @@ func TestConsole(t *testing.T) {
 		alice.t = t
 		alice.do(20*time.Second, chromedp.Navigate(n.URL), chromedp.WaitVisible(chromedp.CSS("#f-username")))
 		alice.shoot("login")
+		alice.waitFor(5*time.Second, `document.querySelector('.ca-note a')?.getAttribute('href') === '/api/v1/cluster/ca' &&
+			document.querySelector('.ca-note').textContent.includes('/etc/docker/certs.d/' + location.host + '/ca.crt')`, "the note on trusting the server's CA")
 		alice.signIn("alice", alicePW)
 		alice.waitFor(10*time.Second, `document.querySelector('.empty')?.textContent.includes('Submit your first job')`, "the empty state")
 		alice.shoot("jobs-empty")

@@ -42,7 +42,7 @@ const untranslated = `((allowed) => {
 // users write in Latin letters.
 var wordsNotTranslated = []string{
 	"Gantry", "CPU", "GPU", "B", "KiB", "MiB", "GiB", "TiB", "s", "API", "ID", "CLI", "JSON", "README", "SPDX", "UTC", "Cron", "cron",
-	"HTTP", "HTTPS", "AI", "KEY", "value", "SIGTERM", "SIGKILL",
+	"HTTP", "HTTPS", "CA", "AI", "KEY", "value", "SIGTERM", "SIGKILL",
 	"Docker", "docker", "skopeo", "crane", "GANTRY_TASK_INDEX", "GANTRY_TASK_COUNT", "insecure-registries", "etc", "daemon", "json",
 	// Examples a field shows as they are typed.
 	"echo", "hello", "gantry", "toolbox", "alice", "model", "v2", "zone", "lab", "disk", "ssd", "gpu", "hourly", "daily", "every", "m", "i",

@@ -3,6 +3,8 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gantry/raftcluster"
@@ -50,12 +53,17 @@ func Join(ctx context.Context, cfg JoinConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// HTTPS unless the operator wrote http://: a member serves plain HTTP
+	// only to the clients its --http-plain-from names (loopback by default).
 	base := cfg.Member
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		base = "https://" + base
 	}
 	base = strings.TrimRight(base, "/")
-	hc := &http.Client{Timeout: 30 * time.Second}
+	var pinned atomic.Pointer[x509.Certificate]
+	tr := joinTransport(&pinned)
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	jctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
@@ -67,6 +75,11 @@ func Join(ctx context.Context, cfg JoinConfig) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("join %s refused: %w", cfg.Member, err)
 	}
+	// From here on the member must present a certificate the pinned CA
+	// (or, for an operator's --tls-cert, the system's roots) vouches for:
+	// the CA came over a connection nothing verified, so it is dropped.
+	pinned.Store(ca)
+	tr.CloseIdleConnections()
 	keyPEM, csrPEM, err := raftcluster.NewNodeKey(cfg.Name)
 	if err != nil {
 		return "", err
@@ -106,6 +119,40 @@ func Join(ctx context.Context, cfg JoinConfig) (string, error) {
 	}
 	cfg.Logger.Info("joined the cluster: node certificate received", "member", cfg.Member, "cluster", jr.ClusterID)
 	return jr.MemberAddr, nil
+}
+
+// joinTransport is the joining side's HTTP transport: before the CA is
+// pinned it accepts any certificate (the CA it fetches is checked against
+// the token's hash, and nothing secret is sent); after, a connection is
+// accepted when the pinned CA issued the member's certificate, for any of
+// its names, or when the system's roots verify it for the host dialled.
+func joinTransport(pinned *atomic.Pointer[x509.Certificate]) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			ca := pinned.Load()
+			if ca == nil {
+				return nil
+			}
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the member presented no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			roots := x509.NewCertPool()
+			roots.AddCert(ca)
+			leaf := cs.PeerCertificates[0]
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err == nil {
+				return nil
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Intermediates: inter, DNSName: cs.ServerName}); err == nil && cs.ServerName != "" {
+				return nil
+			}
+			return errors.New("the member's certificate is not issued by the cluster CA the token pins (nor trusted by this machine): is the --join address a member of that cluster?")
+		}}
+	return t
 }
 
 func httpGet(ctx context.Context, hc *http.Client, url string) ([]byte, error) {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -159,3 +160,54 @@ type peeked struct {
 }
 
 func (p *peeked) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// ParsePlainFrom reads the addresses plain HTTP is served to (the server's
+// --http-plain-from): a comma list of "loopback" (every loopback address),
+// IP addresses and CIDR networks, or "none" (TLS from everyone). Empty is
+// "loopback". A malformed item is an error naming it.
+func ParsePlainFrom(s string) (func(net.IP) bool, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		s = "loopback"
+	}
+	var loopback bool
+	var nets []*net.IPNet
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "loopback":
+			loopback = true
+		case item == "none":
+			if s != "none" {
+				return nil, fmt.Errorf("%q: none goes alone", s)
+			}
+		case strings.Contains(item, "/"):
+			_, n, err := net.ParseCIDR(item)
+			if err != nil {
+				return nil, fmt.Errorf("%q: not a network (want e.g. 10.0.0.0/8)", item)
+			}
+			nets = append(nets, n)
+		default:
+			ip := net.ParseIP(item)
+			if ip == nil {
+				return nil, fmt.Errorf("%q: not an address (want loopback, none, an IP address or a CIDR network)", item)
+			}
+			bits := 8 * len(ip.To16())
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		}
+	}
+	return func(ip net.IP) bool {
+		if loopback && ip.IsLoopback() {
+			return true
+		}
+		for _, n := range nets {
+			if n.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}

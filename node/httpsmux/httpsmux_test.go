@@ -110,3 +110,41 @@ func TestPlainHTTPFromAnUntrustedAddressIsRefused(t *testing.T) {
 		t.Fatalf("got %d %q, want 400 naming https://%s", code, body, addr)
 	}
 }
+
+func TestParsePlainFrom(t *testing.T) {
+	cases := []struct {
+		spec     string
+		accepted []string
+		refused  []string
+	}{
+		{"", []string{"127.0.0.1", "127.0.0.2", "::1"}, []string{"192.0.2.7"}},
+		{"loopback", []string{"127.0.0.1", "127.9.9.9", "::1"}, []string{"10.0.0.1"}},
+		{"127.0.0.1", []string{"127.0.0.1"}, []string{"127.0.0.2", "::1", "10.0.0.1"}},
+		{"loopback, 10.0.0.0/8", []string{"127.0.0.1", "10.2.3.4"}, []string{"11.0.0.1"}},
+		{"none", nil, []string{"127.0.0.1", "::1"}},
+		{"::1", []string{"::1"}, []string{"127.0.0.1"}},
+	}
+	for _, c := range cases {
+		t.Run("plain HTTP from "+c.spec, func(t *testing.T) {
+			ok, err := ParsePlainFrom(c.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range c.accepted {
+				if !ok(net.ParseIP(a)) {
+					t.Errorf("%s is refused", a)
+				}
+			}
+			for _, a := range c.refused {
+				if ok(net.ParseIP(a)) {
+					t.Errorf("%s is accepted", a)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"127.0.0.300", "10.0.0.0/33", "everyone", "none,loopback", "loopback,,"} {
+		if _, err := ParsePlainFrom(bad); err == nil {
+			t.Errorf("%q is accepted", bad)
+		}
+	}
+}

@@ -197,6 +197,7 @@ function loginPage() {
     field('password', t('login.password'), pw),
     h('button', {type: 'submit', class: 'primary'}, t('login.submit')),
     h('p', {class: 'muted small'}, t('login.first')),
+    caNote(),
     h('div', {class: 'lang-row'}, languagePicker('login-lang')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -214,6 +215,20 @@ function loginPage() {
   main.replaceChildren(form);
   if (location.pathname !== '/login') history.replaceState(null, '', location.pathname === '/' ? '/login' : location.pathname);
   user.focus();
+}
+
+/**
+ * caNote tells a user reaching the server from another machine how to trust
+ * its certificate authority: the CA (a public route) to download, the CLI
+ * command that pins it by its fingerprint, and where Docker reads it.
+ */
+function caNote() {
+  const host = location.host;
+  return h('p', {class: 'muted small ca-note'}, ...tp('login.ca', {
+    link: h('a', {href: '/api/v1/cluster/ca', download: 'gantry-ca.pem'}, t('login.ca.link')),
+    cmd: h('code', {}, 'gantry login --addr https://' + host),
+    path: h('code', {}, '/etc/docker/certs.d/' + host + '/ca.crt'),
+  }));
 }
 
 // ---- account ---------------------------------------------------------------
@@ -275,7 +290,7 @@ function accountPage() {
     quota.replaceChildren(...tp('account.quota', {usage: usageText(me.usage), quota: quotaText(me.quota)}));
   }).catch(() => {});
   main.append(h('h1', {}, t('account.title')), h('p', {class: 'muted'}, (app.me.admin ? t('account.signedin.admin', {name: app.me.name}) : t('account.signedin', {name: app.me.name}))), quota,
-    pwForm, h('section', {class: 'card'}, h('h2', {}, t('account.token.title')), secret, list, tokForm));
+    pwForm, h('section', {class: 'card'}, h('h2', {}, t('account.token.title')), secret, list, tokForm, caNote()));
   load().catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
 }
 
