@@ -90,6 +90,37 @@ func (r *Runner) removeOutput(k Key) {
 	_ = os.Remove(filepath.Dir(dir)) // fails while other attempts of the job have theirs
 }
 
+// sweepOutputs removes, once after a start, the output directories of
+// attempts that are not placed here any more (their result was recorded
+// before the node stopped, or they were moved while it was down): nothing
+// will collect them. Those of wanted attempts stay for the collection.
+func (r *Runner) sweepOutputs(wanted map[Key]bool) {
+	if r.cfg.OutputDir == "" {
+		return
+	}
+	keep := map[string]bool{}
+	for k := range wanted {
+		keep[r.OutputDir(k)] = true
+	}
+	jobs, err := os.ReadDir(r.cfg.OutputDir)
+	if err != nil {
+		return // none yet
+	}
+	for _, j := range jobs {
+		jd := filepath.Join(r.cfg.OutputDir, j.Name())
+		atts, _ := os.ReadDir(jd)
+		for _, a := range atts {
+			if d := filepath.Join(jd, a.Name()); !keep[d] {
+				r.log.Info("removing the output dir of an attempt no longer here", "dir", d)
+				if err := os.RemoveAll(d); err != nil {
+					r.log.Warn("remove output dir", "dir", d, "err", err)
+				}
+			}
+		}
+		_ = os.Remove(jd) // only once empty
+	}
+}
+
 // outputSize is the bytes of the regular files under dir.
 func outputSize(dir string) (int64, error) {
 	var n int64

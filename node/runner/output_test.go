@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,5 +128,36 @@ func TestOutputDirIsWritableByAnyUserOnly(t *testing.T) {
 	n.r.removeOutput(Key{JobID: "J", Task: 1, Attempt: 2})
 	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the job's output dir stays after its last attempt's: %v", err)
+	}
+}
+
+func TestOutputDirsOfAttemptsNoLongerHereAreSweptOnce(t *testing.T) {
+	t.Parallel()
+	requireDocker(t)
+	// A runner of its own, with no sync loop: the sweep is what the first
+	// Sync after a start does with the attempts placed here.
+	r, err := New(Config{Node: "sweep", Cluster: testCluster, LogDir: t.TempDir(), Reporter: newFakeReporter(), OutputDir: t.TempDir(),
+		Outputs: &fakeOutputs{}, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	n := &testNode{r: r}
+	gone, kept := Key{JobID: "OLD", Task: 0, Attempt: 1}, Key{JobID: "NOW", Task: 3, Attempt: 2}
+	for _, k := range []Key{gone, kept} {
+		dir, err := n.r.prepareOutput(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.r.sweepOutputs(map[Key]bool{kept: true})
+	if _, err := os.Stat(filepath.Dir(n.r.OutputDir(gone))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the output dir of an attempt not placed here stays: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(n.r.OutputDir(kept), "f")); err != nil {
+		t.Errorf("the output of a wanted attempt was removed: %v", err)
 	}
 }

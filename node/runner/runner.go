@@ -178,6 +178,7 @@ type Runner struct {
 	nets         map[string]bool // networks known to exist, under netCreate
 	pruned       time.Time       // the last prune of networks
 	prunePending atomic.Bool     // prune on the next Sync (a network could not be created)
+	outputsSwept bool            // the first Sync removed output dirs of attempts no longer here (syncMu)
 
 	// ctx lives until Close; every attempt goroutine derives from it.
 	ctx    context.Context
@@ -438,6 +439,10 @@ func (r *Runner) Sync(ctx context.Context, want []Spec) {
 		inUse[c.Owner] = true
 	}
 	r.pruneNetworks(ctx, inUse, r.prunePending.Swap(false))
+	if !r.outputsSwept {
+		r.outputsSwept = true
+		r.sweepOutputs(wanted)
+	}
 }
 
 // syncOne handles one wanted attempt; c is its container, if any.
