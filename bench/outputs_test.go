@@ -35,7 +35,7 @@ func TestBenchOutputCollection(t *testing.T) {
 	n := gantrytest.Start(t)
 	bin := gantrytest.Binary(t)
 	host := filepath.Join(t.TempDir(), "tree")
-	writeShape(t, host, outputShape)
+	writeShape(t, host, outputShape, 0)
 	args := []string{"run", "--output", "/out", "--output-limit", "2G", "--memory", "512M", "gantry/toolbox", "--", "files", "/out"}
 	for _, v := range outputShape {
 		args = append(args, strconv.FormatInt(v, 10))
@@ -58,8 +58,9 @@ func TestBenchOutputCollection(t *testing.T) {
 		c.Round(time.Millisecond), b.Round(time.Millisecond), b.Seconds()/c.Seconds(), collect, base)
 }
 
-// writeShape writes a tree as the toolbox's `files` command does.
-func writeShape(t *testing.T, dir string, shape []int64) {
+// writeShape writes a tree as the toolbox's `files` command does (seed 0
+// gives its very bytes; another seed other bytes of the same shape).
+func writeShape(t *testing.T, dir string, shape []int64, seed uint64) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
 	for k := 0; 2*k+1 < len(shape); k++ {
@@ -68,7 +69,7 @@ func writeShape(t *testing.T, dir string, shape []int64) {
 			t.Fatal(err)
 		}
 		for i := range shape[2*k] {
-			rng := rand.New(rand.NewPCG(uint64(k), uint64(i)))
+			rng := rand.New(rand.NewPCG(uint64(k)+seed<<32, uint64(i)))
 			f, err := os.Create(filepath.Join(g, fmt.Sprintf("f%06d", i)))
 			if err != nil {
 				t.Fatal(err)

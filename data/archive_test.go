@@ -3,11 +3,14 @@ package data
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // TestWriteTarIsTheTreeAsOneArchive: a dataset written as a tar and
@@ -66,4 +69,62 @@ func TestWriteTarIsTheTreeAsOneArchive(t *testing.T) {
 			t.Fatalf("WriteTar of a corrupt blob: %v", err)
 		}
 	})
+}
+
+// TestVerifiedSourceUnpacksTheSameTree: a source whose blobs were checked
+// when stored (a node's registry, whose blobs are files) is unpacked
+// without hashing again, to the same tree.
+func TestVerifiedSourceUnpacksTheSameTree(t *testing.T) {
+	ctx := context.Background()
+	src := sampleTree(t)
+	a, err := Build(ctx, src, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newFakeRemote()
+	if _, err := Push(ctx, a, r, "v1", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	files := fileSource{dir: t.TempDir(), r: r}
+	dst := filepath.Join(t.TempDir(), "out")
+	if _, _, err := Pull(ctx, files, "v1", dst, UnpackOptions{Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(dst, "ro"), 0o755) })
+	sameTree(t, snapshot(t, src), snapshot(t, dst))
+}
+
+// fileSource serves a fakeRemote's blobs as files, as a node's registry
+// store does.
+type fileSource struct {
+	dir string
+	r   *fakeRemote
+}
+
+func (s fileSource) Blob(ctx context.Context, d digest.Digest, off int64) (io.ReadCloser, error) {
+	p := filepath.Join(s.dir, d.Encoded())
+	if _, err := os.Stat(p); err != nil {
+		s.r.mu.Lock()
+		b := s.r.blobs[d]
+		s.r.mu.Unlock()
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Seek(off, io.SeekStart)
+	return f, err
+}
+
+func (s fileSource) PushBlob(ctx context.Context, d digest.Digest, size int64, open func() (io.ReadCloser, error)) (bool, error) {
+	return s.r.PushBlob(ctx, d, size, open)
+}
+func (s fileSource) Manifest(ctx context.Context, ref string) ([]byte, error) {
+	return s.r.Manifest(ctx, ref)
+}
+func (s fileSource) PutManifest(ctx context.Context, ref, mt string, body []byte) (digest.Digest, error) {
+	return s.r.PutManifest(ctx, ref, mt, body)
 }

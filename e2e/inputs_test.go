@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"gantry/gantrytest"
@@ -147,46 +145,12 @@ func TestJobInputs(t *testing.T) {
 	})
 }
 
-var (
-	orasOnce sync.Once
-	orasPath string
-	orasErr  error
-)
-
-// orasBinary finds oras on PATH or builds v1.3.6 from the Go module proxy
-// into a directory of the temp dir (reused by later runs).
-func orasBinary(t *testing.T) string {
-	t.Helper()
-	orasOnce.Do(func() {
-		if p, err := exec.LookPath("oras"); err == nil {
-			orasPath = p
-			return
-		}
-		dir := filepath.Join(os.TempDir(), "gantry-oras-v1.3.6")
-		p := filepath.Join(dir, "oras")
-		if _, err := os.Stat(p); err == nil {
-			orasPath = p
-			return
-		}
-		cmd := exec.Command("go", "install", "oras.land/oras/cmd/oras@v1.3.6")
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		cmd.Dir = os.TempDir()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			orasErr = fmt.Errorf("go install oras.land/oras/cmd/oras@v1.3.6: %v\n%s", err, out)
-			return
-		}
-		orasPath = p
-	})
-	gantrytest.Require(t, orasErr == nil, fmt.Sprint(orasErr))
-	return orasPath
-}
-
 // TestOrasPushedArtifactIsAJobInput: files and a directory pushed with a
 // real `oras push` are mounted by a job and read back with their digests.
 func TestOrasPushedArtifactIsAJobInput(t *testing.T) {
 	t.Parallel()
 	gantrytest.RequireDocker(t)
-	oras := orasBinary(t)
+	oras := gantrytest.Oras(t)
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	work := t.TempDir()

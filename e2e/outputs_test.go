@@ -29,7 +29,7 @@ import (
 func TestJobOutputs(t *testing.T) {
 	t.Parallel()
 	gantrytest.RequireDocker(t)
-	oras := orasBinary(t)
+	oras := gantrytest.Oras(t)
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")

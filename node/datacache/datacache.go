@@ -269,7 +269,7 @@ func (c *Cache) unpack(ctx context.Context, e *entry) (int64, error) {
 	var b [6]byte
 	rand.Read(b[:])
 	tmp := filepath.Join(c.tmpDir(), strings.TrimPrefix(e.digest, "sha256:")+"-"+hex.EncodeToString(b[:]))
-	if _, err := data.Unpack(ctx, tmp, t, src, data.UnpackOptions{MaxBytes: c.cfg.MaxBytes}); err != nil {
+	if _, err := data.Unpack(ctx, tmp, t, src, data.UnpackOptions{MaxBytes: c.cfg.MaxBytes, Verified: true}); err != nil {
 		removeTree(tmp)
 		if errors.Is(err, data.ErrTooLarge) {
 			return 0, fmt.Errorf("input %s@%s is larger than this node's data cache (%d bytes)", e.repo, e.digest, c.cfg.MaxBytes)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -64,6 +65,7 @@ var commands = map[string]command{
 	"write":       {"write PATH BYTES [SECONDS]", cmdWrite},
 	"task-output": {"task-output DIR", cmdTaskOutput},
 	"files":       {"files DIR COUNT BYTES [COUNT BYTES]...", cmdFiles},
+	"read-all":    {"read-all DIR", cmdReadAll},
 	"cat":         {"cat PATH", cmdCat},
 	"sha256":      {"sha256 PATH [WANT]", cmdSHA256},
 	"tick":        {"tick INTERVAL DURATION", cmdTick},
@@ -435,6 +437,35 @@ func cmdFiles(e *env, args []string) (int, error) {
 		}
 	}
 	_, err := fmt.Fprintf(e.stdout, "wrote %d files, %d bytes, to %s\n", files, total, args[0])
+	return 0, err
+}
+
+// cmdReadAll reads every file under DIR to its end (what a task reading
+// its whole dataset does) and prints how many files and bytes.
+func cmdReadAll(e *env, args []string) (int, error) {
+	if err := wantArgs(args, 1); err != nil {
+		return 0, err
+	}
+	var files, total int64
+	buf := make([]byte, 1<<20)
+	err := filepath.WalkDir(args[0], func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(io.Discard, f, buf)
+		f.Close()
+		files++
+		total += n
+		return err
+	})
+	if err != nil {
+		return 1, err
+	}
+	_, err = fmt.Fprintf(e.stdout, "read %d files, %d bytes\n", files, total)
 	return 0, err
 }
 

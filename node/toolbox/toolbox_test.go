@@ -152,4 +152,7 @@ func TestFilesAreEachTheirOwn(t *testing.T) {
 	if len(a) != 4096 || len(b) != 4096 || len(c) != 10 || string(a) == string(b) {
 		t.Errorf("sizes %d %d %d, two first files alike: %v", len(a), len(b), len(c), string(a) == string(b))
 	}
+	if code, out, errOut := runCmd(t, nil, "read-all", dir); code != 0 || out != "read 3 files, 8202 bytes\n" {
+		t.Errorf("read-all: %d %q %s", code, out, errOut)
+	}
 }
