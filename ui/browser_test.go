@@ -398,15 +398,26 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
-	t.Run("the job page lists each task's output as it is kept and downloads it as a tar", func(t *testing.T) {
+	t.Run("a job with an output submitted in the form lists each task's output as it is kept and downloads it as a tar", func(t *testing.T) {
 		alice.t = t
-		j, err := aliceAPI.Submit(ctx, wire.JobSpec{Name: "outs", Image: "gantry/toolbox", Command: []string{"task-output", "/out"}, Array: 3, CPU: 100, Memory: 32 << 20,
-			Output: &wire.Output{Path: "/out"}})
-		if err != nil {
-			t.Fatalf("submit: %v", err)
-		}
-		// Opened at once: the rows come as the tasks end, without a reload.
-		alice.open("/jobs/"+j.ID, `document.querySelector('#outputs') !== null`, "the job page")
+		alice.open("/submit", `document.querySelector('#f-output') !== null`, "the submit form")
+		// A system path is refused next to the field.
+		alice.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS("#f-command"), "task-output /out"),
+			chromedp.SetValue(chromedp.CSS("#f-output"), "/etc"),
+			chromedp.Click(chromedp.CSS("form.submit button[type=submit]")))
+		alice.waitFor(15*time.Second, `document.querySelector('.field[data-field="output"] .err')?.textContent.includes('system path')`, "the output field's error")
+		alice.do(10*time.Second,
+			chromedp.SetValue(chromedp.CSS("#f-name"), "outs"),
+			chromedp.SetValue(chromedp.CSS("#f-array"), "3"),
+			chromedp.SetValue(chromedp.CSS("#f-cpu"), "100"),
+			chromedp.SetValue(chromedp.CSS("#f-memory"), "32"),
+			chromedp.SetValue(chromedp.CSS("#f-output"), "/out"),
+			chromedp.Click(chromedp.CSS("form.submit button[type=submit]")))
+		// The rows come as the tasks end, without a reload.
+		alice.waitFor(15*time.Second, `/^\/jobs\/[0-9A-Z]+$/.test(location.pathname)`, "the job page")
+		id := strings.TrimPrefix(eval[string](alice, `location.pathname`), "/jobs/")
+		j := &wire.Job{ID: id}
 		alice.waitFor(90*time.Second, `document.querySelectorAll('#outputs tbody tr').length === 3`, "three outputs on the job page")
 		alice.shoot("job-outputs")
 		// The link downloads the task's files as one tar (the browser's session cookie).

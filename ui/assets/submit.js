@@ -46,6 +46,10 @@ export function submitPage(app) {
   const env = h('textarea', {rows: 3, placeholder: t('submit.env.placeholder'), spellcheck: 'false'});
   const constraints = i({placeholder: t('submit.constraints.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
   const cron = i({placeholder: t('submit.cron.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
+  const inputs = h('textarea', {rows: 2, placeholder: t('submit.inputs.placeholder'), spellcheck: 'false', autocapitalize: 'none'});
+  const output = i({placeholder: t('submit.output.placeholder'), autocapitalize: 'none', spellcheck: 'false'});
+  const outputLimit = i({type: 'number', min: 1, placeholder: '1024', inputmode: 'numeric'});
+  const keepFailed = i({type: 'checkbox', id: 'f-keep-failed'});
 
   const form = h('form', {class: 'card submit', novalidate: true},
     h('div', {class: 'form-err', role: 'alert', hidden: true}),
@@ -61,6 +65,11 @@ export function submitPage(app) {
       field('priority', t('job.priority'), priority, t('submit.priority.hint')),
       field('queue', t('jobs.col.queue'), queue), queueNames),
     field('env', t('submit.env'), env),
+    field('inputs', t('submit.inputs'), inputs, t('submit.inputs.hint')),
+    h('div', {class: 'row'},
+      field('output', t('submit.output'), output, t('submit.output.hint')),
+      field('output_limit', t('submit.outputlimit'), outputLimit),
+      h('label', {class: 'check', for: 'f-keep-failed'}, keepFailed, ' ', t('submit.keepfailed'))),
     field('cron', t('submit.cron'), cron, t('submit.cron.hint')),
     field('constraints', t('submit.constraints'), constraints, t('submit.constraints.hint')),
     h('div', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, t('jobs.submit')), h('a', {href: '/jobs', class: 'button'}, t('common.cancel'))));
@@ -87,6 +96,21 @@ export function submitPage(app) {
             if (k <= 0) throw new APIError(400, 'env: ' + t('submit.err.kv', {text: l}));
             spec.env[l.slice(0, k)] = l.slice(k + 1);
           }
+        }
+        const ins = inputs.value.split('\n').map((l) => l.trim()).filter(Boolean);
+        if (ins.length) {
+          spec.inputs = ins.map((l) => {
+            const k = l.lastIndexOf('=');
+            if (k <= 0) throw new APIError(400, 'inputs: ' + t('submit.err.input', {text: l}));
+            return {ref: l.slice(0, k), path: l.slice(k + 1)};
+          });
+        }
+        if (output.value.trim()) {
+          spec.output = {path: output.value.trim(), keep_failed: keepFailed.checked};
+          const lim = num(outputLimit, 'output_limit', {scale: 1 << 20});
+          if (lim !== undefined) spec.output.limit = lim;
+        } else if (outputLimit.value.trim() || keepFailed.checked) {
+          throw new APIError(400, 'output: ' + t('submit.err.output'));
         }
         const cons = constraints.value.split(/[,\s]+/).map((l) => l.trim()).filter(Boolean);
         if (cons.length) {
