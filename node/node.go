@@ -563,8 +563,13 @@ func (n *Node) bootstrap(ctx context.Context) (first bool, password string, err 
 }
 
 func (n *Node) printBanner(adv string, httpAddr net.Addr, password, caHash string) {
-	_, port, _ := net.SplitHostPort(httpAddr.String())
+	host, port, _ := net.SplitHostPort(httpAddr.String())
 	url := "http://localhost:" + port
+	// Beyond loopback the port serves TLS with the cluster CA's certificate
+	// (or the operator's): say where other machines reach it.
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		url += " (other machines: https://" + net.JoinHostPort(adv, port) + "; trust the CA from /api/v1/cluster/ca, 'gantry login' pins it)"
+	}
 	// The join token admits a machine as a node, with all the state: it
 	// goes to a file only this user reads, never to the output (which
 	// lands in logs and the journal).
