@@ -3,16 +3,13 @@
 package bench
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,11 +39,11 @@ func TestBenchOutputCollection(t *testing.T) {
 	}
 	var collect, base []time.Duration
 	for round := range 3 {
-		before := metricSum(t, n, "gantry_output_collect_seconds_sum")
+		before := n.Metric(t, "gantry_output_collect_seconds_sum")
 		if out, code := gantryCmd(n, bin, args...); code != 0 {
 			t.Fatalf("round %d: gantry run: %s", round, out)
 		}
-		collect = append(collect, time.Duration((metricSum(t, n, "gantry_output_collect_seconds_sum")-before)*float64(time.Second)))
+		collect = append(collect, time.Duration((n.Metric(t, "gantry_output_collect_seconds_sum")-before)*float64(time.Second)))
 		start := time.Now()
 		if out, err := exec.Command("sh", "-c", "tar -cf - -C "+host+" . | sha256sum").CombinedOutput(); err != nil {
 			t.Fatalf("tar | sha256sum: %v\n%s", err, out)
@@ -87,26 +84,4 @@ func writeShape(t *testing.T, dir string, shape []int64, seed uint64) {
 			f.Close()
 		}
 	}
-}
-
-// metricSum is the value of the first series of name on n's /metrics (0
-// when it has none yet).
-func metricSum(t *testing.T, n *gantrytest.Node, name string) float64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", n.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+n.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v
-		}
-	}
-	return 0
 }

@@ -86,7 +86,7 @@ func TestClusterInputs(t *testing.T) {
 		if !hasBlobFile(lacking, "sha256:"+want) {
 			t.Error("the node ran the task but holds no copy of the blob it fetched")
 		}
-		if u := metricValue(t, lacking, "gantry_data_cache_unpacks_total"); u != 1 {
+		if u := lacking.Metric(t, "gantry_data_cache_unpacks_total"); u != 1 {
 			t.Errorf("%v unpacks on %s, want 1", u, lacking.Name)
 		}
 	})

@@ -1,46 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"gantry/gantrytest"
 )
-
-// metricValue reads one sample of a node's /metrics (the first series of
-// that name).
-func metricValue(t *testing.T, n *gantrytest.Node, name string) float64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", n.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+n.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return v
-		}
-	}
-	t.Fatalf("/metrics has no %s", name)
-	return 0
-}
 
 func fileSHA256(t *testing.T, p string) string {
 	t.Helper()
@@ -83,10 +53,10 @@ func TestJobInputs(t *testing.T) {
 	t.Run("20 tasks read the dataset at /data and the node unpacks it once", func(t *testing.T) {
 		must(alice.Token, "run", "--array", "20", "--cpu", "200m", "--input", "corpus:v1=/data", "gantry/toolbox", "--",
 			"sha256", "/data/weights/big.bin", want)
-		if u := metricValue(t, n, "gantry_data_cache_unpacks_total"); u != 1 {
+		if u := n.Metric(t, "gantry_data_cache_unpacks_total"); u != 1 {
 			t.Errorf("%v unpacks for 20 tasks, want 1", u)
 		}
-		if h := metricValue(t, n, "gantry_data_cache_hits_total"); h != 19 {
+		if h := n.Metric(t, "gantry_data_cache_hits_total"); h != 19 {
 			t.Errorf("%v cache hits for 20 tasks, want 19", h)
 		}
 		// A small file of a pack too, and the job shows the pinned digest.
@@ -134,12 +104,12 @@ func TestJobInputs(t *testing.T) {
 		other := t.TempDir()
 		os.WriteFile(filepath.Join(other, "big"), make([]byte, 16<<20), 0o644)
 		must(alice.Token, "data", "push", other, "zeros:v1")
-		before := metricValue(t, n, "gantry_data_cache_evictions_total")
+		before := n.Metric(t, "gantry_data_cache_evictions_total")
 		must(alice.Token, "run", "--input", "zeros:v1=/z", "gantry/toolbox", "--", "sha256", "/z/big", fileSHA256(t, filepath.Join(other, "big")))
-		if e := metricValue(t, n, "gantry_data_cache_evictions_total"); e != before+1 {
+		if e := n.Metric(t, "gantry_data_cache_evictions_total"); e != before+1 {
 			t.Errorf("evictions %v -> %v, want one (the cap is 24 MiB, the two datasets 32)", before, e)
 		}
-		if b := metricValue(t, n, "gantry_data_cache_bytes"); b > 24<<20 {
+		if b := n.Metric(t, "gantry_data_cache_bytes"); b > 24<<20 {
 			t.Errorf("the cache holds %v bytes, over its 24 MiB cap", b)
 		}
 	})

@@ -1,6 +1,7 @@
 package gantrytest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -262,3 +263,30 @@ func (n *Node) Health() (Health, error) {
 
 // ClientAs is a client for this node with another token.
 func (n *Node) ClientAs(token string) *client.Client { return client.New(n.URL, token) }
+
+// Metric is the value of the first series named name on the node's
+// /metrics (read as admin); the test fails when there is none.
+func (n *Node) Metric(t testing.TB, name string) float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", n.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("/metrics of %s has no %s", n.Name, name)
+	return 0
+}

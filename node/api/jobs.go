@@ -414,20 +414,31 @@ func (a *API) taskIndex(c *gin.Context, j *store.Job) (int, bool) {
 	return i, true
 }
 
-func (a *API) getTask(c *gin.Context) {
+// readableTask is the task the path names, of a job the caller may read
+// (readableJob); false: the answer is sent.
+func (a *API) readableTask(c *gin.Context) (*store.Job, *store.Task, bool) {
 	j, ok := a.readableJob(c)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	i, ok := a.taskIndex(c, j)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	t, err := a.cfg.Store.Task(j.ID, i)
 	if err != nil {
 		fail(c, err)
+		return nil, nil, false
+	}
+	return j, t, true
+}
+
+func (a *API) getTask(c *gin.Context) {
+	j, t, ok := a.readableTask(c)
+	if !ok {
 		return
 	}
+	i := t.Index
 	atts, err := a.cfg.Store.Attempts(j.ID, i)
 	if err != nil {
 		fail(c, err)

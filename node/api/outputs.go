@@ -54,19 +54,11 @@ func (a *API) listOutputs(c *gin.Context) {
 // fails its digest check midway cuts the connection, so the client never
 // takes a truncated archive for a whole one.
 func (a *API) downloadOutput(c *gin.Context) {
-	j, ok := a.readableJob(c)
+	j, t, ok := a.readableTask(c)
 	if !ok {
 		return
 	}
-	i, ok := a.taskIndex(c, j)
-	if !ok {
-		return
-	}
-	t, err := a.cfg.Store.Task(j.ID, i)
-	if err != nil {
-		fail(c, err)
-		return
-	}
+	i := t.Index
 	if t.Output == nil {
 		fail(c, store.Errorf(store.ENotFound, "task %d of job %s has no stored output", i, j.ID))
 		return
