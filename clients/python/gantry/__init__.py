@@ -17,12 +17,12 @@ Every refusal raises :class:`APIError` (``.status``, ``.code``,
 
 from .client import DEFAULT_ADDR, Client, LogStream
 from .errors import APIError, ConnectError, GantryError, WaitTimeout
-from .types import STATES, TERMINAL, Attempt, Job, JobSpec, RerunResult, Task, User
+from .types import STATES, TERMINAL, Attempt, Job, JobSpec, RerunResult, Task, TaskOutput, User
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "LogStream", "DEFAULT_ADDR",
     "APIError", "ConnectError", "GantryError", "WaitTimeout",
-    "Job", "JobSpec", "Task", "Attempt", "User", "RerunResult", "STATES", "TERMINAL",
+    "Job", "JobSpec", "Task", "TaskOutput", "Attempt", "User", "RerunResult", "STATES", "TERMINAL",
 ]

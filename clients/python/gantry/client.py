@@ -16,6 +16,7 @@ import os
 import secrets
 import shlex
 import socket
+import tarfile
 import time
 import urllib.error
 import urllib.parse
@@ -23,9 +24,31 @@ import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from .errors import APIError, ConnectError, WaitTimeout
-from .types import Job, JobSpec, RerunResult, Task, User
+from .types import Job, JobSpec, RerunResult, Task, TaskOutput, User
 
 DEFAULT_ADDR = "http://127.0.0.1:7070"
+
+
+def _check_member(m: "tarfile.TarInfo") -> None:
+    """Refuses a member of a downloaded output that could write outside
+    the target: an absolute or ``..`` name, a link leading out of the
+    tree, a device or FIFO (the server never sends one; this is the
+    client's own guard)."""
+    name = m.name
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts:
+        raise ValueError("output archive: unsafe path %r" % name)
+    if not (m.isfile() or m.isdir() or m.issym()):
+        raise ValueError("output archive: %r is not a file, directory or link" % name)
+    if m.issym():
+        target = m.linkname
+        depth = len(parts) - 1
+        for p in target.split("/"):
+            depth += -1 if p == ".." else (0 if p in ("", ".") else 1)
+            if depth < 0:
+                break
+        if target.startswith("/") or depth < 0:
+            raise ValueError("output archive: link %r points outside the tree (%r)" % (name, target))
 _API = "/api/v1"
 
 
@@ -321,6 +344,41 @@ class Client:
             cursor = page.get("next")
             if not cursor:
                 return out
+
+    def outputs(self, job_id: Union[str, Job]) -> List[TaskOutput]:
+        """The stored outputs of a job's tasks (``output=`` at submission),
+        by task index; a task that kept none is left out."""
+        out: List[TaskOutput] = []
+        cursor = None
+        while True:
+            page = self._json("GET", "/jobs/" + self._id(job_id) + "/outputs", query={"cursor": cursor})
+            out.extend(TaskOutput.from_dict(d) for d in page.get("outputs") or [])
+            cursor = page.get("next")
+            if not cursor:
+                return out
+
+    def download_output(self, job_id: Union[str, Job], task: int, directory: str) -> List[str]:
+        """Writes task ``task``'s stored output into ``directory`` (made if
+        missing) and returns the paths written, relative to it. The archive
+        is extracted with tarfile's ``data`` filter: nothing is written
+        outside ``directory``.
+
+        >>> c.download_output(job, 0, "results/task-0")
+        ['task.txt', 'nested/deeper/index', ...]
+        """
+        resp = self._open("GET", "/jobs/%s/tasks/%d/output" % (self._id(job_id), int(task)))
+        os.makedirs(directory, exist_ok=True)
+        names: List[str] = []
+        with resp, tarfile.open(fileobj=resp, mode="r|") as tf:
+            for m in tf:
+                _check_member(m)
+                if hasattr(tarfile, "data_filter"):
+                    tf.extract(m, directory, filter="data")
+                else:  # Python before 3.11.4: _check_member did what the filter does
+                    tf.extract(m, directory, set_attrs=m.isfile() or m.isdir())
+                if m.isfile():
+                    names.append(m.name)
+        return names
 
     def task(self, job_id: Union[str, Job], index: int) -> Task:
         """One task with its attempts (``attempt_list``): node, exit code and

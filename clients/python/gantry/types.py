@@ -98,6 +98,12 @@ class JobSpec:
     one of ``afterok``, ``afternotok``, ``afterany``, ``n-to-n`` (the server
     folds ``after`` and ``after_any`` into it), ``sequential`` task i after
     task i-1, ``constraints`` node labels every task's node must have.
+    ``inputs`` maps a mount path to what is mounted there read-only: an
+    artifact of Gantry's registry (``"corpus:v1"``, pinned to its digest at
+    submission) or another job's outputs (``"job:JOB"``). ``output`` is a
+    writable directory in every task kept as an artifact when it ends, at
+    most ``output_limit`` (bytes or ``"5Gi"``; default 1 GiB) a task;
+    ``keep_failed_output`` keeps a failed attempt's too.
 
     >>> JobSpec(image="gantry/toolbox", command=["echo", "hi"], array=3).to_dict()
     {'image': 'gantry/toolbox', 'command': ['echo', 'hi'], 'array': 3}
@@ -123,10 +129,16 @@ class JobSpec:
     deps: Optional[List[Dict[str, str]]] = None
     sequential: Optional[bool] = None
     constraints: Optional[Dict[str, str]] = None
+    inputs: Optional[Dict[str, str]] = None
+    output: Optional[str] = None
+    output_limit: Optional[Union[int, str]] = None
+    keep_failed_output: Optional[bool] = None
 
     #: the fields a submission may set, besides image and command
     FIELDS = ("name", "env", "workdir", "cpu", "memory", "gpus", "array", "retries", "retry_on",
-              "timeout", "priority", "queue", "labels", "after", "after_any", "deps", "sequential", "constraints")
+              "timeout", "priority", "queue", "labels", "after", "after_any", "deps", "sequential", "constraints",
+              "inputs", "output", "output_limit", "keep_failed_output")
+    _OUTPUT = ("output", "output_limit", "keep_failed_output")
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON body, leaving out what is unset (the server's defaults)."""
@@ -135,9 +147,11 @@ class JobSpec:
             out["command"] = [str(a) for a in self.command]
         for f in self.FIELDS:
             v = getattr(self, f)
-            if v is None:
+            if v is None or f in self._OUTPUT:
                 continue
-            if f == "memory":
+            if f == "inputs":
+                v = [{"ref": str(ref), "path": str(path)} for path, ref in v.items()]
+            elif f == "memory":
                 v = parse_size(v)
             elif f == "timeout":
                 v = format_duration(v)
@@ -146,6 +160,15 @@ class JobSpec:
             elif f == "deps":
                 v = [{"job": d["job"].id if isinstance(d["job"], Job) else str(d["job"]), "kind": d["kind"]} for d in v]
             out[f] = v
+        if self.output is not None:
+            o: Dict[str, Any] = {"path": self.output}
+            if self.output_limit is not None:
+                o["limit"] = parse_size(self.output_limit)
+            if self.keep_failed_output:
+                o["keep_failed"] = True
+            out["output"] = o
+        elif self.output_limit is not None or self.keep_failed_output:
+            raise ValueError("output_limit and keep_failed_output go with output (a path in the task)")
         return out
 
     @classmethod
@@ -165,6 +188,9 @@ class JobSpec:
             labels=d.get("labels"), after=d.get("after") or kind("afterok"),
             after_any=d.get("after_any") or kind("afterany"), deps=deps,
             sequential=d.get("sequential") or None, constraints=d.get("constraints"),
+            inputs={x["path"]: x["ref"] for x in d.get("inputs") or []} or None,
+            output=(d.get("output") or {}).get("path"), output_limit=(d.get("output") or {}).get("limit"),
+            keep_failed_output=(d.get("output") or {}).get("keep_failed"),
         )
 
 
@@ -297,3 +323,23 @@ class RerunResult:
 
     job: Job
     tasks: List[int]
+
+
+@dataclass
+class TaskOutput:
+    """What one task left in its output directory, stored as an artifact
+    ``repo:tag`` (``ref`` names it by digest, for ``oras pull`` or
+    ``gantry data pull``)."""
+
+    task: int
+    repo: str
+    tag: str
+    digest: str
+    files: int = 0
+    bytes: int = 0
+    ref: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TaskOutput":
+        return cls(task=int(d.get("task", 0)), repo=d.get("repo", ""), tag=d.get("tag", ""), digest=d.get("digest", ""),
+                   files=int(d.get("files", 0)), bytes=int(d.get("bytes", 0)), ref=d.get("ref", ""))

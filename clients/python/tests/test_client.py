@@ -190,6 +190,32 @@ class TestJobs(ClientTest):
         self.assertEqual((cm.exception.status, cm.exception.code), (409, "conflict"))
 
 
+class TestData(ClientTest):
+    def test_outputs_are_listed_downloaded_and_read_by_the_next_job(self):
+        job = self.submit(TOOLBOX, ["task-output", "/out"], array=2, output="/out", **SMALL)
+        j = self.c.wait(job.id, timeout=120)
+        self.assertEqual(j.state, "succeeded")
+        self.assertEqual(j.spec.output, "/out")
+        outs = self.c.outputs(job.id)
+        self.assertEqual([o.task for o in outs], [0, 1])
+        self.assertEqual(outs[1].files, 3)
+        self.assertTrue(outs[1].ref.endswith("@" + outs[1].digest))
+        d = os.path.join(os.environ.get("TMPDIR", "/tmp"), "gantry-py-" + uuid.uuid4().hex)
+        names = self.c.download_output(job.id, 1, d)
+        self.assertEqual(sorted(names), ["empty", "nested/deeper/index", "task.txt"])
+        with open(os.path.join(d, "task.txt")) as f:
+            self.assertTrue(f.read().startswith("task 1 of 2, job " + job.id))
+        # Task i of the next job reads task i's output (n-to-n).
+        nxt = self.submit(TOOLBOX, ["cat", "/in/nested/deeper/index"], array=2, inputs={"/in": "job:" + job.id},
+                          deps=[{"job": job.id, "kind": "n-to-n"}], **SMALL)
+        self.assertEqual(self.c.wait(nxt.id, timeout=120).state, "succeeded")
+        self.assertEqual(self.c.logs(nxt.id, task=1), "1\n")
+
+    def test_an_output_limit_without_an_output_is_refused_before_sending(self):
+        with self.assertRaises(ValueError):
+            self.c.submit(TOOLBOX, ["true"], output_limit="1Gi")
+
+
 class TestRefusals(ClientTest):
     def test_a_negative_cpu_is_refused_as_invalid(self):
         with self.assertRaises(gantry.APIError) as cm:
