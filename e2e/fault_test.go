@@ -62,10 +62,14 @@ func TestFaultCampaign(t *testing.T) {
 			w.run(ctx, i, rand.New(rand.NewSource(seed+int64(i)+1)))
 		}()
 	}
+	kinds := map[string]int{}
+	var starts []int64 // when each fault began, on the history's clock
 	for r := 0; r < rounds; r++ {
 		calm := time.Duration(1500+rng.Intn(2000)) * time.Millisecond
 		time.Sleep(calm) // the workload runs meanwhile: this paces the nemesis, it waits for nothing
-		fault := n.inject(rng)
+		starts = append(starts, h.now())
+		kind, fault := n.inject(rng)
+		kinds[kind]++
 		t.Logf("round %d: %s", r+1, fault)
 		n.healAll()
 		c.Leader(t, 60*time.Second)
@@ -77,8 +81,9 @@ func TestFaultCampaign(t *testing.T) {
 	w.resubmitUnknown(t)
 	w.checkHistory(t, seed)
 	w.checkRecords(t)
-	t.Logf("%d operations, %d jobs acknowledged, %d submissions of unknown outcome",
-		len(h.ops), len(w.acked), w.unknownSubmits())
+	longest, round := h.longestUnavailability(starts)
+	t.Logf("%d operations, %d jobs acknowledged, %d submissions of unknown outcome; faults %v; longest from a fault's start to the next acknowledged submission %s (round %d)",
+		len(h.ops), len(w.acked), w.unknownSubmits(), kinds, longest.Round(time.Millisecond), round+1)
 }
 
 // envInt reads a positive integer from the environment.
@@ -140,7 +145,7 @@ func (n *nemesis) pause(x *gantrytest.Node) {
 
 // inject applies a random fault for a few seconds and says what it was;
 // healAll undoes what is left of it.
-func (n *nemesis) inject(rng *rand.Rand) string {
+func (n *nemesis) inject(rng *rand.Rand) (kind, what string) {
 	hold := func(min, spread int) time.Duration {
 		d := time.Duration(min+rng.Intn(spread)) * time.Millisecond
 		time.Sleep(d) // the fault lasts this long: the point is that it lasts
@@ -152,29 +157,29 @@ func (n *nemesis) inject(rng *rand.Rand) string {
 		x := n.pick(rng, nil)
 		x.Kill9(n.t)
 		n.killed = append(n.killed, x)
-		return fmt.Sprintf("kill -9 %s for %s", x.Name, hold(500, 2500))
+		return "kill", fmt.Sprintf("kill -9 %s for %s", x.Name, hold(500, 2500))
 	case 1:
 		leader.Kill9(n.t)
 		n.killed = append(n.killed, leader)
-		return fmt.Sprintf("kill -9 the leader %s for %s", leader.Name, hold(500, 2500))
+		return "kill-leader", fmt.Sprintf("kill -9 the leader %s for %s", leader.Name, hold(500, 2500))
 	case 2:
 		x := n.pick(rng, nil)
 		n.pause(x)
-		return fmt.Sprintf("pause %s for %s", x.Name, hold(1000, 4000))
+		return "pause", fmt.Sprintf("pause %s for %s", x.Name, hold(1000, 4000))
 	case 3:
 		x := n.pick(rng, nil)
 		n.cut(x, true)
-		return fmt.Sprintf("cut %s off for %s", x.Name, hold(2000, 4000))
+		return "partition", fmt.Sprintf("cut %s off for %s", x.Name, hold(2000, 4000))
 	case 4:
 		n.cut(leader, rng.Intn(2) == 0)
-		return fmt.Sprintf("cut the leader %s off (maybe one way) for %s", leader.Name, hold(2000, 4000))
+		return "partition-leader", fmt.Sprintf("cut the leader %s off (maybe one way) for %s", leader.Name, hold(2000, 4000))
 	default:
 		x := n.pick(rng, nil)
 		y := n.pick(rng, x)
 		n.cut(x, true)
 		y.Kill9(n.t)
 		n.killed = append(n.killed, y)
-		return fmt.Sprintf("cut %s off and kill -9 %s for %s (no quorum)", x.Name, y.Name, hold(1000, 3000))
+		return "no-quorum", fmt.Sprintf("cut %s off and kill -9 %s for %s (no quorum)", x.Name, y.Name, hold(1000, 3000))
 	}
 }
 

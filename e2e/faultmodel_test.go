@@ -75,6 +75,32 @@ func (h *history) add(client int, in faultIn, call int64, out faultOut) {
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: h.now()})
 }
 
+// longestUnavailability is, over the faults that began at starts, the
+// longest time from a fault's start to the return of the next submission
+// acknowledged after it, and which fault that was.
+func (h *history) longestUnavailability(starts []int64) (time.Duration, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var longest time.Duration
+	at := 0
+	for i, t0 := range starts {
+		next := int64(-1)
+		for _, op := range h.ops {
+			in, out := op.Input.(faultIn), op.Output.(faultOut)
+			if in.Kind == opSubmit && !out.Unknown && !out.Refused && out.ID != "" && op.Call >= t0 && (next < 0 || op.Return < next) {
+				next = op.Return
+			}
+		}
+		if next < 0 {
+			next = h.now()
+		}
+		if d := time.Duration(next - t0); d > longest {
+			longest, at = d, i
+		}
+	}
+	return longest, at
+}
+
 // split returns the submissions and the job operations, with unknown
 // outcomes returning after everything else and reads without an answer
 // left out (they tell nothing).
