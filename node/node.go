@@ -376,7 +376,9 @@ func (n *Node) start(ctx context.Context) error {
 	n.goLoop(ctx, n.runnerLoop)
 	n.goLoop(ctx, n.leaderLoop)
 	n.goLoop(ctx, n.pruneLogsLoop) // logs.go
-	hist := history.New(history.Config{Source: n.store, Used: n.cluster.NodeUsage, Interval: n.cfg.HistoryInterval, Logger: n.log})
+	hub := ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer})
+	hist := history.New(history.Config{Source: n.store, Used: n.cluster.NodeUsage, Interval: n.cfg.HistoryInterval, Logger: n.log,
+		OnSample: func(at time.Time) { hub.Broadcast("stats", at) }})
 	n.goLoop(ctx, hist.Run)
 
 	var handler http.Handler = api.New(api.Config{
@@ -394,7 +396,7 @@ func (n *Node) start(ctx context.Context) error {
 		Catalog: n.catalog, CatalogState: n.store, History: hist,
 		Governance: n.gov, GovernanceState: n.store, Moderation: n.store, Notices: n.store,
 		Backup: n.writeBackup, // restore.go
-		Events: ui.NewHub(ui.HubConfig{Store: n.store, Logger: n.log, Viewer: viewer}),
+		Events: hub,
 		UI:     ui.Assets(),
 	})
 	n.handler.Store(&handler)

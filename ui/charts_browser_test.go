@@ -192,6 +192,17 @@ func TestConsoleCharts(t *testing.T) {
 		alice.shoot("dashboard-day")
 	})
 
+	t.Run("the dashboard redraws when the node takes a sample, told over the live channel", func(t *testing.T) {
+		alice.t = t
+		alice.open("/dashboard", `document.getElementById('main').dataset.lastTime > 0`, "the dashboard")
+		// Samples come every second; without the live channel the page
+		// would fetch only every 6 s (its fallback while connected).
+		for i := range 3 {
+			last := eval[string](alice, `document.getElementById('main').dataset.lastTime`)
+			alice.waitFor(4*time.Second, fmt.Sprintf(`document.getElementById('main').dataset.lastTime !== %q`, last), fmt.Sprintf("redraw %d after a new sample", i+1))
+		}
+	})
+
 	t.Run("an admin sees every user's usage against quota", func(t *testing.T) {
 		adm := newTab(t, b, n.URL)
 		adm.t = t

@@ -503,6 +503,25 @@ func (h *Hub) deliver(ev *store.Event, at time.Time) {
 	}
 }
 
+// Broadcast sends every connected client a message of type typ that
+// carries nothing another user may not see (e.g. "stats": the node took a
+// new sample of its history, so open dashboards fetch it).
+func (h *Hub) Broadcast(typ string, at time.Time) {
+	b, err := json.Marshal(message{Type: typ, Sent: at.UnixNano()})
+	if err != nil {
+		h.log.Error("encode message", "type", typ, "err", err)
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		if !c.enqueue(b) {
+			h.dropped.Add(1)
+			go c.drop(websocket.CloseTryAgainLater, "too slow; resynchronise")
+		}
+	}
+}
+
 // send queues one message for c, dropping c when its queue is full.
 func (h *Hub) send(c *client, m message) {
 	b, err := json.Marshal(m)

@@ -3,7 +3,7 @@ package wire
 // Event is one message of the live feed at /api/v1/events (WebSocket): a
 // changed job, task, node or schedule the receiver may see.
 type Event struct {
-	Type string `json:"type"` // job, task, node, schedule, following, resync
+	Type string `json:"type"` // job, task, node, schedule, following, resync, stats (a new sample of the history: redraw the charts)
 	Job  *Job   `json:"job,omitempty"`
 	Task *Task  `json:"task,omitempty"`
 	Node *Node  `json:"node,omitempty"`

@@ -53,6 +53,9 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// OnSample, when set, is called after each sample is recorded (the
+	// console's live channel tells open dashboards to redraw).
+	OnSample func(at time.Time)
 }
 
 // Window names the two rings.
@@ -194,6 +197,9 @@ func (h *History) Sample(ctx context.Context) {
 		return
 	}
 	h.Record(s)
+	if h.cfg.OnSample != nil {
+		h.cfg.OnSample(s.At)
+	}
 }
 
 // Snapshot is one sample: the cluster, each node and each user.

@@ -104,8 +104,11 @@ export function dashboardPage(app) {
       data = d;
       render();
     } catch (e) { if (g === gen) toast(e.message); }
-    if (g === gen) timer = setTimeout(load, Math.max(1, (data?.interval_seconds || 10)) * 1000);
+    // The live channel says when the node takes a sample ("stats"); the
+    // timer is only a fallback while it is down.
+    if (g === gen) timer = setTimeout(load, (app.live.connected ? 6 : 1) * Math.max(1, (data?.interval_seconds || 10)) * 1000);
   };
+  const off = app.live.on((m) => { if (m.type === 'stats' || m.type === 'resync') load(); });
 
   const card = (title, ...kids) => h('section', {class: 'card'}, h('h2', {}, title), ...kids);
   main.append(h('div', {class: 'head'}, h('h1', {}, t('dash.title')), switcher), status,
@@ -114,5 +117,5 @@ export function dashboardPage(app) {
     card(app.me.admin ? t('dash.card.users.admin') : t('dash.card.users'), h('div', {class: 'charts'}, userCPU.el, userMem.el), quotaBox),
     card(t('nodes.title'), h('div', {class: 'charts'}, nodeCPU.el, nodeUsed.el)));
   load();
-  return () => { gen++; clearTimeout(timer); for (const c of charts) c.dispose(); };
+  return () => { gen++; off(); clearTimeout(timer); for (const c of charts) c.dispose(); };
 }
