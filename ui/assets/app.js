@@ -454,15 +454,15 @@ function nodesPage() {
     votes = {voters: r.voters, healthy_voters: r.healthy_voters, failure_tolerance: r.failure_tolerance};
     render();
   };
+  // Usage is measured, not replicated: it is read again each time the node
+  // takes a sample ("stats" on the live channel).
   const off = app.live.on((m) => {
-    if (m.type === 'open' || m.type === 'resync') load().catch(() => {});
+    if (m.type === 'open' || m.type === 'resync' || m.type === 'stats') load().catch(() => {});
     if (m.type === 'node') { nodes.set(m.node.name, {...nodes.get(m.node.name), ...m.node}); render(); }
   });
   main.append(h('h1', {}, t('nodes.title')), h('p', {class: 'muted'}, t('nodes.intro')), body);
   load().catch((e) => body.replaceChildren(h('p', {class: 'error'}, e.message)));
-  // Usage is measured, not replicated: refresh it while the page is open.
-  const timer = setInterval(() => load().catch(() => {}), 5000);
-  return () => { clearInterval(timer); if (off) off(); };
+  return () => { if (off) off(); };
 }
 
 // ---- images --------------------------------------------------------------------

@@ -58,8 +58,15 @@ export function queuesPage(app) {
   main.append(h('h1', {}, t('queues.title')), h('p', {class: 'muted'}, t('queues.intro')), body);
   if (app.me.admin) main.append(createForm(load));
   load().catch((e) => body.replaceChildren(h('p', {class: 'error'}, e.message)));
-  const timer = setInterval(() => load().catch(() => {}), 5000);
-  return () => clearInterval(timer);
+  // A queue's usage and waiting tasks change as tasks are placed and end:
+  // read them again after task and job events (at most once a second), and
+  // at each sample of the node's history (queues others change send none).
+  let soon = null;
+  const off = app.live.on((m) => {
+    if (m.type === 'open' || m.type === 'resync' || m.type === 'stats') load().catch(() => {});
+    if ((m.type === 'task' || m.type === 'job') && !soon) soon = setTimeout(() => { soon = null; load().catch(() => {}); }, 1000);
+  });
+  return () => { off(); clearTimeout(soon); };
 }
 
 function createForm(reload) {
