@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -167,10 +168,13 @@ func TestJobOutputs(t *testing.T) {
 	})
 
 	t.Run("the node keeps no output directory once the results are recorded", func(t *testing.T) {
-		left, _ := filepath.Glob(filepath.Join(n.DataDir, "outputs", "*", "*"))
-		if len(left) > 0 {
-			t.Errorf("output directories left on the node: %v", left)
-		}
+		// The runner removes each right after its result is recorded,
+		// which is when the job is seen ended: poll.
+		var left []string
+		gantrytest.Eventually(t, 20*time.Second, func() bool {
+			left, _ = filepath.Glob(filepath.Join(n.DataDir, "outputs", "*", "*"))
+			return len(left) == 0
+		}, "the output directories to go (left: %v)", left)
 	})
 }
 

@@ -120,6 +120,10 @@ type Options struct {
 	// (default 127.0.0.1); nodes on their own 127.x addresses can be cut
 	// off from each other with firewall rules.
 	Host string
+	// Binary is the gantry server the node runs (default Binary(t)): an
+	// upgrade test starts a node on an earlier build and restarts it on
+	// this one (SetBinary).
+	Binary string
 }
 
 func (o Options) host() string {
@@ -127,6 +131,37 @@ func (o Options) host() string {
 		return "127.0.0.1"
 	}
 	return o.Host
+}
+
+// SetBinary makes the node's next start (Restart) run the gantry server
+// at path; "" is this build.
+func (n *Node) SetBinary(path string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.Binary = path
+}
+
+// BuildAt builds the gantry server of commit rev of this repository (a
+// detached worktree in a temp dir, removed after) and returns its path.
+func BuildAt(t testing.TB, rev string) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt := filepath.Join(t.TempDir(), "src")
+	if out, err := exec.Command("git", "-C", root, "worktree", "add", "--detach", wt, rev).CombinedOutput(); err != nil {
+		t.Fatalf("git worktree add %s: %v\n%s", rev, err, out)
+	}
+	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", wt).Run()
+	bin := filepath.Join(t.TempDir(), "gantry-"+rev[:min(len(rev), 12)])
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = wt
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build gantry at %s: %v\n%s", rev, err, out)
+	}
+	return bin
 }
 
 // Node is a running (or stopped) gantry server process.
@@ -223,7 +258,11 @@ func (n *Node) Restart(t testing.TB) {
 	n.runs++
 	fmt.Fprintf(logf, "\n==== start %d ====\n", n.runs)
 	args := append([]string{"server", "--data", n.DataDir, "--http", n.HTTPAddr, "--cluster", n.ClusterAddr, "--name", n.Name}, n.opts.Args...)
-	cmd := exec.Command(Binary(t), args...)
+	bin := n.opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_ADMIN_PASSWORD="+n.AdminPassword)
 	cmd.Env = append(cmd.Env, n.opts.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
