@@ -53,7 +53,7 @@ func regOwner(repo string) string {
 
 // storageAdd accounts a new link of digest d (size bytes) into repo:
 // a blob the owner's repositories did not hold yet adds its size, and is
-// refused with EStorageQuota when that takes the owner over their
+// refused with EQuotaExceeded when that takes the owner over their
 // storage quota. The caller has checked that repo did not link d yet,
 // and calls it before its own writes: a refusal writes nothing.
 func (a *applier) storageAdd(repo, d string, size int64) error {
@@ -74,7 +74,7 @@ func (a *applier) storageAdd(repo, d string, size int64) error {
 	if limit, err := a.storageQuota(owner); err != nil {
 		return err
 	} else if limit > 0 && use.Bytes+size > limit {
-		return Errorf(EStorageQuota, "storage quota: adding %s would make %s's storage %s, over the limit of %s; delete images or data (gantry image rm), or ask an admin to raise it",
+		return Errorf(EQuotaExceeded, "storage quota: adding %s would make %s's storage %s, over the limit of %s; delete images or data (gantry image rm), or ask an admin to raise it",
 			storageBytes(size), owner, storageBytes(use.Bytes+size), storageBytes(limit))
 	}
 	use.Bytes += size

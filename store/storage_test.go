@@ -128,7 +128,7 @@ func TestStorageQuotaRefusesALinkOverItAndWritesNothing(t *testing.T) {
 
 	err = a.link("alice/new", dB, 1<<30+200<<20) // 1.2 GiB
 	t.Run("the refusal says what was added, the total and the limit", func(t *testing.T) {
-		if ErrorCode(err) != EStorageQuota {
+		if ErrorCode(err) != EQuotaExceeded {
 			t.Fatalf("link over the quota: %v (code %s)", err, ErrorCode(err))
 		}
 		want := "storage quota: adding 1.2 GiB would make alice's storage 10.6 GiB, over the limit of 10 GiB; delete images or data (gantry image rm), or ask an admin to raise it"
