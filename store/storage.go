@@ -74,8 +74,9 @@ func (a *applier) storageAdd(repo, d string, size int64) error {
 	if limit, err := a.storageQuota(owner); err != nil {
 		return err
 	} else if limit > 0 && use.Bytes+size > limit {
+		total, max := storageSizes(use.Bytes+size, limit)
 		return Errorf(EQuotaExceeded, "storage quota: adding %s would make %s's storage %s, over the limit of %s; delete images or data (gantry image rm), or ask an admin to raise it",
-			storageBytes(size), owner, storageBytes(use.Bytes+size), storageBytes(limit))
+			storageBytes(size, 1), owner, total, max)
 	}
 	use.Bytes += size
 	use.Blobs++
@@ -225,9 +226,21 @@ func rebuildStorage(db *badger.DB, logger *slog.Logger) error {
 	return nil
 }
 
-// storageBytes writes n in binary units with one decimal ("1.2 GiB",
-// "10 GiB"), as the quota's refusal states sizes.
-func storageBytes(n int64) string {
+// storageSizes writes a total over a limit with as many decimals as it
+// takes for them to read differently ("1.0005 MiB" over "1 MiB", not "1
+// MiB" over "1 MiB"), and in bytes when even that does not tell them apart.
+func storageSizes(total, limit int64) (string, string) {
+	for dec := 1; dec <= 4; dec++ {
+		if t, l := storageBytes(total, dec), storageBytes(limit, dec); t != l {
+			return t, l
+		}
+	}
+	return strconv.FormatInt(total, 10) + " B", strconv.FormatInt(limit, 10) + " B"
+}
+
+// storageBytes writes n in binary units with at most dec decimals, zeros
+// dropped ("1.2 GiB", "10 GiB"), as the quota's refusal states sizes.
+func storageBytes(n int64, dec int) string {
 	const units = "KMGTPE"
 	if n < 1024 {
 		return strconv.FormatInt(n, 10) + " B"
@@ -237,6 +250,9 @@ func storageBytes(n int64) string {
 		v /= 1024
 		i++
 	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	return strings.TrimSuffix(s, ".0") + " " + units[i:i+1] + "iB"
+	s := strconv.FormatFloat(v, 'f', dec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + " " + units[i:i+1] + "iB"
 }

@@ -174,6 +174,21 @@ func TestStorageQuotaRefusesALinkOverItAndWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("a total just over the limit is told apart from it", func(t *testing.T) {
+		for _, tc := range []struct {
+			total, limit int64
+			want         [2]string
+		}{
+			{10<<30 + 400<<20, 10 << 30, [2]string{"10.4 GiB", "10 GiB"}},
+			{1<<20 + 1500, 1 << 20, [2]string{"1.001 MiB", "1 MiB"}},
+			{1<<20 + 1, 1 << 20, [2]string{"1048577 B", "1048576 B"}},
+			{900, 512, [2]string{"900 B", "512 B"}},
+		} {
+			if got0, got1 := storageSizes(tc.total, tc.limit); [2]string{got0, got1} != tc.want {
+				t.Errorf("%d over %d reads %q over %q, want %q", tc.total, tc.limit, got0, got1, tc.want)
+			}
+		}
+	})
 	t.Run("a negative quota is refused", func(t *testing.T) {
 		neg := int64(-1)
 		if _, err := a.apply(CmdUpdateUser, UpdateUser{Name: "alice", StorageQuota: &neg}); ErrorCode(err) != EInvalid {
