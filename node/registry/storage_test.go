@@ -159,3 +159,47 @@ func TestGCFreesADeletedDataArtifactAndItsStorage(t *testing.T) {
 		t.Fatalf("image lost: %d", r.code)
 	}
 }
+
+// TestDeletingAManifestFreesItsOwnBlobsAtOnce: deleting an image frees the
+// owner's storage of the blobs no other manifest of the repository uses,
+// without waiting for an admin's gc (which still removes the files); a
+// layer another manifest uses stays counted.
+func TestDeletingAManifestFreesItsOwnBlobsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	shared, only := []byte("a layer both images use"), bytes.Repeat([]byte("o"), 4096)
+	dA, _ := e.pushImage("alice", "alice/app", "v1", shared, only)
+	e.pushImage("alice", "alice/app", "v2", shared)
+	before := e.storage("alice")
+
+	t.Run("a young push keeps its blobs until gc: they may be part of a push under way", func(t *testing.T) {
+		d, _ := e.pushImage("alice", "alice/young", "v1", []byte("young layer"))
+		held := e.storage("alice")
+		if r := e.do("alice", "DELETE", "/v2/alice/young/manifests/"+d.String(), nil); r.code != http.StatusAccepted {
+			t.Fatalf("delete: %d %s", r.code, r.body)
+		}
+		if got := e.storage("alice"); got != held {
+			t.Fatalf("storage %+v after deleting a young image, want %+v", got, held)
+		}
+	})
+	e.now = e.now.Add(2 * time.Hour)
+	young := e.storage("alice")
+	if r := e.do("alice", "DELETE", "/v2/alice/app/manifests/"+dA.String(), nil); r.code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", r.code, r.body)
+	}
+	if got, want := e.storage("alice"), (store.StorageUsage{Bytes: young.Bytes - int64(len(only)), Blobs: young.Blobs - 1}); got != want {
+		t.Fatalf("storage %+v after deleting v1 (was %+v, before the young image %+v), want %+v: only its own layer freed", got, young, before, want)
+	}
+	if r := e.do("alice", "GET", "/v2/alice/app/manifests/v2", nil); r.code != http.StatusOK {
+		t.Fatalf("v2 lost: %d", r.code)
+	}
+	onlyD := digest.FromBytes(only)
+	if _, err := os.Stat(e.reg.blobs.path(onlyD)); err != nil {
+		t.Fatalf("the file goes with gc, not before: %v", err)
+	}
+	if _, err := e.reg.GC(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.reg.blobs.path(onlyD)); !os.IsNotExist(err) {
+		t.Fatalf("gc left the freed layer on disk: %v", err)
+	}
+}
