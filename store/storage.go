@@ -75,7 +75,7 @@ func (a *applier) storageAdd(repo, d string, size int64) error {
 		return err
 	} else if limit > 0 && use.Bytes+size > limit {
 		total, max := storageSizes(use.Bytes+size, limit)
-		return Errorf(EQuotaExceeded, "storage quota: adding %s would make %s's storage %s, over the limit of %s; delete images or data (gantry image rm), or ask an admin to raise it",
+		return Errorf(EQuotaExceeded, "storage quota: adding %s would make %s's storage %s, over the limit of %s; delete images or data you no longer need (gantry image rm REPO@DIGEST), or ask an admin to raise it",
 			storageBytes(size, 1), owner, total, max)
 	}
 	use.Bytes += size

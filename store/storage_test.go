@@ -131,7 +131,7 @@ func TestStorageQuotaRefusesALinkOverItAndWritesNothing(t *testing.T) {
 		if ErrorCode(err) != EQuotaExceeded {
 			t.Fatalf("link over the quota: %v (code %s)", err, ErrorCode(err))
 		}
-		want := "storage quota: adding 1.2 GiB would make alice's storage 10.6 GiB, over the limit of 10 GiB; delete images or data (gantry image rm), or ask an admin to raise it"
+		want := "storage quota: adding 1.2 GiB would make alice's storage 10.6 GiB, over the limit of 10 GiB; delete images or data you no longer need (gantry image rm REPO@DIGEST), or ask an admin to raise it"
 		if err.Error() != want {
 			t.Fatalf("message\n%s\nwant\n%s", err, want)
 		}
