@@ -169,7 +169,7 @@ func userCmd(g *globals) *cobra.Command {
 	create.Flags().StringVarP(&password, "password", "p", "", "initial password (8+ characters)")
 
 	ls := &cobra.Command{
-		Use: "ls", Short: "List accounts with their quotas and what their tasks hold now", Args: cobra.NoArgs,
+		Use: "ls", Short: "List accounts with their quotas, what their tasks hold now and their storage", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := newClient()
 			if err != nil {
@@ -183,7 +183,7 @@ func userCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), users)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tTASKS\tCPU (used/quota)\tMEMORY (used/quota)")
+			fmt.Fprintln(tw, "NAME\tROLE\tTASKS\tCPU (used/quota)\tMEMORY (used/quota)\tSTORAGE (used/quota)")
 			for _, u := range users {
 				role := "user"
 				if u.Admin {
@@ -207,21 +207,27 @@ func userCmd(g *globals) *cobra.Command {
 					return f(v)
 				}
 				cpu := func(m int64) string { return fmt.Sprintf("%.1f", float64(m)/1000) }
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s/%s\t%s/%s\n", u.Name, role, use.Tasks,
-					cpu(use.Allocated.CPU), limit(q.CPU, cpu), human(use.Allocated.Memory), limit(q.Memory, human))
+				var stored int64
+				if u.Storage != nil {
+					stored = u.Storage.Bytes
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s/%s\t%s/%s\t%s/%s\n", u.Name, role, use.Tasks,
+					cpu(use.Allocated.CPU), limit(q.CPU, cpu), human(use.Allocated.Memory), limit(q.Memory, human),
+					human(stored), limit(u.StorageQuota, human))
 			}
 			return tw.Flush()
 		},
 	}
 
-	var qcpu, qmem string
+	var qcpu, qmem, qstorage string
 	var qgpus int
 	quota := &cobra.Command{
 		Use:   "quota NAME",
-		Short: "Bound what a user's running tasks may hold at once (0 or no flag: no limit)",
-		Long: "Sets a user's quota: the CPU, memory and GPUs their placed tasks may hold at once.\n" +
-			"Tasks beyond it wait queued. Each call replaces the whole quota; 0 (or leaving a flag out) is no limit.",
-		Example: "  gantry user quota alice --cpu 8 --memory 16G\n  gantry user quota alice   # remove alice's quota",
+		Short: "Bound what a user's running tasks may hold at once and what their repositories may store (0 or no flag: no limit)",
+		Long: "Sets a user's quota: the CPU, memory and GPUs their placed tasks may hold at once, and the storage\n" +
+			"their images, data and task outputs may take. Tasks beyond it wait queued; a push or an output over\n" +
+			"the storage quota is refused. Each call replaces the whole quota; 0 (or leaving a flag out) is no limit.",
+		Example: "  gantry user quota alice --cpu 8 --memory 16G --storage 50G\n  gantry user quota alice   # remove alice's quota",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q wire.Resources
@@ -237,25 +243,41 @@ func userCmd(g *globals) *cobra.Command {
 				}
 			}
 			q.GPUs = qgpus
+			var storage int64
+			if qstorage != "" && qstorage != "0" {
+				if storage, err = parseBytes(qstorage); err != nil {
+					return fmt.Errorf("--storage: %w", err)
+				}
+			}
 			cl, err := newClient()
 			if err != nil {
 				return err
 			}
-			u, err := cl.SetQuota(cmd.Context(), args[0], q)
+			u, err := cl.SetQuotas(cmd.Context(), args[0], q, storage)
 			if err != nil {
 				return err
 			}
-			if u.Quota == nil {
+			if u.Quota == nil && u.StorageQuota == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s has no quota\n", u.Name)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s may hold at once: %s\n", u.Name, quotaText(*u.Quota))
+			if u.Quota != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s may hold at once: %s\n", u.Name, quotaText(*u.Quota))
+			}
+			if u.StorageQuota > 0 {
+				var stored int64
+				if u.Storage != nil {
+					stored = u.Storage.Bytes
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s may store: %s (%s used)\n", u.Name, human(u.StorageQuota), human(stored))
+			}
 			return nil
 		},
 	}
 	quota.Flags().StringVar(&qcpu, "cpu", "", "CPUs (\"8\", \"500m\")")
 	quota.Flags().StringVar(&qmem, "memory", "", "memory (\"16G\", \"512M\")")
 	quota.Flags().IntVar(&qgpus, "gpus", 0, "GPUs")
+	quota.Flags().StringVar(&qstorage, "storage", "", "storage of images, data and outputs (\"50G\", \"500M\")")
 	weight := &cobra.Command{
 		Use:     "weight NAME WEIGHT",
 		Short:   "Set a user's fair-share weight against the other users of a queue (default 1)",

@@ -332,9 +332,17 @@ func (c *Client) Users(ctx context.Context) ([]wire.User, error) {
 }
 
 // SetQuota replaces a user's quota (admin); a zero field is no limit.
+// The storage quota stays as it was.
 func (c *Client) SetQuota(ctx context.Context, name string, q wire.Resources) (*wire.User, error) {
 	var u wire.User
 	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), wire.UpdateUser{Quota: &q}, &u)
+}
+
+// SetQuotas replaces both a user's quota and their storage quota in
+// bytes, in one change (admin); zero is no limit.
+func (c *Client) SetQuotas(ctx context.Context, name string, q wire.Resources, storage int64) (*wire.User, error) {
+	var u wire.User
+	return &u, c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(name), wire.UpdateUser{Quota: &q, StorageQuota: &storage}, &u)
 }
 
 // CreateSchedule adds a schedule that submits spec at the times cron names.

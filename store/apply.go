@@ -356,6 +356,12 @@ func (a *applier) updateUser(c *UpdateUser) (*User, error) {
 	if len(c.PasswordHash) > 0 {
 		u.PasswordHash = c.PasswordHash
 	}
+	if c.StorageQuota != nil {
+		if *c.StorageQuota < 0 {
+			return nil, Errorf(EInvalid, "storage_quota: must not be negative")
+		}
+		u.StorageQuota = *c.StorageQuota
+	}
 	if c.Quota != nil {
 		if c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.GPUs < 0 {
 			return nil, Errorf(EInvalid, "quota: must not be negative")

@@ -13,7 +13,7 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 2, (*applier).createUser).carriesAudit(2)
-	CmdUpdateUser  = define("user.update", 4, (*applier).updateUser).carriesAudit(4) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record
+	CmdUpdateUser  = define("user.update", 5, (*applier).updateUser).carriesAudit(4) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record; v5: storage quota
 	CmdCreateToken = define("token.create", 2, (*applier).createToken).carriesAudit(2)
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
@@ -84,7 +84,7 @@ var (
 	CmdNoticeSettings    = define("notice.settings", 1, (*applier).setNoticeSettings) // waiting period, public form
 
 	// Registry metadata (node/registry).
-	CmdRegLinkBlob    = define("registry.blob.link", 1, (*applier).regLinkBlob)
+	CmdRegLinkBlob    = define("registry.blob.link", 2, (*applier).regLinkBlob) // v2: refused over the owner's storage quota
 	CmdRegUnlinkBlobs = define("registry.blob.unlink", 2, (*applier).regUnlinkBlobs).carriesAudit(2)
 	// CmdRegBlobLocated records that a node holds (or, with Gone, no longer
 	// holds) the bytes of blobs: a node lacking a blob learns which peers

@@ -22,6 +22,10 @@ const (
 	// EDiskFull refuses a write on a node whose disk is below its reserve
 	// of free space (node/diskspace); 507.
 	EDiskFull = "disk_full"
+	// EQuotaExceeded refuses a blob link (a push, an output's upload)
+	// that would take its owner over their storage quota (store/storage.go);
+	// 403, the message says what was added and the limit.
+	EQuotaExceeded = "quota_exceeded"
 
 	// Refusals of the community catalog's licence gate (all forbidden):
 	// what the user must do first is in the message.

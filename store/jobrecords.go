@@ -23,8 +23,9 @@ import (
 
 // layoutVersion is the version of the record layout this binary writes
 // (m/layout). Layout 1, written before m/layout existed, kept each job's
-// spec inside j/<id>; migrateLayout moves it out.
-const layoutVersion = 2
+// spec inside j/<id>; migrateLayout moves it out. Layout 3 adds the
+// storage index (store/storage.go), built from the blob links.
+const layoutVersion = 3
 
 // jobRecord is what j/<id> holds: a Job less its spec. Spec shadows
 // Job.Spec in JSON (the shallower field wins): nil when writing, so the
@@ -398,6 +399,9 @@ func migrateLayout(db *badger.DB, logger *slog.Logger) error {
 	}
 	moved := 0
 	start := []byte(pJob)
+	if version >= 2 {
+		start = nil // the job records are split already
+	}
 	for start != nil {
 		type split struct{ id, state, spec []byte }
 		var batch []split
@@ -446,6 +450,9 @@ func migrateLayout(db *badger.DB, logger *slog.Logger) error {
 		}
 		moved += len(batch)
 		start = next
+	}
+	if err := rebuildStorage(db, logger); err != nil {
+		return err
 	}
 	if err := db.Update(func(txn *badger.Txn) error { return putJSON(txn, []byte(kLayout), layoutVersion) }); err != nil {
 		return fmt.Errorf("write layout version: %w", err)

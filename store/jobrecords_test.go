@@ -308,7 +308,7 @@ func TestLayout1StoreOpens(t *testing.T) {
 		}
 		defer sn.Release()
 		sink := &memSink{}
-		if err := sn.Persist(sink); err != nil || !bytes.HasPrefix(sink.Bytes(), []byte("GANTRYSNAP2\n")) {
+		if err := sn.Persist(sink); err != nil || !bytes.HasPrefix(sink.Bytes(), []byte(snapshotMagic)) {
 			t.Fatalf("a new snapshot starts %q (%v)", sink.Bytes()[:12], err)
 		}
 	})

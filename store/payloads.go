@@ -24,6 +24,9 @@ type UpdateUser struct {
 	Disabled     *bool      `json:"disabled,omitempty"`
 	PasswordHash []byte     `json:"password_hash,omitempty"`
 	Quota        *Resources `json:"quota,omitempty"` // replaces the quota when set
+	// StorageQuota replaces the storage quota in bytes when set (0: no
+	// limit; v5).
+	StorageQuota *int64 `json:"storage_quota,omitempty"`
 	// Weight replaces the user's fair-share weight within a queue (v2).
 	Weight *float64 `json:"weight,omitempty"`
 	// EndSessions deletes the user's console sessions but the one whose

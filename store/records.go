@@ -99,6 +99,9 @@ type User struct {
 	// Quota bounds what the user's placed tasks may hold at once; a zero
 	// field is no limit on that resource.
 	Quota Resources `json:"quota,omitzero"`
+	// StorageQuota bounds the bytes of distinct blobs the user's
+	// repositories may hold (images, data, outputs; 0: no limit).
+	StorageQuota int64 `json:"storage_quota,omitempty"`
 	// Weight is the user's fair-share weight between the users of a queue
 	// (0: 1).
 	Weight float64 `json:"weight,omitempty"`

@@ -166,6 +166,16 @@ func (a *applier) regLinkBlob(c *RegLinkBlob) (None, error) {
 	if c.Repo == "" || !validRegDigest(c.Digest) || c.Size < 0 || strings.Contains(c.Repo, sep) {
 		return None{}, Errorf(EInvalid, "invalid blob link")
 	}
+	linked, err := exists(a.txn, regBlobKey(c.Repo, c.Digest))
+	if err != nil {
+		return None{}, err
+	}
+	if !linked {
+		// First, so that a refusal of the owner's storage quota writes nothing.
+		if err := a.storageAdd(c.Repo, c.Digest, c.Size); err != nil {
+			return None{}, err
+		}
+	}
 	if err := a.regTouchRepo(c.Repo, c.Owner); err != nil {
 		return None{}, err
 	}
@@ -219,6 +229,9 @@ func (a *applier) regUnlinkBlobs(c *RegUnlinkBlobs) (int, error) {
 			return 0, err
 		}
 		if err := a.txn.Delete(regBlobRepoKey(l.Digest, l.Repo)); err != nil {
+			return 0, err
+		}
+		if err := a.storageRemove(l.Repo, l.Digest); err != nil {
 			return 0, err
 		}
 		removed++

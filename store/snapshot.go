@@ -15,10 +15,13 @@ import (
 // snapshotMagic starts every snapshot stream, with a format version:
 // 2 since a job's spec has its own record (layout 2, jobrecords.go), so
 // that a binary of layout 1 refuses such a stream instead of reading
-// jobs without their specs. Restore still reads format 1 (layout-1
-// records), migrating them.
+// jobs without their specs; 3 since the state carries the storage index
+// (layout 3, storage.go), so that a binary of layout 2 refuses it before
+// dropping its state, instead of applying links without keeping the
+// index. Restore still reads formats 1 and 2, migrating them.
 const (
-	snapshotMagic   = "GANTRYSNAP2\n"
+	snapshotMagic   = "GANTRYSNAP3\n"
+	snapshotMagicV2 = "GANTRYSNAP2\n"
 	snapshotMagicV1 = "GANTRYSNAP1\n"
 )
 
@@ -83,7 +86,7 @@ func (s *Store) Restore(rc io.ReadCloser) error {
 	defer s.applyMu.Unlock()
 	r := bufio.NewReaderSize(rc, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic && string(magic) != snapshotMagicV1 {
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic && string(magic) != snapshotMagicV2 && string(magic) != snapshotMagicV1 {
 		if err == nil && strings.HasPrefix(string(magic), "GANTRYSNAP") {
 			return fmt.Errorf("restore: snapshot format %q is newer than this binary's (%q)", strings.TrimSpace(string(magic)), strings.TrimSpace(snapshotMagic))
 		}

@@ -516,14 +516,16 @@ func TestConsole(t *testing.T) {
 			chromedp.SetValue(chromedp.CSS(".quota-form #f-user"), "alice"),
 			chromedp.SetValue(chromedp.CSS(".quota-form #f-cpu"), "2"),
 			chromedp.SetValue(chromedp.CSS(".quota-form #f-memory"), "4"),
+			chromedp.SetValue(chromedp.CSS(".quota-form #f-storage_quota"), "50"),
 			chromedp.Click(chromedp.CSS(".quota-form button[type=submit]")))
 		admin.waitFor(10*time.Second, `document.querySelector('tr[data-user=alice] td.quota')?.textContent === '2 CPU, 4.0 GiB'`, "alice's quota in the users table")
+		admin.waitFor(10*time.Second, `/^\S+ \S*B \/ 50 GiB$/.test(document.querySelector('tr[data-user=alice] td.storage')?.textContent)`, "alice's storage and its quota in the users table")
 		if u, err := aliceAPI.Job(ctx, firstJob); err != nil || u == nil {
 			t.Fatalf("alice's API still works: %v", err)
 		}
 		var me wire.User
-		if err := aliceAPI.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil || me.Quota == nil || me.Quota.CPU != 2000 || me.Quota.Memory != 4<<30 {
-			t.Fatalf("alice's quota after the form: %+v %v", me.Quota, err)
+		if err := aliceAPI.Do(ctx, "GET", "/api/v1/me", nil, &me); err != nil || me.Quota == nil || me.Quota.CPU != 2000 || me.Quota.Memory != 4<<30 || me.StorageQuota != 50<<30 {
+			t.Fatalf("alice's quota after the form: %+v storage %d %v", me.Quota, me.StorageQuota, err)
 		}
 		// A 10,000-task array on a drained node stays queued: the grid at
 		// its densest.

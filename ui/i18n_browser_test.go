@@ -127,7 +127,7 @@ func TestConsoleInChinese(t *testing.T) {
 			{"/nodes", `!!document.querySelector('table.cards tbody tr td.role')`, "nodes"},
 			{"/images", `!!document.querySelector('.steps') && !!document.querySelector('#main .empty, #main table')`, "images"},
 			{"/catalog", `!!document.querySelector('#catalog-list .empty, #catalog-list ul')`, "catalog"},
-			{"/account", `!!document.querySelector('#main section table, #main section .empty') && !!document.querySelector('.quota-line')?.textContent`, "account"},
+			{"/account", `!!document.querySelector('#main section table, #main section .empty') && !!document.querySelector('.quota-line')?.textContent && !!document.querySelector('.storage-line')?.textContent`, "account"},
 		} {
 			alice.open(pg.path, pg.cond, "the "+pg.name+" page")
 			if h1 := eval[string](alice, `document.querySelector('#main h1')?.textContent || ''`); pg.name != "job" && !strings.ContainsFunc(h1, isHan) {

@@ -13,6 +13,11 @@ type User struct {
 	Quota *Resources `json:"quota,omitempty"`
 	// Usage is what the user's placed, unended tasks hold now.
 	Usage *Usage `json:"usage,omitempty"`
+	// StorageQuota bounds the bytes the user's repositories may hold
+	// (images, data, outputs; 0 or absent: no limit).
+	StorageQuota int64 `json:"storage_quota,omitempty"`
+	// Storage is what the user's repositories hold now.
+	Storage *StorageUsage `json:"storage,omitempty"`
 	// Weight is the user's fair-share weight against the other users of a
 	// queue (1 unless an admin set it).
 	Weight float64 `json:"weight"`
@@ -37,7 +42,21 @@ type CreateUser struct {
 type UpdateUser struct {
 	Disabled *bool      `json:"disabled"`
 	Quota    *Resources `json:"quota"`
-	Weight   *float64   `json:"weight,omitempty"`
+	// StorageQuota replaces the storage quota, in bytes (0: no limit).
+	StorageQuota *int64   `json:"storage_quota,omitempty"`
+	Weight       *float64 `json:"weight,omitempty"`
+}
+
+// CodeQuotaExceeded refuses (403; the registry: DENIED) a push or an
+// output's upload that would take its owner over their storage quota;
+// the message says what was added, the total and the limit.
+const CodeQuotaExceeded = "quota_exceeded"
+
+// StorageUsage is what a user's repositories hold: the distinct blobs
+// (a blob in several of them counts once) and their bytes.
+type StorageUsage struct {
+	Bytes int64 `json:"bytes"`
+	Blobs int   `json:"blobs"`
 }
 
 // Login is the body of POST /api/v1/login.

@@ -160,7 +160,7 @@ func (a *API) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// withUsage adds what the user's placed tasks hold now.
+// withUsage adds what the user's placed tasks and repositories hold now.
 func (a *API) withUsage(v wire.User) (wire.User, error) {
 	use, err := a.cfg.Store.Usage(v.Name)
 	if err != nil {
@@ -168,6 +168,11 @@ func (a *API) withUsage(v wire.User) (wire.User, error) {
 	}
 	u := view.Usage(use)
 	v.Usage = &u
+	st, err := a.cfg.Store.StorageUsage(v.Name)
+	if err != nil {
+		return v, fmt.Errorf("read storage of %s: %w", v.Name, err)
+	}
+	v.Storage = &wire.StorageUsage{Bytes: st.Bytes, Blobs: st.Blobs}
 	return v, nil
 }
 
@@ -344,7 +349,7 @@ func (a *API) updateUser(c *gin.Context) {
 		fail(c, store.Errorf(store.EInvalid, "disabled: you cannot disable your own account"))
 		return
 	}
-	cmd := store.UpdateUser{Name: name, Disabled: req.Disabled, Weight: req.Weight}
+	cmd := store.UpdateUser{Name: name, Disabled: req.Disabled, Weight: req.Weight, StorageQuota: req.StorageQuota}
 	if req.Quota != nil {
 		q := view.StoreResources(*req.Quota)
 		cmd.Quota = &q

@@ -44,6 +44,7 @@ type State interface {
 	User(name string) (*store.User, error)
 	Users() ([]store.User, error)
 	Usage(user string) (store.UserUsage, error)
+	StorageUsage(owner string) (store.StorageUsage, error)
 	Tokens(user string) ([]store.Token, error)
 	Schedule(id string) (*store.Schedule, error)
 	Schedules(owner string) ([]store.Schedule, error)
@@ -296,16 +297,17 @@ func (a *API) fallback(c *gin.Context) {
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[string]int{
-	store.EInvalid:      http.StatusBadRequest,
-	store.ENotFound:     http.StatusNotFound,
-	store.EConflict:     http.StatusConflict,
-	store.EUnauthorized: http.StatusUnauthorized,
-	store.EForbidden:    http.StatusForbidden,
-	store.EUnavailable:  http.StatusServiceUnavailable,
-	store.EGone:         http.StatusGone,
-	store.ERateLimited:  http.StatusTooManyRequests,
-	store.EDiskFull:     http.StatusInsufficientStorage,
-	store.EInternal:     http.StatusInternalServerError,
+	store.EInvalid:       http.StatusBadRequest,
+	store.ENotFound:      http.StatusNotFound,
+	store.EConflict:      http.StatusConflict,
+	store.EUnauthorized:  http.StatusUnauthorized,
+	store.EForbidden:     http.StatusForbidden,
+	store.EUnavailable:   http.StatusServiceUnavailable,
+	store.EGone:          http.StatusGone,
+	store.ERateLimited:   http.StatusTooManyRequests,
+	store.EDiskFull:      http.StatusInsufficientStorage,
+	store.EQuotaExceeded: http.StatusForbidden,
+	store.EInternal:      http.StatusInternalServerError,
 
 	store.ELicenceNotAccepted: http.StatusForbidden,
 	store.EAccessPending:      http.StatusForbidden,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,6 +336,8 @@ func TestAccounts(t *testing.T) {
 		{"an update of a user that does not exist", admin, "PATCH", "/api/v1/users/zed", map[string]any{"disabled": true}, 404, wire.CodeNotFound, `user "zed" not found`},
 		{"disabling yourself", admin, "PATCH", "/api/v1/users/admin", map[string]any{"disabled": true}, 400, wire.CodeInvalid, "you cannot disable your own account"},
 		{"a negative quota", admin, "PATCH", "/api/v1/users/alice", map[string]any{"quota": map[string]int{"cpu": -1}}, 400, wire.CodeInvalid, "quota: must not be negative"},
+		{"a negative storage quota", admin, "PATCH", "/api/v1/users/alice", map[string]any{"storage_quota": -1}, 400, wire.CodeInvalid, "storage_quota: must not be negative"},
+		{"a storage quota set by a user", owner, "PATCH", "/api/v1/users/alice", map[string]any{"storage_quota": 1 << 40}, 403, wire.CodeForbidden, "admin only"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name+" is refused", func(t *testing.T) {
@@ -355,6 +358,44 @@ func TestAccounts(t *testing.T) {
 		l := decodeAs[wire.UserList](t, f.do(admin, "GET", "/api/v1/users", nil))
 		if len(l.Users) != 3 {
 			t.Fatalf("users %+v", l)
+		}
+	})
+	t.Run("an admin sets a storage quota, shown with what the repositories hold", func(t *testing.T) {
+		f := newFixture(t)
+		ctx := context.Background()
+		base := decodeAs[wire.User](t, f.do(owner, "GET", "/api/v1/me", nil)).Storage // the fixture's images
+		if base == nil {
+			t.Fatal("no storage in /me")
+		}
+		for _, l := range []store.RegLinkBlob{
+			{Repo: "alice/app", Owner: "alice", Digest: "sha256:aa", Size: 3 << 20},
+			{Repo: "alice/data", Owner: "alice", Digest: "sha256:aa", Size: 3 << 20}, // the same blob: counted once
+			{Repo: "alice/data", Owner: "alice", Digest: "sha256:bb", Size: 1 << 20},
+		} {
+			if _, err := store.CmdRegLinkBlob.Propose(ctx, f.direct, l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u := decodeAs[wire.User](t, f.do(admin, "PATCH", "/api/v1/users/alice", map[string]any{"storage_quota": 10 << 30}))
+		if u.StorageQuota != 10<<30 || u.Storage == nil || *u.Storage != (wire.StorageUsage{Bytes: base.Bytes + 4<<20, Blobs: base.Blobs + 2}) {
+			t.Fatalf("user %+v storage %+v", u, u.Storage)
+		}
+		me := decodeAs[wire.User](t, f.do(owner, "GET", "/api/v1/me", nil))
+		if me.StorageQuota != 10<<30 || me.Storage == nil || me.Storage.Bytes != base.Bytes+4<<20 {
+			t.Fatalf("me %+v storage %+v", me, me.Storage)
+		}
+		l := decodeAs[wire.UserList](t, f.do(admin, "GET", "/api/v1/users", nil))
+		for _, u := range l.Users {
+			if u.Storage == nil || u.Name == "alice" && u.Storage.Bytes != base.Bytes+4<<20 {
+				t.Fatalf("%s's storage in the list: %+v", u.Name, u.Storage)
+			}
+		}
+		// Setting the CPU quota leaves the storage quota alone; 0 removes it.
+		if u := decodeAs[wire.User](t, f.do(admin, "PATCH", "/api/v1/users/alice", map[string]any{"quota": map[string]int64{"cpu": 1000}})); u.StorageQuota != 10<<30 {
+			t.Fatalf("storage quota after a CPU quota: %d", u.StorageQuota)
+		}
+		if u := decodeAs[wire.User](t, f.do(admin, "PATCH", "/api/v1/users/alice", map[string]any{"storage_quota": 0})); u.StorageQuota != 0 {
+			t.Fatalf("storage quota after removing it: %d", u.StorageQuota)
 		}
 	})
 	t.Run("a disabled account is refused at once", func(t *testing.T) {

@@ -35,7 +35,7 @@ func (a *API) openAPI(c *gin.Context) {
 var errorStatuses = map[int]string{
 	400: "invalid: the request names what is wrong",
 	401: "unauthorized: no or bad credentials",
-	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing); or a refusal of the licence gate: licence_not_accepted, access_pending, access_rejected; or account_suspended (the message says why)",
+	403: "forbidden: not allowed (admin only, not the owner, a CSRF header missing); or a refusal of the licence gate: licence_not_accepted, access_pending, access_rejected; or account_suspended (the message says why); or quota_exceeded (a push or an output over the owner's storage quota: the message says what was added and the limit)",
 	404: "not_found: no such thing, or one the caller may not see",
 	409: "conflict: the state does not allow it now",
 	410: "gone: removed by policy (a task log after the log retention)",
@@ -223,7 +223,7 @@ func customizeSchema(name string, t reflect.Type, tag reflect.StructTag, schema 
 		}
 	case "code":
 		if t.Kind() == reflect.String {
-			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable, internal; refusals: licence_not_accepted, access_pending, access_rejected, account_suspended, taken_down"
+			schema.Description = "invalid, unauthorized, forbidden, not_found, conflict, gone, unavailable, internal; refusals: licence_not_accepted, access_pending, access_rejected, account_suspended, taken_down, quota_exceeded"
 		}
 	}
 	return nil

@@ -72,6 +72,10 @@ func (r *Registry) writeError(w http.ResponseWriter, req *http.Request, err erro
 			oe = ociErr(http.StatusUnauthorized, codeUnauthorized, "%s", se.Message)
 		case store.EForbidden, store.ELicenceNotAccepted, store.EAccessPending, store.EAccessRejected, store.EAccountSuspended:
 			oe = ociErr(http.StatusForbidden, codeDenied, "%s", se.Message)
+		case store.EQuotaExceeded:
+			// Harbor answers a push over its quota the same way: the
+			// client shows "denied: " and the message.
+			oe = ociErr(http.StatusForbidden, codeDenied, "%s", se.Message)
 		case store.ETakenDown:
 			// RFC 7725: unavailable for legal reasons; DENIED is the
 			// spec's code for a refused request.

@@ -25,6 +25,8 @@ func TestStoreErrorsBecomeOCIErrors(t *testing.T) {
 		{store.Errorf(store.EInvalid, "bad"), 400, codeUnsupported, "bad"},
 		{store.Errorf(store.EForbidden, "accept the licence first"), 403, codeDenied, "accept the licence first"},
 		{store.Errorf(store.EConflict, "in use"), 409, codeDenied, "in use"},
+		{store.Errorf(store.EQuotaExceeded, "storage quota: adding 2 MiB would make alice's storage 3 MiB, over the limit of 2 MiB"), 403, codeDenied,
+			"storage quota: adding 2 MiB would make alice's storage 3 MiB, over the limit of 2 MiB"},
 		{store.Errorf(store.EGone, "removed by policy"), 410, codeDenied, "removed by policy"},
 		{store.Errorf(store.EUnavailable, "try again"), 503, codeUnknown, "try again"},
 		{errors.New("disk on fire"), 500, codeUnknown, "internal error"},

@@ -150,3 +150,32 @@ func (r *Registry) touchedSince(d digest.Digest, t time.Time) bool {
 	at, ok := r.blobs.touched[d]
 	return ok && !at.Before(t)
 }
+
+// releaseBlobs unlinks, after their manifest m was deleted, the blobs of
+// m that no other manifest of repo references, by GC's rules (linked
+// before GCGrace, not touched by a client since, re-checked on apply), so
+// the owner's storage (store/storage.go) drops at once, as a user freeing
+// space expects, instead of at the next `gantry image gc`; that GC still
+// removes the files. A failure is logged: the manifest is gone, and GC
+// unlinks what is left the same way.
+func (r *Registry) releaseBlobs(ctx context.Context, repo string, m *store.RegManifest) {
+	cutoff := r.now().Add(-r.cfg.GCGrace)
+	var links []store.RegLink
+	for _, b := range m.Blobs {
+		if !r.touchedSince(digest.Digest(b), cutoff) {
+			links = append(links, store.RegLink{Repo: repo, Digest: b})
+		}
+	}
+	freed := 0
+	for i := 0; i < len(links); i += unlinkBatch {
+		n, err := store.CmdRegUnlinkBlobs.Propose(ctx, r.prop, store.RegUnlinkBlobs{Links: links[i:min(i+unlinkBatch, len(links))], IfUnreferenced: true, NotAfter: cutoff})
+		if err != nil {
+			r.log.Warn("blobs of a deleted manifest left for gc", "repo", repo, "digest", m.Digest, "err", err)
+			return
+		}
+		freed += n
+	}
+	if freed > 0 {
+		r.log.Debug("blobs of a deleted manifest unlinked", "repo", repo, "digest", m.Digest, "blobs", freed)
+	}
+}

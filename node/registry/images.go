@@ -390,22 +390,17 @@ func (r *Registry) List(ctx context.Context, user string, admin bool) ([]RepoInf
 }
 
 // Usage returns the bytes of distinct blobs linked into each owner's
-// repositories (a blob shared by two repositories of one owner counts once).
+// repositories (a blob shared by two repositories of one owner counts
+// once), as the store's storage index keeps them (store/storage.go): one
+// key per owner, not a scan of every link.
 func (r *Registry) Usage(ctx context.Context) (map[string]int64, error) {
-	uses, err := r.st.RegBlobUses()
+	uses, err := r.st.StorageUsages()
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
-	seen := map[[2]string]bool{}
-	out := map[string]int64{}
-	for _, u := range uses {
-		o := ownerOf(u.Repo)
-		k := [2]string{o, u.Digest}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		out[o] += u.Size
+	out := make(map[string]int64, len(uses))
+	for o, u := range uses {
+		out[o] = u.Bytes
 	}
 	return out, nil
 }

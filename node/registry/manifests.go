@@ -223,12 +223,20 @@ func (r *Registry) serveManifest(ctx context.Context, w http.ResponseWriter, req
 			if err != nil {
 				return err
 			}
+			m, err := r.st.RegManifest(rt.name, d.String())
+			if errors.Is(err, store.ErrNotFound) {
+				return errManifestUnknown
+			}
+			if err != nil {
+				return err
+			}
 			if _, err := store.CmdRegDeleteManifest.Propose(ctx, r.prop, store.RegDeleteManifest{Repo: rt.name, Digest: d.String()}); err != nil {
 				if store.ErrorCode(err) == store.ENotFound {
 					return errManifestUnknown
 				}
 				return err
 			}
+			r.releaseBlobs(ctx, rt.name, m)
 		}
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)

@@ -166,12 +166,20 @@ func (r *Registry) DeleteManifest(ctx context.Context, user string, admin bool, 
 	if !allowed(user, admin, false, repo, "delete") {
 		return store.Errorf(store.EForbidden, "only the owner of %s can delete its manifests", repo)
 	}
+	m, err := r.st.RegManifest(repo, d.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
+	}
 	if _, err := store.CmdRegDeleteManifest.Propose(ctx, r.prop, store.RegDeleteManifest{Repo: repo, Digest: d.String()}); err != nil {
 		if store.ErrorCode(err) == store.ENotFound {
 			return notFound
 		}
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
+	r.releaseBlobs(ctx, repo, m)
 	r.log.Info("manifest deleted", "repo", repo, "digest", d, "user", user)
 	return nil
 }

@@ -230,7 +230,7 @@ func Devices(ds []store.Device) []wire.Device {
 // User is what the API shows of an account: never its password hash; the
 // quota only when one is set (Usage is the API's to fill).
 func User(u *store.User) wire.User {
-	v := wire.User{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created, Weight: u.Weight}
+	v := wire.User{Name: u.Name, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created, Weight: u.Weight, StorageQuota: u.StorageQuota}
 	if v.Weight <= 0 {
 		v.Weight = 1
 	}

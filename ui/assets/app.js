@@ -286,10 +286,12 @@ function accountPage() {
     });
   });
   const quota = h('p', {class: 'muted quota-line'});
+  const storage = h('p', {class: 'muted storage-line'});
   get('/me').then((me) => {
     quota.replaceChildren(...tp('account.quota', {usage: usageText(me.usage), quota: quotaText(me.quota)}));
+    storage.replaceChildren(...tp('account.storage', {used: bytes(me.storage ? me.storage.bytes : 0), quota: storageQuotaText(me.storage_quota)}));
   }).catch(() => {});
-  main.append(h('h1', {}, t('account.title')), h('p', {class: 'muted'}, (app.me.admin ? t('account.signedin.admin', {name: app.me.name}) : t('account.signedin', {name: app.me.name}))), quota,
+  main.append(h('h1', {}, t('account.title')), h('p', {class: 'muted'}, (app.me.admin ? t('account.signedin.admin', {name: app.me.name}) : t('account.signedin', {name: app.me.name}))), quota, storage,
     pwForm, h('section', {class: 'card'}, h('h2', {}, t('account.token.title')), secret, list, tokForm, caNote()));
   load().catch((e) => list.replaceChildren(h('p', {class: 'error'}, e.message)));
 }
@@ -315,13 +317,14 @@ function usersPage() {
     h('button', {type: 'submit', class: 'primary'}, t('users.create.submit')));
   const load = async () => {
     const {users} = await get('/users');
-    const col = {user: t('users.col.user'), role: t('users.col.role'), status: t('users.col.status'), holds: t('users.col.holds'), quota: t('users.col.quota'), created: t('common.created')};
-    list.replaceChildren(h('table', {class: 'cards users'}, h('thead', {}, h('tr', {}, h('th', {}, col.user), h('th', {}, col.role), h('th', {}, col.status), h('th', {}, col.holds), h('th', {}, col.quota), h('th', {}, col.created), h('th', {}, ''))),
+    const col = {user: t('users.col.user'), role: t('users.col.role'), status: t('users.col.status'), holds: t('users.col.holds'), quota: t('users.col.quota'), storage: t('users.col.storage'), created: t('common.created')};
+    list.replaceChildren(h('table', {class: 'cards users'}, h('thead', {}, h('tr', {}, h('th', {}, col.user), h('th', {}, col.role), h('th', {}, col.status), h('th', {}, col.holds), h('th', {}, col.quota), h('th', {}, col.storage), h('th', {}, col.created), h('th', {}, ''))),
       h('tbody', {}, users.map((u) => h('tr', {'data-user': u.name},
         h('td', {}, u.name), h('td', {'data-label': col.role}, u.admin ? t('users.role.admin') : t('users.role.user')),
         h('td', {'data-label': col.status}, u.disabled ? h('span', {class: 'badge s-cancelled'}, t('users.status.disabled')) : h('span', {class: 'badge s-succeeded'}, t('users.status.active'))),
         h('td', {'data-label': col.holds}, usageText(u.usage)),
         h('td', {'data-label': col.quota, class: 'quota'}, quotaText(u.quota)),
+        h('td', {'data-label': col.storage, class: 'storage'}, t('users.storage', {used: bytes(u.storage ? u.storage.bytes : 0), quota: storageQuotaText(u.storage_quota)})),
         h('td', {'data-label': col.created}, time(u.created)),
         h('td', {class: 'right'}, u.name === app.me.name ? null : h('button', {class: u.disabled ? 'small' : 'small danger', onclick: async () => {
           try { await api('PATCH', '/users/' + encodeURIComponent(u.name), {disabled: !u.disabled}); load(); } catch (err) { toast(err.message); }
@@ -340,11 +343,12 @@ function usersPage() {
   const qCPU = h('input', {type: 'number', min: 0, step: 0.1, inputmode: 'decimal', placeholder: t('common.nolimit')});
   const qMem = h('input', {type: 'number', min: 0, step: 0.5, inputmode: 'decimal', placeholder: t('common.nolimit')});
   const qGPUs = h('input', {type: 'number', min: 0, step: 1, inputmode: 'numeric', placeholder: t('common.nolimit')});
+  const qStorage = h('input', {type: 'number', min: 0, step: 0.5, inputmode: 'decimal', placeholder: t('common.nolimit')});
   const qForm = h('form', {class: 'card quota-form', novalidate: true},
     h('h2', {}, t('users.quota.title')),
     h('p', {class: 'muted'}, t('users.quota.intro')),
     h('div', {class: 'form-err', role: 'alert', hidden: true}),
-    h('div', {class: 'row'}, field('user', t('login.username'), qUser), field('cpu', t('users.quota.cpu'), qCPU), field('memory', t('users.quota.memory'), qMem), field('gpus', t('users.quota.gpus'), qGPUs)),
+    h('div', {class: 'row'}, field('user', t('login.username'), qUser), field('cpu', t('users.quota.cpu'), qCPU), field('memory', t('users.quota.memory'), qMem), field('gpus', t('users.quota.gpus'), qGPUs), field('storage_quota', t('users.quota.storage'), qStorage)),
     h('button', {type: 'submit', class: 'primary'}, t('users.quota.submit')));
   qForm.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -354,7 +358,7 @@ function usersPage() {
         const quota = {cpu: n(qCPU, 1000), memory: n(qMem, 1 << 30), gpus: n(qGPUs, 1)};
         const who = qUser.value.trim();
         if (!who) throw new APIError(400, 'user: ' + t('users.quota.which'));
-        await api('PATCH', '/users/' + encodeURIComponent(who), {quota});
+        await api('PATCH', '/users/' + encodeURIComponent(who), {quota, storage_quota: n(qStorage, 1 << 30)});
         clearErrors(qForm); qForm.reset(); toast(t('users.quota.done', {name: who}), 'ok'); load();
       } catch (err) { showError(qForm, err); }
     });
@@ -366,6 +370,10 @@ function usersPage() {
 function usageText(u) {
   if (!u || !u.tasks) return h('span', {class: 'muted'}, t('usage.nothing'));
   return t('usage.tasks', {n: u.tasks, cpu: cpu(u.allocated.cpu), memory: bytes(u.allocated.memory)});
+}
+
+function storageQuotaText(limit) {
+  return limit ? bytes(limit) : t('usage.noquota');
 }
 
 function quotaText(q) {
