@@ -9,7 +9,7 @@ import (
 )
 
 // Release is this source tree's release; a release is tagged v<Release>.
-const Release = "0.9.0"
+const Release = "0.10.0"
 
 // commit is set by the linker where the build's VCS stamp is off
 // (`make build`: -X gantry/version.commit=$(git rev-parse HEAD)).
@@ -39,7 +39,7 @@ func Get() Info {
 	return in
 }
 
-// String is the one-line form: "0.9.0 (commit 1a2b3c4d5e6f, go1.25.0)".
+// String is the one-line form: "0.10.0 (commit 1a2b3c4d5e6f, go1.25.0)".
 func (i Info) String() string {
 	s := i.Release + " ("
 	if i.Commit != "" {

@@ -138,7 +138,7 @@ type Health struct {
 	Leader     bool   `json:"leader"`
 	LeaderName string `json:"leader_name"`
 	Role       string `json:"role,omitempty"`
-	// Version is the node's release ("0.9.0"), Commit the revision it was
+	// Version is the node's release ("0.10.0"), Commit the revision it was
 	// built from when known.
 	Version string `json:"version"`
 	Commit  string `json:"commit,omitempty"`
