@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,4 +87,141 @@ func TestUpgradeFromThePreviousRelease(t *testing.T) {
 	if out := must("job", "output", id, filepath.Join(t.TempDir(), "o")); !strings.Contains(out, "downloaded the output of 1 of 1 tasks") {
 		t.Errorf("job output after the upgrade: %s", out)
 	}
+}
+
+// TestRollingUpgrade: a 3-node cluster of the previous release is upgraded
+// one node at a time while jobs are submitted to every node. While any
+// node still runs the old release, an upgraded node writes within what
+// that node applies (a plain job is written at the old version) and
+// refuses what it cannot (a job with an output, naming the old node);
+// once all run this build, an output is accepted. At the end every
+// acknowledged job is on every node, ended, in the same state on each;
+// most succeed (a task placed on a node while it restarts may fail its
+// image pull; those are logged).
+func TestRollingUpgrade(t *testing.T) {
+	gantrytest.RequireDocker(t)
+	root, err := gantrytest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := exec.Command("git", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run() == nil
+	gantrytest.Require(t, has, "the repository's history (commit "+previousRelease[:12]+", the previous release) is needed to build it")
+	old := gantrytest.BuildAt(t, previousRelease)
+	c := gantrytest.StartCluster(t, 3, gantrytest.Options{Binary: old})
+	ctx := t.Context()
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 15; k++ { // 45 jobs over the upgrade: what 2 cores run in time
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second): // pacing the load, not waiting for a state
+				}
+				key := fmt.Sprintf("u%d-%d", i, k)
+				for try := 0; try < 40; try++ { // the node may be restarting: the same key again
+					j, err := n.Client().SubmitKeyed(ctx, wire.JobSpec{Name: key, Image: "gantry/toolbox", Command: []string{"true"}, CPU: 50, Memory: 16 << 20, Retries: 2}, key)
+					if err == nil {
+						mu.Lock()
+						acked[j.ID] = true
+						mu.Unlock()
+						break
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(250 * time.Millisecond): // backoff before the retry
+					}
+				}
+			}
+		}()
+	}
+
+	// Ahead of the load in the queue.
+	withOutput := wire.JobSpec{Image: "gantry/toolbox", Command: []string{"task-output", "/out"}, CPU: 50, Memory: 16 << 20, Priority: 100, Output: &wire.Output{Path: "/out"}}
+	for i, n := range c.Nodes {
+		n.Stop()
+		n.SetBinary("")
+		n.Restart(t)
+		c.Leader(t, 60*time.Second)
+		if i < len(c.Nodes)-1 {
+			// Old nodes remain: the upgraded one refuses an output, naming one.
+			gantrytest.Eventually(t, 30*time.Second, func() bool {
+				_, err := n.Client().Submit(ctx, withOutput)
+				return err != nil && strings.Contains(err.Error(), "the cluster is being upgraded: node node")
+			}, "%s to refuse an output while old nodes remain", n.Name)
+		}
+	}
+	// Every node runs this build: an output is accepted and kept.
+	var j *wire.Job
+	gantrytest.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		j, err = c.Nodes[0].Client().Submit(ctx, withOutput)
+		return err == nil
+	}, "an output to be accepted once every node is upgraded")
+	if j = waitJob(t, c.Nodes[0].Client(), j.ID, 3*time.Minute); j.State != wire.StateSucceeded {
+		t.Fatalf("the job with an output after the upgrade: %s", j.State)
+	}
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 30 {
+		t.Fatalf("only %d jobs acknowledged during the upgrade", len(acked))
+	}
+	// Every acknowledged job is on every node, ended, in the same state on
+	// each (what the gate is for: no member skipped a write).
+	states := map[string]string{}
+	for _, n := range c.Nodes {
+		var bad []string
+		for deadline := time.Now().Add(3 * time.Minute); ; {
+			bad = bad[:0]
+			jobs, err := listAll(ctx, n)
+			have := map[string]string{}
+			for _, j := range jobs {
+				have[j.ID] = j.State
+			}
+			for id := range acked {
+				if st := have[id]; !wire.Terminal(st) || (states[id] != "" && states[id] != st) {
+					bad = append(bad, id+"="+st)
+				}
+			}
+			if err == nil && len(bad) == 0 {
+				for id := range acked {
+					states[id] = have[id]
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %d of %d acknowledged jobs missing, not ended or in another state than on the other nodes (%v): %v", n.Name, len(bad), len(acked), err, bad)
+			}
+			time.Sleep(250 * time.Millisecond) // polling the condition above until its deadline
+		}
+	}
+	// A task placed on a node while it restarts fails its pull and is
+	// retried; one whose every attempt failed is logged with why (a
+	// finding of this test, left in docs/benchmarks.md's note).
+	failed := 0
+	for id, st := range states {
+		if st == wire.StateSucceeded {
+			continue
+		}
+		failed++
+		if d, err := c.Nodes[0].Client().Task(ctx, id, 0); err == nil {
+			for _, a := range d.AttemptList {
+				t.Logf("job %s attempt %d on %s: %s %s %q", id, a.N, a.Node, a.State, a.Reason, a.Message)
+			}
+		}
+	}
+	if failed > len(acked)/10 {
+		t.Errorf("%d of %d jobs did not succeed during the upgrade", failed, len(acked))
+	}
+	t.Logf("rolling upgrade: %d jobs acknowledged while the nodes were upgraded one by one, all on every node in one state; %d did not succeed", len(acked), failed)
 }

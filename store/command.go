@@ -23,6 +23,29 @@ type Command[P, R any] struct {
 	// auditFrom: from this version on, an entry of the command may carry
 	// the audit record of the action it performs (0: never).
 	auditFrom int
+	// needs, when set, is the lowest version that carries a payload (the
+	// versions after it only added fields the payload leaves empty); nil:
+	// every payload needs the newest (Gate).
+	needs func(*P) int
+}
+
+// lowestFor declares the lowest version each payload needs, so a write
+// that uses nothing a newer version added can be applied by a member of
+// an older release during a rolling upgrade (versions.go).
+func (c *Command[P, R]) lowestFor(f func(*P) int) *Command[P, R] {
+	c.needs = f
+	return c
+}
+
+func (c *Command[P, R]) lowest(data json.RawMessage) (int, error) {
+	if c.needs == nil {
+		return c.version, nil
+	}
+	var p P
+	if err := json.Unmarshal(data, &p); err != nil {
+		return 0, err
+	}
+	return c.needs(&p), nil
 }
 
 // carriesAudit declares that from version v the command's entries may
@@ -124,6 +147,7 @@ type entry interface {
 	applyData(a *applier, data json.RawMessage) (any, error)
 	decodeResult(raw json.RawMessage) (any, error)
 	decodePayload(raw json.RawMessage) (any, error)
+	lowest(data json.RawMessage) (int, error)
 }
 
 func (c *Command[P, R]) info() CommandInfo {

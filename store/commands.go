@@ -13,23 +13,23 @@ var (
 	// Accounts and tokens.
 	CmdBootstrap   = define("bootstrap", 1, (*applier).bootstrap) // cluster id, the admin account and its first token (once)
 	CmdCreateUser  = define("user.create", 2, (*applier).createUser).carriesAudit(2)
-	CmdUpdateUser  = define("user.update", 5, (*applier).updateUser).carriesAudit(4) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record; v5: storage quota
+	CmdUpdateUser  = define("user.update", 5, (*applier).updateUser).carriesAudit(4).lowestFor(needsUpdateUser) // disable, password, quota; v2: fair-share weight; v3: end sessions; v4: carries its audit record; v5: storage quota
 	CmdCreateToken = define("token.create", 2, (*applier).createToken).carriesAudit(2)
 	CmdDeleteToken = define("token.delete", 2, (*applier).deleteToken).carriesAudit(2)
 
 	// Jobs, tasks and attempts.
-	CmdSubmitJob      = define("job.submit", 6, (*applier).submitJob) // v2: dependencies; v3: network; v4: inputs; v5: output; v6: job inputs (job:JOB)
+	CmdSubmitJob      = define("job.submit", 6, (*applier).submitJob).lowestFor(needsSubmitJob) // v2: dependencies; v3: network; v4: inputs; v5: output; v6: job inputs (job:JOB)
 	CmdCancelJob      = define("job.cancel", 2, (*applier).cancelJob)
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
-	CmdAttemptEnded   = define("attempt.ended", 2, (*applier).attemptEnded) // v2: output
+	CmdAttemptEnded   = define("attempt.ended", 2, (*applier).attemptEnded).lowestFor(needsAttemptEnded) // v2: output
 	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)        // job retention: removes jobs that ended before a cut-off
 	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks)       // ended tasks get a new attempt in the same job
 	CmdPreempt        = define("task.preempt", 1, (*applier).preempt)       // the scheduler's victims: stopped after a grace period, requeued
 
 	// A node's attempt starts and ends of a short interval (node/reports),
 	// each with its own outcome: one entry instead of one per report.
-	CmdReportAttempts = define("attempt.report", 2, (*applier).reportAttempts) // v2: an end's output
+	CmdReportAttempts = define("attempt.report", 2, (*applier).reportAttempts).lowestFor(needsReportAttempts) // v2: an end's output
 
 	// Queues.
 	CmdCreateQueue = define("queue.create", 1, (*applier).createQueue)
@@ -84,7 +84,7 @@ var (
 	CmdNoticeSettings    = define("notice.settings", 1, (*applier).setNoticeSettings) // waiting period, public form
 
 	// Registry metadata (node/registry).
-	CmdRegLinkBlob    = define("registry.blob.link", 2, (*applier).regLinkBlob) // v2: refused over the owner's storage quota
+	CmdRegLinkBlob    = define("registry.blob.link", 2, (*applier).regLinkBlob).lowestFor(func(*RegLinkBlob) int { return 1 }) // v2: refused over the owner's storage quota
 	CmdRegUnlinkBlobs = define("registry.blob.unlink", 2, (*applier).regUnlinkBlobs).carriesAudit(2)
 	// CmdRegBlobLocated records that a node holds (or, with Gone, no longer
 	// holds) the bytes of blobs: a node lacking a blob learns which peers

@@ -21,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gantry/node/registry"
@@ -85,6 +86,11 @@ type Cluster struct {
 	logs        LogFiles           // set by Attach
 
 	prop proposer // the queue of proposals (batch.go)
+
+	// Rolling upgrades (versions.go): what each member said it applies
+	// (the leader's, under mu) and the limits this node writes within.
+	said   map[string]map[string]int
+	limits atomic.Pointer[versionLimits]
 }
 
 // New returns the cluster protocol for a node whose Raft is open.
@@ -96,7 +102,7 @@ func New(cfg Config) *Cluster {
 		cfg.Voters = votersFromEnv()
 	}
 	return &Cluster{cfg: cfg, raft: cfg.Raft, rl: cfg.Raft, st: cfg.Store, log: cfg.Logger.With("component", "cluster"),
-		live: map[string]liveness{}, hc: &http.Client{Transport: cfg.Raft.InternalTransport()}, poke: make(chan struct{}, 1)}
+		live: map[string]liveness{}, said: map[string]map[string]int{}, hc: &http.Client{Transport: cfg.Raft.InternalTransport()}, poke: make(chan struct{}, 1)}
 }
 
 // votersFromEnv is how many voting members the leader keeps: 3, or
@@ -221,9 +227,11 @@ func (c *Cluster) Run(ctx context.Context) {
 				// full timeout from now.
 				c.leaderSince = now
 				c.live = map[string]liveness{}
+				c.said = map[string]map[string]int{} // each member says again
 			}
 			c.live[c.cfg.Name] = liveness{seen: now, applied: c.st.AppliedIndex()}
 			c.mu.Unlock()
+			c.refreshLimits()
 			c.checkLiveness(ctx, now)
 			c.checkDrains(ctx, now)
 			c.manageVoters(ctx, now)

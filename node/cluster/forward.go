@@ -53,11 +53,15 @@ func (c *Cluster) Propose(ctx context.Context, typ string, cmd []byte) (any, err
 			return nil, err
 		}
 	}
+	// Within what every member applies (a rolling upgrade: versions.go).
+	cmd, err := c.gate(typ, cmd)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	p := &proposal{ctx: ctx, typ: typ, cmd: cmd, expires: start.Add(c.prop.windowLen()), done: make(chan struct{})}
 	c.enqueue(p)
 	var res any
-	var err error
 	select {
 	case <-p.done:
 		res, err = p.res, p.err

@@ -29,6 +29,9 @@ type liveness struct {
 type heartbeat struct {
 	Name    string `json:"name"`
 	Applied uint64 `json:"applied"`
+	// Commands are the command versions the member applies (versions.go;
+	// none from Gantry 0.9.0).
+	Commands map[string]int `json:"commands,omitempty"`
 }
 
 // wireError carries a store.Error between nodes.
@@ -68,6 +71,9 @@ func (c *Cluster) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	c.mu.Lock()
 	c.live[hb.Name] = liveness{seen: now, applied: hb.Applied}
+	if c.said == nil {
+		c.said = map[string]map[string]int{}
+	}
 	promotable := !isVoter(servers, hb.Name) && c.caughtUp(hb.Name, now, c.st.AppliedIndex())
 	c.mu.Unlock()
 	if promotable {
@@ -78,7 +84,9 @@ func (c *Cluster) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		default:
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	c.heardVersions(hb.Name, hb.Commands)
+	w.Header().Set("Content-Type", "application/json")
+	c.writeHeartbeatReply(w)
 }
 
 func isVoter(servers []raftcluster.Server, id string) bool {
@@ -115,13 +123,16 @@ func (c *Cluster) sendHeartbeat(ctx context.Context) {
 	if addr == "" {
 		return
 	}
-	b, _ := json.Marshal(heartbeat{Name: c.cfg.Name, Applied: c.st.AppliedIndex()})
+	b, _ := json.Marshal(heartbeat{Name: c.cfg.Name, Applied: c.st.AppliedIndex(), Commands: ownVersions})
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	resp, err := c.internalDo(hctx, http.MethodPost, addr, "/internal/v1/heartbeat", b)
 	if err != nil {
 		c.log.Debug("heartbeat", "leader", addr, "err", err)
 		return
+	}
+	if resp.StatusCode/100 == 2 {
+		c.readHeartbeatReply(resp.Body)
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusGone {
