@@ -23,9 +23,9 @@ var (
 	CmdPlace          = define("task.place", 1, (*applier).place) // a batch of the scheduler's placements, each re-checked
 	CmdAttemptStarted = define("attempt.started", 1, (*applier).attemptStarted)
 	CmdAttemptEnded   = define("attempt.ended", 2, (*applier).attemptEnded).lowestFor(needsAttemptEnded) // v2: output
-	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)        // job retention: removes jobs that ended before a cut-off
-	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks)       // ended tasks get a new attempt in the same job
-	CmdPreempt        = define("task.preempt", 1, (*applier).preempt)       // the scheduler's victims: stopped after a grace period, requeued
+	CmdPurgeJobs      = define("job.purge", 1, (*applier).purgeJobs)                                     // job retention: removes jobs that ended before a cut-off
+	CmdRerunTasks     = define("job.rerun", 1, (*applier).rerunTasks)                                    // ended tasks get a new attempt in the same job
+	CmdPreempt        = define("task.preempt", 1, (*applier).preempt)                                    // the scheduler's victims: stopped after a grace period, requeued
 
 	// A node's attempt starts and ends of a short interval (node/reports),
 	// each with its own outcome: one entry instead of one per report.
