@@ -34,6 +34,9 @@ type heartbeatReply struct {
 	// Limits are the commands some member applies only at an older
 	// version than the leader's binary, by type.
 	Limits map[string]limit `json:"limits"`
+	// Leader is what the leader's own binary applies: a follower of a
+	// newer release writes no newer than that either.
+	Leader map[string]int `json:"leader,omitempty"`
 }
 
 // limitsStale is how old a follower's word from the leader may be.
@@ -156,7 +159,7 @@ func (c *Cluster) writeHeartbeatReply(w interface {
 		c.refreshLimits()
 		vl = c.limits.Load()
 	}
-	b, _ := json.Marshal(heartbeatReply{Limits: vl.limits})
+	b, _ := json.Marshal(heartbeatReply{Limits: vl.limits, Leader: ownVersions})
 	_, _ = w.Write(b)
 }
 
@@ -170,5 +173,28 @@ func (c *Cluster) readHeartbeatReply(body io.Reader) {
 		c.limits.Store(&versionLimits{limits: c.limitsFor(map[string]map[string]int{leader + " (the leader)": previousRelease}), at: time.Now()})
 		return
 	}
-	c.limits.Store(&versionLimits{limits: r.Limits, at: time.Now()})
+	_, leader := c.raft.Leader()
+	c.limits.Store(&versionLimits{limits: followerLimits(r, leader), at: time.Now()})
+}
+
+// followerLimits are a follower's limits from the leader's reply: what
+// some member applies only at an older version, and what the leader's
+// own binary applies, where either is older than this binary's.
+func followerLimits(r heartbeatReply, leader string) map[string]limit {
+	out := map[string]limit{}
+	for typ, mine := range ownVersions {
+		best := limit{V: mine}
+		if l, ok := r.Limits[typ]; ok && l.V < best.V {
+			best = l
+		}
+		if r.Leader != nil {
+			if v := r.Leader[typ]; v < best.V { // 0: the leader does not know the command
+				best = limit{V: v, Member: leader + " (the leader)"}
+			}
+		}
+		if best.V < mine {
+			out[typ] = best
+		}
+	}
+	return out
 }
