@@ -65,10 +65,14 @@ func (c *Cluster) computeLimits() map[string]limit {
 			continue
 		}
 		v, ok := c.said[s.ID]
-		if !ok || v == nil {
-			v = previousRelease
+		switch {
+		case !ok: // not heard from since this node became leader: assume the oldest
+			said[s.ID+" (not heard from yet)"] = previousRelease
+		case v == nil: // a member of 0.9.0, which does not say
+			said[s.ID] = previousRelease
+		default:
+			said[s.ID] = v
 		}
-		said[s.ID] = v
 	}
 	c.mu.Unlock()
 	return c.limitsFor(said)
