@@ -134,6 +134,19 @@ export function jobPage(app, id, task) {
 
   // The graph around the job: what it depends on and what depends on it,
   // each a link with its kind and state.
+  let edgeJobs = new Set(); // the jobs at the other end of each edge
+  let depsTimer = null, waitTimer = null;
+  const depsSoon = () => { if (!depsTimer) depsTimer = setTimeout(() => { depsTimer = null; loadDeps(); }, 500); };
+  // Why queued tasks wait changes with the whole cluster (nodes, other
+  // users' tasks, quotas): asked again at each of the node's samples and
+  // when a node changes, while some wait.
+  const waitingSoon = () => {
+    if (waitTimer || !job || terminal(job.state) || !(job.counts || {}).queued) return;
+    waitTimer = setTimeout(async () => {
+      waitTimer = null;
+      try { const j = await get(`/jobs/${id}`); waiting = j.waiting || ''; renderHeader(); } catch { /* the live view goes on */ }
+    }, 500);
+  };
   const loadDeps = async () => {
     let g;
     try { g = await get(`/jobs/${id}/deps`); } catch { return; /* the page goes on without it */ }
@@ -144,6 +157,7 @@ export function jobPage(app, id, task) {
     const list = (title, es, none) => h('div', {},
       h('h3', {}, title), es.length ? h('ul', {class: 'deps-list'}, ...es.map(edge)) : h('p', {class: 'muted small'}, none));
     const deps = g.dependencies || [], dependents = g.dependents || [];
+    edgeJobs = new Set([...deps, ...dependents].map((e) => e.job));
     depsBox.hidden = !deps.length && !dependents.length && !g.sequential;
     depsBox.replaceChildren(h('div', {class: 'head'}, h('h2', {}, t('deps.title'))),
       g.sequential ? h('p', {class: 'small'}, t('deps.sequential')) : null,
@@ -179,6 +193,9 @@ export function jobPage(app, id, task) {
       renderHeader();
       if (changed) loadDeps();
     }
+    // A job at the other end of an edge changed: its state on the page too.
+    if (m.type === 'job' && m.job.id !== id && edgeJobs.has(m.job.id)) depsSoon();
+    if (m.type === 'stats' || m.type === 'node') waitingSoon();
     if (m.type === 'task' && m.task.job === id) {
       const x = m.task, old = tasks[x.index];
       // Never go backwards: a state of a lower rank from the same attempt is stale.
@@ -249,19 +266,9 @@ export function jobPage(app, id, task) {
   gridBox.append(h('div', {class: 'head'}, h('h2', {}, t('job.tasks')), gotoTask), grid.legend, grid.el);
   timelineBox.append(h('div', {class: 'head'}, h('h2', {}, t('timeline.title')), h('span', {class: 'muted small'}, t('timeline.hint'))), timeline.el);
   main.append(header, summary, depsBox, gridBox, taskBox, outputsBox, timelineBox, spec);
-  let ticks = 0, depTicks = 0;
-  const timer = setInterval(async () => {
-    if (job && job.state === 'running') renderHeader();
-    // The reason a task waits changes with the whole cluster (nodes, other
-    // users' tasks, quotas), not only with this job: ask again now and then.
-    if (job && !terminal(job.state) && (job.counts || {}).queued && ++ticks % 3 === 0) {
-      try { const j = await get(`/jobs/${id}`); waiting = j.waiting || ''; renderHeader(); } catch { /* the live view goes on */ }
-    }
-    // The states of the jobs at the other end of each edge change without
-    // an event for this job.
-    if (job && !depsBox.hidden && ++depTicks % 5 === 0) loadDeps();
-  }, 1000);
-  return () => { off(); log.close(); grid.close(); clearInterval(timer); clearTimeout(tlTimer); clearTimeout(outTimer); timeline.dispose(); };
+  // The running duration is the browser's clock: redrawn each second.
+  const timer = setInterval(() => { if (job && job.state === 'running') renderHeader(); }, 1000);
+  return () => { off(); log.close(); grid.close(); clearInterval(timer); clearTimeout(tlTimer); clearTimeout(outTimer); clearTimeout(depsTimer); clearTimeout(waitTimer); timeline.dispose(); };
 }
 
 /**
