@@ -19,6 +19,19 @@ import (
 // records (job.submit v5 and v6, attempt.ended v2, the task's output).
 const previousRelease = "92e1c545843f91c611583e8e76db34ee2224a910"
 
+// previousBinary builds the previous release from its commit (Go's build
+// cache makes the second build of a run quick).
+func previousBinary(t *testing.T) string {
+	t.Helper()
+	root, err := gantrytest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := exec.Command("git", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run() == nil
+	gantrytest.Require(t, has, "the repository's history (commit "+previousRelease[:12]+", the previous release) is needed to build it")
+	return gantrytest.BuildAt(t, previousRelease)
+}
+
 // TestUpgradeFromThePreviousRelease: a node of the previous release holds
 // a user, a finished array job with its logs, a dataset and a schedule;
 // restarted on this build over the same data directory, all of it is
@@ -26,13 +39,7 @@ const previousRelease = "92e1c545843f91c611583e8e76db34ee2224a910"
 // reads the old dataset and keeps an output (what only this build does).
 func TestUpgradeFromThePreviousRelease(t *testing.T) {
 	gantrytest.RequireDocker(t)
-	root, err := gantrytest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	has := exec.Command("git", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run() == nil
-	gantrytest.Require(t, has, "the repository's history (commit "+previousRelease[:12]+", the previous release) is needed to build it")
-	old := gantrytest.BuildAt(t, previousRelease)
+	old := previousBinary(t)
 
 	n := gantrytest.Start(t, gantrytest.Options{Binary: old})
 	alice, pw := n.CreateUser(t, "alice")
@@ -100,13 +107,7 @@ func TestUpgradeFromThePreviousRelease(t *testing.T) {
 // image pull; those are logged).
 func TestRollingUpgrade(t *testing.T) {
 	gantrytest.RequireDocker(t)
-	root, err := gantrytest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	has := exec.Command("git", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run() == nil
-	gantrytest.Require(t, has, "the repository's history (commit "+previousRelease[:12]+", the previous release) is needed to build it")
-	old := gantrytest.BuildAt(t, previousRelease)
+	old := previousBinary(t)
 	c := gantrytest.StartCluster(t, 3, gantrytest.Options{Binary: old})
 	ctx := t.Context()
 
