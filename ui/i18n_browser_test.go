@@ -47,6 +47,8 @@ var wordsNotTranslated = []string{
 	// Examples a field shows as they are typed.
 	"echo", "hello", "gantry", "toolbox", "alice", "model", "v2", "zone", "lab", "disk", "ssd", "gpu", "hourly", "daily", "every", "m", "i",
 	"MIT", "Apache", "OR", "Markdown",
+	// The syntax of an input and an output, as the submit form shows it.
+	"REPO", "TAG", "path", "job", "JOB", "corpus", "v1", "data", "out",
 }
 
 // checkChinese fails on the English words left on the page.
