@@ -184,6 +184,8 @@ type Node struct {
 	runs int
 	// portRetries counts fresh starts on other ports after a port was taken.
 	portRetries int
+	// restartRetries counts starts again on the same ports after they were briefly taken.
+	restartRetries int
 }
 
 // Start starts a single-node Gantry and waits until it is healthy. It is
@@ -235,6 +237,25 @@ func newNode(t testing.TB, o Options) *Node {
 
 // boundTaken reports whether the last start failed because a port was in
 // use.
+// waitPortsFree polls until every address can be bound, or timeout passes.
+func waitPortsFree(timeout time.Duration, addrs ...string) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) { // polling until its deadline
+		free := true
+		for _, a := range addrs {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *Node) boundTaken() bool {
 	b, _ := os.ReadFile(n.LogPath)
 	i := bytes.LastIndex(b, []byte("==== start"))
@@ -293,6 +314,18 @@ func (n *Node) Restart(t testing.TB) {
 			n.HTTPAddr = net.JoinHostPort(n.opts.host(), fmt.Sprint(FreePortOn(t, n.opts.host())))
 			n.ClusterAddr = net.JoinHostPort(n.opts.host(), fmt.Sprint(FreePortOn(t, n.opts.host())))
 			n.URL = "http://" + n.HTTPAddr
+			n.mu.Unlock()
+			n.Restart(t)
+			return
+		}
+		// A restarted member keeps its ports (its cluster address is in the
+		// Raft configuration): when the old one is briefly held by another
+		// socket (an outgoing connection given it as its local port), wait
+		// until both are free again and start once more.
+		if n.runs > n.portRetries+1 && n.restartRetries < 3 && n.boundTaken() && waitPortsFree(30*time.Second, n.HTTPAddr, n.ClusterAddr) {
+			n.mu.Lock()
+			n.cmd, n.done = nil, nil
+			n.restartRetries++
 			n.mu.Unlock()
 			n.Restart(t)
 			return
