@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gantry/gantrytest"
+	hostfw "gantry/node/firewall"
 	"gantry/wire"
 )
 
@@ -39,6 +40,16 @@ func TestTasksReachOnlyTheirOwnersTasks(t *testing.T) {
 	}, "alice's listening task running with an address")
 	if !strings.HasSuffix(mode, "-u-alice") {
 		t.Fatalf("alice's task is on network %q, want her own", mode)
+	}
+	// Her network's bridge has the node's own firewall rules (Docker's
+	// open for a moment whenever a network is created on the host).
+	out, err := exec.Command("docker", "network", "inspect", "-f", "{{.Id}}", mode).Output()
+	if err != nil {
+		t.Fatalf("docker network inspect %s: %v", mode, err)
+	}
+	bridge := hostfw.BridgeName(strings.TrimSpace(string(out)), nil)
+	if rules := strings.Join(hostfw.List(), "\n"); !strings.Contains(rules, "-i br-+ -o "+bridge+" -j DROP") {
+		t.Errorf("no firewall guard rule for alice's bridge %s; the chain holds:\n%s", bridge, rules)
 	}
 	dial := func(c interface {
 		Submit(context.Context, wire.JobSpec) (*wire.Job, error)

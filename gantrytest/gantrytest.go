@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"gantry/client"
+	"gantry/node/firewall"
 )
 
 // Require fails the test under CI=true and skips it otherwise, with msg.
@@ -517,6 +518,7 @@ func (n *Node) removeContainers() {
 	}
 	// The users' networks the runner made (node/runner/network.go).
 	_ = exec.Command("docker", "network", "prune", "-f", "--filter", "label=gantry.cluster="+n.ClusterID).Run()
+	firewall.Sweep() // and the firewall rules of their bridges
 }
 
 // removeImages untags the images Docker pulled from this node's registry

@@ -9,6 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+
+	"gantry/node/firewall"
 )
 
 // Networks. Each user's tasks on a node share one bridge network of
@@ -60,7 +62,10 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	if r.nets[name] {
 		return nil
 	}
-	if _, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+	if nw, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+		if err := r.guard.Protect(firewall.BridgeName(nw.ID, nw.Options)); err != nil {
+			return err
+		}
 		r.nets[name] = true
 		return nil
 	} else if strings.Contains(err.Error(), "ambiguous") {
@@ -76,7 +81,11 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 				continue
 			}
 			if kept > 0 && r.docker.NetworkRemove(ctx, nw.ID) == nil {
+				r.guard.Release(firewall.BridgeName(nw.ID, nw.Options))
 				continue
+			}
+			if err := r.guard.Protect(firewall.BridgeName(nw.ID, nw.Options)); err != nil {
+				return err
 			}
 			kept++
 		}
@@ -91,7 +100,7 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	labels := map[string]string{
 		LabelManaged: "true", LabelCluster: r.cfg.Cluster, LabelNode: r.cfg.Node, LabelOwner: spec.Owner,
 	}
-	_, err := r.docker.NetworkCreate(ctx, name, network.CreateOptions{
+	created, err := r.docker.NetworkCreate(ctx, name, network.CreateOptions{
 		Driver: "bridge",
 		Labels: labels,
 		// Containers of the network reach each other; other bridge
@@ -101,9 +110,21 @@ func (r *Runner) ensureNetwork(ctx context.Context, spec Spec) error {
 	switch {
 	case err == nil:
 		r.log.Info("network created", "network", name, "owner", spec.Owner)
+		// No container is on it before its guard rules are.
+		if err := r.guard.Protect(firewall.BridgeName(created.ID, nil)); err != nil {
+			return err
+		}
 		r.nets[name] = true
 		return nil
 	case cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists"):
+		// Made by another runner of this node name (a restart): guard it too.
+		nw, err := r.docker.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect network %s: %w", name, err)
+		}
+		if err := r.guard.Protect(firewall.BridgeName(nw.ID, nw.Options)); err != nil {
+			return err
+		}
 		r.nets[name] = true
 		return nil
 	case strings.Contains(err.Error(), "address pool"):
@@ -133,12 +154,17 @@ func (r *Runner) pruneNetworks(ctx context.Context, inUse map[string]bool, force
 	}
 	for _, nw := range list {
 		if inUse[nw.Labels[LabelOwner]] {
+			// Rules flushed since (an iptables reload) come back.
+			if err := r.guard.Protect(firewall.BridgeName(nw.ID, nw.Options)); err != nil {
+				r.log.Warn("firewall guard", "network", nw.Name, "err", err)
+			}
 			continue
 		}
 		if err := r.docker.NetworkRemove(ctx, nw.ID); err != nil {
 			r.log.Debug("remove network", "network", nw.Name, "err", err)
 			continue
 		}
+		r.guard.Release(firewall.BridgeName(nw.ID, nw.Options))
 		delete(r.nets, nw.Name) // no launch is between ensure and create now
 		r.log.Info("network removed", "network", nw.Name)
 	}

@@ -2,11 +2,16 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
+
+	"gantry/node/firewall"
 )
 
 // TestUsersTasksAreIsolatedOnTheNetwork: a task reaches a port of another
@@ -53,10 +58,26 @@ func TestUsersTasksAreIsolatedOnTheNetwork(t *testing.T) {
 	n.rep.cancel(srv.Key)
 	n.waitResult(srv.Key, 30*time.Second)
 	waitGone(t, n.r, srv.Key, 30*time.Second)
-	// Docker may hold a removed container's endpoint a moment longer; the
-	// runner prunes every minute, the test until the networks are gone.
-	deadline = time.Now().Add(20 * time.Second)
-	for _, name := range []string{alices, NetworkName(testCluster, n.name, "bob")} {
+	waitNetworksGone(t, n, "alice", "bob")
+}
+
+// waitNetworksGone prunes until the networks of owners on n are gone
+// (Docker may hold a removed container's endpoint a moment longer; the
+// runner prunes every minute, the test until the networks are gone) and
+// checks their firewall guard rules went with them.
+func waitNetworksGone(t *testing.T, n *testNode, owners ...string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, owner := range owners {
+		name := NetworkName(testCluster, n.name, owner)
+		nw, err := n.r.docker.NetworkInspect(ctx, name, network.InspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			continue // pruned already
+		} else if err != nil {
+			t.Fatalf("network %s: %v", name, err)
+		}
+		bridge := firewall.BridgeName(nw.ID, nw.Options)
 		for {
 			n.r.pruneNetworks(ctx, nil, true)
 			_, err := n.r.docker.NetworkInspect(ctx, name, network.InspectOptions{})
@@ -67,6 +88,13 @@ func TestUsersTasksAreIsolatedOnTheNetwork(t *testing.T) {
 				t.Fatalf("network %s after its tasks ended and prunes: %v, want gone", name, err)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+		if n.r.guard.On() {
+			for _, r := range firewall.List() {
+				if strings.Contains(r, bridge+" ") {
+					t.Errorf("firewall rule of the removed network %s's bridge left: %s", name, r)
+				}
+			}
 		}
 	}
 }
@@ -85,4 +113,79 @@ func TestNetworkNamesOfClustersMadeAtOnceDiffer(t *testing.T) {
 	if NetworkName("01M8XDDC8Q0QY3W6GNB7Z1J5KA", "node1", "admin") != a {
 		t.Fatal("NetworkName is not stable")
 	}
+}
+
+// TestUsersStayApartWhileBridgesAreCreated: Docker (20.10 and other
+// releases with its DOCKER-ISOLATION chains) deletes and re-inserts the
+// FORWARD chain's jump to its isolation rules whenever any bridge network
+// is created on the host, by anyone; in between, the per-bridge "accept
+// what leaves this bridge" rule lets one user's task connect to another's.
+// With networks being created and removed all the while, bob's task tries
+// alice's listener for eight seconds, a hundred tries a second, and must
+// never get through; alice's own probe does.
+func TestUsersStayApartWhileBridgesAreCreated(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	ctx := context.Background()
+	srv := n.spec("server", "listen", "8080", "120")
+	n.rep.place(srv)
+	st := n.waitStarted(srv.Key, 60*time.Second)
+	info, err := n.r.docker.ContainerInspect(ctx, st.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := info.NetworkSettings.Networks[NetworkName(testCluster, n.name, "alice")].IPAddress + ":8080"
+	probe := func(owner string) Result {
+		s := n.spec("probe-"+owner, "probe", addr, "8")
+		s.Owner = owner
+		n.rep.place(s)
+		return n.waitResult(s.Key, 90*time.Second)
+	}
+	if r := probe("alice"); r.ExitCode != 0 {
+		t.Fatalf("alice's probe of her own listener: %+v, want exit 0", r)
+	}
+
+	// Bridges come and go on the host, as other users' first tasks, other
+	// nodes on the same Docker and other software make them.
+	stop := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		made := 0
+		defer func() { churned <- made }()
+		labels := map[string]string{LabelManaged: "true", LabelCluster: testCluster, LabelNode: n.name}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := n.r.docker.NetworkCreate(ctx, fmt.Sprintf("gantry-churn-%s-%d", n.name, i), network.CreateOptions{Driver: "bridge", Labels: labels})
+			if err != nil {
+				t.Errorf("create a bridge: %v", err)
+				return
+			}
+			made++
+			if err := n.r.docker.NetworkRemove(ctx, c.ID); err != nil {
+				t.Errorf("remove a bridge: %v", err)
+				return
+			}
+		}
+	}()
+	r := probe("bob")
+	close(stop)
+	made := <-churned
+	t.Logf("%d bridges created and removed during bob's probe", made)
+	if !n.r.guard.On() && os.Getenv("CI") == "true" {
+		t.Errorf("the firewall guard is off (see the runner's log): the test needs iptables and root")
+	}
+	if r.ExitCode != 1 {
+		t.Errorf("bob's probe of alice's listener while bridges were created: %+v, want exit 1 (never reached)", r)
+	}
+	if made < 5 {
+		t.Errorf("only %d bridges were created during the probe; the test shows nothing", made)
+	}
+	n.rep.cancel(srv.Key)
+	n.waitResult(srv.Key, 30*time.Second)
+	waitGone(t, n.r, srv.Key, 30*time.Second)
+	waitNetworksGone(t, n, "alice", "bob")
 }

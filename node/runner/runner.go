@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gantry/node/firewall"
+
 	"github.com/docker/docker/client"
 )
 
@@ -176,6 +178,7 @@ type Runner struct {
 	netMu        sync.RWMutex
 	netCreate    sync.Mutex      // one network check-and-create at a time (network.go)
 	nets         map[string]bool // networks known to exist, under netCreate
+	guard        *firewall.Guard // Gantry's own rules between users' bridges (firewall.go)
 	pruned       time.Time       // the last prune of networks
 	prunePending atomic.Bool     // prune on the next Sync (a network could not be created)
 	outputsSwept bool            // the first Sync removed output dirs of attempts no longer here (syncMu)
@@ -232,10 +235,12 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("runner: docker client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	log := logger.With("component", "runner", "node", cfg.Node)
 	r := &Runner{
 		cfg:      cfg,
 		nets:     map[string]bool{},
-		log:      logger.With("component", "runner", "node", cfg.Node),
+		guard:    firewall.New(log),
+		log:      log,
 		docker:   dc,
 		ctx:      ctx,
 		cancel:   cancel,

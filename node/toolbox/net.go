@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,4 +62,58 @@ func cmdDial(e *env, args []string) (int, error) {
 	}
 	fmt.Fprintf(e.stdout, "reached: %s", line)
 	return 0, nil
+}
+
+// cmdProbe dials HOST:PORT again and again for SECONDS, from 16 dialers
+// at once (each try waiting at most 50 ms), and says whether any try got
+// the listener's line: exit 0 and "reached" when one did, 1 with the
+// number of tries when none did. A test of isolation uses it to look for
+// a moment when a firewall lets a connection through.
+func cmdProbe(e *env, args []string) (int, error) {
+	if err := wantArgs(args, 2); err != nil {
+		return 0, err
+	}
+	d, err := parseDuration(args[1])
+	if err != nil {
+		return 0, err
+	}
+	var (
+		tries   atomic.Int64
+		reached = make(chan string, 1)
+		end     = time.Now().Add(d)
+		wg      sync.WaitGroup
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && len(reached) == 0 {
+				tries.Add(1)
+				c, err := net.DialTimeout("tcp", args[0], 50*time.Millisecond)
+				if err != nil {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				c.Close()
+				if err == nil {
+					select {
+					case reached <- line:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case line := <-reached:
+		fmt.Fprintf(e.stdout, "reached after %d tries: %s", tries.Load(), line)
+		return 0, nil
+	default:
+		fmt.Fprintf(e.stdout, "unreachable in %d tries\n", tries.Load())
+		return 1, nil
+	}
 }

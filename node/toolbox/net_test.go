@@ -40,4 +40,28 @@ func TestListenAnswersAndDialSaysWhetherItGotThrough(t *testing.T) {
 	if code, out, _ := runCmd(t, nil, "dial", "127.0.0.1:"+port, "1"); code != 1 || !strings.HasPrefix(out, "unreachable: ") {
 		t.Fatalf("dial of a closed port: exit %d %q", code, out)
 	}
+	if code, out, _ := runCmd(t, nil, "probe", "127.0.0.1:"+port, "0.3"); code != 1 || !strings.HasPrefix(out, "unreachable in ") {
+		t.Fatalf("probe of a closed port: exit %d %q", code, out)
+	}
+}
+
+func TestProbeSaysWhetherAnyTryGotThrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("gantry toolbox\n"))
+			c.Close()
+		}
+	}()
+	if code, out, _ := runCmd(t, nil, "probe", ln.Addr().String(), "5"); code != 0 || !strings.HasPrefix(out, "reached after ") || !strings.HasSuffix(out, ": gantry toolbox\n") {
+		t.Fatalf("probe of a listener: exit %d %q", code, out)
+	}
 }

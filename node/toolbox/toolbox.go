@@ -75,6 +75,7 @@ var commands = map[string]command{
 	"devices":     {"devices SECONDS PATH...", cmdDevices},
 	"listen":      {"listen PORT SECONDS", cmdListen}, // net.go
 	"dial":        {"dial HOST:PORT TIMEOUT", cmdDial},
+	"probe":       {"probe HOST:PORT SECONDS", cmdProbe},
 }
 
 // Main runs one toolbox command, args[0] being its name, writing to the
