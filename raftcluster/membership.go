@@ -103,6 +103,15 @@ func (c *Cluster) Configuration() ([]Server, uint64, error) {
 // CommitIndex is the highest log index this node knows to be committed.
 func (c *Cluster) CommitIndex() uint64 { return c.raft.CommitIndex() }
 
+// CommittedFSMIndex is the index of the last committed entry the FSM
+// applies: what a replica has caught up to once its applied index reaches
+// it. The commit index itself may be a no-op (each new leader appends
+// one) or a barrier that never reaches the FSM, and a node waiting for
+// its applied index to reach those waits until the next write; on a quiet
+// cluster, for ever (a restarted node that won the election with the
+// newest log did, and gave up starting after 30 s).
+func (c *Cluster) CommittedFSMIndex() uint64 { return c.lastFSMEntry(c.raft.CommitIndex()) }
+
 // ReadIndex confirms this node still leads (a round trip to a quorum) and
 // returns the commit index: once a node has applied up to it, its reads are
 // linearizable.

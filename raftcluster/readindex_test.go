@@ -97,3 +97,57 @@ func TestReadIndexIsAnEntryTheFSMApplies(t *testing.T) {
 		}
 	}
 }
+
+// After a restart the new term's no-op is the commit index, and no write
+// follows on a quiet cluster: CommittedFSMIndex is the last write's index,
+// which the FSM reaches (a restarted node waiting for the commit index
+// itself waited 30 s and gave up starting).
+func TestCommittedFSMIndexAfterARestartIsTheLastWrite(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := LoadOrCreatePKI(dir+"/tls", "n1", []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(bootstrap bool) (*Cluster, *indexFSM) {
+		fsm := &indexFSM{}
+		c, err := Open(Config{Dir: dir + "/raft", NodeID: "n1", Bind: "127.0.0.1:0", Advertise: "127.0.0.1:0",
+			FSM: fsm, PKI: pki, Bootstrap: bootstrap, HeartbeatTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, fsm
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, fsm := open(true)
+	if err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	written := fsm.last()
+	c.Close()
+
+	c, fsm = open(false)
+	defer c.Close()
+	if err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The no-op of the new term commits.
+	for c.CommitIndex() <= written {
+		if ctx.Err() != nil {
+			t.Fatalf("commit index %d after the restart, want above the write's %d", c.CommitIndex(), written)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := c.CommittedFSMIndex(); got != written {
+		t.Fatalf("CommittedFSMIndex = %d after a restart (commit index %d), want the write's %d", got, c.CommitIndex(), written)
+	}
+	for fsm.last() < c.CommittedFSMIndex() {
+		if ctx.Err() != nil {
+			t.Fatalf("the FSM applied %d, never reaching %d", fsm.last(), c.CommittedFSMIndex())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -214,7 +214,10 @@ func (c *Cluster) fetchCAKey(ctx context.Context, member string) error {
 
 // WaitCaughtUp waits until a joining node has replicated the cluster's
 // identity and applied everything the leader had committed when the wait
-// began, so its first heartbeat can get it promoted at once.
+// began, so its first heartbeat can get it promoted at once. The target is
+// the last committed entry the store applies, not the commit index, which
+// after an election is the new leader's no-op (raftcluster
+// CommittedFSMIndex).
 func (c *Cluster) WaitCaughtUp(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -222,7 +225,7 @@ func (c *Cluster) WaitCaughtUp(ctx context.Context) error {
 	for {
 		if _, err := c.st.Cluster(); err == nil {
 			if target == 0 {
-				target = c.raft.CommitIndex()
+				target = c.raft.CommittedFSMIndex()
 			}
 			if c.st.AppliedIndex() >= target {
 				return nil
