@@ -40,14 +40,7 @@ func TestJobInputs(t *testing.T) {
 	want := fileSHA256(t, filepath.Join(src, "weights/big.bin"))
 	small := fileSHA256(t, filepath.Join(src, "shards/03/012/item-0123.json"))
 	gantry := func(token string, args ...string) (string, string, int) { return n.GantryAs(t, token, args...) }
-	must := func(token string, args ...string) string {
-		t.Helper()
-		out, errOut, code := gantry(token, args...)
-		if code != 0 {
-			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out
-	}
+	must := func(token string, args ...string) string { t.Helper(); return n.MustGantry(t, token, args...) }
 	must(alice.Token, "data", "push", src, "corpus:v1")
 
 	t.Run("20 tasks read the dataset at /data and the node unpacks it once", func(t *testing.T) {

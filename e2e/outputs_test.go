@@ -34,14 +34,7 @@ func TestJobOutputs(t *testing.T) {
 	n := gantrytest.Start(t)
 	alice, _ := n.CreateUser(t, "alice")
 	bob, _ := n.CreateUser(t, "bob")
-	must := func(token string, args ...string) string {
-		t.Helper()
-		out, errOut, code := n.GantryAs(t, token, args...)
-		if code != 0 {
-			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out
-	}
+	must := func(token string, args ...string) string { t.Helper(); return n.MustGantry(t, token, args...) }
 	job := strings.TrimSpace(must(alice.Token, "run", "-d", "--name", "outs", "--array", "3", "--cpu", "200m", "--output", "/out",
 		"gantry/toolbox", "--", "task-output", "/out"))
 	must(alice.Token, "job", "wait", job)
@@ -190,11 +183,7 @@ func TestPipelineReadsAnotherJobsOutputs(t *testing.T) {
 	alice, _ := n.CreateUser(t, "alice")
 	must := func(args ...string) string {
 		t.Helper()
-		out, errOut, code := n.GantryAs(t, alice.Token, args...)
-		if code != 0 {
-			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return strings.TrimSpace(out)
+		return strings.TrimSpace(n.MustGantry(t, alice.Token, args...))
 	}
 	first := must("run", "-d", "--array", "3", "--cpu", "200m", "--output", "/out", "gantry/toolbox", "--", "task-output", "/out")
 	// Task i checks the index file task i of the first job wrote.

@@ -28,14 +28,7 @@ func TestStorageQuota(t *testing.T) {
 	n := gantrytest.Start(t, gantrytest.Options{Env: []string{"GANTRY_REGISTRY_GC_GRACE=2s"}})
 	ctx := t.Context()
 	alice, alicePW := n.CreateUser(t, "alice")
-	must := func(token string, args ...string) string {
-		t.Helper()
-		out, errOut, code := n.GantryAs(t, token, args...)
-		if code != 0 {
-			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out
-	}
+	must := func(token string, args ...string) string { t.Helper(); return n.MustGantry(t, token, args...) }
 	tree := func(size int) string {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "blob.bin"), bytes.Repeat([]byte(fmt.Sprint(size)), size/len(fmt.Sprint(size))), 0o644); err != nil {

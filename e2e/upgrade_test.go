@@ -45,11 +45,7 @@ func TestUpgradeFromThePreviousRelease(t *testing.T) {
 	alice, pw := n.CreateUser(t, "alice")
 	must := func(args ...string) string {
 		t.Helper()
-		out, errOut, code := n.GantryAs(t, alice.Token, args...)
-		if code != 0 {
-			t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return strings.TrimSpace(out)
+		return strings.TrimSpace(n.MustGantry(t, alice.Token, args...))
 	}
 	job := submit(t, alice, wire.JobSpec{Name: "before", Image: "gantry/toolbox", Command: []string{"echo", "from the old release"}, Array: 3, CPU: 100, Memory: 32 << 20})
 	if j := waitJob(t, alice, job.ID, 90*time.Second); j.State != wire.StateSucceeded {

@@ -468,6 +468,17 @@ func (n *Node) GantryAs(t testing.TB, token string, args ...string) (string, str
 	return runCLI(t, n.GantryCmd(t, token, args...), args)
 }
 
+// MustGantry runs the CLI with a given token and returns its stdout,
+// failing the test (with both outputs) unless it exits 0.
+func (n *Node) MustGantry(t testing.TB, token string, args ...string) string {
+	t.Helper()
+	out, errOut, code := n.GantryAs(t, token, args...)
+	if code != 0 {
+		t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
 // GantryLocale runs the CLI with a given token under the locale
 // LANG=locale (e.g. zh_CN.UTF-8), where the others run in English.
 func (n *Node) GantryLocale(t testing.TB, token, locale string, args ...string) (string, string, int) {
