@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +202,51 @@ func TestSchedulesSurviveLeaderFailover(t *testing.T) {
 		if n > 1 {
 			t.Fatalf("%d jobs submitted for the due time %s", n, time.Unix(sec, 0).UTC())
 		}
+	}
+}
+
+// TestScheduleReadsWhatItsInputTagNamesAtEachRun: a schedule over
+// corpus:v1 reads the dataset pushed under that tag; once the tag is
+// pushed again with other bytes, the next runs read those.
+func TestScheduleReadsWhatItsInputTagNamesAtEachRun(t *testing.T) {
+	t.Parallel()
+	n := gantrytest.Start(t)
+	ctx := context.Background()
+	alice, _ := n.CreateUser(t, "alice")
+	push := func(content string) {
+		t.Helper()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "edition.txt"), []byte(content+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.MustGantry(t, alice.Token, "data", "push", dir, "corpus:v1")
+	}
+	push("first edition")
+	out := n.MustGantry(t, alice.Token, "run", "--schedule", "@every 2s", "--input", "corpus:v1=/data", "--cpu", "0.1", "--memory", "32M",
+		"gantry/toolbox", "--", "cat", "/data/edition.txt")
+	id := strings.TrimSuffix(strings.Fields(out)[1], ":")
+	// waitRead waits for a succeeded run of the schedule, submitted after
+	// since, that printed want.
+	waitRead := func(want string, since time.Time) {
+		t.Helper()
+		gantrytest.Eventually(t, 90*time.Second, func() bool {
+			list, _, err := alice.Jobs(ctx, nil)
+			if err != nil {
+				return false
+			}
+			for _, j := range list {
+				if j.Spec.Labels[wire.ScheduleLabel] == id && j.State == wire.StateSucceeded && j.Submitted.After(since) &&
+					strings.Contains(logOf(t, alice, j.ID, 0), want) {
+					return true
+				}
+			}
+			return false
+		}, "a run of schedule %s reading %q", id, want)
+	}
+	waitRead("first edition", time.Time{})
+	push("second edition")
+	waitRead("second edition", time.Now())
+	if err := alice.DeleteSchedule(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 }

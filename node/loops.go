@@ -273,7 +273,15 @@ func (n *Node) runSchedules(ctx context.Context) {
 			n.log.Warn("read schedules", "err", err)
 		}
 		for _, s := range due {
-			r, err := store.CmdFireSchedule.Propose(ctx, n.cluster, store.FireSchedule{ID: s.ID, Due: s.NextRun, JobID: ulid.Make().String()})
+			fire := store.FireSchedule{ID: s.ID, Due: s.NextRun, JobID: ulid.Make().String(), ResolveInputs: s.ResolvesInputs()}
+			r, err := store.CmdFireSchedule.Propose(ctx, n.cluster, fire)
+			if err != nil && fire.ResolveInputs && store.ErrorCode(err) == store.EUnavailable {
+				// A member of an older release cannot re-resolve input
+				// tags (schedule.fire v2): this run reads the inputs as
+				// pinned when the schedule was made.
+				fire.ResolveInputs = false
+				r, err = store.CmdFireSchedule.Propose(ctx, n.cluster, fire)
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					n.log.Warn("fire schedule", "schedule", s.ID, "err", err)

@@ -40,7 +40,7 @@ var (
 	CmdCreateSchedule = define("schedule.create", 1, (*applier).createSchedule)
 	CmdUpdateSchedule = define("schedule.update", 1, (*applier).updateSchedule)
 	CmdDeleteSchedule = define("schedule.delete", 1, (*applier).deleteSchedule)
-	CmdFireSchedule   = define("schedule.fire", 1, (*applier).fireSchedule) // the leader's "run due now", once per due time
+	CmdFireSchedule   = define("schedule.fire", 2, (*applier).fireSchedule).lowestFor(needsFireSchedule) // the leader's "run due now", once per due time; v2: inputs re-resolved at each run
 
 	// Nodes and cluster membership.
 	CmdUpsertNode    = define("node.upsert", 1, (*applier).upsertNode)

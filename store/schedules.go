@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,39 @@ type FireSchedule struct {
 	ID    string    `json:"id"`
 	Due   time.Time `json:"due"`
 	JobID string    `json:"job_id"`
+	// ResolveInputs (v2): the job reads what each input's tag names at
+	// this run, not what it named when the schedule was made; an input
+	// whose tag is gone, or that the owner may no longer read, skips the
+	// run. Without it (v1, a cluster with older members) the inputs stay
+	// as pinned at creation.
+	ResolveInputs bool `json:"resolve_inputs,omitempty"`
+}
+
+func needsFireSchedule(c *FireSchedule) int {
+	if c.ResolveInputs {
+		return 2
+	}
+	return 1
+}
+
+// ResolvesInputs reports whether a fire of s re-resolves input tags: it
+// has inputs of the registry named by tag.
+func (s *Schedule) ResolvesInputs() bool {
+	for _, in := range s.Spec.Inputs {
+		if in.Job == "" && !strings.Contains(in.Ref, "@") {
+			return true
+		}
+	}
+	return false
+}
+
+// inputTag is the tag an input's reference names ("latest" when none).
+func inputTag(ref string) string {
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	if i := strings.LastIndex(last, ":"); i >= 0 {
+		return last[i+1:]
+	}
+	return "latest"
 }
 
 // FireResult says what a fire did.
@@ -198,31 +232,22 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 	// the run and says why.
 	gateReason := ""
 	var owner User
-	if err := getJSON(a.txn, userKey(s.Owner), &owner); err != nil && !errors.Is(err, ErrNotFound) {
+	err := getJSON(a.txn, userKey(s.Owner), &owner)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	if owner.Suspension != nil && !running {
 		gateReason = owner.Suspension.Refusal(s.Owner).Message
 	}
 	if s.ImageRepo != "" && !running && gateReason == "" {
-		var repo RegRepo
-		err := getJSON(a.txn, regRepoKey(s.ImageRepo), &repo)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			gateReason = "the image's repository " + s.ImageRepo + " no longer exists"
-		case err != nil:
+		if gateReason, err = a.scheduleReadGate(s.Owner, s.ImageRepo, "the image's repository "); err != nil {
 			return nil, err
-		case repo.Owner != s.Owner && repo.Owner != "gantry":
-			shared, gerr := pullGate(a.txn, s.Owner, s.ImageRepo)
-			var ge *Error
-			switch {
-			case gerr != nil && !errors.As(gerr, &ge):
-				return nil, gerr
-			case gerr != nil:
-				gateReason = ge.Message
-			case !shared:
-				gateReason = s.ImageRepo + " is no longer shared with you"
-			}
+		}
+	}
+	inputs := s.Spec.Inputs
+	if c.ResolveInputs && !running && gateReason == "" {
+		if inputs, gateReason, err = a.resolveScheduleInputs(&s); err != nil {
+			return nil, err
 		}
 	}
 	switch {
@@ -242,6 +267,7 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 			spec.Labels = maps.Clone(spec.Labels)
 		}
 		spec.Labels[ScheduleLabel] = s.ID
+		spec.Inputs = inputs
 		out, err := a.submitJob(&SubmitJob{ID: c.JobID, Owner: s.Owner, Spec: spec, GenAI: s.GenAI})
 		if err != nil {
 			// A spec that cannot be submitted any more (an `after` job
@@ -267,6 +293,58 @@ func (a *applier) fireSchedule(c *FireSchedule) (*FireResult, error) {
 	}
 	s.NextRun = next
 	return res, a.putSchedule(&s)
+}
+
+// scheduleReadGate says why the owner of a schedule may not read repo
+// now ("" when they may): it is gone, taken down, its licence not (or no
+// longer) accepted, or no longer shared with them.
+func (a *applier) scheduleReadGate(owner, repo, what string) (string, error) {
+	var r RegRepo
+	err := getJSON(a.txn, regRepoKey(repo), &r)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return what + repo + " no longer exists", nil
+	case err != nil:
+		return "", err
+	case r.Owner == owner || r.Owner == "gantry":
+		return "", nil
+	}
+	shared, gerr := pullGate(a.txn, owner, repo)
+	var ge *Error
+	switch {
+	case gerr != nil && !errors.As(gerr, &ge):
+		return "", gerr
+	case gerr != nil:
+		return ge.Message, nil
+	case !shared:
+		return repo + " is no longer shared with you", nil
+	}
+	return "", nil
+}
+
+// resolveScheduleInputs pins a run's inputs named by tag to what the tag
+// names now, each checked as the image is; reason says why the run is
+// skipped instead.
+func (a *applier) resolveScheduleInputs(s *Schedule) (inputs []Input, reason string, err error) {
+	inputs = slices.Clone(s.Spec.Inputs)
+	for i := range inputs {
+		in := &inputs[i]
+		if in.Job != "" || strings.Contains(in.Ref, "@") {
+			continue // another job's outputs, or pinned by digest
+		}
+		if reason, err := a.scheduleReadGate(s.Owner, in.Repo, "input "+in.Ref+": its repository "); err != nil || reason != "" {
+			return nil, reason, err
+		}
+		var t RegTag
+		switch err := getJSON(a.txn, regTagKey(in.Repo, inputTag(in.Ref)), &t); {
+		case errors.Is(err, ErrNotFound):
+			return nil, "input " + in.Ref + " no longer exists", nil
+		case err != nil:
+			return nil, "", err
+		}
+		in.Digest = t.Digest
+	}
+	return inputs, "", nil
 }
 
 // ScheduleLabel is the job label naming the schedule that submitted it.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,79 @@ func TestScheduleValidation(t *testing.T) {
 		if err := ValidateScheduleSpec("", good, &ok); err != nil {
 			t.Errorf("%q: %v", good, err)
 		}
+	}
+}
+
+// A schedule's input named by tag reads what the tag names at each run
+// (schedule.fire v2), one named by digest always the same; a v1 fire (a
+// cluster with older members) keeps the digest pinned at creation; a run
+// whose input tag is gone, or whose input the owner may no longer read, is
+// skipped saying so.
+func TestScheduleRunsReadWhatInputTagsNameAtEachRun(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	put := func(repo, owner, tag, digest string) {
+		t.Helper()
+		blob := "sha256:b" + digest[len(digest)-4:]
+		f.must(CmdRegLinkBlob, RegLinkBlob{Repo: repo, Owner: owner, Digest: blob, Size: 10})
+		f.must(CmdRegPutManifest, RegPutManifest{Owner: owner, Tags: []string{tag}, Manifest: RegManifest{Repo: repo, Digest: digest,
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Content: []byte("{}"), Blobs: []string{blob}}})
+	}
+	const d1, d2 = "sha256:1111", "sha256:2222"
+	put("alice/corpus", "alice", "v1", d1)
+	spec := JobSpec{Image: "x", Inputs: []Input{
+		{Ref: "corpus:v1", Repo: "alice/corpus", Digest: d1, Path: "/data"},
+		{Ref: "corpus@" + d1, Repo: "alice/corpus", Digest: d1, Path: "/pinned"},
+	}}
+	spec.Defaults()
+	if err := ValidateScheduleSpec("nightly", "*/5 * * * *", &spec); err != nil {
+		t.Fatal(err)
+	}
+	s := f.must(CmdCreateSchedule, CreateSchedule{Schedule: Schedule{ID: "s1", Owner: "alice", Cron: "*/5 * * * *", Spec: spec, AllowOverlap: true}}).(*Schedule)
+	if !s.ResolvesInputs() {
+		t.Fatal("a schedule with an input named by tag does not re-resolve")
+	}
+	n := 0
+	fire := func(resolve bool) *FireResult {
+		t.Helper()
+		s, _ := f.st.Schedule("s1")
+		n++
+		return f.must(CmdFireSchedule, FireSchedule{ID: "s1", Due: s.NextRun, JobID: fmt.Sprintf("job%d", n), ResolveInputs: resolve}).(*FireResult)
+	}
+	digests := func(r *FireResult) [2]string {
+		t.Helper()
+		if r.Job == nil {
+			t.Fatalf("no job: %+v", r)
+		}
+		return [2]string{r.Job.Spec.Inputs[0].Digest, r.Job.Spec.Inputs[1].Digest}
+	}
+	if got := digests(fire(true)); got != [2]string{d1, d1} {
+		t.Fatalf("first run's inputs %v", got)
+	}
+	put("alice/corpus", "alice", "v1", d2) // the tag moves
+	if got := digests(fire(true)); got != [2]string{d2, d1} {
+		t.Fatalf("after the tag moved, inputs %v, want the tag's new digest and the pinned one", got)
+	}
+	if got := digests(fire(false)); got != [2]string{d1, d1} {
+		t.Fatalf("a v1 fire's inputs %v, want those pinned at creation", got)
+	}
+	f.must(CmdRegDeleteTag, RegDeleteTag{Repo: "alice/corpus", Tag: "v1"})
+	if r := fire(true); !r.Skipped || r.Job != nil {
+		t.Fatalf("fire with the input's tag gone: %+v", r)
+	}
+	if s, _ := f.st.Schedule("s1"); !strings.Contains(s.SkipReason, "input corpus:v1 no longer exists") {
+		t.Fatalf("skip reason %q", s.SkipReason)
+	}
+
+	// bob's schedule over alice's dataset, which she never shared with
+	// him (the API refuses to create it; here it got made anyway): skipped.
+	put("alice/corpus", "alice", "v1", d2)
+	f.must(CmdCreateSchedule, CreateSchedule{Schedule: Schedule{ID: "s2", Owner: "bob", Cron: "*/5 * * * *", Spec: spec}})
+	s2, _ := f.st.Schedule("s2")
+	if r := f.must(CmdFireSchedule, FireSchedule{ID: "s2", Due: s2.NextRun, JobID: "bobs", ResolveInputs: true}).(*FireResult); !r.Skipped {
+		t.Fatalf("bob's run over alice's private dataset: %+v", r)
+	}
+	if s2, _ = f.st.Schedule("s2"); !strings.Contains(s2.SkipReason, "alice/corpus") {
+		t.Fatalf("bob's skip reason %q", s2.SkipReason)
 	}
 }

@@ -31,8 +31,9 @@ func (a *API) createSchedule(c *gin.Context) {
 		fail(c, prefixed("spec.", err))
 		return
 	}
-	// A schedule's inputs are pinned when it is created: every job it
-	// fires reads the same data (data/DESIGN.md, "Not yet").
+	// A schedule's inputs are checked and pinned when it is created; each
+	// run then reads what an input's tag names at that run (schedule.fire
+	// v2), an input given by digest always the same.
 	if err := a.pinInputs(c.Request.Context(), &spec, id.User, id.Admin); err != nil {
 		fail(c, prefixed("spec.", err))
 		return
