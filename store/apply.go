@@ -90,7 +90,10 @@ func (s *Store) applyChunk(logs []*raft.Log, results []any, limit int) (int, []E
 		tooBig := -1
 		for j := 0; j < limit; j++ {
 			l := logs[j]
-			last = l.Index
+			// A replay after a restart (or a batch straddling the applied
+			// index) must not move the applied index back: the entries
+			// above the batch's last would then be applied twice.
+			last = max(l.Index, s.applied)
 			if l.Type != raft.LogCommand || l.Index <= s.applied {
 				results[j] = nil
 				continue

@@ -601,3 +601,40 @@ func TestWaitReasonSaysWhatHoldsAJobBack(t *testing.T) {
 		}
 	}
 }
+
+// A replay after a restart hands the FSM entries well below its applied
+// index, in batches: the applied index must not move back to a replayed
+// batch's last entry, or the entries between it and the true applied
+// index are applied a second time (a job ended and re-run by its own
+// replayed history; the fault campaign read a failed job running again).
+func TestReplayInBatchesNeverMovesTheAppliedIndexBack(t *testing.T) {
+	f := newFSM(t)
+	f.node("n1", 8000)
+	var logs []*raft.Log
+	spec := JobSpec{Image: "x", CPU: 100, Memory: 1 << 20}
+	spec.Defaults()
+	for _, id := range []string{"j1", "j2", "j3", "j4"} {
+		l := f.entry(CmdSubmitJob, SubmitJob{ID: id, Owner: "alice", Spec: spec})
+		f.st.Apply(l)
+		logs = append(logs, l)
+	}
+	applied := f.st.AppliedIndex()
+	if n := f.placeAll("n1"); n != 4 {
+		t.Fatalf("placed %d, want 4", n)
+	}
+	f.end("j4", 0, 1, 0, ReasonExited)
+	end := f.st.AppliedIndex()
+	// The replay: the first two submissions in one batch, then the rest.
+	f.st.ApplyBatch(logs[:2])
+	if got := f.st.AppliedIndex(); got != end {
+		t.Fatalf("applied index %d after replaying entries up to %d, want it to stay %d", got, logs[1].Index, end)
+	}
+	for _, res := range f.st.ApplyBatch(logs[2:]) {
+		if res != nil {
+			t.Fatalf("a replayed entry below the applied index (%d) was applied again: %v", applied, res)
+		}
+	}
+	if j := f.job("j4"); j.State != StateSucceeded {
+		t.Fatalf("j4 after the replay: %s, want succeeded", j.State)
+	}
+}
