@@ -289,14 +289,14 @@ func noticeCmd() *cobra.Command {
 // catalogCmd is `gantry catalog ls | search TEXT | show REPO`.
 func catalogCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "catalog", Short: "Browse the community catalog"}
-	var sortBy, license, access string
+	var sortBy, license, access, kind string
 	var genai bool
 	list := func(cmd *cobra.Command, q string) error {
 		cl, err := newClient()
 		if err != nil {
 			return err
 		}
-		v := url.Values{"q": {q}, "sort": {sortBy}, "license": {license}, "access": {access}, "limit": {"500"}}
+		v := url.Values{"q": {q}, "sort": {sortBy}, "license": {license}, "access": {access}, "kind": {kind}, "limit": {"500"}}
 		if cmd.Flags().Changed("genai") {
 			v.Set("genai", fmt.Sprint(genai))
 		}
@@ -312,7 +312,7 @@ func catalogCmd(g *globals) *cobra.Command {
 			return nil
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "REPOSITORY\tLICENCE\tACCESS\tUSE\tPULLS\tDESCRIPTION")
+		fmt.Fprintln(tw, "REPOSITORY\tKIND\tLICENCE\tACCESS\tUSE\tPULLS\tDESCRIPTION")
 		for _, e := range l.Entries {
 			name := e.Repo
 			if e.GenAI {
@@ -322,7 +322,7 @@ func catalogCmd(g *globals) *cobra.Command {
 			for _, n := range e.Notices {
 				lic += " + " + n.Licence.Expression + " (" + n.Base + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", name, lic, e.Access, e.Use, e.Pulls, dash(e.Description))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, e.Kind, lic, e.Access, e.Use, e.Pulls, dash(e.Description))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -338,6 +338,7 @@ func catalogCmd(g *globals) *cobra.Command {
 		sc.Flags().StringVar(&sortBy, "sort", "recent", "recent, pulls or name")
 		sc.Flags().StringVar(&license, "license", "", "only licences naming this SPDX id")
 		sc.Flags().StringVar(&access, "access", "", "open or approval")
+		sc.Flags().StringVar(&kind, "kind", "", "image, dataset or model")
 		sc.Flags().BoolVar(&genai, "genai", false, "only generative-AI images (--genai=false: none)")
 	}
 	show := &cobra.Command{
@@ -479,6 +480,9 @@ func printEntry(w io.Writer, d *wire.CatalogDetail) {
 		label = " [generative AI]"
 	}
 	fmt.Fprintf(w, "%s%s by %s\n", d.Repo, label, d.Owner)
+	if d.Kind != "" && d.Kind != "image" {
+		fmt.Fprintf(w, "kind:     %s\n", d.Kind)
+	}
 	if d.Description != "" {
 		fmt.Fprintf(w, "  %s\n", d.Description)
 	}

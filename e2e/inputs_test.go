@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -86,6 +87,13 @@ func TestJobInputs(t *testing.T) {
 		os.WriteFile(readme, []byte("# Corpus\n\nA test corpus.\n"), 0o644)
 		must(alice.Token, "image", "publish", "alice/corpus", "--license", "CC-BY-4.0", "--description", "a corpus", "--readme", readme)
 		must(n.AdminToken, "review", "approve", "alice/corpus")
+		// The catalog says it is a dataset, and lists it among the datasets.
+		if out := must(bob.Token, "catalog", "ls", "--kind", "dataset"); !regexp.MustCompile(`alice/corpus\s+dataset\s+CC-BY-4.0`).MatchString(out) {
+			t.Errorf("catalog ls --kind dataset:\n%s", out)
+		}
+		if out := must(bob.Token, "catalog", "ls", "--kind", "image"); strings.Contains(out, "alice/corpus") {
+			t.Errorf("catalog ls --kind image lists the dataset:\n%s", out)
+		}
 		_, errOut, code := gantry(bob.Token, "run", "--input", "alice/corpus:v1=/data", "gantry/toolbox", "--", "true")
 		if code == 0 || !strings.Contains(errOut, "input alice/corpus:v1") || !strings.Contains(errOut, "gantry image accept alice/corpus") {
 			t.Fatalf("bob's job before accepting: exit %d: %s", code, errOut)

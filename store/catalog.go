@@ -115,6 +115,10 @@ type Publication struct {
 	Questions   []string   `json:"questions,omitempty"`
 	// Command is what "Try it" runs (empty: the image's default).
 	Command []string `json:"command,omitempty"`
+	// Kind is what the repository holds, as its newest artifact said when
+	// it was published: KindImage (also when empty), KindDataset or
+	// KindModel.
+	Kind string `json:"kind,omitempty"`
 	// Grant is the publisher's licence to the platform and warranty of
 	// rights, as agreed (service terms 2.1.2, 2.1.4.1 (5)).
 	Grant     Statement `json:"grant"`
@@ -127,6 +131,30 @@ type Publication struct {
 	// TakenDown is the image's takedown, filled in by the store's reads
 	// (Publication, Publications) from gt/<repo>; never written with it.
 	TakenDown *Takedown `json:"-"`
+}
+
+// What a published repository holds (Publication.Kind).
+const (
+	KindImage   = "image"
+	KindDataset = "dataset"
+	KindModel   = "model"
+)
+
+// KindOf is p's kind, KindImage for a publication that names none.
+func (p *Publication) KindOf() string {
+	if p.Kind == "" {
+		return KindImage
+	}
+	return p.Kind
+}
+
+// needsPublishRepo: a dataset's or model's publication carries its kind
+// (v4); any other is written as before.
+func needsPublishRepo(c *PublishRepo) int {
+	if c.Publication.Kind != "" && c.Publication.Kind != KindImage {
+		return 4
+	}
+	return 3
 }
 
 // Readme is a publication's README: the Markdown as sent and its HTML,
@@ -342,6 +370,8 @@ func validPublication(p *Publication, readme, licence int) error {
 		return bad("command: at most %d arguments", MaxTryCommand)
 	case p.Access == AccessOpen && len(p.Questions) > 0:
 		return bad("questions: only for approval mode (the publisher reads the answers)")
+	case p.Kind != "" && p.Kind != KindImage && p.Kind != KindDataset && p.Kind != KindModel:
+		return bad("kind: image, dataset or model")
 	}
 	for _, q := range p.Questions {
 		if strings.TrimSpace(q) == "" || len(q) > MaxQuestionLen {

@@ -51,7 +51,7 @@ var (
 	CmdSetJoinSecret = define("cluster.join_secret", 2, (*applier).setJoinSecret).carriesAudit(2)
 
 	// The community catalog (node/catalog).
-	CmdPublishRepo       = define("catalog.publish", 3, (*applier).publishRepo).carriesAudit(3) // v2: review (pending unless approved)
+	CmdPublishRepo       = define("catalog.publish", 4, (*applier).publishRepo).carriesAudit(3).lowestFor(needsPublishRepo) // v2: review (pending unless approved); v4: kind (dataset, model)
 	CmdUnpublishRepo     = define("catalog.unpublish", 1, (*applier).unpublishRepo)
 	CmdAcceptLicence     = define("catalog.accept", 1, (*applier).acceptLicence)
 	CmdRequestAccess     = define("catalog.request", 1, (*applier).requestAccess)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,16 @@ func TestCatalogConsole(t *testing.T) {
 		}
 	}
 	approve("alice/model") // listed once reviewed (governance)
+	// A dataset, published like an image; the catalog says what it is.
+	corpus := t.TempDir()
+	if err := os.WriteFile(filepath.Join(corpus, "edition.txt"), []byte("first\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.MustGantry(t, aliceAPI.Token, "data", "push", corpus, "corpus:v1")
+	if _, err := aliceAPI.Publish(ctx, wire.Publish{Repo: "alice/corpus", License: "CC-BY-4.0", Description: "a text corpus"}); err != nil {
+		t.Fatal(err)
+	}
+	approve("alice/corpus")
 	alice, bob := newTab(t, b, n.URL), newTab(t, b, n.URL)
 
 	t.Run("alice publishes from the images page", func(t *testing.T) {
@@ -107,7 +118,10 @@ func TestCatalogConsole(t *testing.T) {
 	t.Run("bob browses, searches and filters the catalog", func(t *testing.T) {
 		bob.t = t
 		bob.signIn("bob", bobPW)
-		bob.open("/catalog", `document.querySelectorAll('ul.catalog li').length === 2`, "both published images")
+		bob.open("/catalog", `document.querySelectorAll('ul.catalog li').length === 3`, "the three published repositories")
+		if !eval[bool](bob, `document.querySelector('li[data-repo="alice/corpus"] .tag.kind')?.textContent === 'Dataset' && !document.querySelector('li[data-repo="alice/tool"] .tag.kind')`) {
+			t.Error("the dataset is not labelled as one in the list (or an image is)")
+		}
 		if !eval[bool](bob, `!!document.querySelector('li[data-repo="alice/model"] .tag.genai')`) {
 			t.Error("the generative-AI image is not labelled in the list")
 		}
@@ -115,7 +129,11 @@ func TestCatalogConsole(t *testing.T) {
 		bob.do(10*time.Second, chromedp.SendKeys(chromedp.CSS("#c-q"), "model"))
 		bob.waitFor(10*time.Second, `document.querySelectorAll('ul.catalog li').length === 1 && !!document.querySelector('li[data-repo="alice/model"]')`, "the search for model")
 		eval[any](bob, `(() => { const q = document.getElementById('c-q'); q.value = ''; const a = document.getElementById('c-access'); a.value = 'open'; a.dispatchEvent(new Event('change')); return null; })()`)
-		bob.waitFor(10*time.Second, `document.querySelectorAll('ul.catalog li').length === 1 && !!document.querySelector('li[data-repo="alice/tool"]')`, "the open images")
+		bob.waitFor(10*time.Second, `document.querySelectorAll('ul.catalog li').length === 2 && !!document.querySelector('li[data-repo="alice/tool"]') && !!document.querySelector('li[data-repo="alice/corpus"]')`, "the open repositories")
+		eval[any](bob, `(() => { const a = document.getElementById('c-access'); a.value = ''; const k = document.getElementById('c-kind'); k.value = 'dataset'; k.dispatchEvent(new Event('change')); return null; })()`)
+		bob.waitFor(10*time.Second, `document.querySelectorAll('ul.catalog li').length === 1 && !!document.querySelector('li[data-repo="alice/corpus"]')`, "the datasets")
+		eval[any](bob, `(() => { const k = document.getElementById('c-kind'); k.value = ''; k.dispatchEvent(new Event('change')); return null; })()`)
+		bob.waitFor(10*time.Second, `document.querySelectorAll('ul.catalog li').length === 3`, "every kind again")
 	})
 
 	t.Run("bob reads an image's page, accepts its licence and tries it until the allowance runs out", func(t *testing.T) {

@@ -57,8 +57,10 @@ type RepoRef struct {
 
 // CatalogEntry is a published repository as the catalog lists it.
 type CatalogEntry struct {
-	Repo        string    `json:"repo"`
-	Owner       string    `json:"owner"`
+	Repo  string `json:"repo"`
+	Owner string `json:"owner"`
+	// Kind is what the repository holds: image, dataset or model.
+	Kind        string    `json:"kind"`
 	Licence     Licence   `json:"licence"`
 	Description string    `json:"description,omitempty"`
 	Use         string    `json:"use"`

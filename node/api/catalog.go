@@ -61,7 +61,7 @@ func (a *API) catalogRoutes() []Route {
 		route("POST", "/api/v1/images/notices/remove", Signed, a.removeNotice, "Remove the licence notice a derived repository inherits from yours (its rights holder only)").takes(wire.RemoveNotice{}).answers(204, noBody{}),
 		route("GET", "/api/v1/catalog", Signed, a.listCatalog, "Browse and search the community catalog").answers(200, wire.CatalogList{}).
 			reads(pQuery, Param{"license", "string", "only licences naming this SPDX id"}, Param{"genai", "boolean", "only generative-AI images (true) or none (false)"},
-				Param{"access", "string", "open or approval"}, Param{"sort", "string", "recent (default), pulls or name"}, pCursor, pLimit),
+				Param{"access", "string", "open or approval"}, Param{"kind", "string", "image, dataset or model"}, Param{"sort", "string", "recent (default), pulls or name"}, pCursor, pLimit),
 		route("GET", "/api/v1/catalog/entry", Signed, a.catalogEntry, "A published repository: README, licence text, tags, notices, and where the caller stands").answers(200, wire.CatalogDetail{}).reads(pRepo),
 		route("GET", "/api/v1/catalog/trial", Signed, a.trial, "The trial allowance and what the caller has left of it today").answers(200, wire.Trial{}),
 		route("POST", "/api/v1/catalog/try", Signed, a.try, "Try a community image: run its command as a job under the trial allowance (not your quota; no outputs kept)").takes(wire.RepoRef{}).answers(201, wire.TryResult{}),
@@ -397,7 +397,7 @@ func (a *API) removeNotice(c *gin.Context) {
 }
 
 func (a *API) listCatalog(c *gin.Context) {
-	f := catalog.Filter{Query: c.Query("q"), License: c.Query("license"), Access: c.Query("access"), Sort: c.Query("sort"), Cursor: c.Query("cursor")}
+	f := catalog.Filter{Query: c.Query("q"), License: c.Query("license"), Access: c.Query("access"), Kind: c.Query("kind"), Sort: c.Query("sort"), Cursor: c.Query("cursor")}
 	switch f.Sort {
 	case "", "recent", "pulls", "name":
 	default:
@@ -406,6 +406,12 @@ func (a *API) listCatalog(c *gin.Context) {
 	}
 	if f.Access != "" && f.Access != store.AccessOpen && f.Access != store.AccessApproval {
 		fail(c, store.Errorf(store.EInvalid, "access: open or approval"))
+		return
+	}
+	switch f.Kind {
+	case "", store.KindImage, store.KindDataset, store.KindModel:
+	default:
+		fail(c, store.Errorf(store.EInvalid, "kind: image, dataset or model"))
 		return
 	}
 	if v := c.Query("genai"); v != "" {

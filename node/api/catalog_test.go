@@ -155,10 +155,16 @@ func TestCatalogSearch(t *testing.T) {
 	if got := list("?q=TOOL"); len(got) != 1 {
 		t.Fatalf("q: %v", got)
 	}
+	if got := list("?kind=image"); len(got) != 2 {
+		t.Fatalf("kind=image: %v", got)
+	}
+	if got := list("?kind=dataset"); len(got) != 0 {
+		t.Fatalf("kind=dataset: %v", got)
+	}
 	if l := decodeAs[wire.CatalogList](t, f.do(other, "GET", "/api/v1/catalog?limit=1&sort=name", nil)); len(l.Entries) != 1 || l.Next != "1" {
 		t.Fatalf("a page of one: %+v", l)
 	}
-	for _, bad := range []string{"?sort=size", "?genai=maybe", "?access=secret", "?limit=0", "?cursor=x"} {
+	for _, bad := range []string{"?sort=size", "?genai=maybe", "?access=secret", "?kind=video", "?limit=0", "?cursor=x"} {
 		wantError(t, f.do(other, "GET", "/api/v1/catalog"+bad, nil), 400, wire.CodeInvalid)
 	}
 }

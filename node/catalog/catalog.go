@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -28,6 +29,7 @@ import (
 	"github.com/yuin/goldmark/renderer"
 	"github.com/yuin/goldmark/util"
 
+	"gantry/data"
 	"gantry/node/registry"
 	"gantry/store"
 )
@@ -194,9 +196,13 @@ func (c *Catalog) Publish(ctx context.Context, actor string, p Publish) (*store.
 	if err != nil {
 		return nil, err
 	}
+	kind, err := c.kindOf(p.Repo)
+	if err != nil {
+		return nil, err
+	}
 	pub, err := store.CmdPublishRepo.Propose(ctx, c.cfg.Proposer, store.PublishRepo{
 		Publication: store.Publication{Repo: p.Repo, Licence: ref, Description: p.Description, Use: p.Use, GenAI: p.GenAI,
-			GenAIFiled: p.GenAIFiled, Access: p.Access, Questions: p.Questions, Command: p.Command, Grant: grant},
+			GenAIFiled: p.GenAIFiled, Access: p.Access, Questions: p.Questions, Command: p.Command, Grant: grant, Kind: kind},
 		Readme: store.Readme{Markdown: p.Readme, HTML: html}, LicenceText: text, Actor: actor,
 	})
 	if err != nil {
@@ -206,6 +212,33 @@ func (c *Catalog) Publish(ctx context.Context, actor string, p Publish) (*store.
 		c.log.Warn("attach the licence to the images of a published repository", "repo", pub.Repo, "err", err)
 	}
 	return pub, nil
+}
+
+// kindOf is what repo holds, by the artifact type of its newest manifest
+// that is not a referrer (a licence, a signature): a Gantry dataset or a
+// task's output is a dataset, a CNCF ModelPack manifest a model, anything
+// else an image ("", which the store reads as one).
+func (c *Catalog) kindOf(repo string) (string, error) {
+	ms, err := c.st.RegManifests(repo)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	var newest *store.RegManifest
+	for i := range ms {
+		if ms[i].Subject == "" && (newest == nil || ms[i].Pushed.After(newest.Pushed)) {
+			newest = &ms[i]
+		}
+	}
+	if newest == nil {
+		return "", nil
+	}
+	switch newest.ArtifactType {
+	case data.ArtifactTypeDataset, data.ArtifactTypeOutput:
+		return store.KindDataset, nil
+	case data.ArtifactTypeModel:
+		return store.KindModel, nil
+	}
+	return "", nil
 }
 
 // attachToRepo attaches the repository's licence to each of its images.

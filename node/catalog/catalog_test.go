@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gantry/data"
 	"gantry/gantrytest"
 	"gantry/store"
 )
@@ -176,5 +177,61 @@ func TestSearch(t *testing.T) {
 	}
 	if got, _ := names(Filter{Query: "protein"}); strings.Join(got, " ") != "carol/d" {
 		t.Fatalf("after unpublishing alice/a: %v", got)
+	}
+}
+
+// TestPublishSaysWhatTheRepositoryHolds: the kind comes from the newest
+// artifact that is not a referrer (a Gantry dataset or output: dataset; a
+// ModelPack manifest: model; else image), and the catalog filters by it.
+func TestPublishSaysWhatTheRepositoryHolds(t *testing.T) {
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := store.NewDirect(st)
+	ctx := context.Background()
+	c := New(Config{Store: st, Proposer: p})
+	digest := func(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }
+	push := func(repo, artifactType, tag string) {
+		t.Helper()
+		blob, man := digest("blob of "+repo+tag), digest("manifest of "+repo+tag)
+		if _, err := store.CmdRegLinkBlob.Propose(ctx, p, store.RegLinkBlob{Repo: repo, Owner: "alice", Digest: blob, Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.CmdRegPutManifest.Propose(ctx, p, store.RegPutManifest{Owner: "alice", Tags: []string{tag}, Manifest: store.RegManifest{Repo: repo,
+			Digest: man, MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: artifactType, Content: []byte("{}"), Blobs: []string{blob}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("alice/tool", "", "1")
+	push("alice/corpus", data.ArtifactTypeDataset, "v1")
+	push("alice/outputs", data.ArtifactTypeOutput, "job-0000")
+	push("alice/llm", data.ArtifactTypeModel, "v1")
+	want := map[string]string{"alice/tool": store.KindImage, "alice/corpus": store.KindDataset, "alice/outputs": store.KindDataset, "alice/llm": store.KindModel}
+	for repo, kind := range want {
+		pub, err := c.Publish(ctx, "alice", Publish{Repo: repo, License: "MIT"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub.KindOf() != kind {
+			t.Errorf("%s published as %q, want %q", repo, pub.KindOf(), kind)
+		}
+		if _, err := store.CmdReview.Propose(ctx, p, store.DecideReview{Meta: store.Meta{Actor: "admin", Admin: true}, Repo: repo, Decision: store.ReviewApproved}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for kind, repos := range map[string][]string{store.KindDataset: {"alice/corpus", "alice/outputs"}, store.KindModel: {"alice/llm"}, store.KindImage: {"alice/tool"}} {
+		ps, _, err := c.Search(Filter{Kind: kind, Sort: "name"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.Repo)
+		}
+		if strings.Join(got, " ") != strings.Join(repos, " ") {
+			t.Errorf("kind %s lists %v, want %v", kind, got, repos)
+		}
 	}
 }

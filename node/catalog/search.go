@@ -16,6 +16,7 @@ type Filter struct {
 	License string // an SPDX id the licence expression names
 	GenAI   *bool
 	Access  string
+	Kind    string // image, dataset or model
 	Sort    string // recent (default), pulls, name
 	Cursor  string // the offset of the page in the filtered order
 	Limit   int
@@ -127,6 +128,7 @@ func (c *Catalog) Search(f Filter) ([]store.Publication, string, error) {
 		case lic != "" && !strings.Contains(ix.lic[i], lic):
 		case f.GenAI != nil && p.GenAI != *f.GenAI:
 		case f.Access != "" && p.Access != f.Access:
+		case f.Kind != "" && p.KindOf() != f.Kind:
 		default:
 			return true
 		}

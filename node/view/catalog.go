@@ -20,7 +20,7 @@ func Notice(d *store.Derivation) wire.Notice {
 // CatalogEntry is what the catalog shows of a publication and the notices
 // its images inherit.
 func CatalogEntry(p *store.Publication, notices []store.Derivation) wire.CatalogEntry {
-	e := wire.CatalogEntry{Repo: p.Repo, Owner: p.Owner, Licence: Licence(p.Licence), Description: p.Description, Use: p.Use,
+	e := wire.CatalogEntry{Repo: p.Repo, Owner: p.Owner, Kind: p.KindOf(), Licence: Licence(p.Licence), Description: p.Description, Use: p.Use,
 		GenAI: p.GenAI, GenAIFiled: p.GenAIFiled, Access: p.Access, Questions: slices.Clone(p.Questions), Command: slices.Clone(p.Command),
 		Published: p.Published, Updated: p.Updated, Pulls: p.Pulls, Review: p.Review.State, ReviewReason: p.Review.Reason}
 	if e.Review == "" {

@@ -14,6 +14,11 @@ export function genaiTag() {
   return h('span', {class: 'tag genai', title: t('genai.title')}, t('genai.tag'));
 }
 
+/** kindTag labels a published dataset or model (an image needs none). */
+function kindTag(kind) {
+  return kind === 'dataset' || kind === 'model' ? h('span', {class: `tag kind ${kind}`}, t(`catalog.kind.${kind}`)) : null;
+}
+
 const STATUS_TEXT = {
   owner: tk('entry.status.owner'),
   must_accept: tk('entry.status.must_accept'),
@@ -30,6 +35,7 @@ export function catalogPage(app) {
   const q = h('input', {type: 'search', id: 'c-q', placeholder: t('catalog.search.placeholder'), 'aria-label': t('catalog.search')});
   const sort = h('select', {id: 'c-sort', 'aria-label': t('catalog.sort')}, h('option', {value: 'recent'}, t('catalog.sort.recent')), h('option', {value: 'pulls'}, t('catalog.sort.pulls')), h('option', {value: 'name'}, t('submit.name')));
   const access = h('select', {id: 'c-access', 'aria-label': t('catalog.access')}, h('option', {value: ''}, t('catalog.access.any')), h('option', {value: 'open'}, t('catalog.access.open')), h('option', {value: 'approval'}, t('catalog.access.approval')));
+  const kind = h('select', {id: 'c-kind', 'aria-label': t('catalog.kind')}, h('option', {value: ''}, t('catalog.kind.any')), h('option', {value: 'image'}, t('catalog.kind.image')), h('option', {value: 'dataset'}, t('catalog.kind.dataset')), h('option', {value: 'model'}, t('catalog.kind.model')));
   const genai = h('select', {id: 'c-genai', 'aria-label': t('catalog.genai')}, h('option', {value: ''}, t('catalog.genai.any')), h('option', {value: 'true'}, t('catalog.genai')), h('option', {value: 'false'}, t('catalog.genai.not')));
   const license = h('input', {type: 'text', id: 'c-license', placeholder: t('catalog.licence.placeholder'), 'aria-label': t('images.col.licence'), size: 14});
   const list = h('div', {id: 'catalog-list'}, h('p', {class: 'muted'}, t('common.loading')));
@@ -37,7 +43,7 @@ export function catalogPage(app) {
   const load = async () => {
     const my = ++gen;
     try {
-      const r = await get('/catalog' + qs({q: q.value.trim(), sort: sort.value, access: access.value, genai: genai.value, license: license.value.trim(), limit: 200}));
+      const r = await get('/catalog' + qs({q: q.value.trim(), sort: sort.value, access: access.value, kind: kind.value, genai: genai.value, license: license.value.trim(), limit: 200}));
       if (my !== gen) return;
       render(r.entries || []);
     } catch (e) { list.replaceChildren(h('p', {class: 'error'}, e.message)); }
@@ -45,7 +51,7 @@ export function catalogPage(app) {
   const render = (entries) => {
     if (!entries.length) { list.replaceChildren(h('p', {class: 'empty'}, t('catalog.none'))); return; }
     list.replaceChildren(h('ul', {class: 'catalog'}, entries.map((e) => h('li', {class: 'card entry', 'data-repo': e.repo},
-      h('div', {class: 'head'}, h('a', {href: `/catalog/${e.repo}`, class: 'name'}, e.repo), e.genai ? genaiTag() : null,
+      h('div', {class: 'head'}, h('a', {href: `/catalog/${e.repo}`, class: 'name'}, e.repo), kindTag(e.kind), e.genai ? genaiTag() : null,
         h('span', {class: 'tag access'}, e.access === 'approval' ? t('access.approval') : t('access.open'))),
       e.description ? h('p', {}, e.description) : null,
       h('div', {class: 'muted small'}, h('span', {class: 'licence'}, e.licence.expression),
@@ -53,11 +59,11 @@ export function catalogPage(app) {
         ' · ', t('catalog.pulls', {n: e.pulls}), ' · ', time(e.updated))))));
     refreshTimes(list);
   };
-  for (const el of [sort, access, genai]) el.addEventListener('change', load);
+  for (const el of [sort, access, kind, genai]) el.addEventListener('change', load);
   for (const el of [q, license]) el.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 200); });
   main.append(h('h1', {}, t('catalog.title')),
     h('p', {class: 'notice-box'}, t('catalog.intro')),
-    h('div', {class: 'filters'}, q, license, access, genai, sort), list);
+    h('div', {class: 'filters'}, q, license, kind, access, genai, sort), list);
   load();
   return () => clearTimeout(timer);
 }
@@ -133,7 +139,7 @@ export function catalogEntryPage(app, repo) {
     if (d.readme_html) readme.innerHTML = d.readme_html; // rendered and sanitised by the server
     else readme.append(h('p', {class: 'muted'}, t('entry.noreadme')));
     body.replaceChildren(
-      h('div', {class: 'entry-head'}, h('span', {class: 'muted'}, t('entry.by', {owner: d.owner})), d.genai ? genaiTag() : null,
+      h('div', {class: 'entry-head'}, h('span', {class: 'muted'}, t('entry.by', {owner: d.owner})), kindTag(d.kind), d.genai ? genaiTag() : null,
         h('span', {class: 'tag'}, d.access === 'approval' ? t('access.approval') : t('access.open')), h('span', {class: 'tag'}, d.use === 'commercial' ? t('entry.use.commercial') : t('entry.use.research')),
         h('span', {class: 'muted small'}, t('catalog.pulls', {n: d.pulls}))),
       d.description ? h('p', {class: 'lead'}, d.description) : null,
