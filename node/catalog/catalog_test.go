@@ -87,12 +87,7 @@ func TestStatementsAreVerbatim(t *testing.T) {
 // TestSearch: filters, the three orders, pages, and an index that follows
 // publish, pull counts and unpublish without going stale.
 func TestSearch(t *testing.T) {
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	p := store.NewDirect(st)
+	st, p := openStore(t)
 	ctx := context.Background()
 	c := New(Config{Store: st, Proposer: p, FlushEvery: 10 * time.Millisecond})
 	runCtx, stop := context.WithCancel(ctx)
@@ -184,12 +179,7 @@ func TestSearch(t *testing.T) {
 // artifact that is not a referrer (a Gantry dataset or output: dataset; a
 // ModelPack manifest: model; else image), and the catalog filters by it.
 func TestPublishSaysWhatTheRepositoryHolds(t *testing.T) {
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	p := store.NewDirect(st)
+	st, p := openStore(t)
 	ctx := context.Background()
 	c := New(Config{Store: st, Proposer: p})
 	digest := func(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }
@@ -234,4 +224,16 @@ func TestPublishSaysWhatTheRepositoryHolds(t *testing.T) {
 			t.Errorf("kind %s lists %v, want %v", kind, got, repos)
 		}
 	}
+}
+
+// openStore opens a store in a temporary directory with a proposer that
+// applies commands to it directly.
+func openStore(t *testing.T) (*store.Store, *store.Direct) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, store.NewDirect(st)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
 	"gantry/node/firewall"
@@ -21,14 +22,7 @@ import (
 func TestUsersTasksAreIsolatedOnTheNetwork(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t)
-	ctx := context.Background()
-	srv := n.spec("server", "listen", "8080", "120")
-	n.rep.place(srv)
-	st := n.waitStarted(srv.Key, 60*time.Second)
-	info, err := n.r.docker.ContainerInspect(ctx, st.ContainerID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, info := n.startListener()
 	alices := NetworkName(testCluster, n.name, "alice")
 	if string(info.HostConfig.NetworkMode) != alices || len(info.NetworkSettings.Networks) != 1 || info.NetworkSettings.Networks[alices] == nil {
 		t.Fatalf("the server's networks: mode %s, %v; want only %s", info.HostConfig.NetworkMode, info.NetworkSettings.Networks, alices)
@@ -59,6 +53,20 @@ func TestUsersTasksAreIsolatedOnTheNetwork(t *testing.T) {
 	n.waitResult(srv.Key, 30*time.Second)
 	waitGone(t, n.r, srv.Key, 30*time.Second)
 	waitNetworksGone(t, n, "alice", "bob")
+}
+
+// startListener starts alice's task listening on port 8080 for two
+// minutes and returns its spec and its container.
+func (n *testNode) startListener() (Spec, container.InspectResponse) {
+	n.t.Helper()
+	srv := n.spec("server", "listen", "8080", "120")
+	n.rep.place(srv)
+	st := n.waitStarted(srv.Key, 60*time.Second)
+	info, err := n.r.docker.ContainerInspect(context.Background(), st.ContainerID)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return srv, info
 }
 
 // waitNetworksGone prunes until the networks of owners on n are gone
@@ -127,13 +135,7 @@ func TestUsersStayApartWhileBridgesAreCreated(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t)
 	ctx := context.Background()
-	srv := n.spec("server", "listen", "8080", "120")
-	n.rep.place(srv)
-	st := n.waitStarted(srv.Key, 60*time.Second)
-	info, err := n.r.docker.ContainerInspect(ctx, st.ContainerID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, info := n.startListener()
 	addr := info.NetworkSettings.Networks[NetworkName(testCluster, n.name, "alice")].IPAddress + ":8080"
 	probe := func(owner string) Result {
 		s := n.spec("probe-"+owner, "probe", addr, "8")
